@@ -1,0 +1,112 @@
+"""Reading and writing NIfTI volumes with validation and a canonical (RAS+) orientation.
+
+Networks see every volume in RAS+ voxel order so that left/right means the same thing for all
+cases; predictions are mapped back to the input's own voxel grid and written with its affine and
+header, so they overlay the original scan in any viewer.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel import orientations
+
+from kerasbrain.data.errors import DataError
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The voxel grid of an input file: what is needed to write a result back into its space."""
+
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    header: nib.Nifti1Header
+    source: str
+
+    @property
+    def to_canonical(self) -> np.ndarray:
+        """Orientation transform (nibabel ornt) from this grid to RAS+."""
+        return orientations.ornt_transform(
+            orientations.io_orientation(self.affine), orientations.axcodes2ornt("RAS")
+        )
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Voxel size in mm along the canonical axes."""
+        zooms = np.asarray(self.header.get_zooms()[:3], dtype=float)
+        axes = orientations.io_orientation(self.affine)[:, 0].astype(int)
+        canonical = np.empty(3)
+        canonical[axes] = zooms
+        return tuple(canonical.tolist())
+
+
+def load_nifti(path: str | os.PathLike, ndim: int | tuple[int, ...] = 3) -> tuple[np.ndarray, Grid]:
+    """Load a NIfTI file as a float32 array, checking that it is readable, finite and of `ndim` dims."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        image = nib.load(str(path))
+        data = np.asanyarray(image.dataobj)
+    except Exception as exc:  # nibabel raises many types for truncated or foreign files
+        raise DataError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})") from exc
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if data.ndim not in allowed:
+        raise DataError(f"{path}: expected a {' or '.join(map(str, allowed))}-D volume, found shape {data.shape}")
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise DataError(f"{path}: contains {bad} NaN/Inf voxels")
+    grid = Grid(tuple(int(s) for s in data.shape[:3]), image.affine.copy(), image.header.copy(), str(path))
+    return data, grid
+
+
+def to_canonical(data: np.ndarray, grid: Grid) -> np.ndarray:
+    """Reorder/flip the first three axes of `data` from the file's grid to RAS+."""
+    return orientations.apply_orientation(data, grid.to_canonical)
+
+
+def from_canonical(data: np.ndarray, grid: Grid) -> np.ndarray:
+    """Inverse of `to_canonical`: bring a RAS+ array back to the file's voxel order."""
+    inverse = orientations.ornt_transform(
+        orientations.axcodes2ornt("RAS"), orientations.io_orientation(grid.affine)
+    )
+    return orientations.apply_orientation(data, inverse)
+
+
+def same_grid(a: Grid, b: Grid, atol: float = 1e-3) -> bool:
+    """Whether two files share shape and affine (the modalities of one case must)."""
+    return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=atol)
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_nifti(path: str | os.PathLike, data: np.ndarray, grid: Grid, dtype=np.uint8) -> Path:
+    """Write `data` (already in the file's voxel order) with `grid`'s affine and header, atomically."""
+    header = grid.header.copy()
+    header.set_data_dtype(dtype)
+    if data.ndim != len(header.get_data_shape()):
+        header.set_data_shape(data.shape)
+    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), grid.affine, header)
+    if dtype in (np.uint8, np.int16, np.int32):
+        image.header.set_slope_inter(1, 0)
+    return atomic_write(path, lambda tmp: nib.save(image, tmp))

@@ -1,0 +1,160 @@
+"""Deterministic synthetic brain-tumour MRI phantoms written in the real public layouts.
+
+No real data can be downloaded where kerasbrain is tested, so tests and the demo run on phantoms
+that exercise the same readers as real data: a head with skull, CSF (outer layer and ventricles),
+grey and white matter with distinct FLAIR / T1 / T1Gd / T2 contrasts, and a tumour made of a
+necrotic or non-enhancing core, an enhancing rim and surrounding edema, varied in size, shape and
+place, with a smooth bias field and Rician noise. Files use a BraTS-like LPS affine (not RAS) so
+that the reorientation path is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE, from_internal
+from kerasbrain.data.layouts import BRATS_SUFFIXES, NII
+from kerasbrain.data.nifti import atomic_write
+
+# Tissue classes of the phantom (internal; tumour tissues reuse the label numbers 1..3).
+_SKULL, _CSF, _GM, _WM = 10, 11, 12, 13
+#: Mean intensity of each tissue per modality (FLAIR, T1, T1Gd, T2), loosely after real contrasts:
+#: CSF dark on FLAIR/T1 and bright on T2, edema bright on FLAIR/T2, enhancing rim bright on T1Gd.
+_CONTRAST = {
+    BACKGROUND: (0.0, 0.0, 0.0, 0.0),
+    _SKULL: (0.35, 0.9, 0.9, 0.3),
+    _CSF: (0.1, 0.2, 0.2, 1.4),
+    _GM: (0.75, 0.65, 0.65, 0.75),
+    _WM: (0.6, 0.95, 0.95, 0.55),
+    EDEMA: (1.25, 0.5, 0.5, 1.2),
+    NECROTIC_CORE: (0.55, 0.3, 0.35, 1.3),
+    ENHANCING: (1.0, 0.55, 1.6, 0.9),
+}
+LPS_AFFINE = np.array([[-1.0, 0, 0, 0], [0, -1.0, 0, 239.0], [0, 0, 1.0, 0], [0, 0, 0, 1]])
+
+
+def _smooth_field(rng: np.random.Generator, shape, sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    field -= field.mean()
+    return field / (field.std() + 1e-8)
+
+
+def _ellipsoid(grid, center, radii, wobble=None) -> np.ndarray:
+    r = sum(((g - c) / rad) ** 2 for g, c, rad in zip(grid, center, radii))
+    if wobble is not None:
+        r = r + wobble
+    return r <= 1.0
+
+
+def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True):
+    """Return (image (X, Y, Z, 4) float32, internal labels (X, Y, Z) uint8) in RAS+ voxel order."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in shape)
+    grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
+    centre = np.array(shape, dtype=np.float32) / 2 + rng.uniform(-2, 2, 3)
+    head = np.array(shape, dtype=np.float32) * rng.uniform(0.40, 0.45, 3)
+    wobble = 0.08 * _smooth_field(rng, shape, sigma=max(shape) / 8)
+
+    tissue = np.full(shape, BACKGROUND, dtype=np.uint8)
+    tissue[_ellipsoid(grid, centre, head, wobble)] = _SKULL
+    tissue[_ellipsoid(grid, centre, head * 0.90, wobble)] = _CSF
+    tissue[_ellipsoid(grid, centre, head * 0.85, wobble)] = _GM
+    tissue[_ellipsoid(grid, centre, head * 0.68, wobble * 1.5)] = _WM
+    for side in (-1, 1):  # lateral ventricles
+        vc = centre + np.array([side * head[0] * 0.18, head[1] * 0.05, head[2] * 0.05])
+        tissue[_ellipsoid(grid, vc, head * np.array([0.08, 0.3, 0.15]))] = _CSF
+
+    labels = np.zeros(shape, dtype=np.uint8)
+    if tumour:
+        brain = np.isin(tissue, (_GM, _WM))
+        size = rng.uniform(0.16, 0.30) * min(head)
+        for _ in range(100):  # a centre deep enough in the brain for the edema to fit
+            tc = centre + rng.uniform(-0.5, 0.5, 3) * head
+            idx = tuple(np.clip(tc.astype(int), 0, np.array(shape) - 1))
+            if brain[idx]:
+                break
+        aspect = rng.uniform(0.75, 1.3, 3)
+        shape_noise = 0.2 * _smooth_field(rng, shape, sigma=max(2.0, size / 2))
+        edema = _ellipsoid(grid, tc, size * 1.8 * aspect, shape_noise) & brain
+        core = _ellipsoid(grid, tc, size * aspect, shape_noise * 0.5)
+        inner = _ellipsoid(grid, tc, size * aspect * rng.uniform(0.45, 0.7), shape_noise * 0.5)
+        labels[edema] = EDEMA
+        if rng.uniform() < 0.8:  # most glioblastomas enhance around a necrotic centre
+            labels[core] = ENHANCING
+            labels[inner] = NECROTIC_CORE
+        else:  # a non-enhancing lower-grade core
+            labels[core] = NECROTIC_CORE
+        labels[tissue == BACKGROUND] = 0
+        tissue = np.where(labels > 0, labels, tissue)
+
+    bias = np.exp(0.15 * _smooth_field(rng, shape, sigma=max(shape) / 3))
+    image = np.zeros(shape + (4,), dtype=np.float32)
+    texture = 0.05 * _smooth_field(rng, shape, sigma=1.5)
+    for t, means in _CONTRAST.items():
+        mask = tissue == t
+        if mask.any():
+            image[mask] = np.asarray(means, dtype=np.float32) * (1.0 + texture[mask, None])
+    image = ndimage.gaussian_filter(image, sigma=(0.6, 0.6, 0.6, 0))
+    image *= bias[..., None]
+    sigma = 0.03
+    noisy = np.sqrt((image + sigma * rng.standard_normal(image.shape)) ** 2 + (sigma * rng.standard_normal(image.shape)) ** 2)
+    head_mask = tissue != BACKGROUND
+    image = np.where(head_mask[..., None], noisy, 0.0).astype(np.float32) * 1000.0
+    return image, labels
+
+
+def _to_file_order(array: np.ndarray) -> np.ndarray:
+    """RAS+ voxel order -> the LPS order that `LPS_AFFINE` describes (flip x and y)."""
+    return np.ascontiguousarray(array[::-1, ::-1])
+
+
+def _save(path: Path, data: np.ndarray, dtype) -> None:
+    image = nib.Nifti1Image(data.astype(dtype), LPS_AFFINE)
+    image.header.set_xyzt_units("mm", "sec")
+    atomic_write(path, lambda tmp: nib.save(image, tmp))
+
+
+def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(96, 96, 64), seed: int = 0,
+                  test_cases: int = 0, progress=None) -> Path:
+    """Write `cases` labelled phantoms (and, for MSD, `test_cases` unlabelled ones) in `layout`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if layout not in ("msd", "brats2021", "brats2023"):
+        raise ValueError(f"layout must be msd, brats2021 or brats2023. Received: layout={layout!r}")
+    training, testing = [], []
+    for i in range(cases + (test_cases if layout == "msd" else 0)):
+        image, labels = make_phantom(shape, seed=seed * 100003 + i)
+        image, labels = _to_file_order(image), _to_file_order(from_internal(labels, layout))
+        labelled = i < cases
+        if layout == "msd":
+            cid = f"BRATS_{i + 1:03d}"
+            sub = "imagesTr" if labelled else "imagesTs"
+            _save(out / sub / f"{cid}{NII}", image, np.float32)
+            if labelled:
+                _save(out / "labelsTr" / f"{cid}{NII}", labels, np.uint8)
+                training.append({"image": f"./imagesTr/{cid}{NII}", "label": f"./labelsTr/{cid}{NII}"})
+            else:
+                testing.append(f"./imagesTs/{cid}{NII}")
+        else:
+            suffixes, seg = BRATS_SUFFIXES[layout]
+            cid = f"BraTS2021_{i:05d}" if layout == "brats2021" else f"BraTS-GLI-{i:05d}-000"
+            for m, suffix in enumerate(suffixes):
+                _save(out / cid / f"{cid}{suffix}{NII}", image[..., m], np.float32)
+            _save(out / cid / f"{cid}{seg}{NII}", labels, np.uint8)
+        if progress:
+            progress(i + 1, cid)
+    if layout == "msd":
+        manifest = {
+            "name": "BRATS", "description": "kerasbrain synthetic phantoms in MSD Task01 layout",
+            "tensorImageSize": "4D", "reference": "synthetic", "licence": "CC-BY-SA 4.0", "release": "phantom",
+            "modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"},
+            "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"},
+            "numTraining": len(training), "numTest": len(testing), "training": training, "test": testing,
+        }
+        atomic_write(out / "dataset.json", lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=4)))
+    return out

@@ -1,0 +1,126 @@
+"""Deterministic preprocessing shared by training, inference and evaluation, with a per-case cache.
+
+nnU-Net's recipe for BraTS-like MRI: crop to the bounding box of non-zero voxels (the head), then
+z-score each modality over those voxels and set the background to 0. Optional resampling to a
+target spacing. The crop box is kept so that predictions can be pasted back into the full grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from kerasbrain.data.layouts import Case, CaseFiles, load_case
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class Preprocessed:
+    """A case ready for the network: cropped, normalised image (and labels) plus how to undo the crop."""
+
+    case_id: str
+    image: np.ndarray  # (x, y, z, 4) float32, z-scored, 0 outside the head
+    labels: np.ndarray | None  # (x, y, z) uint8 internal labels
+    bbox: tuple[tuple[int, int], ...]  # crop box in the canonical full grid
+    full_shape: tuple[int, int, int]  # canonical full grid shape (before crop/resampling)
+    zoom: tuple[float, float, float] = (1.0, 1.0, 1.0)  # resampling factor applied after the crop
+
+
+def nonzero_bbox(image: np.ndarray, margin: int = 0) -> tuple[tuple[int, int], ...]:
+    """Bounding box of voxels non-zero in any modality (whole grid if the volume is empty)."""
+    mask = np.any(image != 0, axis=-1)
+    if not mask.any():
+        return tuple((0, s) for s in mask.shape)
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        nz = np.flatnonzero(mask.any(axis=other))
+        box.append((max(int(nz[0]) - margin, 0), min(int(nz[-1]) + 1 + margin, mask.shape[axis])))
+    return tuple(box)
+
+
+def zscore(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per-modality z-score over `mask` voxels (default: non-zero voxels of that modality); 0 elsewhere."""
+    out = np.zeros_like(image, dtype=np.float32)
+    for c in range(image.shape[-1]):
+        channel = image[..., c]
+        m = channel != 0 if mask is None else mask
+        if m.any():
+            values = channel[m]
+            out[..., c][m] = (values - values.mean()) / max(float(values.std()), 1e-8)
+    return out
+
+
+def preprocess_case(case: Case, target_spacing: tuple[float, float, float] | None = None) -> Preprocessed:
+    """Crop to the head, z-score each modality over the head, optionally resample."""
+    bbox = nonzero_bbox(case.image)
+    sl = tuple(slice(a, b) for a, b in bbox)
+    image = case.image[sl]
+    labels = case.labels[sl] if case.labels is not None else None
+    head = np.any(image != 0, axis=-1)
+    image = zscore(image, head)
+    zoom = (1.0, 1.0, 1.0)
+    if target_spacing is not None:
+        zoom = tuple(float(s) / float(t) for s, t in zip(case.grid.spacing, target_spacing))
+        if not np.allclose(zoom, 1.0):
+            image = ndimage.zoom(image, zoom + (1.0,), order=3)
+            if labels is not None:
+                labels = ndimage.zoom(labels, zoom, order=0)
+    return Preprocessed(case.case_id, image.astype(np.float32), labels, bbox, tuple(case.image.shape[:3]), zoom)
+
+
+def _cache_key(case: CaseFiles, target_spacing) -> str:
+    parts = [str(CACHE_VERSION), repr(target_spacing)]
+    for p in case.images + ((case.label,) if case.label else ()):
+        st = os.stat(p)
+        parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def cached_preprocess(case: CaseFiles, cache_dir: str | Path, target_spacing=None) -> Path:
+    """Preprocess `case` once and store it as `.npy` files (memory-mappable); return the folder.
+
+    The cache key includes file sizes and modification times, so an edited input is re-read.
+    """
+    folder = Path(cache_dir) / f"{case.case_id}-{_cache_key(case, target_spacing)}"
+    if (folder / "meta.json").is_file():
+        return folder
+    pre = preprocess_case(load_case(case), target_spacing)
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    np.save(tmp / "image.npy", pre.image)
+    if pre.labels is not None:
+        np.save(tmp / "labels.npy", pre.labels)
+        fg = np.argwhere(pre.labels > 0).astype(np.int32)
+        np.save(tmp / "foreground.npy", fg)
+    meta = {"case_id": pre.case_id, "bbox": pre.bbox, "full_shape": pre.full_shape, "zoom": pre.zoom}
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    if folder.exists():  # another process finished first
+        import shutil
+
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, folder)
+    return folder
+
+
+def load_cached(folder: str | Path, mmap: bool = True) -> Preprocessed:
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    mode = "r" if mmap else None
+    labels = folder / "labels.npy"
+    return Preprocessed(
+        meta["case_id"],
+        np.load(folder / "image.npy", mmap_mode=mode),
+        np.load(labels, mmap_mode=mode) if labels.exists() else None,
+        tuple(tuple(b) for b in meta["bbox"]),
+        tuple(meta["full_shape"]),
+        tuple(meta["zoom"]),
+    )

@@ -1,0 +1,68 @@
+"""Whole-case prediction: files in, label map (and probabilities) out in the input's own space."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from kerasbrain.data.labels import from_internal, regions_to_labels
+from kerasbrain.data.layouts import Case, CaseFiles, load_case
+from kerasbrain.data.nifti import from_canonical, save_nifti
+from kerasbrain.data.preprocess import Preprocessed, preprocess_case
+from kerasbrain.inference.sliding_window import sliding_window_predict
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    window: tuple[int, int, int] = (128, 128, 128)
+    overlap: float = 0.5
+    batch_size: int = 1
+    mirror: bool = False
+    threshold: float = 0.5
+    compile_mode: str = "auto"
+
+
+def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):
+    """Region probabilities (X, Y, Z, C) on the case's full canonical grid (0 outside the crop)."""
+    probs = sliding_window_predict(pre.image, predict, cfg.window, out_channels, cfg.overlap, cfg.batch_size,
+                                   cfg.mirror, progress)
+    crop_shape = tuple(b - a for a, b in pre.bbox)
+    if probs.shape[:3] != crop_shape:  # undo resampling
+        factors = [c / p for c, p in zip(crop_shape, probs.shape[:3])] + [1.0]
+        probs = ndimage.zoom(probs, factors, order=1)
+    full = np.zeros(tuple(pre.full_shape) + (out_channels,), dtype=np.float32)
+    full[tuple(slice(a, b) for a, b in pre.bbox)] = probs
+    return full
+
+
+def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, target_spacing=None, progress=None):
+    """Return (internal labels, region probabilities), both canonical full-grid arrays."""
+    pre = preprocess_case(case, target_spacing)
+    probs = predict_probabilities(pre, predict, out_channels, cfg, progress)
+    labels = regions_to_labels(probs >= cfg.threshold)
+    return labels, probs
+
+
+def write_prediction(case: Case, labels: np.ndarray, out: str | Path, probs: np.ndarray | None = None,
+                     layout: str | None = None) -> list[Path]:
+    """Write the label map (in `layout`'s numbering, default the case's) in the input's voxel grid."""
+    layout = layout or case.layout
+    written = [save_nifti(out, from_canonical(from_internal(labels, layout), case.grid), case.grid, np.uint8)]
+    if probs is not None:
+        out = Path(out)
+        stem = out.name[:-7] if out.name.endswith(".nii.gz") else out.stem
+        prob_path = out.with_name(f"{stem}_probabilities.nii.gz")
+        written.append(save_nifti(prob_path, from_canonical(probs, case.grid), case.grid, np.float32))
+    return written
+
+
+def predict_files(case_files: CaseFiles, predict, out_channels: int, cfg: InferenceConfig, out: str | Path,
+                  save_probabilities: bool = False, layout: str | None = None, target_spacing=None, progress=None):
+    """Files in, files out: load, predict, write; returns (case, labels, written paths)."""
+    case = load_case(case_files, with_labels=True)
+    labels, probs = predict_case(case, predict, out_channels, cfg, target_spacing, progress)
+    written = write_prediction(case, labels, out, probs if save_probabilities else None, layout)
+    return case, labels, written

@@ -1,0 +1,81 @@
+"""Sliding-window prediction over a whole volume with Gaussian-weighted window blending.
+
+The volume is covered by windows whose starts are spaced by `window * (1 - overlap)`; each
+window's output is weighted by a Gaussian centred on it (sigma = window / 8, as nnU-Net), so the
+less reliable window borders count less, then the weighted sum is normalised. Windows go to the
+model in batches; optional mirror test-time augmentation averages predictions over flips.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+
+def gaussian_importance(window: tuple[int, ...], sigma_scale: float = 1 / 8) -> np.ndarray:
+    """Gaussian weight map of `window` shape, max 1, with a floor so no voxel weighs 0."""
+    impulse = np.zeros(window, dtype=np.float32)
+    impulse[tuple(w // 2 for w in window)] = 1
+    g = ndimage.gaussian_filter(impulse, [w * sigma_scale for w in window], mode="constant", cval=0)
+    g = g / g.max()
+    return np.maximum(g, g[g > 0].min()).astype(np.float32)
+
+
+def window_starts(size: int, window: int, overlap: float) -> list[int]:
+    """Start offsets covering [0, size) with windows of `window`, the last one flush with the end."""
+    if size <= window:
+        return [0]
+    step = max(int(window * (1 - overlap)), 1)
+    n = int(np.ceil((size - window) / step)) + 1
+    return sorted({int(round(i * (size - window) / (n - 1))) for i in range(n)})
+
+
+def flips(spatial_dims: int, mirror: bool) -> list[tuple[int, ...]]:
+    """Axis sets to mirror for test-time augmentation (just the identity when off)."""
+    axes = range(spatial_dims)
+    if not mirror:
+        return [()]
+    return [c for r in range(spatial_dims + 1) for c in itertools.combinations(axes, r)]
+
+
+def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], window, out_channels: int,
+                           overlap: float = 0.5, batch_size: int = 1, mirror: bool = False,
+                           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Predict a (*spatial, C) volume window by window; returns (*spatial, out_channels) float32.
+
+    `predict` maps a batch (B, *window, C) to (B, *window, out_channels). Volumes smaller than the
+    window are zero-padded and cropped back.
+    """
+    spatial = image.shape[:-1]
+    window = tuple(int(w) for w in window)
+    pad = [(0, max(w - s, 0)) for s, w in zip(spatial, window)]
+    padded = np.pad(image, pad + [(0, 0)]) if any(p[1] for p in pad) else image
+    shape = padded.shape[:-1]
+    weight = gaussian_importance(window)
+    acc = np.zeros(shape + (out_channels,), dtype=np.float32)
+    norm = np.zeros(shape, dtype=np.float32)
+    starts = list(itertools.product(*[window_starts(s, w, overlap) for s, w in zip(shape, window)]))
+    mirror_sets = flips(len(window), mirror)
+    total, done = len(starts), 0
+    for i in range(0, total, batch_size):
+        chunk = starts[i:i + batch_size]
+        slices = [tuple(slice(s, s + w) for s, w in zip(st, window)) for st in chunk]
+        batch = np.stack([padded[sl] for sl in slices]).astype(np.float32)
+        out = np.zeros(batch.shape[:-1] + (out_channels,), dtype=np.float32)
+        for axes in mirror_sets:
+            ax = tuple(a + 1 for a in axes)
+            flipped = np.flip(batch, ax) if ax else batch
+            pred = np.asarray(predict(np.ascontiguousarray(flipped)), dtype=np.float32)
+            out += np.flip(pred, ax) if ax else pred
+        out /= len(mirror_sets)
+        for sl, o in zip(slices, out):
+            acc[sl] += o * weight[..., None]
+            norm[sl] += weight
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    result = acc / norm[..., None]
+    return result[tuple(slice(0, s) for s in spatial)]

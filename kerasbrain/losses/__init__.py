@@ -1,0 +1,5 @@
+"""Segmentation losses (keras.ops only, every backend)."""
+
+from kerasbrain.losses.dice import DiceCELoss, SoftDiceLoss
+
+__all__ = ["SoftDiceLoss", "DiceCELoss"]

@@ -1,0 +1,81 @@
+"""Streaming per-channel overlap metrics for `model.fit` (keras.ops only, every backend).
+
+They accumulate true/false positives/negatives of the thresholded prediction over all batches of
+an epoch, so the reported value is the Dice of all voxels seen (a "global" Dice), not a mean of
+per-batch values; `kerasbrain evaluate` reports the per-case numbers.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasbrain.serialization import register
+
+
+class _ChannelConfusion(keras.metrics.Metric):
+    """Confusion counts of channel `channel` of a (batch, *spatial, channels) prediction."""
+
+    def __init__(self, channel=0, threshold=0.5, name=None, dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        self.channel = channel
+        self.threshold = threshold
+        self.tp = self.add_variable((), initializer="zeros", name="tp")
+        self.fp = self.add_variable((), initializer="zeros", name="fp")
+        self.fn = self.add_variable((), initializer="zeros", name="fn")
+        self.tn = self.add_variable((), initializer="zeros", name="tn")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = ops.cast(y_true[..., self.channel] > 0.5, self.dtype)
+        pred = ops.cast(y_pred[..., self.channel] > self.threshold, self.dtype)
+        self.tp.assign_add(ops.sum(truth * pred))
+        self.fp.assign_add(ops.sum((1 - truth) * pred))
+        self.fn.assign_add(ops.sum(truth * (1 - pred)))
+        self.tn.assign_add(ops.sum((1 - truth) * (1 - pred)))
+
+    def reset_state(self):
+        for v in (self.tp, self.fp, self.fn, self.tn):
+            v.assign(0.0)
+
+    def get_config(self):
+        return {"channel": self.channel, "threshold": self.threshold, "name": self.name, "dtype": self.dtype}
+
+
+def _ratio(num, den, empty):
+    """num / den, or `empty` when den == 0."""
+    return ops.where(den > 0, num / ops.maximum(den, 1e-12), empty)
+
+
+@register
+class RegionDice(_ChannelConfusion):
+    """Dice of one output channel; 1.0 when both truth and prediction are empty."""
+
+    def result(self):
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+
+
+@register
+class RegionSensitivity(_ChannelConfusion):
+    """Sensitivity (recall) of one channel; 1.0 when the truth is empty."""
+
+    def result(self):
+        return _ratio(self.tp, self.tp + self.fn, 1.0)
+
+
+@register
+class RegionSpecificity(_ChannelConfusion):
+    """Specificity of one channel; 1.0 when there are no negatives."""
+
+    def result(self):
+        return _ratio(self.tn, self.tn + self.fp, 1.0)
+
+
+def region_metrics(regions=("WT", "TC", "ET"), with_rates=True):
+    """Dice (and sensitivity/specificity) metric objects for each output channel, named by region."""
+    metrics = []
+    for i, region in enumerate(regions):
+        metrics.append(RegionDice(i, name=f"dice_{region}"))
+        if with_rates:
+            metrics.append(RegionSensitivity(i, name=f"sens_{region}"))
+            metrics.append(RegionSpecificity(i, name=f"spec_{region}"))
+    return metrics

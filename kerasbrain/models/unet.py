@@ -1,0 +1,112 @@
+"""A U-Net for 2-D slices and 3-D volumes from one builder (Ronneberger 2015, Cicek 2016).
+
+Built as a functional graph inside `keras.Model.__init__` (the keras-hub pattern): the
+constructor arguments are the config, so a `.keras` file rebuilds the exact network. Spatial
+input dimensions are left open, so the same model trains on patches and predicts on any window
+whose sides are multiples of 2**depth.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kerasbrain.models import layers as L
+from kerasbrain.serialization import register
+
+
+def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
+    """Two (conv -> norm -> activation) units; the first may downsample with `strides`."""
+    for i, s in enumerate((strides, 1)):
+        use_bias = norm == "none"
+        x = L.conv(spatial_dims, filters, 3, strides=s, name=f"{name}_conv{i}", use_bias=use_bias)(x)
+        n = L.norm(norm, filters, name=f"{name}_norm{i}")
+        if n is not None:
+            x = n(x)
+        x = L.activation(act, name=f"{name}_act{i}")(x)
+    return x
+
+
+def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_channels=1,
+            final_activation="sigmoid", name="decoder"):
+    """U-Net decoder: upsample, concatenate the matching skip, conv block; optional deep supervision.
+
+    `skips` run from the deepest to the shallowest. Returns the last feature map and the list of
+    auxiliary outputs (from coarse to fine, excluding the final level).
+    """
+    aux = []
+    for level, skip in enumerate(skips):
+        filters = skip.shape[-1]
+        x = L.conv_transpose(spatial_dims, filters, name=f"{name}{level}_up")(x)
+        x = keras.layers.Concatenate(name=f"{name}{level}_concat")([x, skip])
+        x = conv_block(x, spatial_dims, filters, norm, act, name=f"{name}{level}")
+        remaining = len(skips) - 1 - level
+        if 0 < remaining <= deep_supervision_heads:
+            head = L.conv(spatial_dims, out_channels, 1, name=f"aux{remaining}_logits")(x)
+            aux.append(keras.layers.Activation(final_activation, dtype="float32", name=f"aux{remaining}")(head))
+    return x, aux
+
+
+@register
+class UNet(keras.Model):
+    """U-Net with configurable depth, width, normalisation and optional deep supervision.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: input channels (4 MRI modalities for BraTS).
+        out_channels: output channels (3 overlapping regions WT/TC/ET for BraTS, 1 for a binary mask).
+        base_filters: filters at full resolution; doubled per level up to `max_filters`.
+        depth: number of downsamplings; window sides must be multiples of 2**depth.
+        norm: "instance", "group", "batch" or "none".
+        activation: "leaky_relu" (nnU-Net), "relu", ...
+        final_activation: "sigmoid" for independent (overlapping) regions, "softmax" for exclusive labels.
+        deep_supervision: number of extra lower-resolution outputs (0 = off). When on, the model
+            returns a list [full, 1/2, 1/4, ...]; `kerasbrain.training` builds the matching targets.
+    """
+
+    def __init__(self, spatial_dims=3, in_channels=4, out_channels=3, base_filters=16, depth=4, max_filters=320,
+                 norm="instance", activation="leaky_relu", final_activation="sigmoid", deep_supervision=0,
+                 name="unet", **kwargs):
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
+        if not 0 <= deep_supervision < depth:
+            raise ValueError(f"deep_supervision must be in [0, depth). Received: deep_supervision={deep_supervision}")
+        inputs = keras.Input(shape=(None,) * spatial_dims + (in_channels,), name="image")
+        x, skips = inputs, []
+        for level in range(depth + 1):
+            filters = min(base_filters * 2**level, max_filters)
+            x = conv_block(x, spatial_dims, filters, norm, activation, name=f"encoder{level}",
+                           strides=1 if level == 0 else 2)
+            skips.append(x)
+        x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, activation, deep_supervision,
+                         out_channels, final_activation)
+        logits = L.conv(spatial_dims, out_channels, 1, name="logits")(x)
+        probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
+        outputs = [probabilities] + aux[::-1] if deep_supervision else probabilities
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.base_filters = base_filters
+        self.depth = depth
+        self.max_filters = max_filters
+        self.norm = norm
+        self.activation = activation
+        self.final_activation = final_activation
+        self.deep_supervision = deep_supervision
+
+    def get_config(self):
+        return {
+            "spatial_dims": self.spatial_dims, "in_channels": self.in_channels, "out_channels": self.out_channels,
+            "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
+            "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
+            "deep_supervision": self.deep_supervision, "name": self.name, "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def size_divisor(self) -> int:
+        """Every spatial side of an input must be a multiple of this."""
+        return 2**self.depth
