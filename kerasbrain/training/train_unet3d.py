@@ -146,7 +146,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
 
     monitor = "val_loss" if val_ds is not None else "loss"
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         AtomicCheckpoint(run_dir / "best.keras", monitor=monitor, mode="min"),
         AtomicCheckpoint(run_dir / "last.keras"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

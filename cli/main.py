@@ -1,0 +1,199 @@
+"""The `kerasbrain` command line: thin click wrappers over library functions a script can call directly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023"}
+
+
+class KerasbrainGroup(click.Group):
+    """Turns the library's input errors into a one-line message and exit status 1 (no traceback)."""
+
+    def invoke(self, ctx):
+        from kerasbrain.data.errors import DataError
+        from kerasbrain.training.config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except (DataError, ConfigError, FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(cls=KerasbrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kerasbrain")
+def cli():
+    """kerasbrain: brain-tumour MRI models in Keras 3.
+
+    Stages: `synth` (phantom data in the real layouts), `train`, `evaluate`, `predict`; `demo`
+    runs them all on a small phantom dataset.
+    """
+
+
+@cli.command()
+@click.argument("layout", type=click.Choice(sorted(LAYOUTS)))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--cases", default=4, show_default=True, type=click.IntRange(1), help="Labelled cases.")
+@click.option("--test-cases", default=0, show_default=True, type=click.IntRange(0),
+              help="Unlabelled cases (MSD imagesTs/ only).")
+@click.option("--shape", nargs=3, type=int, default=(96, 96, 64), show_default=True, help="Volume size in voxels.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
+def synth(layout, out, cases, test_cases, shape, seed):
+    """Write deterministic phantom MRI cases in a real public layout.
+
+    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021 or brats2023.
+    """
+    from kerasbrain.data.phantom import write_dataset
+
+    write_dataset(out, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
+                  progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
+    click.echo(str(out))
+
+
+@cli.group(cls=KerasbrainGroup)
+def train():
+    """Train a model (see `kerasbrain train MODEL --help`)."""
+
+
+@train.command("unet3d")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset folder (MSD Task01 or BraTS 2021/2023 layout).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML config; defaults for anything it leaves out.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder; re-running the same command resumes an interrupted run.")
+@click.option("--epochs", type=click.IntRange(1), help="Override [training].epochs.")
+@click.option("--steps-per-epoch", type=click.IntRange(1), help="Override [training].steps_per_epoch.")
+def train_unet3d_cmd(data, config, out, epochs, steps_per_epoch):
+    """Train the volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe)."""
+    from kerasbrain.training.config import load_config
+    from kerasbrain.training.train_unet3d import train_unet3d
+
+    result = train_unet3d(data, out, load_config(config), epochs, steps_per_epoch, progress=echo)
+    click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
+
+
+def _inference_options(f):
+    f = click.option("--window", nargs=3, type=int, help="Sliding-window size (default: the run's config).")(f)
+    f = click.option("--overlap", type=click.FloatRange(0, 0.95), help="Window overlap fraction.")(f)
+    f = click.option("--batch-size", type=click.IntRange(1), help="Windows per model call.")(f)
+    f = click.option("--mirror/--no-mirror", default=None, help="Flip test-time augmentation.")(f)
+    f = click.option("--compile-mode", type=click.Choice(["auto", "xla", "graph"]), help="XLA or plain graph.")(f)
+    return f
+
+
+def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, compile_mode):
+    """Load the model and the inference settings of its run (config.json beside it), overridden by flags."""
+    from dataclasses import replace
+
+    from kerasbrain.inference.model_io import load_model, output_channels
+    from kerasbrain.inference.predict_volume import InferenceConfig
+    from kerasbrain.runtime import predictor
+    from kerasbrain.training.config import config_from_json
+
+    run_config = (model_path if model_path.is_dir() else model_path.parent) / "config.json"
+    cfg, spacing = InferenceConfig(), None
+    if run_config.exists():
+        config = config_from_json(run_config)
+        cfg, spacing = config.inference, tuple(config.data.target_spacing) or None
+    overrides = {"window": tuple(window) if window else None, "overlap": overlap, "batch_size": batch_size,
+                 "mirror": mirror, "compile_mode": compile_mode}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    model = load_model(model_path)
+    divisor = 2 ** getattr(model, "depth", 0)
+    if any(w % divisor for w in cfg.window):
+        raise ValueError(f"window sides must be multiples of {divisor} for this model. Received: window={cfg.window}")
+    return model, predictor(model, cfg.compile_mode), output_channels(model), cfg, spacing
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A .keras model or a run folder (uses its best.keras).")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write cases.csv and summary.{json,md} (default: <data>/../evaluation).")
+@click.option("--subset", type=click.Choice(["all", "validation", "train"]), default="all", show_default=True,
+              help="Cases to score; validation/train need the run's split.json beside the model.")
+@click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
+@_inference_options
+def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode):
+    """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median)."""
+    import json
+
+    from kerasbrain.evaluation.segmentation import evaluate_dataset
+
+    model, predict, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
+                                                                 compile_mode)
+    case_ids = None
+    if subset != "all":
+        split_file = (model_path if model_path.is_dir() else model_path.parent) / "split.json"
+        if not split_file.exists():
+            raise FileNotFoundError(f"{split_file}: --subset {subset} needs the run's split.json")
+        case_ids = json.loads(split_file.read_text())[subset]
+    out = out or data.parent / "evaluation"
+    result = evaluate_dataset(data, predict, channels, out, cfg, case_ids, save_predictions, spacing, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nper-case scores: {out / 'cases.csv'}\nsummary: {out / 'summary.json'}")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input) or a BraTS case folder.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Label map .nii.gz.")
+@click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
+              help="Label numbering to write (default: the input's layout; msd for bare files).")
+@click.option("--probabilities", is_flag=True, help="Also write <out>_probabilities.nii.gz (WT, TC, ET).")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG of the slice with most tumour (default: <out> with .png).")
+@_inference_options
+def predict(model_path, inputs, out, label_layout, probabilities, overlay, window, overlap, batch_size, mirror,
+            compile_mode):
+    """Segment one case; writes the label map in the input's own grid and an overlay PNG."""
+    from kerasbrain.data.layouts import case_from_files
+    from kerasbrain.evaluation.figures import save_overlay
+    from kerasbrain.inference.predict_volume import predict_files
+
+    model, predict_fn, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
+                                                                    compile_mode)
+    files = case_from_files(list(inputs))
+    if not str(out).endswith(".nii.gz"):
+        raise ValueError(f"--out must end with .nii.gz. Received: {out}")
+    case, labels, written = predict_files(
+        files, predict_fn, channels, cfg, out, probabilities, label_layout, spacing,
+        progress=lambda d, n: echo(f"{files.case_id}: window {d}/{n}"))
+    overlay = overlay or out.with_name(out.name[:-7] + ".png")
+    written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
+    for path in written:
+        click.echo(str(path))
+
+
+@cli.command()
+@click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cases", default=8, show_default=True, type=click.IntRange(3))
+@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1))
+@click.option("--steps-per-epoch", default=20, show_default=True, type=click.IntRange(1))
+def demo(out, cases, epochs, steps_per_epoch):
+    """Synthesise a small MSD dataset, train a small 3-D U-Net, evaluate it and segment one case."""
+    from kerasbrain.demo import run_demo
+
+    run_demo(out, cases, epochs, steps_per_epoch, progress=echo)
+
+
+def main():
+    cli(prog_name="kerasbrain")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Pictures people look at: label overlays on the slice with the most tumour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasbrain.data.nifti import atomic_write
+
+#: RGBA per internal label: necrotic core red, edema green, enhancing yellow (BraTS viewer colours).
+LABEL_COLOURS = {1: (1.0, 0.1, 0.1, 0.6), 2: (0.1, 0.9, 0.1, 0.45), 3: (1.0, 0.9, 0.0, 0.6)}
+
+
+def tumour_slice(labels: np.ndarray, axis: int = 2) -> int:
+    """Index of the slice along `axis` with the most tumour voxels (the middle slice if none)."""
+    other = tuple(a for a in range(3) if a != axis)
+    area = (labels > 0).sum(axis=other)
+    return int(np.argmax(area)) if area.any() else labels.shape[axis] // 2
+
+
+def _rgba(labels2d):
+    rgba = np.zeros(labels2d.shape + (4,), dtype=np.float32)
+    for value, colour in LABEL_COLOURS.items():
+        rgba[labels2d == value] = colour
+    return rgba
+
+
+def save_overlay(path, image: np.ndarray, prediction: np.ndarray, truth: np.ndarray | None = None,
+                 title: str = "", modality: int = 0) -> Path:
+    """PNG of the axial slice with most predicted tumour: MRI | prediction overlay | truth overlay.
+
+    `image` is (X, Y, Z, C) canonical RAS+; slices are drawn radiologically (anterior up).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    z = tumour_slice(prediction if prediction.any() or truth is None else truth)
+    panels = [("MRI", None), ("prediction", prediction)] + ([("ground truth", truth)] if truth is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3))
+    background = image[:, :, z, modality].T
+    for ax, (name, labels) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(background, cmap="gray", origin="lower")
+        if labels is not None:
+            ax.imshow(_rgba(labels[:, :, z].T), origin="lower")
+        ax.set_title(f"{name} (z={z})")
+        ax.axis("off")
+    handles = [matplotlib.patches.Patch(color=c[:3], label=n) for c, n in
+               zip(LABEL_COLOURS.values(), ("necrotic/non-enhancing core", "edema", "enhancing"))]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path

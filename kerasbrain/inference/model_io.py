@@ -1,0 +1,30 @@
+"""Loading saved kerasbrain models with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+import kerasbrain  # noqa: F401  (registers the custom objects)
+from kerasbrain.data.errors import DataError
+
+
+def load_model(path) -> keras.Model:
+    """Load a `.keras` model (safe mode, no custom_objects needed); errors name the file."""
+    path = Path(path)
+    if path.is_dir() and (path / "best.keras").exists():  # a run folder
+        path = path / "best.keras"
+    if not path.is_file():
+        raise DataError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise DataError(f"{path}: expected a .keras model file")
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from exc
+
+
+def output_channels(model: keras.Model) -> int:
+    out = model.outputs[0] if isinstance(model.outputs, (list, tuple)) else model.outputs
+    return int(out.shape[-1])
