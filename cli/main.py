@@ -181,9 +181,9 @@ def predict(model_path, inputs, out, label_layout, probabilities, overlay, windo
 
 @cli.command()
 @click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--cases", default=8, show_default=True, type=click.IntRange(3))
-@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1))
-@click.option("--steps-per-epoch", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--cases", default=10, show_default=True, type=click.IntRange(3))
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
+@click.option("--steps-per-epoch", default=25, show_default=True, type=click.IntRange(1))
 def demo(out, cases, epochs, steps_per_epoch):
     """Synthesise a small MSD dataset, train a small 3-D U-Net, evaluate it and segment one case."""
     from kerasbrain.demo import run_demo

@@ -18,7 +18,7 @@ DEMO_CONFIG = {
 DEMO_SHAPE = (64, 64, 48)
 
 
-def run_demo(out, cases: int = 8, epochs: int = 6, steps_per_epoch: int = 20, progress=print) -> dict:
+def run_demo(out, cases: int = 10, epochs: int = 30, steps_per_epoch: int = 25, progress=print) -> dict:
     from kerasbrain.data.layouts import discover
     from kerasbrain.data.phantom import write_dataset
     from kerasbrain.evaluation.figures import save_overlay

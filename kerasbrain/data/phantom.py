@@ -57,7 +57,8 @@ def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True):
     shape = tuple(int(s) for s in shape)
     grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     centre = np.array(shape, dtype=np.float32) / 2 + rng.uniform(-2, 2, 3)
-    head = np.array(shape, dtype=np.float32) * rng.uniform(0.40, 0.45, 3)
+    # radii as fractions of the grid, matching the head extent in a 240 x 240 x 155 BraTS volume
+    head = np.array(shape, dtype=np.float32) * (np.array([0.30, 0.36, 0.44]) + rng.uniform(-0.02, 0.02, 3))
     wobble = 0.08 * _smooth_field(rng, shape, sigma=max(shape) / 8)
 
     tissue = np.full(shape, BACKGROUND, dtype=np.uint8)

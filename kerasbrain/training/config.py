@@ -109,15 +109,25 @@ def config_from_dict(raw: dict, source: str = "config") -> Config:
     return Config(**kwargs)
 
 
+SHIPPED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that come with kerasbrain (usable as `--config NAME`)."""
+    return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.toml"))
+
+
 def load_config(path: str | Path | None) -> Config:
-    """Read a TOML config (None = all defaults)."""
+    """Read a TOML config file, or a shipped one by name (None = all defaults)."""
     if path is None:
         return Config()
     path = Path(path)
+    if not path.exists() and str(path) in shipped_configs():
+        path = SHIPPED_CONFIGS / f"{path}.toml"
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+        raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     return config_from_dict(raw, str(path))

@@ -70,7 +70,7 @@ def _completed_epochs(backup_dir: Path) -> int:
     meta = backup_dir / "training_metadata.json"
     if meta.exists():
         try:
-            return int(json.loads(meta.read_text()).get("epoch", -1)) + 1
+            return int(json.loads(meta.read_text()).get("epoch", 0))  # epochs completed
         except (ValueError, OSError):
             return 0
     return 0

@@ -1,0 +1,30 @@
+"""Helpers shared by the benchmark scripts: timing statistics and peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far, in GB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def timed(fn, repeats: int, warmup: int = 1) -> list[float]:
+    """Run `fn` `warmup` times untimed, then `repeats` times; return the durations in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def report(name: str, times: list[float], unit_per_call: float = 1.0, unit: str = "items") -> None:
+    med = statistics.median(times)
+    print(f"{name}: median {med:.3f} s/call over {len(times)} calls "
+          f"(min {min(times):.3f}, max {max(times):.3f}); {unit_per_call / med:.2f} {unit}/s")

@@ -1,0 +1,54 @@
+"""Input-pipeline throughput: augmented 4 x 128^3 patches per second from cached BraTS-size cases.
+
+    python bench/input_pipeline.py [--patches 40] [--batch 2] [--no-augment]
+
+Compare with bench/train_step.py: the pipeline must deliver patches faster than a step consumes them.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))
+
+from common import peak_rss_gb  # noqa: E402
+
+from kerasbrain.data.augment import AugmentConfig  # noqa: E402
+from kerasbrain.data.layouts import discover  # noqa: E402
+from kerasbrain.data.phantom import write_dataset  # noqa: E402
+from kerasbrain.data.pipeline import PatchSampler, patch_dataset  # noqa: E402
+from kerasbrain.data.preprocess import cached_preprocess  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patches", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--cases", type=int, default=2)
+    parser.add_argument("--no-augment", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_dataset(Path(tmp) / "msd", "msd", cases=args.cases, shape=(240, 240, 155), seed=2)
+        folders = [cached_preprocess(c, Path(tmp) / "cache") for c in discover(data).cases]
+        sampler = PatchSampler(folders, (args.patch,) * 3, 0.33, None if args.no_augment else AugmentConfig(), seed=0)
+        ds = patch_dataset(sampler, args.batch)
+        it = iter(ds)
+        next(it)  # warm-up: opens the memory maps, starts the workers
+        start = time.perf_counter()
+        n = 0
+        while n < args.patches:
+            next(it)
+            n += args.batch
+        elapsed = time.perf_counter() - start
+        print(f"input pipeline (augment={not args.no_augment}): {n / elapsed:.2f} patches/s "
+              f"({elapsed / n:.3f} s/patch, {os.cpu_count()} CPUs)")
+        print(f"peak memory: {peak_rss_gb():.2f} GB")
+
+
+if __name__ == "__main__":
+    main()

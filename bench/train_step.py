@@ -1,0 +1,46 @@
+"""Training speed of the default 3-D U-Net: seconds per step at batch 1 on 4 x 128^3 patches.
+
+    python bench/train_step.py [--compile-mode auto|graph|xla] [--steps 5] [--patch 128]
+
+Prints the backend, the compile mode that was used, the parameter count and the median step time.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from common import peak_rss_gb, report, timed  # noqa: E402
+
+from kerasbrain.losses import DiceCELoss  # noqa: E402
+from kerasbrain.models.unet import UNet  # noqa: E402
+from kerasbrain.runtime import resolve_jit_compile  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args()
+    jit = resolve_jit_compile(args.compile_mode)
+    model = UNet()
+    model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=jit)
+    rng = np.random.default_rng(0)
+    shape = (args.batch,) + (args.patch,) * 3
+    x = rng.normal(size=shape + (4,)).astype("float32")
+    y = (rng.uniform(size=shape + (3,)) > 0.9).astype("float32")
+    print(f"backend={keras.backend.backend()} jit_compile={jit} params={model.count_params():,} "
+          f"input={x.shape}")
+    times = timed(lambda: model.train_on_batch(x, y), args.steps, warmup=1)
+    report("train step", times, args.batch, "patches")
+    print(f"peak memory: {peak_rss_gb():.2f} GB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""End-to-end: the `kerasbrain` commands on phantom data, as a user runs them."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+TINY_CONFIG = """
+[model]
+base_filters = 4
+depth = 2
+[training]
+patch_size = [16, 16, 16]
+batch_size = 2
+validation_patches = 2
+[inference]
+window = [32, 32, 32]
+overlap = 0.25
+batch_size = 2
+[data]
+validation_fraction = 0.34
+"""
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "Task01_BrainTumour"
+    result = run("synth", "msd", "--out", data, "--cases", 3, "--test-cases", 1, "--shape", 40, 36, 30, "--seed", 3)
+    assert result.exit_code == 0, result.output
+    config = root / "tiny.toml"
+    config.write_text(TINY_CONFIG)
+    result = run("train", "unet3d", "--data", data, "--config", config, "--out", root / "run", "--epochs", 1,
+                 "--steps-per-epoch", 2)
+    assert result.exit_code == 0, result.output
+    return root, data, root / "run"
+
+
+def test_train_prints_where_outputs_are(trained):
+    root, _, run_dir = trained
+    assert (run_dir / "best.keras").exists()
+    assert json.loads((run_dir / "config.json").read_text())["model"]["depth"] == 2
+
+
+def test_evaluate_writes_per_case_and_summary(trained):
+    root, data, run_dir = trained
+    result = run("evaluate", "--model", run_dir, "--data", data, "--out", root / "eval")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((root / "eval" / "cases.csv").open()))
+    assert [r["case_id"] for r in rows] == ["BRATS_001", "BRATS_002", "BRATS_003"]
+    summary = json.loads((root / "eval" / "summary.json").read_text())
+    assert summary["dice_WT"]["n"] == 3
+    values = [float(r["dice_WT"]) for r in rows]
+    assert summary["dice_WT"]["mean"] == pytest.approx(np.mean(values))
+    assert "| dice_WT |" in result.output
+    result = run("evaluate", "--model", run_dir / "best.keras", "--data", data, "--out", root / "eval_val",
+                 "--subset", "validation")
+    split = json.loads((run_dir / "split.json").read_text())
+    rows = list(csv.DictReader((root / "eval_val" / "cases.csv").open()))
+    assert [r["case_id"] for r in rows] == split["validation"]
+
+
+def test_predict_writes_in_the_input_grid(trained):
+    root, data, run_dir = trained
+    image = data / "imagesTs" / "BRATS_004.nii.gz"
+    out = root / "pred" / "BRATS_004_seg.nii.gz"
+    result = run("predict", "--model", run_dir / "best.keras", "--input", image, "--out", out, "--probabilities")
+    assert result.exit_code == 0, result.output
+    src, seg = nib.load(image), nib.load(out)
+    assert seg.shape == src.shape[:3]
+    np.testing.assert_array_equal(seg.affine, src.affine)
+    assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2, 3}  # MSD numbering
+    probs = nib.load(root / "pred" / "BRATS_004_seg_probabilities.nii.gz")
+    assert probs.shape == src.shape[:3] + (3,)
+    # the label map is the thresholded, BraTS-nested decoding of the written probabilities
+    p = np.asarray(probs.dataobj) >= 0.5
+    expected = np.select([p[..., 2], p[..., 1], p[..., 0]], [3, 2, 1], 0)  # MSD: ET 3, NET 2, edema 1
+    np.testing.assert_array_equal(np.asarray(seg.dataobj), expected)
+    assert (root / "pred" / "BRATS_004_seg.png").stat().st_size > 1000
+
+
+def test_predict_from_four_brats_files_matches_the_4d_file(trained, tmp_path):
+    root, data, run_dir = trained
+    img = nib.load(data / "imagesTr" / "BRATS_001.nii.gz")
+    paths = []
+    for m, name in enumerate(("flair", "t1", "t1ce", "t2")):
+        p = tmp_path / f"case_{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[..., m], img.affine), p)
+        paths += ["--input", p]
+    a, b = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
+    assert run("predict", "--model", run_dir, *paths, "--out", a).exit_code == 0
+    assert run("predict", "--model", run_dir, "--input", data / "imagesTr" / "BRATS_001.nii.gz", "--out", b).exit_code == 0
+    np.testing.assert_array_equal(np.asarray(nib.load(a).dataobj), np.asarray(nib.load(b).dataobj))
+
+
+def test_bad_inputs_exit_non_zero_and_write_nothing(trained, tmp_path):
+    root, data, run_dir = trained
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"\x1f\x8b garbage")
+    out = tmp_path / "never" / "mask.nii.gz"
+    result = run("predict", "--model", run_dir, "--input", broken, "--out", out)
+    assert result.exit_code == 1
+    assert "broken.nii.gz: cannot be read as NIfTI" in result.output
+    assert not out.exists()
+    result = run("evaluate", "--model", broken, "--data", data)
+    assert result.exit_code == 1 and "expected a .keras model file" in result.output
+    result = run("train", "unet3d", "--data", tmp_path, "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "no dataset found" in result.output
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[model]\ndepht = 3\n")
+    result = run("train", "unet3d", "--data", data, "--config", bad_config, "--out", tmp_path / "r2")
+    assert result.exit_code == 1 and "unknown key(s) ['depht']" in result.output
+    result = run("evaluate", "--model", run_dir, "--data", tmp_path / "missing")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "cli.main", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for verb in ("synth", "train", "evaluate", "predict", "demo"):
+        assert verb in result.stdout

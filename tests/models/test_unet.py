@@ -1,0 +1,78 @@
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from kerasbrain.models.unet import UNet
+
+
+@pytest.mark.parametrize("dims,shape", [(3, (16, 24, 32)), (2, (32, 48))])
+def test_output_shapes(dims, shape):
+    model = UNet(spatial_dims=dims, in_channels=4, out_channels=3, base_filters=4, depth=2)
+    x = np.random.default_rng(0).normal(size=(2,) + shape + (4,)).astype("float32")
+    y = model.predict_on_batch(x)
+    assert y.shape == (2,) + shape + (3,)
+    assert ((y >= 0) & (y <= 1)).all()
+
+
+def test_default_size_matches_the_benchmarked_network():
+    # 5.65 M parameters: the network size our speed targets are stated for
+    assert UNet().count_params() == 5_647_715
+
+
+def test_deep_supervision_outputs_halve():
+    model = UNet(base_filters=4, depth=3, deep_supervision=2)
+    outs = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))
+    assert [o.shape[1:4] for o in outs] == [(16, 16, 16), (8, 8, 8), (4, 4, 4)]
+
+
+@pytest.mark.parametrize("norm", ["instance", "group", "batch", "none"])
+def test_norms_build(norm):
+    assert UNet(base_filters=8, depth=1, norm=norm).count_params() > 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3. Received: spatial_dims=4"):
+        UNet(spatial_dims=4)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        UNet(norm="layer")
+
+
+def test_config_round_trip():
+    model = UNet(base_filters=4, depth=2, norm="group", deep_supervision=1)
+    clone = UNet.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.count_params() == model.count_params()
+
+
+def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
+    """A saved model loads in a new interpreter after `import kerasbrain`, safe_mode on, no custom_objects."""
+    model = UNet(base_filters=4, depth=2)
+    x = np.random.default_rng(1).normal(size=(1, 8, 12, 16, 4)).astype("float32")
+    expected = model.predict_on_batch(x)
+    path = tmp_path / "unet.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, kerasbrain
+        m = keras.saving.load_model({str(path)!r}, safe_mode=True)
+        assert type(m).__name__ == "UNet", type(m)
+        np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
+
+
+def test_one_fit_step_reduces_loss():
+    from kerasbrain.losses import DiceCELoss
+
+    keras.utils.set_random_seed(0)
+    model = UNet(base_filters=4, depth=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=DiceCELoss())
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 8, 4)).astype("float32")
+    y = (x[..., :3] > 0).astype("float32")
+    history = model.fit(x, y, epochs=5, verbose=0).history["loss"]
+    assert history[-1] < history[0]

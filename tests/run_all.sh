@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole suite once per Keras backend (TensorFlow, then JAX); extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TF_CPP_MIN_LOG_LEVEL=2
+for backend in tensorflow jax; do
+  echo "== KERAS_BACKEND=$backend =="
+  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@"
+done

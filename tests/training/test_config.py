@@ -1,0 +1,43 @@
+import pytest
+
+from kerasbrain.training.config import Config, ConfigError, config_from_dict, load_config, shipped_configs
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[training]\npatch_size = [64, 64, 32]\nlearning_rate = 1\n[model]\nnorm = "batch"\n')
+    config = load_config(path)
+    assert config.training.patch_size == (64, 64, 32)
+    assert config.training.learning_rate == 1.0 and isinstance(config.training.learning_rate, float)
+    assert config.model.norm == "batch" and config.model.depth == Config().model.depth
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[training]\nlearnig_rate = 0.1\n")
+    with pytest.raises(ConfigError, match=r"c.toml: \[training\]: unknown key\(s\) \['learnig_rate'\]"):
+        load_config(path)
+
+
+def test_wrong_type_and_section():
+    with pytest.raises(ConfigError, match=r"\[training\].epochs: expected a number"):
+        config_from_dict({"training": {"epochs": "ten"}})
+    with pytest.raises(ConfigError, match="unknown section"):
+        config_from_dict({"trainer": {}})
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training\n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="nope.toml: file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_shipped_configs_load_by_name():
+    assert {"seed003_unet3d", "nnunet_unet3d"} <= set(shipped_configs())
+    seed003 = load_config("seed003_unet3d")
+    assert seed003.training.loss == "soft_dice" and seed003.training.batch_size == 8
+    assert seed003.training.patch_size == (160, 160, 16)
+    assert load_config("nnunet_unet3d").model.deep_supervision == 2

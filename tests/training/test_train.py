@@ -1,0 +1,41 @@
+import csv
+
+import keras
+import numpy as np
+
+from kerasbrain.training.config import config_from_dict
+from kerasbrain.training.train_unet3d import train_unet3d
+
+TINY = {
+    "model": {"base_filters": 4, "depth": 2},
+    "training": {"patch_size": [16, 16, 16], "batch_size": 2, "validation_patches": 2, "steps_per_epoch": 2},
+    "data": {"validation_fraction": 0.34},
+}
+
+
+def test_train_writes_a_complete_run_and_resumes(msd_dir, tmp_path):
+    run = tmp_path / "run"
+    config = config_from_dict(TINY)
+    first = train_unet3d(msd_dir, run, config, epochs=1, verbose=0, progress=lambda m: None)
+    assert (run / "best.keras").exists() and (run / "last.keras").exists()
+    assert first["split"]["validation"] and not set(first["split"]["validation"]) & set(first["split"]["train"])
+    assert any((run / "logs").rglob("events.out.tfevents*"))
+    saved_split = (run / "split.json").read_text()
+    # running again with more epochs continues after epoch 1 instead of starting over
+    messages = []
+    second = train_unet3d(msd_dir, run, config, epochs=2, verbose=0, progress=messages.append)
+    assert any("resuming after epoch 1" in m for m in messages)
+    assert len(second["history"]["loss"]) == 1
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert (run / "split.json").read_text() == saved_split
+    model = keras.saving.load_model(run / "last.keras")
+    out = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))
+    assert out.shape == (1, 16, 16, 16, 3)
+
+
+def test_deep_supervision_trains(msd_dir, tmp_path):
+    config = config_from_dict({**TINY, "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1}})
+    result = train_unet3d(msd_dir, tmp_path / "ds", config, epochs=1, verbose=0, progress=lambda m: None)
+    assert np.isfinite(result["history"]["loss"][0])
+    assert "val_probabilities_dice_WT" in result["history"] or "val_dice_WT" in result["history"]
