@@ -154,7 +154,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         keras.callbacks.TerminateOnNaN(),
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     return {
         "run": run_dir, "best": run_dir / "best.keras", "last": run_dir / "last.keras",
         "history": history.history, "split": split,
