@@ -38,11 +38,18 @@ def resolve_jit_compile(mode: str = "auto") -> bool:
 
 
 def predictor(model: keras.Model, compile_mode: str = "auto"):
-    """A function batch -> probabilities (first output when the model has deep supervision)."""
+    """A window predictor `(raw batch, mean, std) -> probabilities` running `model` in this process.
+
+    Windows arrive as raw intensities with their case's per-modality statistics and are normalised
+    by `kerasbrain.intensity.normalize_np`, exactly as the exported serving graph does; the first
+    output is used when the model has deep supervision.
+    """
+    from kerasbrain.intensity import normalize_np
+
     model.jit_compile = resolve_jit_compile(compile_mode)
 
-    def predict(batch):
-        out = model.predict_on_batch(batch)
+    def predict(batch, mean, std):
+        out = model.predict_on_batch(normalize_np(batch, mean, std))
         return out[0] if isinstance(out, (list, tuple)) else out
 
     return predict

@@ -17,25 +17,28 @@ import numpy as np
 from scipy import ndimage
 
 from kerasbrain.data.layouts import Case, CaseFiles, load_case
+from kerasbrain.intensity import head_mask, head_statistics, normalize_np
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
 class Preprocessed:
-    """A case ready for the network: cropped, normalised image (and labels) plus how to undo the crop."""
+    """A case ready for the network: cropped image (and labels), its statistics, and how to undo the crop."""
 
     case_id: str
-    image: np.ndarray  # (x, y, z, 4) float32, z-scored, 0 outside the head
+    image: np.ndarray  # (x, y, z, 4) float32: z-scored (0 outside the head), or raw if normalize=False
     labels: np.ndarray | None  # (x, y, z) uint8 internal labels
     bbox: tuple[tuple[int, int], ...]  # crop box in the canonical full grid
     full_shape: tuple[int, int, int]  # canonical full grid shape (before crop/resampling)
     zoom: tuple[float, float, float] = (1.0, 1.0, 1.0)  # resampling factor applied after the crop
+    mean: np.ndarray | None = None  # per-modality head mean of the raw image (C,)
+    std: np.ndarray | None = None  # per-modality head std of the raw image (C,)
 
 
 def nonzero_bbox(image: np.ndarray, margin: int = 0) -> tuple[tuple[int, int], ...]:
     """Bounding box of voxels non-zero in any modality (whole grid if the volume is empty)."""
-    mask = np.any(image != 0, axis=-1)
+    mask = head_mask(image)
     if not mask.any():
         return tuple((0, s) for s in mask.shape)
     box = []
@@ -46,34 +49,34 @@ def nonzero_bbox(image: np.ndarray, margin: int = 0) -> tuple[tuple[int, int], .
     return tuple(box)
 
 
-def zscore(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Per-modality z-score over `mask` voxels (default: non-zero voxels of that modality); 0 elsewhere."""
-    out = np.zeros_like(image, dtype=np.float32)
-    for c in range(image.shape[-1]):
-        channel = image[..., c]
-        m = channel != 0 if mask is None else mask
-        if m.any():
-            values = channel[m]
-            out[..., c][m] = (values - values.mean()) / max(float(values.std()), 1e-8)
-    return out
+def zscore(image: np.ndarray) -> np.ndarray:
+    """Per-modality z-score over the head (voxels non-zero in any modality); 0 elsewhere."""
+    return normalize_np(image, *head_statistics(image))
 
 
-def preprocess_case(case: Case, target_spacing: tuple[float, float, float] | None = None) -> Preprocessed:
-    """Crop to the head, z-score each modality over the head, optionally resample."""
+def preprocess_case(case: Case, target_spacing: tuple[float, float, float] | None = None,
+                    normalize: bool = True) -> Preprocessed:
+    """Crop to the head, optionally resample (linear, so the background stays 0), z-score over the head.
+
+    With `normalize=False` the image stays raw and `mean`/`std` say how to normalise it; serving
+    clients send such raw windows and the exported graph normalises them.
+    """
     bbox = nonzero_bbox(case.image)
     sl = tuple(slice(a, b) for a, b in bbox)
     image = case.image[sl]
     labels = case.labels[sl] if case.labels is not None else None
-    head = np.any(image != 0, axis=-1)
-    image = zscore(image, head)
     zoom = (1.0, 1.0, 1.0)
     if target_spacing is not None:
         zoom = tuple(float(s) / float(t) for s, t in zip(case.grid.spacing, target_spacing))
         if not np.allclose(zoom, 1.0):
-            image = ndimage.zoom(image, zoom + (1.0,), order=3)
+            image = ndimage.zoom(image, zoom + (1.0,), order=1)
             if labels is not None:
                 labels = ndimage.zoom(labels, zoom, order=0)
-    return Preprocessed(case.case_id, image.astype(np.float32), labels, bbox, tuple(case.image.shape[:3]), zoom)
+    mean, std = head_statistics(image)
+    if normalize:
+        image = normalize_np(image, mean, std)
+    return Preprocessed(case.case_id, np.ascontiguousarray(image, dtype=np.float32), labels, bbox,
+                        tuple(case.image.shape[:3]), zoom, mean, std)
 
 
 def _cache_key(case: CaseFiles, target_spacing) -> str:

@@ -26,9 +26,19 @@ class InferenceConfig:
 
 
 def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):
-    """Region probabilities (X, Y, Z, C) on the case's full canonical grid (0 outside the crop)."""
-    probs = sliding_window_predict(pre.image, predict, cfg.window, out_channels, cfg.overlap, cfg.batch_size,
-                                   cfg.mirror, progress)
+    """Region probabilities (X, Y, Z, C) on the case's full canonical grid (0 outside the crop).
+
+    `pre` holds the raw cropped image and its statistics; `predict(raw batch, mean, std)` is a
+    local (`kerasbrain.runtime.predictor`) or remote (`kerasbrain.serving.client`) window predictor.
+    """
+    mean, std = pre.mean[None], pre.std[None]
+
+    def predict_windows(batch):
+        n = len(batch)
+        return predict(batch, np.repeat(mean, n, axis=0), np.repeat(std, n, axis=0))
+
+    probs = sliding_window_predict(pre.image, predict_windows, cfg.window, out_channels, cfg.overlap,
+                                   cfg.batch_size, cfg.mirror, progress)
     crop_shape = tuple(b - a for a, b in pre.bbox)
     if probs.shape[:3] != crop_shape:  # undo resampling
         factors = [c / p for c, p in zip(crop_shape, probs.shape[:3])] + [1.0]
@@ -40,7 +50,7 @@ def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: In
 
 def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, target_spacing=None, progress=None):
     """Return (internal labels, region probabilities), both canonical full-grid arrays."""
-    pre = preprocess_case(case, target_spacing)
+    pre = preprocess_case(case, target_spacing, normalize=False)
     probs = predict_probabilities(pre, predict, out_channels, cfg, progress)
     labels = regions_to_labels(probs >= cfg.threshold)
     return labels, probs

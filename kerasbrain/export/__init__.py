@@ -1,0 +1,1 @@
+"""Exporting trained models as versioned TF Serving SavedModels with stable signature names."""

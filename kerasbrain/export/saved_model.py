@@ -1,0 +1,109 @@
+"""Writing a model to `saved_models/<name>/<version>/` as a SavedModel TF Serving can load.
+
+Works from the TensorFlow and JAX backends through `keras.export.ExportArchive`. A version is
+written to a hidden temporary folder beside its final place and renamed into place when complete,
+so a server polling the folder never sees half a model. Optional warm-up requests are stored in
+`assets.extra/tf_serving_warmup_requests`, where TF Serving replays them before serving a version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasbrain.export.signatures import VOLUME_INPUTS, VOLUME_OUTPUTS, volume_segmentation_endpoint
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+MANIFEST = "kerasbrain.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def versions(model_root: str | os.PathLike) -> list[int]:
+    """Integer versions present under `saved_models/<name>/` (TF Serving ignores other names)."""
+    root = Path(model_root)
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def model_kind(model: keras.Model) -> str:
+    if type(model).__name__ == "UNet" and getattr(model, "spatial_dims", None) == 3:
+        return "volume_segmentation"
+    raise ValueError(f"no serving signature is defined for this model. Received: {type(model).__name__} "
+                     f"with spatial_dims={getattr(model, 'spatial_dims', None)}")
+
+
+def write_saved_model(model: keras.Model, path: str | os.PathLike) -> dict:
+    """Write `model` with its `serving_default` signature to `path`; returns the manifest."""
+    kind = model_kind(model)
+    fn, signature, polymorphic = volume_segmentation_endpoint(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    kwargs = {}
+    if keras.backend.backend() == "jax":
+        kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": polymorphic}
+    archive.add_endpoint("serving_default", fn, input_signature=signature, **kwargs)
+    archive.write_out(str(path), verbose=False)
+    return {
+        "kind": kind, "signature": "serving_default", "inputs": list(VOLUME_INPUTS), "outputs": list(VOLUME_OUTPUTS),
+        "size_divisor": 2 ** model.depth, "channels": int(model.inputs[0].shape[-1]),
+        "regions": ["WT", "TC", "ET"], "exported_from_backend": keras.backend.backend(),
+    }
+
+
+def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, batch: int = 1):
+    """A PredictionLog with one PredictRequest of the signature's shapes (zeros are fine for warm-up)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(np.zeros((batch,) + tuple(window) + (channels,), np.float32)))
+    request.inputs["channel_mean"].CopyFrom(tf.make_tensor_proto(np.zeros((batch, channels), np.float32)))
+    request.inputs["channel_std"].CopyFrom(tf.make_tensor_proto(np.ones((batch, channels), np.float32)))
+    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def export_version(model: keras.Model, name: str, root: str | os.PathLike = "saved_models", version: int | None = None,
+                   warmup_window: tuple[int, ...] | None = None) -> Path:
+    """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder."""
+    if not _NAME.match(name):
+        raise ValueError(f"model name must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
+    model_root = Path(root) / name
+    model_root.mkdir(parents=True, exist_ok=True)
+    existing = versions(model_root)
+    version = version if version is not None else (existing[-1] + 1 if existing else 1)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer. Received: version={version}")
+    final = model_root / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final}: version {version} of {name!r} already exists; versions are immutable")
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_root))
+    try:
+        manifest = write_saved_model(model, staging / "model")
+        extra = staging / "model" / "assets.extra"
+        extra.mkdir(parents=True, exist_ok=True)
+        manifest.update(name=name, version=version)
+        if warmup_window is not None:
+            import tensorflow as tf
+
+            with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+                writer.write(warmup_request(name, warmup_window, manifest["channels"]).SerializeToString())
+            manifest["warmup_window"] = list(warmup_window)
+        (extra / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        os.rename(staging / "model", final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def read_manifest(version_dir: str | os.PathLike) -> dict:
+    path = Path(version_dir) / "assets.extra" / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}

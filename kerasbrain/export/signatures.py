@@ -1,0 +1,58 @@
+"""The serving contract of each model kind: input/output names, shapes and the graph behind them.
+
+These names are the public interface that TF Serving clients code against; they never change
+and never depend on auto-generated tensor names.
+
+Volumetric segmentation (3-D U-Net), signature `serving_default`:
+    inputs   image         float32 (batch, x, y, z, 4)  raw intensities (FLAIR, T1, T1Gd, T2), RAS+,
+                                                       sides multiples of 2**depth
+             channel_mean  float32 (batch, 4)           per-modality mean of the case's head voxels
+             channel_std   float32 (batch, 4)           per-modality std of the case's head voxels
+    outputs  probabilities float32 (batch, x, y, z, 3)  sigmoid probabilities of WT, TC, ET
+             mask          uint8   (batch, x, y, z)     internal labels (0 bg, 1 necrotic core,
+                                                       2 edema, 3 enhancing) decoded with BraTS nesting
+The statistics travel with each window because a window alone cannot know its case's statistics;
+`kerasbrain.intensity.head_statistics` computes them, and the graph normalises exactly as training did.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasbrain.intensity import normalize_ops
+
+VOLUME_INPUTS = ("image", "channel_mean", "channel_std")
+VOLUME_OUTPUTS = ("probabilities", "mask")
+THRESHOLD = 0.5
+
+
+def decode_regions_ops(probabilities, threshold: float = THRESHOLD):
+    """keras.ops twin of `kerasbrain.data.labels.regions_to_labels` on thresholded probabilities."""
+    wt = probabilities[..., 0] >= threshold
+    tc = probabilities[..., 1] >= threshold
+    et = probabilities[..., 2] >= threshold
+    labels = ops.where(et, 3, ops.where(tc, 1, ops.where(wt, 2, 0)))
+    return ops.cast(labels, "uint8")
+
+
+def volume_segmentation_endpoint(model: keras.Model):
+    """(function, input signature, JAX shape constraints) of the volumetric serving signature."""
+    channels = model.inputs[0].shape[-1]
+    divisor = 2 ** getattr(model, "depth", 0)
+
+    def serve(image, channel_mean, channel_std):
+        outputs = model(normalize_ops(image, channel_mean, channel_std), training=False)
+        probabilities = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        return {"probabilities": probabilities, "mask": decode_regions_ops(probabilities)}
+
+    signature = [
+        keras.InputSpec(shape=(None, None, None, None, channels), dtype="float32", name="image"),
+        keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_mean"),
+        keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_std"),
+    ]
+    # jax2tf needs to know that spatial sides are multiples of 2**depth to prove the skip
+    # concatenations line up for every input size.
+    d = divisor
+    polymorphic = [f"(b, {d}*x, {d}*y, {d}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
+    return serve, signature, polymorphic
