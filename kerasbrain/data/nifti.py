@@ -8,7 +8,6 @@ header, so they overlay the original scan in any viewer.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from nibabel import orientations
 
 from kerasbrain.data.errors import DataError
+from kerasbrain.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -81,23 +81,6 @@ def from_canonical(data: np.ndarray, grid: Grid) -> np.ndarray:
 def same_grid(a: Grid, b: Grid, atol: float = 1e-3) -> bool:
     """Whether two files share shape and affine (the modalities of one case must)."""
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=atol)
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call `write(tmp_path)` then rename onto `path`, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_nifti(path: str | os.PathLike, data: np.ndarray, grid: Grid, dtype=np.uint8) -> Path:

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE, from_internal
 from kerasbrain.data.layouts import BRATS_SUFFIXES, NII
-from kerasbrain.data.nifti import atomic_write
+from kerasbrain.files import atomic_write
 
 # Tissue classes of the phantom (internal; tumour tissues reuse the label numbers 1..3).
 _SKULL, _CSF, _GM, _WM = 10, 11, 12, 13

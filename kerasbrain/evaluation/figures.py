@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.data.nifti import atomic_write
+from kerasbrain.files import atomic_write
 
 #: RGBA per internal label: necrotic core red, edema green, enhancing yellow (BraTS viewer colours).
 LABEL_COLOURS = {1: (1.0, 0.1, 0.1, 0.6), 2: (0.1, 0.9, 0.1, 0.45), 3: (1.0, 0.9, 0.0, 0.6)}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.layouts import discover, load_case
-from kerasbrain.data.nifti import atomic_write
+from kerasbrain.files import atomic_write
 from kerasbrain.inference.predict_volume import InferenceConfig, predict_case, write_prediction
 from kerasbrain.metrics.numpy_metrics import region_scores
 

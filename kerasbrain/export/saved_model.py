@@ -18,19 +18,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasbrain.export.layout import versions
 from kerasbrain.export.signatures import VOLUME_INPUTS, VOLUME_OUTPUTS, volume_segmentation_endpoint
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 MANIFEST = "kerasbrain.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def versions(model_root: str | os.PathLike) -> list[int]:
-    """Integer versions present under `saved_models/<name>/` (TF Serving ignores other names)."""
-    root = Path(model_root)
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def model_kind(model: keras.Model) -> str:

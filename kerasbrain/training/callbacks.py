@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from kerasbrain.data.nifti import atomic_write
+from kerasbrain.files import atomic_write
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):

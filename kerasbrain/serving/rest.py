@@ -1,0 +1,280 @@
+"""TF Serving's REST API (https://www.tensorflow.org/tfx/serving/api_rest) over `http.server`.
+
+    GET  /v1/models/{m}[/versions/{v}|/labels/{l}]            model version status
+    GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata   signature definitions
+    POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    row ("instances") or columnar ("inputs")
+
+Every failure is answered as `{"error": "..."}` with TF Serving's HTTP status; a handler never
+lets an exception reach the server loop, so no request can stop the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from google.protobuf import json_format
+
+from kerasbrain.serving.errors import ServingError, invalid, not_found
+from kerasbrain.serving.servable import coerce
+
+log = logging.getLogger("kerasbrain.serving")
+_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<suffix>/metadata|:predict|:classify|:regress)?/?$")
+
+
+def _decode_b64(value):
+    """Replace {"b64": "..."} objects (TF Serving's binary encoding) by bytes, recursively."""
+    if isinstance(value, dict):
+        if set(value) == {"b64"} and isinstance(value["b64"], str):
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except ValueError as exc:
+                raise invalid(f"invalid base64 value ({exc})") from exc
+        raise invalid("a JSON object inside a tensor value must be {\"b64\": \"...\"}")
+    if isinstance(value, list):
+        return [_decode_b64(v) for v in value]
+    return value
+
+
+def _has_bytes(value) -> bool:
+    if isinstance(value, bytes):
+        return True
+    return isinstance(value, list) and any(_has_bytes(v) for v in value)
+
+
+def _to_array(name, value, info):
+    value = _decode_b64(value)
+    if _has_bytes(value) and info.dtype.kind not in "OSU":
+        raise invalid(f"input '{name}' is {info.dtype.name}; b64 values are only for string inputs")
+    return coerce(name, value, info)
+
+
+def parse_predict_body(body: dict, signature) -> tuple[dict[str, np.ndarray], str]:
+    """Request JSON -> input arrays and "row" / "columnar"."""
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
+    if unknown:
+        raise invalid(f"unknown request field(s) {unknown}; expected signature_name and instances or inputs")
+    if ("instances" in body) == ("inputs" in body):
+        raise invalid("the request must contain exactly one of 'instances' (row format) or 'inputs' (columnar)")
+    names = sorted(signature.inputs)
+    if "instances" in body:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise invalid("'instances' must be a non-empty list")
+        if len(names) == 1 and not all(isinstance(i, dict) and set(i) == {names[0]} for i in instances):
+            columns = {names[0]: instances}
+        else:
+            for i, instance in enumerate(instances):
+                if not isinstance(instance, dict):
+                    raise invalid(f"instance {i} must be an object with the inputs {names}")
+                if set(instance) != set(names):
+                    raise invalid(f"instance {i} has inputs {sorted(instance)}; the signature expects {names}")
+            columns = {n: [inst[n] for inst in instances] for n in names}
+        return {n: _to_array(n, v, signature.inputs[n]) for n, v in columns.items()}, "row"
+    inputs = body["inputs"]
+    if len(names) == 1 and not (isinstance(inputs, dict) and set(inputs) == {names[0]}):
+        inputs = {names[0]: inputs}  # a single input may be given bare
+    if not isinstance(inputs, dict):
+        raise invalid(f"'inputs' must be an object with the inputs {names}")
+    arrays = {}
+    for n, v in inputs.items():
+        if n not in signature.inputs:
+            raise invalid(f"unknown input '{n}'; the signature expects {names}")
+        arrays[n] = _to_array(n, v, signature.inputs[n])
+    return arrays, "columnar"
+
+
+def _json_value(array: np.ndarray):
+    if array.dtype.kind in "OS":
+        return [_json_value(a) for a in array] if array.ndim else (
+            {"b64": base64.b64encode(array.item()).decode()} if isinstance(array.item(), bytes) else array.item())
+    return array.tolist()
+
+
+def format_predict_response(outputs: dict[str, np.ndarray], form: str) -> dict:
+    names = sorted(outputs)
+    if form == "columnar":
+        if len(names) == 1:
+            return {"outputs": _json_value(outputs[names[0]])}
+        return {"outputs": {n: _json_value(outputs[n]) for n in names}}
+    rows = len(next(iter(outputs.values())))
+    if len(names) == 1:
+        return {"predictions": _json_value(outputs[names[0]])}
+    return {"predictions": [{n: _json_value(outputs[n][i]) for n in names} for i in range(rows)]}
+
+
+def status_json(statuses) -> dict:
+    return {"model_version_status": [
+        {"version": str(v), "state": s.state,
+         "status": {"error_code": "OK" if not s.error else "UNKNOWN", "error_message": s.error}}
+        for v, s in statuses]}
+
+
+class Metrics:
+    """Counters exported in Prometheus text format when monitoring is enabled."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self.requests: dict[tuple, int] = {}
+        self.latency_sum: dict[str, float] = {}
+
+    def record(self, model: str, api: str, status: str, seconds: float):
+        with self._lock:
+            key = (model, api, status)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            self.latency_sum[model] = self.latency_sum.get(model, 0.0) + seconds
+
+    def render(self) -> str:
+        lines = ["# TYPE :tensorflow:serving:request_count counter"]
+        with self._lock:
+            for (model, api, status), n in sorted(self.requests.items()):
+                lines.append(f':tensorflow:serving:request_count{{model_name="{model}",api="{api}",'
+                             f'entrypoint="REST",status="{status}"}} {n}')
+            lines.append("# TYPE :tensorflow:serving:request_latency_sum_seconds counter")
+            for model, total in sorted(self.latency_sum.items()):
+                lines.append(f':tensorflow:serving:request_latency_sum_seconds{{model_name="{model}"}} {total:.6f}')
+        return "\n".join(lines) + "\n"
+
+
+def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path: str | None):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "kerasbrain-serving"
+
+        def log_message(self, fmt, *args):  # route http.server's access log to logging
+            log.debug("%s - %s", self.address_string(), fmt % args)
+
+        def _send(self, status: int, payload, content_type="application/json"):
+            body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, exc: ServingError):
+            self._send(exc.http_status, {"error": exc.message})
+
+        def _read_body(self) -> bytes:
+            length = self.headers.get("Content-Length")
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                self.close_connection = True
+                raise ServingError("LENGTH_REQUIRED", "chunked request bodies are not supported; send Content-Length")
+            if length is None:
+                return b""
+            try:
+                n = int(length)
+            except ValueError as exc:
+                self.close_connection = True
+                raise invalid(f"invalid Content-Length {length!r}") from exc
+            if n < 0:
+                self.close_connection = True
+                raise invalid(f"invalid Content-Length {length!r}")
+            if n > max_body_bytes:
+                self.close_connection = True  # do not read the oversized body
+                raise ServingError("PAYLOAD_TOO_LARGE",
+                                   f"request body of {n} bytes exceeds the limit of {max_body_bytes} bytes")
+            return self.rfile.read(n)
+
+        def _route(self):
+            path = self.path.split("?", 1)[0]
+            match = _PATH.match(path)
+            if not match:
+                raise not_found(f"Malformed request: {self.command} {path}")
+            version = match["version"]
+            if version is not None:
+                if not version.isdigit():
+                    raise invalid(f"Malformed request: version must be an integer, got {version!r}")
+                version = int(version)
+            return match["name"], version, match["label"], match["suffix"]
+
+        def do_GET(self):  # noqa: N802
+            try:
+                if monitoring_path and self.path.split("?", 1)[0] == monitoring_path:
+                    self._send(200, metrics.render().encode(), "text/plain; version=0.0.4")
+                    return
+                body = self._read_body()
+                if body:
+                    raise invalid("GET requests must not have a body")
+                name, version, label, suffix = self._route()
+                if suffix is None:
+                    self._send(200, status_json(manager.status(name, version, label)))
+                elif suffix == "/metadata":
+                    servable = manager.resolve(name, version, label)
+                    self._send(200, {
+                        "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
+                        "metadata": {"signature_def": json_format.MessageToDict(servable.signature_def_map, preserving_proto_field_name=True)},
+                    })
+                else:
+                    raise ServingError("METHOD_NOT_ALLOWED", f"{suffix[1:]} needs POST")
+            except ServingError as exc:
+                self._error(exc)
+            except Exception as exc:  # noqa: BLE001 - the server must answer and keep running
+                log.exception("GET %s failed", self.path)
+                self._send(500, {"error": f"internal error: {type(exc).__name__}"})
+
+        def do_POST(self):  # noqa: N802
+            start, model, status = time.perf_counter(), "", "OK"
+            try:
+                body = self._read_body()
+                name, version, label, suffix = self._route()
+                model = name
+                if suffix in (":classify", ":regress"):
+                    raise ServingError("UNIMPLEMENTED", f"{suffix[1:]} is not supported by kerasbrain models; "
+                                       "use :predict")
+                if suffix != ":predict":
+                    raise ServingError("METHOD_NOT_ALLOWED", f"POST is only for :predict (got {self.path})")
+                if not body:
+                    raise invalid("the request body is empty")
+                try:
+                    request = json.loads(body)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise invalid(f"JSON Parse error: {exc}") from exc
+                servable = manager.resolve(name, version, label)
+                if not isinstance(request, dict):
+                    raise invalid("the request body must be a JSON object")
+                signature_name = request.get("signature_name")
+                if signature_name is not None and not isinstance(signature_name, str):
+                    raise invalid("'signature_name' must be a string")
+                signature = servable.signature(signature_name)
+                inputs, form = parse_predict_body(request, signature)
+                outputs = servable.predict(signature.name, inputs)
+                self._send(200, format_predict_response(outputs, form))
+            except ServingError as exc:
+                status = exc.code
+                self._error(exc)
+            except Exception as exc:  # noqa: BLE001
+                status = "INTERNAL"
+                log.exception("POST %s failed", self.path)
+                self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"[:2000]})
+            finally:
+                metrics.record(model or "unknown", "predict", status, time.perf_counter() - start)
+
+        def _not_allowed(self):
+            try:
+                self._read_body()
+            except ServingError:
+                pass
+            self._error(ServingError("METHOD_NOT_ALLOWED", f"{self.command} is not supported"))
+
+        do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
+
+    return Handler
+
+
+class RestServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128

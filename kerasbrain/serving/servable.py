@@ -1,0 +1,161 @@
+"""One loaded SavedModel version: its signatures, input checking and (optionally batched) execution."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kerasbrain.serving.batching import Batcher, BatchingOptions
+from kerasbrain.serving.errors import ServingError, invalid
+
+log = logging.getLogger("kerasbrain.serving")
+DEFAULT_SIGNATURE = "serving_default"
+WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: np.dtype
+    shape: tuple  # None for unknown dimensions
+
+    def check(self, name: str, value: np.ndarray) -> None:
+        if value.ndim != len(self.shape):
+            raise invalid(f"input '{name}' must have rank {len(self.shape)} (shape {_shape(self.shape)}); "
+                          f"got shape {list(value.shape)}")
+        for i, (want, got) in enumerate(zip(self.shape, value.shape)):
+            if want is not None and want != got:
+                raise invalid(f"input '{name}' dimension {i} must be {want}; got shape {list(value.shape)}")
+
+
+def _shape(shape) -> list:
+    return [-1 if s is None else s for s in shape]
+
+
+@dataclass
+class Signature:
+    name: str
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+    function: object
+
+
+class Servable:
+    """A SavedModel version ready to answer requests."""
+
+    def __init__(self, name: str, version: int, path: str | Path, batching: BatchingOptions | None = None):
+        self.name, self.version, self.path = name, int(version), Path(path)
+        self._model = tf.saved_model.load(str(self.path))
+        self.signatures: dict[str, Signature] = {}
+        for key, fn in self._model.signatures.items():
+            spec = fn.structured_input_signature[1]
+            inputs = {k: TensorInfo(np.dtype(s.dtype.as_numpy_dtype), tuple(s.shape.as_list())) for k, s in spec.items()}
+            outputs = {k: TensorInfo(np.dtype(s.dtype.as_numpy_dtype), tuple(s.shape.as_list()))
+                       for k, s in fn.structured_outputs.items()}
+            self.signatures[key] = Signature(key, inputs, outputs, fn)
+        self.signature_def_map = self._read_signature_defs()
+        self._batchers: dict[str, Batcher] = {}
+        if batching is not None:
+            for key in self.signatures:
+                self._batchers[key] = Batcher(lambda x, k=key: self._run(k, x), batching, name=f"{name}-v{version}")
+
+    def _read_signature_defs(self):
+        """The SignatureDefMap that TF Serving returns as metadata, read from saved_model.pb."""
+        from tensorflow.core.protobuf import saved_model_pb2
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        saved = saved_model_pb2.SavedModel.FromString((self.path / "saved_model.pb").read_bytes())
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, sig in saved.meta_graphs[0].signature_def.items():
+            if key in self.signatures:
+                sig_map.signature_def[key].CopyFrom(sig)
+        return sig_map
+
+    def signature(self, name: str | None) -> Signature:
+        key = name or DEFAULT_SIGNATURE
+        if key not in self.signatures:
+            raise invalid(f'Serving signature key "{key}" not found.')
+        return self.signatures[key]
+
+    def _run(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        fn = self.signatures[key].function
+        try:
+            outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise invalid(message.strip().splitlines()[0][:2000]) from exc
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    def predict(self, signature_name: str | None, inputs: dict[str, np.ndarray],
+                output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Check `inputs` against the signature and run it; errors are ServingError."""
+        sig = self.signature(signature_name)
+        missing = sorted(set(sig.inputs) - set(inputs))
+        if missing:
+            raise invalid(f"missing input(s) {missing}; signature '{sig.name}' expects {sorted(sig.inputs)}")
+        extra = sorted(set(inputs) - set(sig.inputs))
+        if extra:
+            raise invalid(f"unknown input(s) {extra}; signature '{sig.name}' expects {sorted(sig.inputs)}")
+        for key, value in inputs.items():
+            sig.inputs[key].check(key, value)
+        if output_filter:
+            unknown = sorted(set(output_filter) - set(sig.outputs))
+            if unknown:
+                raise invalid(f"output_filter names unknown output(s) {unknown}; outputs are {sorted(sig.outputs)}")
+        batcher = self._batchers.get(sig.name)
+        outputs = batcher.submit(inputs) if batcher is not None else self._run(sig.name, inputs)
+        if output_filter:
+            outputs = {k: outputs[k] for k in output_filter}
+        return outputs
+
+    def warm_up(self) -> int:
+        """Replay `assets.extra/tf_serving_warmup_requests`, as TF Serving does; returns how many ran."""
+        path = self.path / WARMUP
+        if not path.exists():
+            return 0
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)):
+            entry = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if entry.HasField("predict_log"):
+                request = entry.predict_log.request
+                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+                self.predict(request.model_spec.signature_name or None, inputs)
+                count += 1
+        return count
+
+    def close(self):
+        for batcher in self._batchers.values():
+            batcher.close()
+
+
+def coerce(name: str, value, info: TensorInfo) -> np.ndarray:
+    """Convert a JSON value to the signature's dtype; a wrong type or ragged list is INVALID_ARGUMENT."""
+    if info.dtype == np.dtype(object) or info.dtype.kind in "SU":
+        try:
+            return np.asarray(value, dtype=object)
+        except ValueError as exc:
+            raise invalid(f"input '{name}': ragged or malformed list ({exc})") from exc
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:
+        raise invalid(f"input '{name}': ragged or malformed list") from exc
+    if array.dtype == object or array.dtype.kind in "SUV":
+        raise invalid(f"input '{name}' expects {info.dtype.name} values; got non-numeric or ragged data")
+    if array.dtype.kind == "b" and info.dtype.kind != "b":
+        raise invalid(f"input '{name}' expects {info.dtype.name} values; got booleans")
+    if info.dtype.kind in "iu" and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        raise invalid(f"input '{name}' expects integers ({info.dtype.name}); got fractional values")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return array.astype(info.dtype)
+
+
+class ServingFailure(ServingError):
+    """An unexpected fault while running a model (HTTP 500)."""
+
+    def __init__(self, message: str):
+        super().__init__("INTERNAL", message)
