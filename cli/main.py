@@ -148,7 +148,11 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "model_path", required=True,
+              help="A .keras model or run folder; with --server, the served model's name.")
+@click.option("--server", help="Predict through TF Serving: http://HOST:8501 (REST) or grpc://HOST:8500.")
+@click.option("--model-version", type=click.IntRange(1), help="With --server: a specific version.")
+@click.option("--model-label", help="With --server: a version label (stable, canary).")
 @click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input) or a BraTS case folder.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Label map .nii.gz.")
@@ -158,15 +162,23 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG of the slice with most tumour (default: <out> with .png).")
 @_inference_options
-def predict(model_path, inputs, out, label_layout, probabilities, overlay, window, overlap, batch_size, mirror,
-            compile_mode):
-    """Segment one case; writes the label map in the input's own grid and an overlay PNG."""
+def predict(model_path, server, model_version, model_label, inputs, out, label_layout, probabilities, overlay,
+            window, overlap, batch_size, mirror, compile_mode):
+    """Segment one case; writes the label map in the input's own grid and an overlay PNG.
+
+    Locally (--model best.keras) or through a TF Serving endpoint (--server URL --model NAME); both
+    write the same files.
+    """
     from kerasbrain.data.layouts import case_from_files
     from kerasbrain.evaluation.figures import save_overlay
     from kerasbrain.inference.predict_volume import predict_files
 
-    model, predict_fn, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
-                                                                    compile_mode)
+    if server:
+        predict_fn, channels, cfg, spacing = _remote_predictor(server, model_path, model_version, model_label,
+                                                               window, overlap, batch_size, mirror)
+    else:
+        _, predict_fn, channels, cfg, spacing = _load_for_inference(Path(model_path), window, overlap, batch_size,
+                                                                    mirror, compile_mode)
     files = case_from_files(list(inputs))
     if not str(out).endswith(".nii.gz"):
         raise ValueError(f"--out must end with .nii.gz. Received: {out}")
@@ -177,6 +189,110 @@ def predict(model_path, inputs, out, label_layout, probabilities, overlay, windo
     written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
     for path in written:
         click.echo(str(path))
+
+
+def _remote_predictor(server, model_name, version, label, window, overlap, batch_size, mirror):
+    from dataclasses import replace
+
+    from kerasbrain.inference.predict_volume import InferenceConfig
+    from kerasbrain.serving.client import RemoteWindowPredictor, ServingClientError, connect
+
+    client = connect(server, model_name, version, label)
+    try:
+        client.status()
+    except ServingClientError as exc:
+        raise ValueError(f"{server}: model {model_name!r} is not available ({exc.message})") from exc
+    overrides = {"window": tuple(window) if window else None, "overlap": overlap, "batch_size": batch_size,
+                 "mirror": mirror}
+    cfg = replace(InferenceConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    return RemoteWindowPredictor(client), 3, cfg, None
+
+
+@cli.command("export")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A .keras model or a run folder (uses its best.keras).")
+@click.option("--name", required=True, help="Model name: the folder under saved_models/ and the served name.")
+@click.option("--version", "version", type=click.IntRange(1), help="Version number (default: next integer).")
+@click.option("--root", default="saved_models", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--warmup/--no-warmup", default=True, show_default=True,
+              help="Write TF Serving warm-up requests (assets.extra/tf_serving_warmup_requests).")
+def export_cmd(model_path, name, version, root, warmup):
+    """Export a model as saved_models/NAME/VERSION, a SavedModel with named serving signatures."""
+    from kerasbrain.export.saved_model import export_version
+    from kerasbrain.inference.model_io import load_model
+    from kerasbrain.training.config import config_from_json
+
+    model = load_model(model_path)
+    window = None
+    if warmup:
+        run_config = (model_path if model_path.is_dir() else model_path.parent) / "config.json"
+        window = config_from_json(run_config).inference.window if run_config.exists() else (2 ** model.depth,) * 3
+    click.echo(str(export_version(model, name, root, version, window)))
+
+
+@cli.group(cls=KerasbrainGroup)
+def serving():
+    """TF Serving configuration (see `kerasbrain serving config --help`)."""
+
+
+@serving.command("config")
+@click.option("--saved-models", default="saved_models", show_default=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", default="serving/models.config", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base-path-prefix", default="/models", show_default=True,
+              help="Where the server sees saved_models/ (docker-compose mounts it at /models).")
+def serving_config(saved_models, out, base_path_prefix):
+    """Regenerate models.config from the exported models (two newest versions: stable and canary)."""
+    from kerasbrain.serving.config import write_models_config
+
+    click.echo(str(write_models_config(saved_models, out, base_path_prefix)))
+
+
+@cli.command()
+@click.option("--model-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A models.config (TF Serving's --model_config_file).")
+@click.option("--model-name", help="Serve one model instead (TF Serving's --model_name) ...")
+@click.option("--model-base-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="... from this folder of versions (--model_base_path).")
+@click.option("--saved-models", default="saved_models", show_default=True, type=click.Path(path_type=Path),
+              help="Read base paths under /models/ (the docker-compose mount) from this folder.")
+@click.option("--batching-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="batching.config: enables server-side batching (--enable_batching).")
+@click.option("--monitoring-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="monitoring.config: Prometheus metrics on the REST port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--rest-port", default=8501, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--grpc-port", default=8500, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--poll-seconds", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="How often to look for new versions and config edits (0 = never).")
+@click.option("--max-body-mb", default=256, show_default=True, type=click.IntRange(1))
+def serve(model_config, model_name, model_base_path, saved_models, batching_config, monitoring_config, host,
+          rest_port, grpc_port, poll_seconds, max_body_mb):
+    """Serve exported models over TF Serving's REST and gRPC protocols (until Ctrl-C)."""
+    import logging
+    import signal
+    import threading
+
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    if (model_config is None) == (model_name is None):
+        raise click.UsageError("give --model-config, or --model-name with --model-base-path")
+    if model_name and model_base_path is None:
+        raise click.UsageError("--model-name needs --model-base-path")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = ServerOptions(rest_port=rest_port, grpc_port=grpc_port, host=host, poll_seconds=poll_seconds,
+                            max_body_bytes=max_body_mb * 1024**2)
+    server = build_server(model_config, model_name, model_base_path, saved_models, batching_config,
+                          monitoring_config, options).start()
+    click.echo(f"serving REST on http://{host}:{server.rest_port}, gRPC on grpc://{host}:{server.grpc_port}", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @cli.command()

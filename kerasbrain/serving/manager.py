@@ -150,18 +150,29 @@ class ModelManager:
                 self._sync_versions(entry)
                 with self._lock:
                     available = {v for v, s in entry.states.items() if s.state == "AVAILABLE"}
-                    entry.labels = {label: v for label, v in labels.items() if v in available}
-                    for label, v in labels.items():
-                        if v not in available:
-                            log.warning("label %r of %s points to version %s, which is not available", label, name, v)
+                    kept = {label: v for label, v in labels.items() if v in available}
+                    for label in sorted(set(labels) - set(kept)):
+                        if entry.labels.get(label, "unset") is not None:  # warn once per change
+                            log.warning("label %r of %s points to version %s, which is not available",
+                                        label, name, labels[label])
+                    entry.labels = {**kept, **{label: None for label in set(labels) - set(kept)}}
 
     def _sync_versions(self, entry: ModelEntry) -> None:
-        wanted = wanted_versions(entry.policy, versions_on_disk(entry.base_path))
-        for version in wanted:
+        """Load the versions the policy wants, then unload the rest.
+
+        Versions that failed to load count as absent, so a broken new export never pushes a
+        working version out of the policy's window: what is serving stays in place.
+        """
+        def failed(v):
+            state = entry.states.get(v)
+            return state is not None and state.state == "END" and bool(state.error)
+
+        on_disk = versions_on_disk(entry.base_path)
+        for version in wanted_versions(entry.policy, [v for v in on_disk if not failed(v)]):
             state = entry.states.get(version)
-            if state is not None and (state.state == "AVAILABLE" or (state.state == "END" and state.error)):
-                continue  # already serving, or failed to load: a broken version is not retried
-            self._load(entry, version)
+            if state is None or state.state != "AVAILABLE":
+                self._load(entry, version)
+        wanted = wanted_versions(entry.policy, [v for v in on_disk if not failed(v)])
         for version in list(entry.servables):
             if version not in wanted:
                 self._unload(entry, version)
@@ -232,7 +243,7 @@ class ModelManager:
         with self._lock:
             entry = self._entry(name)
             if label is not None:
-                if label not in entry.labels:
+                if entry.labels.get(label) is None:
                     raise not_found(f"Unrecognized servable version label: {label}")
                 version = entry.labels[label]
             if version is not None:
@@ -248,7 +259,7 @@ class ModelManager:
         with self._lock:
             entry = self._entry(name)
             if label is not None:
-                if label not in entry.labels:
+                if entry.labels.get(label) is None:
                     raise not_found(f"Unrecognized servable version label: {label}")
                 version = entry.labels[label]
             if version is not None:
@@ -259,7 +270,7 @@ class ModelManager:
 
     def labels(self, name: str) -> dict[str, int]:
         with self._lock:
-            return dict(self._entry(name).labels)
+            return {k: v for k, v in self._entry(name).labels.items() if v is not None}
 
     def model_names(self) -> list[str]:
         with self._lock:

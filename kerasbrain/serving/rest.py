@@ -50,15 +50,17 @@ def _has_bytes(value) -> bool:
     return isinstance(value, list) and any(_has_bytes(v) for v in value)
 
 
-def _to_array(name, value, info):
+def _to_array(name, value, info, b64: bool = True):
+    if not b64:  # the body has no "b64" key anywhere: skip walking large nested lists
+        return coerce(name, value, info)
     value = _decode_b64(value)
     if _has_bytes(value) and info.dtype.kind not in "OSU":
         raise invalid(f"input '{name}' is {info.dtype.name}; b64 values are only for string inputs")
     return coerce(name, value, info)
 
 
-def parse_predict_body(body: dict, signature) -> tuple[dict[str, np.ndarray], str]:
-    """Request JSON -> input arrays and "row" / "columnar"."""
+def parse_predict_body(body: dict, signature, b64: bool = True) -> tuple[dict[str, np.ndarray], str]:
+    """Request JSON -> input arrays and "row" / "columnar" (`b64=False`: the body has no b64 values)."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
     unknown = sorted(set(body) - {"signature_name", "instances", "inputs"})
@@ -80,7 +82,7 @@ def parse_predict_body(body: dict, signature) -> tuple[dict[str, np.ndarray], st
                 if set(instance) != set(names):
                     raise invalid(f"instance {i} has inputs {sorted(instance)}; the signature expects {names}")
             columns = {n: [inst[n] for inst in instances] for n in names}
-        return {n: _to_array(n, v, signature.inputs[n]) for n, v in columns.items()}, "row"
+        return {n: _to_array(n, v, signature.inputs[n], b64) for n, v in columns.items()}, "row"
     inputs = body["inputs"]
     if len(names) == 1 and not (isinstance(inputs, dict) and set(inputs) == {names[0]}):
         inputs = {names[0]: inputs}  # a single input may be given bare
@@ -90,7 +92,7 @@ def parse_predict_body(body: dict, signature) -> tuple[dict[str, np.ndarray], st
     for n, v in inputs.items():
         if n not in signature.inputs:
             raise invalid(f"unknown input '{n}'; the signature expects {names}")
-        arrays[n] = _to_array(n, v, signature.inputs[n])
+        arrays[n] = _to_array(n, v, signature.inputs[n], b64)
     return arrays, "columnar"
 
 
@@ -249,7 +251,7 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                 if signature_name is not None and not isinstance(signature_name, str):
                     raise invalid("'signature_name' must be a string")
                 signature = servable.signature(signature_name)
-                inputs, form = parse_predict_body(request, signature)
+                inputs, form = parse_predict_body(request, signature, b64=b'"b64"' in body)
                 outputs = servable.predict(signature.name, inputs)
                 self._send(200, format_predict_response(outputs, form))
             except ServingError as exc:

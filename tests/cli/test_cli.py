@@ -131,3 +131,40 @@ def test_console_script_help():
     assert result.returncode == 0
     for verb in ("synth", "train", "evaluate", "predict", "demo"):
         assert verb in result.stdout
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_predict_through_a_server_writes_what_local_predict_writes(trained, tmp_path, protocol):
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    root, data, run_dir = trained
+    saved = tmp_path / "saved_models"
+    assert run("export", "--model", run_dir, "--name", "tumor3d", "--root", saved).exit_code == 0
+    server = build_server(model_name="tumor3d", model_base_path=saved / "tumor3d",
+                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)).start()
+    try:
+        url = f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
+        image = data / "imagesTr" / "BRATS_002.nii.gz"
+        local, remote = tmp_path / "local.nii.gz", tmp_path / "remote.nii.gz"
+        common = ["--input", image, "--window", 32, 32, 32, "--overlap", 0.25, "--probabilities"]
+        assert run("predict", "--model", run_dir, "--out", local, *common).exit_code == 0
+        result = run("predict", "--server", url, "--model", "tumor3d", "--out", remote, *common)
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    np.testing.assert_array_equal(np.asarray(nib.load(remote).dataobj), np.asarray(nib.load(local).dataobj))
+    p_local = np.asarray(nib.load(tmp_path / "local_probabilities.nii.gz").dataobj)
+    p_remote = np.asarray(nib.load(tmp_path / "remote_probabilities.nii.gz").dataobj)
+    assert np.abs(p_local - p_remote).max() <= 1e-5
+    np.testing.assert_array_equal(nib.load(remote).affine, nib.load(image).affine)
+
+
+def test_predict_server_errors(trained, tmp_path):
+    root, data, _ = trained
+    result = run("predict", "--server", "http://127.0.0.1:9", "--model", "tumor3d",
+                 "--input", data / "imagesTs" / "BRATS_004.nii.gz", "--out", tmp_path / "x.nii.gz")
+    assert result.exit_code == 1 and "is not available" in result.output
+    result = run("predict", "--server", "ftp://host", "--model", "m", "--input", data / "imagesTs" / "BRATS_004.nii.gz",
+                 "--out", tmp_path / "x.nii.gz")
+    assert result.exit_code == 1 and "http://, https:// or grpc://" in result.output
+    assert not (tmp_path / "x.nii.gz").exists()

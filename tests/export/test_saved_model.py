@@ -1,0 +1,87 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasbrain.data.labels import regions_to_labels
+from kerasbrain.export.saved_model import WARMUP_FILE, export_version, read_manifest
+from kerasbrain.export.layout import versions
+from kerasbrain.intensity import normalize_np
+from kerasbrain.models.unet import UNet
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(4)
+    return UNet(base_filters=4, depth=2)
+
+
+def _inputs(rng, batch=2, size=(8, 12, 16)):
+    image = rng.normal(100, 30, size=(batch,) + size + (4,)).astype(np.float32)
+    image[:, :2] = 0  # some background
+    mean = rng.normal(100, 5, size=(batch, 4)).astype(np.float32)
+    std = rng.uniform(20, 40, size=(batch, 4)).astype(np.float32)
+    return image, mean, std
+
+
+def test_exported_signature_matches_keras(model, tmp_path):
+    """Named inputs and outputs; the graph normalises raw intensities exactly as kerasbrain does."""
+    path = export_version(model, "tumor3d", tmp_path, warmup_window=(8, 8, 8))
+    assert path == tmp_path / "tumor3d" / "1"
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
+    assert sorted(fn.structured_input_signature[1]) == ["channel_mean", "channel_std", "image"]
+    assert sorted(fn.structured_outputs) == ["mask", "probabilities"]
+    rng = np.random.default_rng(0)
+    image, mean, std = _inputs(rng)
+    out = fn(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
+    expected = np.stack([model.predict_on_batch(normalize_np(image[i:i + 1], mean[i], std[i]))[0] for i in range(2)])
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out["mask"].numpy(), regions_to_labels(out["probabilities"].numpy() >= 0.5))
+    assert out["mask"].dtype == tf.uint8
+    manifest = read_manifest(path)
+    assert manifest["inputs"] == ["image", "channel_mean", "channel_std"]
+    assert manifest["size_divisor"] == 4 and manifest["exported_from_backend"] == keras.backend.backend()
+
+
+def test_versions_are_atomic_and_immutable(model, tmp_path):
+    export_version(model, "m", tmp_path)
+    second = export_version(model, "m", tmp_path)
+    assert second.name == "2" and versions(tmp_path / "m") == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "2"]  # no staging folders left
+    with pytest.raises(FileExistsError, match="version 2 of 'm' already exists"):
+        export_version(model, "m", tmp_path, version=2)
+    with pytest.raises(ValueError, match="model name must be"):
+        export_version(model, "../evil", tmp_path)
+
+
+def test_warmup_requests_are_valid_prediction_logs(model, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = export_version(model, "w", tmp_path, warmup_window=(8, 8, 8))
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / WARMUP_FILE)))
+    log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
+    request = log.predict_log.request
+    assert request.model_spec.name == "w" and request.model_spec.signature_name == "serving_default"
+    assert tf.make_ndarray(request.inputs["image"]).shape == (1, 8, 8, 8, 4)
+
+
+def test_unsupported_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no serving signature"):
+        export_version(UNet(spatial_dims=2, base_filters=4, depth=1), "x", tmp_path)
+
+
+def test_cli_export(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    model = UNet(base_filters=4, depth=2)
+    model.save(tmp_path / "best.keras")
+    (tmp_path / "config.json").write_text(json.dumps({"inference": {"window": [16, 16, 16]}}))
+    result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "best.keras"), "--name", "tumor3d",
+                                      "--root", str(tmp_path / "sm")])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(tmp_path / "sm" / "tumor3d" / "1")["warmup_window"] == [16, 16, 16]
