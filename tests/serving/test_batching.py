@@ -1,0 +1,90 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kerasbrain.serving.batching import Batcher, BatchingOptions
+from kerasbrain.serving.errors import ServingError
+
+
+def test_concurrent_requests_are_joined_and_split_back():
+    calls = []
+
+    def run(inputs):
+        calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+
+    batcher = Batcher(run, BatchingOptions(max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1))
+    results = {}
+
+    def submit(i):
+        results[i] = batcher.submit({"x": np.full((1, 3), i, np.float32)})["y"]
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    for i in range(6):
+        np.testing.assert_array_equal(results[i], np.full((1, 3), 2 * i))
+    assert sum(calls) == 6 and len(calls) < 6  # at least some requests shared a call
+
+
+def test_different_shapes_are_never_mixed():
+    shapes = []
+
+    def run(inputs):
+        shapes.append(inputs["x"].shape)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(run, BatchingOptions(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=2))
+    threads = [threading.Thread(target=batcher.submit, args=({"x": np.zeros((1, n))},)) for n in (2, 3, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert all(len({s[1]}) == 1 for s in shapes) and sum(s[0] for s in shapes) == 4
+
+
+def test_full_queue_is_refused_at_once():
+    release = threading.Event()
+
+    def slow(inputs):
+        release.wait(10)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(slow, BatchingOptions(max_batch_size=1, batch_timeout_micros=0, max_enqueued_batches=1,
+                                            num_batch_threads=1))
+    first = threading.Thread(target=batcher.submit, args=({"x": np.zeros((1, 1))},))
+    first.start()
+    time.sleep(0.2)  # the first is running; the second fills the queue
+    second = threading.Thread(target=batcher.submit, args=({"x": np.zeros((1, 1))},))
+    second.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    with pytest.raises(ServingError) as info:
+        batcher.submit({"x": np.zeros((1, 1))})
+    assert info.value.code == "RESOURCE_EXHAUSTED" and info.value.http_status == 429
+    assert time.monotonic() - start < 0.5
+    release.set()
+    first.join()
+    second.join()
+    batcher.close()
+
+
+def test_model_errors_reach_every_request_and_the_thread_survives():
+    def broken(inputs):
+        if inputs["x"].sum() > 0:
+            raise ServingError("INVALID_ARGUMENT", "bad values")
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(broken, BatchingOptions(max_batch_size=2, batch_timeout_micros=0, num_batch_threads=1))
+    with pytest.raises(ServingError, match="bad values"):
+        batcher.submit({"x": np.ones((1, 1))})
+    assert batcher.submit({"x": np.zeros((1, 1))})["y"].shape == (1, 1)
+    with pytest.raises(ServingError, match="larger than maximum batch size 2"):
+        batcher.submit({"x": np.zeros((3, 1))})
+    batcher.close()
