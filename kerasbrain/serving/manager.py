@@ -238,14 +238,19 @@ class ModelManager:
             raise not_found(f"Servable not found for request: Latest({name})")
         return entry
 
+    def _version_of(self, entry: ModelEntry, version: int | None, label: str | None) -> int | None:
+        """The version a request names directly or through a label (None: not named)."""
+        if label is None:
+            return version
+        if entry.labels.get(label) is None:
+            raise not_found(f"Unrecognized servable version label: {label}")
+        return entry.labels[label]
+
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request: a version, a label, or the newest available."""
         with self._lock:
             entry = self._entry(name)
-            if label is not None:
-                if entry.labels.get(label) is None:
-                    raise not_found(f"Unrecognized servable version label: {label}")
-                version = entry.labels[label]
+            version = self._version_of(entry, version, label)
             if version is not None:
                 servable = entry.servables.get(int(version))
                 if servable is None:
@@ -258,10 +263,7 @@ class ModelManager:
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[tuple[int, VersionState]]:
         with self._lock:
             entry = self._entry(name)
-            if label is not None:
-                if entry.labels.get(label) is None:
-                    raise not_found(f"Unrecognized servable version label: {label}")
-                version = entry.labels[label]
+            version = self._version_of(entry, version, label)
             if version is not None:
                 if int(version) not in entry.states:
                     raise not_found(f"Could not find version {version} of model {name}")
