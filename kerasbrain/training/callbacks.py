@@ -44,3 +44,38 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if self.monitor is not None:
             info = {"monitor": self.monitor, "value": value, "epoch": epoch + 1}
             atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))
+
+
+class ValidationHD95(keras.callbacks.Callback):
+    """Adds `val_hd95_<region>` to the epoch logs: the exact 95% Hausdorff distance on validation patches.
+
+    A distance transform has no keras.ops form, so HD95 cannot be a streaming Keras metric; this
+    callback computes it with the evaluation's numpy function (`kerasbrain.metrics.hd95`, BraTS
+    conventions for empty masks) on the validation patches at each epoch end. Place it before the
+    callbacks that record logs (CSV, TensorBoard, checkpoints) so they see it.
+    """
+
+    def __init__(self, validation_data, regions=("WT", "TC", "ET"), threshold: float = 0.5):
+        super().__init__()
+        self.validation_data = validation_data
+        self.regions = regions
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        from kerasbrain.metrics.numpy_metrics import hd95
+
+        if logs is None:
+            return
+        values = {r: [] for r in self.regions}
+        for x, y in self.validation_data:
+            y = y[0] if isinstance(y, (tuple, list)) else y
+            pred = self.model.predict_on_batch(x)
+            pred = pred[0] if isinstance(pred, (tuple, list)) else pred
+            pred, y = np.asarray(pred) >= self.threshold, np.asarray(y) >= 0.5
+            for i in range(len(pred)):
+                for c, region in enumerate(self.regions):
+                    values[region].append(hd95(pred[i, ..., c], y[i, ..., c]))
+        for region, v in values.items():
+            logs[f"val_hd95_{region}"] = float(np.mean(v)) if v else float("nan")

@@ -22,7 +22,7 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import resolve_jit_compile
-from kerasbrain.training.callbacks import AtomicCheckpoint
+from kerasbrain.training.callbacks import AtomicCheckpoint, ValidationHD95
 from kerasbrain.training.config import Config, save_config
 from kerasbrain.training.split import load_or_create_split
 
@@ -145,7 +145,8 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
                   metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
 
     monitor = "val_loss" if val_ds is not None else "loss"
-    callbacks = [
+    callbacks = [ValidationHD95(val_ds)] if val_ds is not None else []
+    callbacks += [
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         AtomicCheckpoint(run_dir / "best.keras", monitor=monitor, mode="min"),
         AtomicCheckpoint(run_dir / "last.keras"),

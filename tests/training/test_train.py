@@ -28,6 +28,8 @@ def test_train_writes_a_complete_run_and_resumes(msd_dir, tmp_path):
     assert len(second["history"]["loss"]) == 1
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
+    # exact HD95 on the validation patches is logged beside the Keras metrics
+    assert all(0.0 <= float(r["val_hd95_WT"]) <= 373.13 for r in rows)
     assert (run / "split.json").read_text() == saved_split
     model = keras.saving.load_model(run / "last.keras")
     out = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))
