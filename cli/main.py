@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023"}
+LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg"}
 
 
 class KerasbrainGroup(click.Group):
@@ -44,17 +44,25 @@ def cli():
 @cli.command()
 @click.argument("layout", type=click.Choice(sorted(LAYOUTS)))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
-@click.option("--cases", default=4, show_default=True, type=click.IntRange(1), help="Labelled cases.")
+@click.option("--cases", "--patients", default=4, show_default=True, type=click.IntRange(1),
+              help="Labelled cases (LGG: patients).")
+@click.option("--slices", default=12, show_default=True, type=click.IntRange(1), help="LGG: slices per patient.")
 @click.option("--test-cases", default=0, show_default=True, type=click.IntRange(0),
               help="Unlabelled cases (MSD imagesTs/ only).")
 @click.option("--shape", nargs=3, type=int, default=(96, 96, 64), show_default=True, help="Volume size in voxels.")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
-def synth(layout, out, cases, test_cases, shape, seed):
+def synth(layout, out, cases, slices, test_cases, shape, seed):
     """Write deterministic phantom MRI cases in a real public layout.
 
-    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021 or brats2023.
+    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, or lgg
+    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256).
     """
-    from kerasbrain.data.phantom import write_dataset
+    from kerasbrain.data.phantom import write_dataset, write_lgg
+
+    if layout == "lgg":
+        root = write_lgg(out, cases, slices, seed=seed, progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
+        click.echo(str(root))
+        return
 
     write_dataset(out, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
                   progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
@@ -81,6 +89,20 @@ def train_unet3d_cmd(data, config, out, epochs, steps_per_epoch):
     from kerasbrain.training.train_unet3d import train_unet3d
 
     result = train_unet3d(data, out, load_config(config), epochs, steps_per_epoch, progress=echo)
+    click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
+
+
+@train.command("unet2d")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="LGG dataset folder (kaggle_3m or its parent).")
+@click.option("--config", help="TOML config or a shipped name (seed002_unet2d, seed004_resnet50).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+def train_unet2d_cmd(data, config, out):
+    """Train a 2-D slice U-Net (from scratch or with a keras-cv encoder) with patient-level splits."""
+    from kerasbrain.training.config2d import load_slice_config
+    from kerasbrain.training.train_unet2d import train_unet2d
+
+    result = train_unet2d(data, out, load_slice_config(config), progress=echo)
     click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
 
 
@@ -128,23 +150,64 @@ def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, c
 @click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
 @_inference_options
 def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode):
-    """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median)."""
+    """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
+
+    3-D models are scored on whole volumes (MSD/BraTS); 2-D slice models on LGG slices, with
+    scores pooled over all pixels and averaged over images, and seed 002's pixel-wise report.
+    """
     import json
 
-    from kerasbrain.evaluation.segmentation import evaluate_dataset
-
-    model, predict, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
-                                                                 compile_mode)
+    run_dir = model_path if model_path.is_dir() else model_path.parent
     case_ids = None
     if subset != "all":
-        split_file = (model_path if model_path.is_dir() else model_path.parent) / "split.json"
+        split_file = run_dir / "split.json"
         if not split_file.exists():
             raise FileNotFoundError(f"{split_file}: --subset {subset} needs the run's split.json")
         case_ids = json.loads(split_file.read_text())[subset]
     out = out or data.parent / "evaluation"
+    if _is_slice_run(model_path):
+        from kerasbrain.data.lgg import discover_lgg
+        from kerasbrain.evaluation.slices import evaluate_slices
+        from kerasbrain.inference.model_io import load_model
+
+        slices = [s for s in discover_lgg(data) if case_ids is None or s.patient in set(case_ids)]
+        result = evaluate_slices(load_model(model_path), slices, out, _slice_enhance(run_dir), progress=echo)
+        click.echo(result["table"] + "\n\n" + result["report"])
+        click.echo(f"per-slice scores: {out / 'slices.csv'}\nsummary: {out / 'summary.json'}")
+        return
+    from kerasbrain.evaluation.segmentation import evaluate_dataset
+
+    model, predict, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
+                                                                 compile_mode)
     result = evaluate_dataset(data, predict, channels, out, cfg, case_ids, save_predictions, spacing, progress=echo)
     click.echo(result["table"])
     click.echo(f"\nper-case scores: {out / 'cases.csv'}\nsummary: {out / 'summary.json'}")
+
+
+SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def _is_slice_run(model_path: Path) -> bool:
+    """Whether a model (or run folder) is a 2-D slice model, decided from its run config or the model."""
+    run_config = (model_path if model_path.is_dir() else model_path.parent) / "config.json"
+    if run_config.exists():
+        import json
+
+        return "stages" in json.loads(run_config.read_text())
+    from kerasbrain.inference.model_io import load_model
+    from kerasbrain.registry import is_slice_model
+
+    return is_slice_model(load_model(model_path))
+
+
+def _slice_enhance(run_dir: Path) -> bool:
+    """Whether the run trained on median + CLAHE enhanced slices (so inference must enhance too)."""
+    run_config = run_dir / "config.json"
+    if not run_config.exists():
+        return False
+    from kerasbrain.training.config2d import slice_config_from_json
+
+    return slice_config_from_json(run_config).data.enhance
 
 
 @cli.command()
@@ -155,20 +218,35 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
 @click.option("--model-label", help="With --server: a version label (stable, canary).")
 @click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input) or a BraTS case folder.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Label map .nii.gz.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Label map .nii.gz (volumes) or mask .png (a TIFF/PNG/JPEG slice).")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Slice inputs: the ground-truth mask, shown in the figure.")
 @click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
               help="Label numbering to write (default: the input's layout; msd for bare files).")
 @click.option("--probabilities", is_flag=True, help="Also write <out>_probabilities.nii.gz (WT, TC, ET).")
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG of the slice with most tumour (default: <out> with .png).")
 @_inference_options
-def predict(model_path, server, model_version, model_label, inputs, out, label_layout, probabilities, overlay,
+def predict(model_path, server, model_version, model_label, inputs, out, truth, label_layout, probabilities, overlay,
             window, overlap, batch_size, mirror, compile_mode):
     """Segment one case; writes the label map in the input's own grid and an overlay PNG.
 
-    Locally (--model best.keras) or through a TF Serving endpoint (--server URL --model NAME); both
+    A single TIFF/PNG/JPEG slice goes to a 2-D model: writes the mask PNG and seed 002's figure
+    (original | ground truth if --truth | prediction heatmap). Volumes go locally (--model best.keras) or through a TF Serving endpoint (--server URL --model NAME); both
     write the same files.
     """
+    if not server and len(inputs) == 1 and inputs[0].suffix.lower() in SLICE_SUFFIXES:
+        from kerasbrain.evaluation.slices import predict_slice_file
+        from kerasbrain.inference.model_io import load_model
+
+        if out.suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png mask for a slice input. Received: {out}")
+        model_path = Path(model_path)
+        run_dir = model_path if model_path.is_dir() else model_path.parent
+        for path in predict_slice_file(load_model(model_path), inputs[0], out, truth, _slice_enhance(run_dir)):
+            click.echo(str(path))
+        return
     from kerasbrain.data.layouts import case_from_files
     from kerasbrain.evaluation.figures import save_overlay
     from kerasbrain.inference.predict_volume import predict_files

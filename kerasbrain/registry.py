@@ -4,6 +4,11 @@ Kept in one place so that `import kerasbrain` is enough to load any saved kerasb
 """
 
 from kerasbrain import losses, metrics  # noqa: F401
-from kerasbrain.models import unet  # noqa: F401
+from kerasbrain.models import encoder_unet, unet  # noqa: F401
 
-MODELS = {"unet3d": unet.UNet}
+MODELS = {"unet3d": unet.UNet, "unet2d": unet.UNet, "encoder_unet": encoder_unet.EncoderUNet}
+
+
+def is_slice_model(model) -> bool:
+    """Whether a loaded model segments 2-D slices (LGG) rather than 3-D volumes."""
+    return isinstance(model, encoder_unet.EncoderUNet) or getattr(model, "spatial_dims", 3) == 2

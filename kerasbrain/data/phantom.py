@@ -159,3 +159,47 @@ def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(9
         }
         atomic_write(out / "dataset.json", lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=4)))
     return out
+
+
+_LGG_VOLUME = (96, 96, 48)
+
+
+def write_lgg(out: str | Path, patients: int = 6, slices: int = 12, shape=(256, 256), seed: int = 0,
+              progress=None) -> Path:
+    """Write phantom slices in Buda's kaggle_3m layout: `<out>/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif`.
+
+    Each patient is a volumetric phantom cut into `slices` axial slices; channels are T1
+    (pre-contrast), FLAIR and T1Gd (post-contrast) scaled to uint8 like the real TIFFs, and the
+    mask is the FLAIR abnormality (whole tumour) as 0/255. Slices above and below the tumour give
+    the tumour-free slices the real dataset also has.
+    """
+    import cv2
+
+    root = Path(out) / "kaggle_3m"
+    for p in range(patients):
+        # a coarse head volume, cut into evenly spaced axial slices and resized to `shape`
+        image, labels = make_phantom(_LGG_VOLUME, seed=seed * 100003 + 50_000 + p)
+        lgg = image[..., [1, 0, 2]]  # pre-contrast (T1), FLAIR, post-contrast (T1Gd)
+        scale = np.percentile(lgg[lgg > 0], 99.5) if (lgg > 0).any() else 1.0
+        lgg = np.clip(lgg / scale * 255.0, 0, 255).astype(np.uint8)
+        depth = _LGG_VOLUME[2]
+        zs = np.linspace(0.15 * depth, 0.85 * depth, slices).round().astype(int)
+        pid = f"TCGA_KB_{p:04d}_{19900101 + p}"
+        size = (int(shape[1]), int(shape[0]))
+        for k, z in enumerate(zs):
+            rgb = cv2.resize(np.ascontiguousarray(np.rot90(lgg[:, :, z])), size, interpolation=cv2.INTER_LINEAR)
+            mask = cv2.resize(np.rot90(labels[:, :, z] > 0).astype(np.uint8) * 255, size,
+                              interpolation=cv2.INTER_NEAREST)
+            for path, data in ((root / pid / f"{pid}_{k + 1}.tif", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)),
+                               (root / pid / f"{pid}_{k + 1}_mask.tif", mask)):
+                atomic_write(path, lambda tmp, d=data: _imwrite(tmp, d))
+        if progress:
+            progress(p + 1, pid)
+    return root
+
+
+def _imwrite(path, data) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), data):
+        raise OSError(f"{path}: OpenCV could not write the image")

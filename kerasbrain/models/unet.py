@@ -27,18 +27,20 @@ def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
 
 
 def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_channels=1,
-            final_activation="sigmoid", name="decoder"):
-    """U-Net decoder: upsample, concatenate the matching skip, conv block; optional deep supervision.
+            final_activation="sigmoid", name="decoder", filters=None):
+    """U-Net decoder: upsample x2, concatenate the matching skip, conv block; optional deep supervision.
 
-    `skips` run from the deepest to the shallowest. Returns the last feature map and the list of
-    auxiliary outputs (from coarse to fine, excluding the final level).
+    `skips` run from the deepest to the shallowest (None: a level without a skip); `filters` gives
+    each level's width (default: the skip's). Returns the last feature map and the auxiliary
+    outputs (from coarse to fine, excluding the final level).
     """
     aux = []
     for level, skip in enumerate(skips):
-        filters = skip.shape[-1]
-        x = L.conv_transpose(spatial_dims, filters, name=f"{name}{level}_up")(x)
-        x = keras.layers.Concatenate(name=f"{name}{level}_concat")([x, skip])
-        x = conv_block(x, spatial_dims, filters, norm, act, name=f"{name}{level}")
+        width = filters[level] if filters is not None else skip.shape[-1]
+        x = L.conv_transpose(spatial_dims, width, name=f"{name}{level}_up")(x)
+        if skip is not None:
+            x = keras.layers.Concatenate(name=f"{name}{level}_concat")([x, skip])
+        x = conv_block(x, spatial_dims, width, norm, act, name=f"{name}{level}")
         remaining = len(skips) - 1 - level
         if 0 < remaining <= deep_supervision_heads:
             head = L.conv(spatial_dims, out_channels, 1, name=f"aux{remaining}_logits")(x)

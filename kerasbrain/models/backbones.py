@@ -1,0 +1,53 @@
+"""Image encoders from keras-cv, built from explicit architecture arguments (never presets).
+
+keras-cv's presets and alias classes download configs or weights, which no offline machine can
+do, so each encoder is spelled out here with the published architecture's numbers. This is the
+only module that imports keras-cv. Each encoder exposes its pyramid features P2..P5 (strides 4,
+8, 16, 32) for a U-Net decoder.
+"""
+
+from __future__ import annotations
+
+import keras
+
+# ResNet (He et al. 2016): basic blocks for 18/34, bottleneck blocks for 50.
+_RESNET = {
+    "resnet18": dict(stackwise_blocks=[2, 2, 2, 2], block_type="basic_block"),
+    "resnet34": dict(stackwise_blocks=[3, 4, 6, 3], block_type="basic_block"),
+    "resnet50": dict(stackwise_blocks=[3, 4, 6, 3], block_type="block"),
+}
+# EfficientNet-B0 (Tan & Le 2019): width 1.0, depth 1.0, seven MBConv stages.
+_EFFICIENTNET_B0 = dict(
+    width_coefficient=1.0, depth_coefficient=1.0,
+    stackwise_kernel_sizes=[3, 3, 5, 3, 5, 5, 3], stackwise_num_repeats=[1, 2, 2, 3, 3, 4, 1],
+    stackwise_input_filters=[32, 16, 24, 40, 80, 112, 192], stackwise_output_filters=[16, 24, 40, 80, 112, 192, 320],
+    stackwise_expansion_ratios=[1, 6, 6, 6, 6, 6, 6], stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
+    stackwise_squeeze_and_excite_ratios=[0.25] * 7,
+)
+ENCODERS = tuple(_RESNET) + ("efficientnet_b0",)
+
+
+def build_backbone(name: str, in_channels: int = 3):
+    """The keras-cv backbone model for `name` (random weights)."""
+    import keras_cv
+
+    shape = (None, None, in_channels)
+    if name in _RESNET:
+        return keras_cv.models.ResNetBackbone(stackwise_filters=[64, 128, 256, 512], stackwise_strides=[1, 2, 2, 2],
+                                              include_rescaling=False, input_shape=shape, **_RESNET[name])
+    if name == "efficientnet_b0":
+        return keras_cv.models.EfficientNetV1Backbone(include_rescaling=False, input_shape=shape,
+                                                      **_EFFICIENTNET_B0)
+    raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={name!r}")
+
+
+def pyramid_features(backbone) -> list:
+    """Feature maps P2..P5 of a keras-cv backbone (strides 4 to 32), shallow to deep."""
+    levels = backbone.pyramid_level_inputs
+    return [backbone.get_layer(levels[f"P{i}"]).output for i in (2, 3, 4, 5)]
+
+
+def encoder_model(name: str, in_channels: int = 3) -> keras.Model:
+    """A functional model image -> [P2, P3, P4, P5], the unit the U-Net freezes or loads weights into."""
+    backbone = build_backbone(name, in_channels)
+    return keras.Model(backbone.inputs, pyramid_features(backbone), name=f"{name}_encoder")

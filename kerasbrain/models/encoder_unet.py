@@ -1,0 +1,75 @@
+"""2-D U-Net with a pretrained-style encoder (ResNet18/34/50, EfficientNet-B0), seed 004's model.
+
+The encoder's pyramid features P2..P5 (strides 4 to 32) are the skips; the decoder (shared with
+`UNet`) climbs back to full resolution, where the input image itself is the last skip so borders
+stay sharp. The encoder is one nested model (`model.encoder`) so it can be frozen for stage 1 of
+fine-tuning and initialised from a saved `.keras` encoder (e.g. SimCLR pretraining).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kerasbrain.models import layers as L
+from kerasbrain.models.backbones import ENCODERS, encoder_model
+from kerasbrain.models.unet import decoder
+from kerasbrain.serialization import register
+
+
+@register
+class EncoderUNet(keras.Model):
+    """U-Net whose encoder is a keras-cv backbone built from explicit arguments.
+
+    Args:
+        encoder: one of "resnet18", "resnet34", "resnet50", "efficientnet_b0".
+        in_channels: image channels (3 for LGG: pre-contrast, FLAIR, post-contrast).
+        out_channels: 1 for a binary tumour mask.
+        decoder_filters: widths of the five decoder levels (1/16, 1/8, 1/4, 1/2, 1/1).
+        norm: decoder normalisation ("batch", "group", "instance", "none").
+        final_activation: "sigmoid" for a binary mask.
+    Input sides must be multiples of 32.
+    """
+
+    def __init__(self, encoder="resnet50", in_channels=3, out_channels=1, decoder_filters=(256, 128, 64, 32, 16),
+                 norm="batch", final_activation="sigmoid", name=None, **kwargs):
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
+        if len(decoder_filters) != 5:
+            raise ValueError(f"decoder_filters needs 5 widths. Received: decoder_filters={decoder_filters}")
+        inputs = keras.Input(shape=(None, None, in_channels), name="image")
+        enc = encoder_model(encoder, in_channels)
+        p2, p3, p4, p5 = enc(inputs)
+        x, _ = decoder(p5, [p4, p3, p2, None, inputs], 2, norm, "relu", filters=list(decoder_filters))
+        logits = L.conv(2, out_channels, 1, name="logits")(x)
+        probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
+        super().__init__(inputs=inputs, outputs=probabilities, name=name or f"unet_{encoder}", **kwargs)
+        self.encoder = enc
+        self.encoder_name = encoder
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.decoder_filters = tuple(decoder_filters)
+        self.norm = norm
+        self.final_activation = final_activation
+
+    def get_config(self):
+        return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
+                "decoder_filters": list(self.decoder_filters), "norm": self.norm,
+                "final_activation": self.final_activation, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def size_divisor(self) -> int:
+        return 32
+
+    def load_encoder_weights(self, path) -> None:
+        """Copy weights from a saved `.keras` encoder (or a model containing one of the same architecture)."""
+        source = keras.saving.load_model(str(path), compile=False)
+        if isinstance(source, EncoderUNet):
+            source = source.encoder
+        mine, theirs = self.encoder.get_weights(), source.get_weights()
+        if [w.shape for w in mine] != [w.shape for w in theirs]:
+            raise ValueError(f"{path}: encoder weights do not match a {self.encoder_name} encoder")
+        self.encoder.set_weights(theirs)

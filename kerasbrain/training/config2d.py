@@ -1,0 +1,104 @@
+"""Configuration of 2-D slice training (seeds 002 and 004), read from TOML like the 3-D config.
+
+Training runs in stages; seed 004's two-stage fine-tuning is stage 1 with the encoder frozen
+(AdamW 1e-4, 5 epochs) and stage 2 with every layer trainable (1e-5, 15 epochs), each with
+ReduceLROnPlateau (patience 3, factor 0.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kerasbrain.data.slices import SliceAugment
+from kerasbrain.training.config import SHIPPED_CONFIGS, ConfigError, _build, shipped_configs
+
+
+@dataclass(frozen=True)
+class SliceData:
+    n_splits: int = 5
+    fold: int = 0
+    test_fold: int = 1  # -1: no test fold
+    split_seed: int = 0
+    enhance: bool = False  # seed 004's median + CLAHE
+
+
+@dataclass(frozen=True)
+class SliceModel:
+    encoder: str = "none"  # "none" (seed 002's U-Net from scratch), resnet18/34/50, efficientnet_b0
+    base_filters: int = 32  # scratch U-Net only
+    depth: int = 4  # scratch U-Net only
+    encoder_weights: str = ""  # a saved .keras encoder to start from
+
+
+@dataclass(frozen=True)
+class Stage:
+    epochs: int = 5
+    learning_rate: float = 1e-4
+    freeze_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class SliceTraining:
+    batch_size: int = 8
+    loss: str = "dice_bce"  # seed 004's ComboLoss; or "dice"
+    weight_decay: float = 1e-4
+    plateau_patience: int = 3
+    plateau_factor: float = 0.1
+    seed: int = 0
+    compile_mode: str = "auto"
+    max_slices: int = 0  # 0 = all; a cap for quick runs
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    data: SliceData = field(default_factory=SliceData)
+    model: SliceModel = field(default_factory=SliceModel)
+    training: SliceTraining = field(default_factory=SliceTraining)
+    stages: tuple[Stage, ...] = (Stage(epochs=20, learning_rate=1e-4),)
+    augmentation: SliceAugment = field(default_factory=SliceAugment)
+    augment: bool = True
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def slice_config_from_dict(raw: dict, source: str = "config") -> SliceConfig:
+    sections = {"data": SliceData, "model": SliceModel, "training": SliceTraining, "augmentation": SliceAugment}
+    unknown = sorted(set(raw) - set(sections) - {"stages", "augment"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(sections) + ['augment', 'stages']}")
+    kwargs = {name: _build(cls, raw.get(name, {}), f"{source}: [{name}]") for name, cls in sections.items()}
+    if "stages" in raw:
+        if not isinstance(raw["stages"], list) or not raw["stages"]:
+            raise ConfigError(f"{source}: [[stages]] must be a non-empty list of tables")
+        kwargs["stages"] = tuple(_build(Stage, s, f"{source}: [[stages]] #{i + 1}") for i, s in enumerate(raw["stages"]))
+    if "augment" in raw:
+        kwargs["augment"] = bool(raw["augment"])
+    return SliceConfig(**kwargs)
+
+
+def load_slice_config(path) -> SliceConfig:
+    if path is None:
+        return SliceConfig()
+    path = Path(path)
+    if not path.exists() and str(path) in shipped_configs():
+        path = SHIPPED_CONFIGS / f"{path}.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return slice_config_from_dict(raw, str(path))
+
+
+def save_slice_config(config: SliceConfig, path) -> None:
+    Path(path).write_text(json.dumps(config.to_dict(), indent=2))
+
+
+def slice_config_from_json(path) -> SliceConfig:
+    return slice_config_from_dict(json.loads(Path(path).read_text()), str(path))

@@ -1,0 +1,107 @@
+"""Training 2-D slice U-Nets on the LGG layout (seed 002 from scratch, seed 004 with encoders).
+
+The run folder mirrors the 3-D one: `config.json`, `split.json` (patients per subset),
+`history.csv`, `logs/`, `best.keras` (lowest validation loss over all stages), `last.keras`.
+Stages run one after another; a stage with `freeze_encoder` trains the decoder only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+
+from kerasbrain.data.lgg import discover_lgg, patient_split, save_split
+from kerasbrain.data.slices import load_slices, slice_dataset
+from kerasbrain.losses import DiceCELoss, SoftDiceLoss
+from kerasbrain.metrics import RegionDice
+from kerasbrain.models.encoder_unet import EncoderUNet
+from kerasbrain.models.unet import UNet
+from kerasbrain.runtime import resolve_jit_compile
+from kerasbrain.training.callbacks import AtomicCheckpoint
+from kerasbrain.training.config2d import SliceConfig, save_slice_config
+
+
+def build_slice_model(config: SliceConfig) -> keras.Model:
+    m = config.model
+    if m.encoder == "none":
+        return UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=m.base_filters, depth=m.depth,
+                    norm="batch", activation="relu", final_activation="sigmoid", name="unet2d")
+    model = EncoderUNet(encoder=m.encoder)
+    if m.encoder_weights:
+        model.load_encoder_weights(m.encoder_weights)
+    return model
+
+
+def slice_metrics():
+    return [RegionDice(0, name="dice"), keras.metrics.BinaryIoU(target_class_ids=[1], name="iou"),
+            keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall")]
+
+
+def slice_loss(name: str):
+    if name == "dice_bce":
+        return DiceCELoss(batch_dice=True)
+    if name == "dice":
+        return SoftDiceLoss(batch_dice=True)
+    raise ValueError(f"loss must be 'dice_bce' or 'dice'. Received: loss={name!r}")
+
+
+def split_slices(data_dir, config: SliceConfig, run_dir: Path):
+    """Discover, split by patient (saved to split.json) and return the slice lists per subset."""
+    slices = discover_lgg(data_dir)
+    d = config.data
+    split = patient_split(slices, d.n_splits, d.fold, d.split_seed, None if d.test_fold < 0 else d.test_fold)
+    save_split(split, run_dir / "split.json")
+    by_subset = {k: [s for s in slices if s.patient in set(v)] for k, v in split.items()}
+    cap = config.training.max_slices
+    if cap:
+        by_subset = {k: v[:cap] for k, v in by_subset.items()}
+    return by_subset, split
+
+
+def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progress=print) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_slice_config(config, run_dir / "config.json")
+    t = config.training
+    keras.utils.set_random_seed(t.seed)
+    subsets, split = split_slices(data_dir, config, run_dir)
+    progress(f"slices: train {len(subsets['train'])}, validation {len(subsets['validation'])}, "
+             f"test {len(subsets['test'])} (patients {len(split['train'])}/{len(split['validation'])}/"
+             f"{len(split['test'])})")
+    x_train, y_train = load_slices(subsets["train"], config.data.enhance)
+    x_val, y_val = load_slices(subsets["validation"], config.data.enhance)
+    train_ds = slice_dataset(x_train, y_train, t.batch_size, config.augmentation if config.augment else None,
+                             seed=t.seed)
+    val_ds = slice_dataset(x_val, y_val, t.batch_size, shuffle=False)
+    model = build_slice_model(config)
+    callbacks = [
+        AtomicCheckpoint(run_dir / "best.keras", monitor="val_loss", mode="min"),
+        AtomicCheckpoint(run_dir / "last.keras"),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=t.plateau_patience, factor=t.plateau_factor),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    history, epoch = {}, 0
+    for i, stage in enumerate(config.stages, 1):
+        if isinstance(model, EncoderUNet):
+            model.encoder.trainable = not stage.freeze_encoder
+        elif stage.freeze_encoder:
+            raise ValueError("freeze_encoder needs a model with an encoder ([model] encoder = ...)")
+        model.compile(optimizer=keras.optimizers.AdamW(stage.learning_rate, weight_decay=t.weight_decay),
+                      loss=slice_loss(t.loss), metrics=slice_metrics(), jit_compile=resolve_jit_compile(t.compile_mode))
+        progress(f"stage {i}/{len(config.stages)}: {stage.epochs} epochs, lr {stage.learning_rate:g}, "
+                 f"encoder {'frozen' if stage.freeze_encoder else 'trainable'}")
+        result = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + stage.epochs,
+                           callbacks=callbacks, verbose=verbose)
+        epoch += stage.epochs
+        for k, v in result.history.items():
+            history.setdefault(k, []).extend(v)
+    return {"run": run_dir, "best": run_dir / "best.keras", "last": run_dir / "last.keras", "history": history,
+            "split": split}
+
+
+__all__ = ["train_unet2d", "build_slice_model", "replace"]
