@@ -145,7 +145,7 @@ def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, c
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write cases.csv and summary.{json,md} (default: <data>/../evaluation).")
-@click.option("--subset", type=click.Choice(["all", "validation", "train"]), default="all", show_default=True,
+@click.option("--subset", type=click.Choice(["all", "validation", "train", "test"]), default="all", show_default=True,
               help="Cases to score; validation/train need the run's split.json beside the model.")
 @click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
 @_inference_options
@@ -163,7 +163,9 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
         split_file = run_dir / "split.json"
         if not split_file.exists():
             raise FileNotFoundError(f"{split_file}: --subset {subset} needs the run's split.json")
-        case_ids = json.loads(split_file.read_text())[subset]
+        case_ids = json.loads(split_file.read_text()).get(subset)
+        if not case_ids:
+            raise ValueError(f"{split_file}: the run's split has no {subset!r} cases")
     out = out or data.parent / "evaluation"
     if _is_slice_run(model_path):
         from kerasbrain.data.lgg import discover_lgg

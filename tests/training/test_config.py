@@ -41,3 +41,16 @@ def test_shipped_configs_load_by_name():
     assert seed003.training.loss == "soft_dice" and seed003.training.batch_size == 8
     assert seed003.training.patch_size == (160, 160, 16)
     assert load_config("nnunet_unet3d").model.deep_supervision == 2
+
+
+def test_slice_configs():
+    from kerasbrain.training.config2d import load_slice_config, slice_config_from_dict
+
+    seed004 = load_slice_config("seed004_resnet50")
+    assert seed004.model.encoder == "resnet50"
+    assert [(s.epochs, s.learning_rate, s.freeze_encoder) for s in seed004.stages] == [(5, 1e-4, True),
+                                                                                        (15, 1e-5, False)]
+    assert seed004.training.plateau_patience == 3 and seed004.training.plateau_factor == 0.1
+    assert load_slice_config("seed002_unet2d").augmentation.rotation_degrees == 35.0
+    with pytest.raises(ConfigError, match=r"\[\[stages\]\] #1: unknown key"):
+        slice_config_from_dict({"stages": [{"epoch": 3}]})

@@ -1,0 +1,77 @@
+"""End-to-end: 2-D slice training, evaluation and prediction from the command line."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+TINY = """
+[data]
+n_splits = 4
+test_fold = 1
+enhance = true
+[model]
+encoder = "resnet18"
+[training]
+batch_size = 4
+[[stages]]
+epochs = 1
+learning_rate = 1e-3
+freeze_encoder = true
+[[stages]]
+epochs = 1
+learning_rate = 1e-4
+"""
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def slice_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slices")
+    result = run("synth", "lgg", "--patients", 5, "--slices", 4, "--out", root / "lgg", "--seed", 2)
+    assert result.exit_code == 0, result.output
+    (root / "tiny.toml").write_text(TINY)
+    result = run("train", "unet2d", "--data", root / "lgg", "--config", root / "tiny.toml", "--out", root / "run")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_two_stage_run(slice_run):
+    rows = list(csv.DictReader((slice_run / "run" / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]  # stage 2 continues the epoch count
+    split = json.loads((slice_run / "run" / "split.json").read_text())
+    assert not set(split["train"]) & set(split["validation"])
+
+
+def test_evaluate_slices(slice_run):
+    result = run("evaluate", "--model", slice_run / "run", "--data", slice_run / "lgg", "--subset", "test",
+                 "--out", slice_run / "eval")
+    assert result.exit_code == 0, result.output
+    split = json.loads((slice_run / "run" / "split.json").read_text())
+    rows = list(csv.DictReader((slice_run / "eval" / "slices.csv").open()))
+    assert {r["patient"] for r in rows} == set(split["test"]) and len(rows) == 4 * len(split["test"])
+    summary = json.loads((slice_run / "eval" / "summary.json").read_text())
+    assert set(summary) == {"pixels", "images"} and 0 <= summary["pixels"]["dice"] <= 1
+    assert "Tumor" in (slice_run / "eval" / "classification_report.txt").read_text()
+
+
+def test_predict_one_slice(slice_run, tmp_path):
+    image = sorted((slice_run / "lgg" / "kaggle_3m").glob("*/*_2.tif"))[0]
+    truth = image.with_name(image.name.replace(".tif", "_mask.tif"))
+    out = tmp_path / "mask.png"
+    result = run("predict", "--model", slice_run / "run" / "best.keras", "--input", image, "--truth", truth,
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
+    assert (tmp_path / "mask_figure.png").stat().st_size > 1000
+    result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.nii.gz")
+    assert result.exit_code == 1 and "must be a .png mask" in result.output

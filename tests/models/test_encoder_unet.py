@@ -1,0 +1,54 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from kerasbrain.models.backbones import encoder_model
+from kerasbrain.models.encoder_unet import EncoderUNet
+
+
+@pytest.mark.parametrize("encoder,params", [("resnet18", 11_186_112), ("resnet50", 23_561_152),
+                                            ("efficientnet_b0", 4_049_564)])
+def test_encoders_have_the_published_size(encoder, params):
+    # keras-cv backbones without classification heads: ResNet18 11.2 M, ResNet50 23.6 M, EfficientNet-B0 4.0 M
+    assert encoder_model(encoder).count_params() == params
+
+
+@pytest.mark.parametrize("encoder", ["resnet34", "efficientnet_b0"])
+def test_output_shape(encoder):
+    model = EncoderUNet(encoder, decoder_filters=(32, 16, 16, 8, 8))
+    y = model.predict_on_batch(np.zeros((2, 64, 96, 3), "float32"))
+    assert y.shape == (2, 64, 96, 1) and ((y >= 0) & (y <= 1)).all()
+
+
+def test_freezing_and_loading_the_encoder(tmp_path):
+    model = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8))
+    model.encoder.trainable = False
+    assert all(not w.trainable for w in model.encoder.weights)
+    assert any(w.trainable for w in model.weights)
+    donor = encoder_model("resnet18")
+    donor.save(tmp_path / "encoder.keras")
+    model.load_encoder_weights(tmp_path / "encoder.keras")
+    for a, b in zip(model.encoder.get_weights(), donor.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    encoder_model("efficientnet_b0").save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="do not match a resnet18 encoder"):
+        model.load_encoder_weights(tmp_path / "other.keras")
+
+
+def test_keras_round_trip_in_a_fresh_process(tmp_path):
+    model = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8))
+    x = np.random.default_rng(0).uniform(size=(1, 64, 64, 3)).astype("float32")
+    expected = model.predict_on_batch(x)
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, kerasbrain
+        m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
+        assert type(m).__name__ == "EncoderUNet" and m.encoder_name == "resnet18"
+        np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
