@@ -303,11 +303,18 @@ def export_cmd(model_path, name, version, root, warmup):
     from kerasbrain.training.config import config_from_json
 
     model = load_model(model_path)
+    run_dir = model_path if model_path.is_dir() else model_path.parent
+    slices = _is_slice_run(model_path)
     window = None
     if warmup:
-        run_config = (model_path if model_path.is_dir() else model_path.parent) / "config.json"
-        window = config_from_json(run_config).inference.window if run_config.exists() else (2 ** model.depth,) * 3
-    click.echo(str(export_version(model, name, root, version, window)))
+        if slices:
+            window = (256, 256)
+        elif (run_dir / "config.json").exists():
+            window = config_from_json(run_dir / "config.json").inference.window
+        else:
+            window = (2 ** model.depth,) * 3
+    path = export_version(model, name, root, version, window, requires_clahe=slices and _slice_enhance(run_dir))
+    click.echo(str(path))
 
 
 @cli.group(cls=KerasbrainGroup)
@@ -373,6 +380,27 @@ def serve(model_config, model_name, model_base_path, saved_models, batching_conf
         pass
     finally:
         server.stop()
+
+
+@cli.group(cls=KerasbrainGroup)
+def experiment():
+    """Reproduce a published comparison (see `kerasbrain experiment lgg-compare --help`)."""
+
+
+@experiment.command("lgg-compare")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="LGG dataset (kaggle_3m or its parent).")
+@click.option("--out", default="runs/lgg-compare", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--encoder", "encoders", multiple=True, default=("resnet50", "efficientnet_b0"), show_default=True,
+              type=click.Choice(["resnet18", "resnet34", "resnet50", "efficientnet_b0"]))
+@click.option("--quick", is_flag=True, help="Two short stages on at most 24 slices per subset (CPU, phantom data).")
+def lgg_compare(data, out, encoders, quick):
+    """Seed 004's table: raw / median+CLAHE x ResNet50 / EfficientNet-B0, two-stage fine-tuning."""
+    from kerasbrain.experiments.lgg_compare import run_lgg_compare
+
+    result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 
 @cli.command()

@@ -19,7 +19,14 @@ import keras
 import numpy as np
 
 from kerasbrain.export.layout import versions
-from kerasbrain.export.signatures import VOLUME_INPUTS, VOLUME_OUTPUTS, volume_segmentation_endpoint
+from kerasbrain.export.signatures import (
+    SLICE_INPUTS,
+    SLICE_OUTPUTS,
+    VOLUME_INPUTS,
+    VOLUME_OUTPUTS,
+    slice_segmentation_endpoint,
+    volume_segmentation_endpoint,
+)
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 MANIFEST = "kerasbrain.json"
@@ -27,16 +34,20 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def model_kind(model: keras.Model) -> str:
-    if type(model).__name__ == "UNet" and getattr(model, "spatial_dims", None) == 3:
+    name = type(model).__name__
+    if name == "UNet" and getattr(model, "spatial_dims", None) == 3:
         return "volume_segmentation"
+    if name == "EncoderUNet" or (name == "UNet" and getattr(model, "spatial_dims", None) == 2):
+        return "slice_segmentation"
     raise ValueError(f"no serving signature is defined for this model. Received: {type(model).__name__} "
                      f"with spatial_dims={getattr(model, 'spatial_dims', None)}")
 
 
-def write_saved_model(model: keras.Model, path: str | os.PathLike) -> dict:
+def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False) -> dict:
     """Write `model` with its `serving_default` signature to `path`; returns the manifest."""
     kind = model_kind(model)
-    fn, signature, polymorphic = volume_segmentation_endpoint(model)
+    endpoint = volume_segmentation_endpoint if kind == "volume_segmentation" else slice_segmentation_endpoint
+    fn, signature, polymorphic = endpoint(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     kwargs = {}
@@ -44,11 +55,15 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike) -> dict:
         kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": polymorphic}
     archive.add_endpoint("serving_default", fn, input_signature=signature, **kwargs)
     archive.write_out(str(path), verbose=False)
-    return {
-        "kind": kind, "signature": "serving_default", "inputs": list(VOLUME_INPUTS), "outputs": list(VOLUME_OUTPUTS),
-        "size_divisor": 2 ** model.depth, "channels": int(model.inputs[0].shape[-1]),
-        "regions": ["WT", "TC", "ET"], "exported_from_backend": keras.backend.backend(),
-    }
+    manifest = {"kind": kind, "signature": "serving_default", "channels": int(model.inputs[0].shape[-1]),
+                "exported_from_backend": keras.backend.backend()}
+    if kind == "volume_segmentation":
+        manifest.update(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=2 ** model.depth,
+                        regions=["WT", "TC", "ET"])
+    else:
+        manifest.update(inputs=list(SLICE_INPUTS), outputs=list(SLICE_OUTPUTS), input_scale="0-255",
+                        size_divisor=getattr(model, "size_divisor", 32), requires_clahe=requires_clahe)
+    return manifest
 
 
 def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, batch: int = 1):
@@ -59,13 +74,14 @@ def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, 
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
     request.inputs["image"].CopyFrom(tf.make_tensor_proto(np.zeros((batch,) + tuple(window) + (channels,), np.float32)))
-    request.inputs["channel_mean"].CopyFrom(tf.make_tensor_proto(np.zeros((batch, channels), np.float32)))
-    request.inputs["channel_std"].CopyFrom(tf.make_tensor_proto(np.ones((batch, channels), np.float32)))
+    if len(window) == 3:  # the volumetric signature also takes the case statistics
+        request.inputs["channel_mean"].CopyFrom(tf.make_tensor_proto(np.zeros((batch, channels), np.float32)))
+        request.inputs["channel_std"].CopyFrom(tf.make_tensor_proto(np.ones((batch, channels), np.float32)))
     return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
 def export_version(model: keras.Model, name: str, root: str | os.PathLike = "saved_models", version: int | None = None,
-                   warmup_window: tuple[int, ...] | None = None) -> Path:
+                   warmup_window: tuple[int, ...] | None = None, requires_clahe: bool = False) -> Path:
     """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder."""
     if not _NAME.match(name):
         raise ValueError(f"model name must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
@@ -80,7 +96,7 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
         raise FileExistsError(f"{final}: version {version} of {name!r} already exists; versions are immutable")
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_root))
     try:
-        manifest = write_saved_model(model, staging / "model")
+        manifest = write_saved_model(model, staging / "model", requires_clahe)
         extra = staging / "model" / "assets.extra"
         extra.mkdir(parents=True, exist_ok=True)
         manifest.update(name=name, version=version)

@@ -56,3 +56,29 @@ def volume_segmentation_endpoint(model: keras.Model):
     d = divisor
     polymorphic = [f"(b, {d}*x, {d}*y, {d}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
     return serve, signature, polymorphic
+
+
+SLICE_INPUTS = ("image",)
+SLICE_OUTPUTS = ("probabilities", "mask")
+
+
+def slice_segmentation_endpoint(model: keras.Model):
+    """(function, input signature, JAX shape constraints) of the 2-D slice signature.
+
+    Slice segmentation (LGG), signature `serving_default`:
+        inputs   image          float32 (batch, h, w, 3)  raw 0-255 pixel values (pre-contrast, FLAIR,
+                                                         post-contrast); sides multiples of the model's divisor
+        outputs  probabilities  float32 (batch, h, w)     tumour probability
+                 mask           uint8   (batch, h, w)     1 where probability >= 0.5
+    Scaling to [0, 1] happens in the graph. A model trained on median + CLAHE enhanced slices
+    expects enhanced pixels (OpenCV's CLAHE has no graph form); its manifest says so.
+    """
+    divisor = getattr(model, "size_divisor", 32)
+    channels = model.inputs[0].shape[-1]
+
+    def serve(image):
+        probabilities = model(ops.cast(image, "float32") / 255.0, training=False)[..., 0]
+        return {"probabilities": probabilities, "mask": ops.cast(probabilities >= THRESHOLD, "uint8")}
+
+    signature = [keras.InputSpec(shape=(None, None, None, channels), dtype="float32", name="image")]
+    return serve, signature, [f"(b, {divisor}*h, {divisor}*w, {channels})"]

@@ -75,3 +75,16 @@ def test_predict_one_slice(slice_run, tmp_path):
     assert (tmp_path / "mask_figure.png").stat().st_size > 1000
     result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.nii.gz")
     assert result.exit_code == 1 and "must be a .png mask" in result.output
+
+
+def test_lgg_compare_quick(slice_run):
+    out = slice_run / "compare"
+    result = run("experiment", "lgg-compare", "--data", slice_run / "lgg", "--out", out, "--encoder", "resnet18",
+                 "--quick")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["variant"] for r in rows] == ["raw-resnet18", "preprocessed-resnet18"]
+    for r in rows:
+        assert 0 <= float(r["dice"]) <= 1 and float(r["val_loss"]) > 0
+    assert "| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |" in (out / "results.md").read_text()
+    assert (out / "training_curves.png").stat().st_size > 1000

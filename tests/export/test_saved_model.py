@@ -70,7 +70,7 @@ def test_warmup_requests_are_valid_prediction_logs(model, tmp_path):
 
 def test_unsupported_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no serving signature"):
-        export_version(UNet(spatial_dims=2, base_filters=4, depth=1), "x", tmp_path)
+        export_version(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), "x", tmp_path)
 
 
 def test_cli_export(tmp_path):
@@ -85,3 +85,20 @@ def test_cli_export(tmp_path):
                                       "--root", str(tmp_path / "sm")])
     assert result.exit_code == 0, result.output
     assert read_manifest(tmp_path / "sm" / "tumor3d" / "1")["warmup_window"] == [16, 16, 16]
+
+
+@pytest.mark.parametrize("make", [lambda: UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2),
+                                  lambda: __import__("kerasbrain.models.encoder_unet", fromlist=["x"]).EncoderUNet(
+                                      "resnet18", decoder_filters=(16, 16, 8, 8, 8))],
+                         ids=["unet2d", "resnet18_unet"])
+def test_slice_model_export_matches_keras(tmp_path, make):
+    model = make()
+    path = export_version(model, "slices", tmp_path, warmup_window=(64, 64))
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert list(fn.structured_input_signature[1]) == ["image"]
+    pixels = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3)).astype(np.float32)
+    out = fn(image=tf.constant(pixels))
+    expected = model.predict_on_batch(pixels / 255.0)[..., 0]
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= 0.5).astype(np.uint8))
+    assert read_manifest(path)["kind"] == "slice_segmentation"

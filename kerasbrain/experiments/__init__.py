@@ -1,0 +1,1 @@
+"""Reproductions of published comparisons (seed result tables) as one command each."""
