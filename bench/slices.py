@@ -46,8 +46,8 @@ def main():
         model = build(name)
         model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=DiceCELoss(batch_dice=True), jit_compile=jit)
         print(f"{name}: {model.count_params():,} parameters")
-        report(f"  train step", timed(lambda: model.train_on_batch(x, y), args.steps), args.batch, "images")
-        report(f"  inference", timed(lambda: model.predict_on_batch(x), args.steps), args.batch, "images")
+        report("  train step", timed(lambda: model.train_on_batch(x, y), args.steps), args.batch, "images")
+        report("  inference", timed(lambda: model.predict_on_batch(x), args.steps), args.batch, "images")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
 
 

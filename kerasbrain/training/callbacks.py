@@ -11,6 +11,17 @@ import keras
 from kerasbrain.files import atomic_write
 
 
+def completed_epochs(backup_dir) -> int:
+    """Epochs a run has completed according to Keras BackupAndRestore's metadata (0 for a new run)."""
+    meta = Path(backup_dir) / "training_metadata.json"
+    if meta.exists():
+        try:
+            return int(json.loads(meta.read_text()).get("epoch", 0))
+        except (ValueError, OSError):
+            return 0
+    return 0
+
+
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model as `.keras` at each epoch end (or only on improvement), written aside then renamed.
 
@@ -69,7 +80,9 @@ class ValidationHD95(keras.callbacks.Callback):
         if logs is None:
             return
         values = {r: [] for r in self.regions}
-        for x, y in self.validation_data:
+        data = self.validation_data
+        batches = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else data  # tf.data -> numpy
+        for x, y in batches:
             y = y[0] if isinstance(y, (tuple, list)) else y
             pred = self.model.predict_on_batch(x)
             pred = pred[0] if isinstance(pred, (tuple, list)) else pred

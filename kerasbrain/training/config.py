@@ -117,20 +117,22 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.toml"))
 
 
-def load_config(path: str | Path | None) -> Config:
-    """Read a TOML config file, or a shipped one by name (None = all defaults)."""
-    if path is None:
-        return Config()
+def read_toml(path: str | Path) -> tuple[dict, str]:
+    """The table in a TOML file, or in a shipped config named `path`; returns it and its source name."""
     path = Path(path)
     if not path.exists() and str(path) in shipped_configs():
         path = SHIPPED_CONFIGS / f"{path}.toml"
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text()), str(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    return config_from_dict(raw, str(path))
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML config file, or a shipped one by name (None = all defaults)."""
+    return Config() if path is None else config_from_dict(*read_toml(path))
 
 
 def save_config(config: Config, path: str | Path) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerasbrain.data.slices import SliceAugment
-from kerasbrain.training.config import SHIPPED_CONFIGS, ConfigError, _build, shipped_configs
+from kerasbrain.training.config import ConfigError, _build, read_toml
 
 
 @dataclass(frozen=True)
@@ -82,18 +81,8 @@ def slice_config_from_dict(raw: dict, source: str = "config") -> SliceConfig:
 
 
 def load_slice_config(path) -> SliceConfig:
-    if path is None:
-        return SliceConfig()
-    path = Path(path)
-    if not path.exists() and str(path) in shipped_configs():
-        path = SHIPPED_CONFIGS / f"{path}.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    return slice_config_from_dict(raw, str(path))
+    """Read a TOML slice config file, or a shipped one by name (None = all defaults)."""
+    return SliceConfig() if path is None else slice_config_from_dict(*read_toml(path))
 
 
 def save_slice_config(config: SliceConfig, path) -> None:

@@ -1,13 +1,14 @@
 """Training 2-D slice U-Nets on the LGG layout (seed 002 from scratch, seed 004 with encoders).
 
 The run folder mirrors the 3-D one: `config.json`, `split.json` (patients per subset),
-`history.csv`, `logs/`, `best.keras` (lowest validation loss over all stages), `last.keras`.
-Stages run one after another; a stage with `freeze_encoder` trains the decoder only.
+`history.csv`, `logs/`, `best.keras` (lowest validation loss over all stages), `last.keras`,
+`backup/`. Stages run one after another; a stage with `freeze_encoder` trains the decoder only.
+Re-running the same command after an interruption skips finished stages and resumes the current
+one after its last completed epoch.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -19,7 +20,7 @@ from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import resolve_jit_compile
-from kerasbrain.training.callbacks import AtomicCheckpoint
+from kerasbrain.training.callbacks import AtomicCheckpoint, completed_epochs
 from kerasbrain.training.config2d import SliceConfig, save_slice_config
 
 
@@ -77,7 +78,12 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
                              seed=t.seed)
     val_ds = slice_dataset(x_val, y_val, t.batch_size, shuffle=False)
     model = build_slice_model(config)
+    backup_dir = run_dir / "backup"
+    done = completed_epochs(backup_dir)
+    if done:
+        progress(f"resuming after epoch {done} from {backup_dir}")
     callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         AtomicCheckpoint(run_dir / "best.keras", monitor="val_loss", mode="min"),
         AtomicCheckpoint(run_dir / "last.keras"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -87,6 +93,9 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
     ]
     history, epoch = {}, 0
     for i, stage in enumerate(config.stages, 1):
+        if epoch + stage.epochs <= done:  # finished before an interruption
+            epoch += stage.epochs
+            continue
         if isinstance(model, EncoderUNet):
             model.encoder.trainable = not stage.freeze_encoder
         elif stage.freeze_encoder:
@@ -96,7 +105,7 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         progress(f"stage {i}/{len(config.stages)}: {stage.epochs} epochs, lr {stage.learning_rate:g}, "
                  f"encoder {'frozen' if stage.freeze_encoder else 'trainable'}")
         result = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + stage.epochs,
-                           callbacks=callbacks, verbose=verbose)
+                           callbacks=callbacks, verbose=verbose, shuffle=False)
         epoch += stage.epochs
         for k, v in result.history.items():
             history.setdefault(k, []).extend(v)
@@ -104,4 +113,4 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
             "split": split}
 
 
-__all__ = ["train_unet2d", "build_slice_model", "replace"]
+__all__ = ["train_unet2d", "build_slice_model"]

@@ -8,13 +8,11 @@ completed epoch with the optimizer state intact.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import keras
 
-from kerasbrain.data.augment import AugmentConfig
 from kerasbrain.data.layouts import discover
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
 from kerasbrain.data.preprocess import cached_preprocess
@@ -22,7 +20,7 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import resolve_jit_compile
-from kerasbrain.training.callbacks import AtomicCheckpoint, ValidationHD95
+from kerasbrain.training.callbacks import AtomicCheckpoint, ValidationHD95, completed_epochs
 from kerasbrain.training.config import Config, save_config
 from kerasbrain.training.split import load_or_create_split
 
@@ -66,16 +64,6 @@ def deep_supervision_targets(levels: int):
     return to_targets
 
 
-def _completed_epochs(backup_dir: Path) -> int:
-    meta = backup_dir / "training_metadata.json"
-    if meta.exists():
-        try:
-            return int(json.loads(meta.read_text()).get("epoch", 0))  # epochs completed
-        except (ValueError, OSError):
-            return 0
-    return 0
-
-
 def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
     """Discover, split and cache the dataset; returns (train folders, validation folders, split)."""
     dataset = discover(data_dir)
@@ -110,7 +98,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         raise ValueError(f"patch_size sides must be multiples of 2**depth={divisor}. Received: {t.patch_size}")
 
     backup_dir = run_dir / "backup"
-    start_epoch = _completed_epochs(backup_dir)
+    start_epoch = completed_epochs(backup_dir)
     if start_epoch:
         progress(f"resuming after epoch {start_epoch} from {backup_dir}")
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
@@ -162,4 +150,4 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     }
 
 
-__all__ = ["train_unet3d", "build_model", "build_loss", "prepare_cases", "AugmentConfig"]
+__all__ = ["train_unet3d", "build_model", "build_loss", "prepare_cases"]

@@ -88,3 +88,12 @@ def test_lgg_compare_quick(slice_run):
         assert 0 <= float(r["dice"]) <= 1 and float(r["val_loss"]) > 0
     assert "| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |" in (out / "results.md").read_text()
     assert (out / "training_curves.png").stat().st_size > 1000
+
+
+def test_rerunning_a_finished_run_resumes_instead_of_restarting(slice_run):
+    result = run("train", "unet2d", "--data", slice_run / "lgg", "--config", slice_run / "tiny.toml",
+                 "--out", slice_run / "run")
+    assert result.exit_code == 0, result.output
+    assert "resuming after epoch 2" in result.output
+    rows = list(csv.DictReader((slice_run / "run" / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]  # nothing trained twice
