@@ -1,12 +1,10 @@
-"""Imports every module that registers Keras objects, and names models for the CLI.
+"""Imports every module that registers Keras objects, and tells model kinds apart.
 
 Kept in one place so that `import kerasbrain` is enough to load any saved kerasbrain model.
 """
 
 from kerasbrain import losses, metrics  # noqa: F401
 from kerasbrain.models import encoder_unet, unet  # noqa: F401
-
-MODELS = {"unet3d": unet.UNet, "unet2d": unet.UNet, "encoder_unet": encoder_unet.EncoderUNet}
 
 
 def is_slice_model(model) -> bool:

@@ -153,9 +153,3 @@ def coerce(name: str, value, info: TensorInfo) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         return array.astype(info.dtype)
 
-
-class ServingFailure(ServingError):
-    """An unexpected fault while running a model (HTTP 500)."""
-
-    def __init__(self, message: str):
-        super().__init__("INTERNAL", message)
