@@ -112,16 +112,18 @@ def _inference_options(f):
     f = click.option("--batch-size", type=click.IntRange(1), help="Windows per model call.")(f)
     f = click.option("--mirror/--no-mirror", default=None, help="Flip test-time augmentation.")(f)
     f = click.option("--compile-mode", type=click.Choice(["auto", "xla", "graph"]), help="XLA or plain graph.")(f)
+    f = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+                     help="Compute precision (auto: bf16 on a GPU that has it).")(f)
     return f
 
 
-def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, compile_mode):
+def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, compile_mode, precision=None):
     """Load the model and the inference settings of its run (config.json beside it), overridden by flags."""
     from dataclasses import replace
 
     from kerasbrain.inference.model_io import load_model, output_channels
     from kerasbrain.inference.predict_volume import InferenceConfig
-    from kerasbrain.runtime import predictor
+    from kerasbrain.runtime import precision_policy, predictor
     from kerasbrain.training.config import config_from_json
 
     run_config = (model_path if model_path.is_dir() else model_path.parent) / "config.json"
@@ -130,9 +132,10 @@ def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, c
         config = config_from_json(run_config)
         cfg, spacing = config.inference, tuple(config.data.target_spacing) or None
     overrides = {"window": tuple(window) if window else None, "overlap": overlap, "batch_size": batch_size,
-                 "mirror": mirror, "compile_mode": compile_mode}
+                 "mirror": mirror, "compile_mode": compile_mode, "precision": precision}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    model = load_model(model_path)
+    with precision_policy(cfg.precision):
+        model = load_model(model_path)
     divisor = 2 ** getattr(model, "depth", 0)
     if any(w % divisor for w in cfg.window):
         raise ValueError(f"window sides must be multiples of {divisor} for this model. Received: window={cfg.window}")
@@ -149,7 +152,8 @@ def _load_for_inference(model_path: Path, window, overlap, batch_size, mirror, c
               help="Cases to score; validation/train need the run's split.json beside the model.")
 @click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
 @_inference_options
-def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode):
+def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode,
+             precision):
     """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
 
     3-D models are scored on whole volumes (MSD/BraTS); 2-D slice models on LGG slices, with
@@ -180,7 +184,7 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
     from kerasbrain.evaluation.segmentation import evaluate_dataset
 
     model, predict, channels, cfg, spacing = _load_for_inference(model_path, window, overlap, batch_size, mirror,
-                                                                 compile_mode)
+                                                                 compile_mode, precision)
     result = evaluate_dataset(data, predict, channels, out, cfg, case_ids, save_predictions, spacing, progress=echo)
     click.echo(result["table"])
     click.echo(f"\nper-case scores: {out / 'cases.csv'}\nsummary: {out / 'summary.json'}")
@@ -231,7 +235,7 @@ def _slice_enhance(run_dir: Path) -> bool:
               help="PNG of the slice with most tumour (default: <out> with .png).")
 @_inference_options
 def predict(model_path, server, model_version, model_label, inputs, out, truth, label_layout, probabilities, overlay,
-            window, overlap, batch_size, mirror, compile_mode):
+            window, overlap, batch_size, mirror, compile_mode, precision):
     """Segment one case; writes the label map in the input's own grid and an overlay PNG.
 
     A single TIFF/PNG/JPEG slice goes to a 2-D model: writes the mask PNG and seed 002's figure
@@ -258,7 +262,7 @@ def predict(model_path, server, model_version, model_label, inputs, out, truth, 
                                                                window, overlap, batch_size, mirror)
     else:
         _, predict_fn, channels, cfg, spacing = _load_for_inference(Path(model_path), window, overlap, batch_size,
-                                                                    mirror, compile_mode)
+                                                                    mirror, compile_mode, precision)
     files = case_from_files(list(inputs))
     if not str(out).endswith(".nii.gz"):
         raise ValueError(f"--out must end with .nii.gz. Received: {out}")

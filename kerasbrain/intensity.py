@@ -33,8 +33,23 @@ def head_statistics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+def _broadcastable(stats: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Statistics of shape (C,) for one image, or (B, C) for a batch (B, ..., C), shaped to broadcast."""
+    stats = np.asarray(stats, dtype=np.float32)
+    if stats.ndim == 2:
+        if stats.shape[0] != image.shape[0]:
+            raise ValueError(f"statistics for {stats.shape[0]} images given for a batch of {image.shape[0]}")
+        return stats.reshape((stats.shape[0],) + (1,) * (image.ndim - 2) + (stats.shape[1],))
+    return stats
+
+
 def normalize_np(image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Z-score `image` (..., C) with per-modality `mean`/`std`; 0 outside the head."""
+    """Z-score `image` (..., C) with per-modality `mean`/`std`; 0 outside the head.
+
+    `mean` and `std` are (C,) for one image or a batch sharing them, or (B, C) for a batch
+    (B, ..., C) whose items have their own statistics (the serving contract's layout).
+    """
+    mean, std = _broadcastable(mean, image), _broadcastable(std, image)
     out = (image.astype(np.float32) - mean) / np.maximum(std, MIN_STD)
     return np.where(head_mask(image)[..., None], out, 0.0).astype(np.float32)
 

@@ -8,10 +8,15 @@ import keras
 
 import kerasbrain  # noqa: F401  (registers the custom objects)
 from kerasbrain.data.errors import DataError
+from kerasbrain.models.upsampling import with_upsampling
 
 
 def load_model(path) -> keras.Model:
-    """Load a `.keras` model (safe mode, no custom_objects needed); errors name the file."""
+    """Load a `.keras` model (safe mode, no custom_objects needed); errors name the file.
+
+    U-Nets saved with transposed convolutions come back with the equivalent, faster
+    `PixelShuffleUpsampling` (same weights, same predictions).
+    """
     path = Path(path)
     if path.is_dir() and (path / "best.keras").exists():  # a run folder
         path = path / "best.keras"
@@ -20,9 +25,10 @@ def load_model(path) -> keras.Model:
     if path.suffix != ".keras":
         raise DataError(f"{path}: expected a .keras model file")
     try:
-        return keras.saving.load_model(str(path), compile=False)
+        model = keras.saving.load_model(str(path), compile=False)
     except Exception as exc:
         raise DataError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from exc
+    return with_upsampling(model)
 
 
 def output_channels(model: keras.Model) -> int:

@@ -23,6 +23,7 @@ class InferenceConfig:
     mirror: bool = False
     threshold: float = 0.5
     compile_mode: str = "auto"
+    precision: str = "auto"  # "fp32", "bf16" or "auto"; see kerasbrain.runtime
 
 
 def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):

@@ -27,11 +27,12 @@ class EncoderUNet(keras.Model):
         decoder_filters: widths of the five decoder levels (1/16, 1/8, 1/4, 1/2, 1/1).
         norm: decoder normalisation ("batch", "group", "instance", "none").
         final_activation: "sigmoid" for a binary mask.
+        upsample: "pixel_shuffle" (default) or "transpose"; see `kerasbrain.models.unet.UNet`.
     Input sides must be multiples of 32.
     """
 
     def __init__(self, encoder="resnet50", in_channels=3, out_channels=1, decoder_filters=(256, 128, 64, 32, 16),
-                 norm="batch", final_activation="sigmoid", name=None, **kwargs):
+                 norm="batch", final_activation="sigmoid", upsample="pixel_shuffle", name=None, **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         if len(decoder_filters) != 5:
@@ -39,7 +40,8 @@ class EncoderUNet(keras.Model):
         inputs = keras.Input(shape=(None, None, in_channels), name="image")
         enc = encoder_model(encoder, in_channels)
         p2, p3, p4, p5 = enc(inputs)
-        x, _ = decoder(p5, [p4, p3, p2, None, inputs], 2, norm, "relu", filters=list(decoder_filters))
+        x, _ = decoder(p5, [p4, p3, p2, None, inputs], 2, norm, "relu", filters=list(decoder_filters),
+                       upsample=upsample)
         logits = L.conv(2, out_channels, 1, name="logits")(x)
         probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
         super().__init__(inputs=inputs, outputs=probabilities, name=name or f"unet_{encoder}", **kwargs)
@@ -50,15 +52,16 @@ class EncoderUNet(keras.Model):
         self.decoder_filters = tuple(decoder_filters)
         self.norm = norm
         self.final_activation = final_activation
+        self.upsample = upsample
 
     def get_config(self):
         return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
                 "decoder_filters": list(self.decoder_filters), "norm": self.norm,
-                "final_activation": self.final_activation, "name": self.name, "trainable": self.trainable}
+                "final_activation": self.final_activation, "upsample": self.upsample, "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**{"upsample": L.LEGACY_UPSAMPLE, **config})
 
     @property
     def size_divisor(self) -> int:

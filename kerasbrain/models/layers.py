@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from kerasbrain.models.upsampling import PixelShuffleUpsampling
+
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _CONV_T = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 NORMS = ("instance", "group", "batch", "none")
@@ -14,8 +16,22 @@ def conv(spatial_dims: int, filters: int, kernel_size=3, strides=1, name=None, u
                                kernel_initializer="he_normal", name=name)
 
 
-def conv_transpose(spatial_dims: int, filters: int, name=None):
-    return _CONV_T[spatial_dims](filters, 2, strides=2, padding="same", kernel_initializer="he_normal", name=name)
+UPSAMPLES = ("pixel_shuffle", "transpose")
+#: What a saved U-Net config without an `upsample` key was built with (files from before the choice existed).
+LEGACY_UPSAMPLE = "transpose"
+
+
+def upsample(spatial_dims: int, filters: int, kind: str = "pixel_shuffle", name=None):
+    """Learned x2 upsampling: `PixelShuffleUpsampling` (fast everywhere) or the equivalent transposed convolution.
+
+    Both hold the same weights and compute the same function; "transpose" is kept so models saved
+    before `PixelShuffleUpsampling` existed rebuild layer for layer.
+    """
+    if kind == "pixel_shuffle":
+        return PixelShuffleUpsampling(filters, spatial_dims, kernel_initializer="he_normal", name=name)
+    if kind == "transpose":
+        return _CONV_T[spatial_dims](filters, 2, strides=2, padding="same", kernel_initializer="he_normal", name=name)
+    raise ValueError(f"upsample must be one of {UPSAMPLES}. Received: upsample={kind!r}")
 
 
 def norm(kind: str, filters: int, name=None):

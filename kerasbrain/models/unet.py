@@ -27,17 +27,18 @@ def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
 
 
 def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_channels=1,
-            final_activation="sigmoid", name="decoder", filters=None):
+            final_activation="sigmoid", name="decoder", filters=None, upsample="pixel_shuffle"):
     """U-Net decoder: upsample x2, concatenate the matching skip, conv block; optional deep supervision.
 
     `skips` run from the deepest to the shallowest (None: a level without a skip); `filters` gives
-    each level's width (default: the skip's). Returns the last feature map and the auxiliary
+    each level's width (default: the skip's); `upsample` picks the x2 upsampling layer (see
+    `kerasbrain.models.layers.upsample`). Returns the last feature map and the auxiliary
     outputs (from coarse to fine, excluding the final level).
     """
     aux = []
     for level, skip in enumerate(skips):
         width = filters[level] if filters is not None else skip.shape[-1]
-        x = L.conv_transpose(spatial_dims, width, name=f"{name}{level}_up")(x)
+        x = L.upsample(spatial_dims, width, upsample, name=f"{name}{level}_up")(x)
         if skip is not None:
             x = keras.layers.Concatenate(name=f"{name}{level}_concat")([x, skip])
         x = conv_block(x, spatial_dims, width, norm, act, name=f"{name}{level}")
@@ -63,11 +64,13 @@ class UNet(keras.Model):
         final_activation: "sigmoid" for independent (overlapping) regions, "softmax" for exclusive labels.
         deep_supervision: number of extra lower-resolution outputs (0 = off). When on, the model
             returns a list [full, 1/2, 1/4, ...]; `kerasbrain.training` builds the matching targets.
+        upsample: "pixel_shuffle" (default; fast on every device) or "transpose" (transposed
+            convolutions, the same function and weights; what models saved before the choice used).
     """
 
     def __init__(self, spatial_dims=3, in_channels=4, out_channels=3, base_filters=16, depth=4, max_filters=320,
                  norm="instance", activation="leaky_relu", final_activation="sigmoid", deep_supervision=0,
-                 name="unet", **kwargs):
+                 upsample="pixel_shuffle", name="unet", **kwargs):
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
         if not 0 <= deep_supervision < depth:
@@ -80,7 +83,7 @@ class UNet(keras.Model):
                            strides=1 if level == 0 else 2)
             skips.append(x)
         x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, activation, deep_supervision,
-                         out_channels, final_activation)
+                         out_channels, final_activation, upsample=upsample)
         logits = L.conv(spatial_dims, out_channels, 1, name="logits")(x)
         probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
         outputs = [probabilities] + aux[::-1] if deep_supervision else probabilities
@@ -95,18 +98,19 @@ class UNet(keras.Model):
         self.activation = activation
         self.final_activation = final_activation
         self.deep_supervision = deep_supervision
+        self.upsample = upsample
 
     def get_config(self):
         return {
             "spatial_dims": self.spatial_dims, "in_channels": self.in_channels, "out_channels": self.out_channels,
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
-            "deep_supervision": self.deep_supervision, "name": self.name, "trainable": self.trainable,
+            "deep_supervision": self.deep_supervision, "upsample": self.upsample, "name": self.name, "trainable": self.trainable,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**{"upsample": L.LEGACY_UPSAMPLE, **config})
 
     @property
     def size_divisor(self) -> int:

@@ -49,6 +49,7 @@ class SliceTraining:
     plateau_factor: float = 0.1
     seed: int = 0
     compile_mode: str = "auto"
+    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it)
     max_slices: int = 0  # 0 = all; a cap for quick runs
 
 

@@ -19,7 +19,7 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
-from kerasbrain.runtime import resolve_jit_compile
+from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import AtomicCheckpoint, completed_epochs
 from kerasbrain.training.config2d import SliceConfig, save_slice_config
 
@@ -77,7 +77,8 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
     train_ds = slice_dataset(x_train, y_train, t.batch_size, config.augmentation if config.augment else None,
                              seed=t.seed)
     val_ds = slice_dataset(x_val, y_val, t.batch_size, shuffle=False)
-    model = build_slice_model(config)
+    with precision_policy(t.precision):
+        model = build_slice_model(config)
     backup_dir = run_dir / "backup"
     done = completed_epochs(backup_dir)
     if done:

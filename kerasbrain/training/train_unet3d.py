@@ -19,7 +19,7 @@ from kerasbrain.data.preprocess import cached_preprocess
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
-from kerasbrain.runtime import resolve_jit_compile
+from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import AtomicCheckpoint, ValidationHD95, completed_epochs
 from kerasbrain.training.config import Config, save_config
 from kerasbrain.training.split import load_or_create_split
@@ -116,7 +116,8 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         val_ds = patch_dataset(val_sampler, t.batch_size, num_patches=t.validation_patches,
                                num_parallel_calls=parallel, cache=True)
 
-    model = build_model(config)
+    with precision_policy(t.precision):
+        model = build_model(config)
     loss = build_loss(t.loss)
     metrics = region_metrics()
     if config.model.deep_supervision:

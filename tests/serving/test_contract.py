@@ -157,6 +157,27 @@ def test_grpc_prediction_equals_keras(target, reference):
     assert list(filtered) == ["mask"]
 
 
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_whole_case_through_the_server_equals_local_prediction(target, reference, msd_dir, protocol):
+    """A phantom case predicted with 3 windows per request over several requests, as `predict --server` does."""
+    from kerasbrain.data.layouts import discover, load_case
+    from kerasbrain.inference.predict_volume import InferenceConfig, predict_case
+    from kerasbrain.runtime import predictor
+    from kerasbrain.serving.client import RemoteWindowPredictor
+
+    rest, grpc_target, _ = target
+    client = RestClient(rest, MODEL) if protocol == "rest" else GrpcClient(grpc_target, MODEL)
+    remote = RemoteWindowPredictor(client)
+    sizes = []
+    case = load_case(discover(msd_dir).labelled()[0])
+    cfg = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3)
+    labels, probs = predict_case(case, lambda b, m, s: sizes.append(len(b)) or remote(b, m, s), 3, cfg)
+    local_labels, local_probs = predict_case(case, predictor(reference, "graph"), 3, cfg)
+    assert max(sizes) == 3 and len(sizes) > 2
+    assert np.abs(probs - local_probs).max() <= 1e-4
+    assert (labels != local_labels).mean() < 1e-4  # a voxel at exactly 0.5 may round either way
+
+
 def test_concurrent_requests_are_batched_and_correct(target, reference):
     from concurrent.futures import ThreadPoolExecutor
 

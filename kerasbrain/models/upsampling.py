@@ -1,0 +1,87 @@
+"""Learned x2 upsampling that is fast on every backend and device.
+
+A transposed convolution with kernel 2 and stride 2 maps each input voxel to its own 2x2(x2)
+output block: out[2i + a, 2j + b, 2k + c] = x[i, j, k] @ W[a, b, c] + bias. That is a 1x1(x1)
+convolution to 2**d * filters channels followed by a depth-to-space rearrangement, and this layer
+computes it that way. The two are exactly equal, but XLA lowers `Conv3DTranspose` as an
+input-dilated convolution whose gradient takes ~100x the forward time on GPUs (jax-ml/jax#31662,
+openxla/xla#34273); a matrix product and a transpose have no such slow path.
+
+The kernel is stored in `ConvNDTranspose`'s layout (2, 2[, 2], filters, in_channels) with the same
+initializer, so weights move between the two layers unchanged (`kerasbrain.models.unet` uses this
+to load models saved with transposed convolutions).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasbrain.serialization import register
+
+
+@register
+class PixelShuffleUpsampling(keras.layers.Layer):
+    """x2 upsampling of every spatial axis with a learned kernel; `(B, *S, C) -> (B, *2S, filters)`.
+
+    Args:
+        filters: output channels.
+        spatial_dims: 2 or 3.
+        use_bias: add a learned bias per output channel.
+        kernel_initializer: as for `keras.layers.Conv3DTranspose` (the layout is the same).
+    """
+
+    def __init__(self, filters, spatial_dims=3, use_bias=True, kernel_initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
+        self.filters = int(filters)
+        self.spatial_dims = spatial_dims
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        self.kernel = self.add_weight(name="kernel", shape=(2,) * self.spatial_dims + (self.filters, in_channels),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+
+    def call(self, x):
+        d, f = self.spatial_dims, self.filters
+        in_channels = self.kernel.shape[-1]
+        # (2, 2, 2, f, c) -> (c, 2, 2, 2, f) -> (c, 8 f): column (a, b, c, o) feeds output block offset (a, b, c)
+        w = ops.reshape(ops.transpose(self.kernel, (d + 1,) + tuple(range(d + 1))), (in_channels, 2**d * f))
+        y = ops.matmul(x, ops.cast(w, x.dtype))
+        shape = ops.shape(x)
+        batch, sizes = shape[0], shape[1:-1]
+        y = ops.reshape(y, (batch, *sizes) + (2,) * d + (f,))
+        # (B, X, Y, Z, a, b, c, f) -> (B, X, a, Y, b, Z, c, f)
+        perm = (0,) + tuple(ax for i in range(d) for ax in (1 + i, 1 + d + i)) + (2 * d + 1,)
+        y = ops.reshape(ops.transpose(y, perm), (batch, *[2 * s for s in sizes], f))
+        if self.bias is not None:
+            y = y + ops.cast(self.bias, y.dtype)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        spatial = [None if s is None else 2 * s for s in input_shape[1:-1]]
+        return (input_shape[0], *spatial, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "spatial_dims": self.spatial_dims, "use_bias": self.use_bias,
+                       "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
+        return config
+
+
+def with_upsampling(model: keras.Model, kind: str = "pixel_shuffle") -> keras.Model:
+    """The same network and weights with its upsampling layers of `kind` (`model` itself if already so).
+
+    For kerasbrain U-Nets (anything with an `upsample` config key): a model saved with transposed
+    convolutions is rebuilt with `PixelShuffleUpsampling` and predicts the same, faster.
+    """
+    config = model.get_config()
+    if config.get("upsample", kind) == kind:
+        return model
+    twin = type(model).from_config({**config, "upsample": kind})
+    twin.set_weights(model.get_weights())
+    return twin

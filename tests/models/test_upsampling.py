@@ -1,0 +1,94 @@
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from kerasbrain.inference.model_io import load_model
+from kerasbrain.models.encoder_unet import EncoderUNet
+from kerasbrain.models.unet import UNet
+from kerasbrain.models.upsampling import PixelShuffleUpsampling, with_upsampling
+
+TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+
+
+@pytest.mark.parametrize("dims,size", [(2, (3, 5)), (3, (3, 5, 4))])
+def test_equals_the_transposed_convolution_with_the_same_weights(dims, size):
+    rng = np.random.default_rng(dims)
+    x = rng.normal(size=(3,) + size + (6,)).astype("float32")  # several different items
+    reference = TRANSPOSE[dims](7, 2, strides=2, padding="same", bias_initializer="random_normal")
+    expected = keras.ops.convert_to_numpy(reference(x))
+    layer = PixelShuffleUpsampling(7, dims)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())  # same layout, no reshaping
+    got = keras.ops.convert_to_numpy(layer(x))
+    assert got.shape == (3,) + tuple(2 * s for s in size) + (7,)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_each_input_voxel_fills_its_own_output_block():
+    """Known answer: one non-zero input voxel lights exactly its 2x2x2 block with the kernel's values."""
+    layer = PixelShuffleUpsampling(1, 3, use_bias=False)
+    layer.build((1, 2, 2, 2, 1))
+    kernel = np.arange(1, 9, dtype="float32").reshape(2, 2, 2, 1, 1)
+    layer.set_weights([kernel])
+    x = np.zeros((1, 2, 2, 2, 1), "float32")
+    x[0, 1, 0, 1, 0] = 2.0
+    y = keras.ops.convert_to_numpy(layer(x))[0, ..., 0]
+    np.testing.assert_array_equal(y[2:4, 0:2, 2:4], 2 * kernel[..., 0, 0])
+    assert np.count_nonzero(y) == 8
+
+
+def test_unets_use_it_by_default_with_unchanged_size():
+    model = UNet()
+    assert model.upsample == "pixel_shuffle"
+    assert sum(isinstance(layer, PixelShuffleUpsampling) for layer in model.layers) == 4
+    assert model.count_params() == UNet(upsample="transpose").count_params() == 5_647_715
+
+
+def _legacy_file(model, path):
+    """Save `model` and drop the `upsample` key from its config: a file written before the option existed."""
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    assert config["config"].pop("upsample") == "transpose"
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_models_saved_before_the_change_load_and_predict_the_same(tmp_path):
+    keras.utils.set_random_seed(5)
+    old = UNet(base_filters=4, depth=2, upsample="transpose")
+    x = np.random.default_rng(2).normal(size=(2, 8, 12, 16, 4)).astype("float32")
+    expected = old.predict_on_batch(x)
+    path = _legacy_file(old, tmp_path / "old.keras")
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, kerasbrain
+        m = keras.saving.load_model({str(path)!r}, safe_mode=True)
+        assert m.upsample == "transpose", m.upsample
+        np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
+    fast = load_model(path)  # kerasbrain's loader swaps in the fast layer
+    assert fast.upsample == "pixel_shuffle"
+    np.testing.assert_allclose(fast.predict_on_batch(x), expected, atol=1e-5)
+
+
+def test_encoder_unet_converts_too():
+    keras.utils.set_random_seed(6)
+    old = EncoderUNet("resnet18", decoder_filters=(16, 8, 8, 4, 4), upsample="transpose")
+    x = np.random.default_rng(3).uniform(size=(2, 64, 64, 3)).astype("float32")
+    fast = with_upsampling(old)
+    assert fast is not old and fast.upsample == "pixel_shuffle"
+    np.testing.assert_allclose(fast.predict_on_batch(x), old.predict_on_batch(x), atol=1e-5)
+    assert with_upsampling(fast) is fast
