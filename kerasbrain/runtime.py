@@ -90,19 +90,49 @@ def resolve_jit_compile(mode: str = "auto") -> bool:
     return mode == "xla"
 
 
-def predictor(model: keras.Model, compile_mode: str = "auto"):
+BLEND_MODES = ("auto", "device", "host")
+
+
+class LocalPredictor:
     """A window predictor `(raw batch, mean, std) -> probabilities` running `model` in this process.
 
-    Windows arrive as raw intensities with their case's per-modality statistics and are normalised
-    by `kerasbrain.intensity.normalize_np`, exactly as the exported serving graph does; the first
-    output is used when the model has deep supervision.
+    Windows arrive as raw intensities with their case's per-modality statistics ((C,) or (B, C))
+    and are normalised by `kerasbrain.intensity.normalize_np`, exactly as the exported serving graph
+    does; the first output is used when the model has deep supervision. `volume_predictor` offers
+    the whole-volume path that blends windows on the device (`kerasbrain.inference.device_window`).
     """
-    from kerasbrain.intensity import normalize_np
 
-    model.jit_compile = resolve_jit_compile(compile_mode)
+    def __init__(self, model: keras.Model, compile_mode: str = "auto"):
+        self.model = model
+        self.jit_compile = resolve_jit_compile(compile_mode)
+        model.jit_compile = self.jit_compile
+        self._volume = {}
 
-    def predict(batch, mean, std):
-        out = model.predict_on_batch(normalize_np(batch, mean, std))
+    def __call__(self, batch, mean, std):
+        from kerasbrain.intensity import normalize_np
+
+        out = self.model.predict_on_batch(normalize_np(batch, mean, std))
         return out[0] if isinstance(out, (list, tuple)) else out
 
-    return predict
+    def volume_predictor(self, window, overlap: float, batch_size: int, mirror: bool, blend: str = "auto"):
+        """A compiled whole-volume predictor, or None where blending on the host is the faster choice.
+
+        blend "auto" blends on the device whenever the model runs under XLA (always on JAX, on a
+        GPU with TensorFlow); TensorFlow's plain graph on a CPU keeps the host path, which measured
+        faster there. "device" and "host" force one.
+        """
+        if blend not in BLEND_MODES:
+            raise ValueError(f"blend must be one of {BLEND_MODES}. Received: blend={blend!r}")
+        if blend == "host" or (blend == "auto" and not self.jit_compile):
+            return None
+        key = (tuple(window), overlap, batch_size, mirror)
+        if key not in self._volume:
+            from kerasbrain.inference.device_window import DeviceSlidingWindow
+
+            self._volume[key] = DeviceSlidingWindow(self.model, window, overlap, batch_size, mirror, self.jit_compile)
+        return self._volume[key]
+
+
+def predictor(model: keras.Model, compile_mode: str = "auto") -> LocalPredictor:
+    """The local window predictor of `model` (see `LocalPredictor`)."""
+    return LocalPredictor(model, compile_mode)

@@ -24,6 +24,7 @@ class InferenceConfig:
     threshold: float = 0.5
     compile_mode: str = "auto"
     precision: str = "auto"  # "fp32", "bf16" or "auto"; see kerasbrain.runtime
+    blend: str = "auto"  # where windows are blended: "device", "host" or "auto"; see kerasbrain.runtime
 
 
 def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):
@@ -31,15 +32,23 @@ def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: In
 
     `pre` holds the raw cropped image and its statistics; `predict(raw batch, mean, std)` is a
     local (`kerasbrain.runtime.predictor`) or remote (`kerasbrain.serving.client`) window predictor.
+    A local predictor may blend the whole volume on the device instead (`cfg.blend`).
     """
-    mean, std = pre.mean[None], pre.std[None]
+    volume = getattr(predict, "volume_predictor", None)
+    device = volume(cfg.window, cfg.overlap, cfg.batch_size, cfg.mirror, cfg.blend) if volume else None
+    if device is not None:
+        probs = device(pre.image, pre.mean, pre.std)
+        if progress:
+            progress(1, 1)
+    else:
+        mean, std = pre.mean[None], pre.std[None]
 
-    def predict_windows(batch):
-        n = len(batch)
-        return predict(batch, np.repeat(mean, n, axis=0), np.repeat(std, n, axis=0))
+        def predict_windows(batch):
+            n = len(batch)
+            return predict(batch, np.repeat(mean, n, axis=0), np.repeat(std, n, axis=0))
 
-    probs = sliding_window_predict(pre.image, predict_windows, cfg.window, out_channels, cfg.overlap,
-                                   cfg.batch_size, cfg.mirror, progress)
+        probs = sliding_window_predict(pre.image, predict_windows, cfg.window, out_channels, cfg.overlap,
+                                       cfg.batch_size, cfg.mirror, progress)
     crop_shape = tuple(b - a for a, b in pre.bbox)
     if probs.shape[:3] != crop_shape:  # undo resampling
         factors = [c / p for c, p in zip(crop_shape, probs.shape[:3])] + [1.0]

@@ -5,6 +5,8 @@ volume must therefore not depend on the batch size. (Predicting with 2 windows p
 crashed because per-window statistics of shape (B, C) did not broadcast.)
 """
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from kerasbrain.data.layouts import discover, load_case
 from kerasbrain.data.preprocess import preprocess_case
 from kerasbrain.evaluation.segmentation import evaluate_dataset
+from kerasbrain.inference.device_window import window_grid
 from kerasbrain.inference.predict_volume import InferenceConfig, predict_case
 from kerasbrain.inference.sliding_window import window_starts
 from kerasbrain.intensity import head_statistics, normalize_np
@@ -86,3 +89,22 @@ def test_evaluate_scores_the_same_at_any_batch_size(model, msd_dir, tmp_path):
     for a, b in zip(*scores):
         for key in a:
             assert a[key] == pytest.approx(b[key], abs=1e-6, nan_ok=True), key
+
+
+@pytest.mark.parametrize("window,batch_size,mirror", [(WINDOW, 3, False), (WINDOW, 2, True), ((48, 48, 48), 2, False)])
+def test_device_blending_equals_host_blending(model, case, window, batch_size, mirror):
+    """The compiled whole-volume path (gather, mirror, Gaussian blend on the device) matches numpy's."""
+    predict = predictor(model, "graph")
+    cfg = InferenceConfig(window=window, overlap=0.5, batch_size=batch_size, mirror=mirror)
+    host_labels, host = predict_case(case, predict, 3, replace(cfg, blend="host"))
+    device_labels, device = predict_case(case, predict, 3, replace(cfg, blend="device"))
+    assert predict.volume_predictor(window, 0.5, batch_size, mirror, "device") is not None
+    np.testing.assert_allclose(device, host, atol=1e-5)
+    assert (device_labels != host_labels).mean() < 1e-4
+
+
+def test_window_grid_pads_whole_batches_with_weightless_windows():
+    grid = window_grid((40, 16, 16), (16, 16, 16), 0.5, 3)
+    assert grid.shape == (6, 4)  # 4 real windows (0, 8, 16, 24 on x) + 2 padding rows
+    assert grid[:, 3].tolist() == [1, 1, 1, 1, 0, 0]
+    assert sorted(grid[:4, 0].tolist()) == [0, 8, 16, 24]
