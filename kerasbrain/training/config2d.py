@@ -30,6 +30,7 @@ class SliceModel:
     encoder: str = "none"  # "none" (seed 002's U-Net from scratch), resnet18/34/50, efficientnet_b0
     base_filters: int = 32  # scratch U-Net only
     depth: int = 4  # scratch U-Net only
+    norm: str = "auto"  # scratch U-Net and decoder: instance, group, batch, none; auto = instance (MONAI, nnU-Net)
     encoder_weights: str = ""  # a saved .keras encoder to start from
 
 
@@ -50,6 +51,7 @@ class SliceTraining:
     seed: int = 0
     compile_mode: str = "auto"
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it)
+    bn_recalibration_batches: int = 16  # precise batch norm before each validation (0 = off); see training/batchnorm.py
     max_slices: int = 0  # 0 = all; a cap for quick runs
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kerasbrain.data.lgg import discover_lgg, patient_split, save_split
 from kerasbrain.data.slices import load_slices, slice_dataset
@@ -20,16 +21,26 @@ from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
+from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.callbacks import AtomicCheckpoint, completed_epochs
 from kerasbrain.training.config2d import SliceConfig, save_slice_config
+
+
+def slice_norm(config: SliceConfig) -> str:
+    """The scratch U-Net's / decoder's normalisation; "auto" is instance norm, as MONAI and nnU-Net use.
+
+    Batch norm's moving averages lag the weights for hundreds of steps (training/batchnorm.py);
+    instance norm has none, so a short run predicts at inference as it did in training.
+    """
+    return "instance" if config.model.norm == "auto" else config.model.norm
 
 
 def build_slice_model(config: SliceConfig) -> keras.Model:
     m = config.model
     if m.encoder == "none":
         return UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=m.base_filters, depth=m.depth,
-                    norm="batch", activation="relu", final_activation="sigmoid", name="unet2d")
-    model = EncoderUNet(encoder=m.encoder)
+                    norm=slice_norm(config), activation="relu", final_activation="sigmoid", name="unet2d")
+    model = EncoderUNet(encoder=m.encoder, norm=slice_norm(config))
     if m.encoder_weights:
         model.load_encoder_weights(m.encoder_weights)
     return model
@@ -47,6 +58,18 @@ def slice_loss(name: str):
     if name == "dice":
         return SoftDiceLoss(batch_dice=True)
     raise ValueError(f"loss must be 'dice_bce' or 'dice'. Received: loss={name!r}")
+
+
+class SliceBatches:
+    """Re-iterable numpy batches of training images in one seeded random order (no augmentation)."""
+
+    def __init__(self, images, batch_size: int, seed: int = 0):
+        self.images, self.batch_size = images, batch_size
+        self.order = np.random.default_rng(seed).permutation(len(images))
+
+    def __iter__(self):
+        for i in range(0, len(self.order), self.batch_size):
+            yield self.images[np.sort(self.order[i:i + self.batch_size])]
 
 
 def split_slices(data_dir, config: SliceConfig, run_dir: Path):
@@ -85,6 +108,7 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         progress(f"resuming after epoch {done} from {backup_dir}")
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+        BatchNormRecalibration(SliceBatches(x_train, t.batch_size, seed=t.seed), t.bn_recalibration_batches),
         AtomicCheckpoint(run_dir / "best.keras", monitor="val_loss", mode="min"),
         AtomicCheckpoint(run_dir / "last.keras"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
