@@ -97,12 +97,14 @@ def train_unet3d_cmd(data, config, out, epochs, steps_per_epoch):
               help="LGG dataset folder (kaggle_3m or its parent).")
 @click.option("--config", help="TOML config or a shipped name (seed002_unet2d, seed004_resnet50).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
-def train_unet2d_cmd(data, config, out):
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="Stop after this much wall-clock training time, ending cleanly with best/last models.")
+def train_unet2d_cmd(data, config, out, time_budget):
     """Train a 2-D slice U-Net (from scratch or with a keras-cv encoder) with patient-level splits."""
     from kerasbrain.training.config2d import load_slice_config
     from kerasbrain.training.train_unet2d import train_unet2d
 
-    result = train_unet2d(data, out, load_slice_config(config), progress=echo)
+    result = train_unet2d(data, out, load_slice_config(config), progress=echo, time_budget=time_budget)
     click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
 
 

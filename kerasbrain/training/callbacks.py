@@ -57,6 +57,35 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training once `minutes` of wall-clock time have passed since the first `fit` it joined.
+
+    Checked after every batch; the epoch in progress then ends early and still runs its
+    validation and checkpoints, so a budgeted run ends cleanly with best/last models. One instance
+    shared by several `fit` calls (training stages) counts their time together; `exhausted` says
+    whether the budget ran out.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60
+        self.start = None
+        self.exhausted = False
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        if self.start is None:
+            self.start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if time.monotonic() - self.start >= self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
 class ValidationHD95(keras.callbacks.Callback):
     """Adds `val_hd95_<region>` to the epoch logs: the exact 95% Hausdorff distance on validation patches.
 

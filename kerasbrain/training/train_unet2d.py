@@ -22,7 +22,7 @@ from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
-from kerasbrain.training.callbacks import AtomicCheckpoint, completed_epochs
+from kerasbrain.training.callbacks import AtomicCheckpoint, TimeBudget, completed_epochs
 from kerasbrain.training.config2d import SliceConfig, save_slice_config
 
 
@@ -85,7 +85,9 @@ def split_slices(data_dir, config: SliceConfig, run_dir: Path):
     return by_subset, split
 
 
-def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progress=print) -> dict:
+def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progress=print,
+                 time_budget: float | None = None) -> dict:
+    """Train (or resume) a slice U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_slice_config(config, run_dir / "config.json")
@@ -116,6 +118,9 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=t.plateau_patience, factor=t.plateau_factor),
         keras.callbacks.TerminateOnNaN(),
     ]
+    budget = TimeBudget(time_budget) if time_budget else None
+    if budget:
+        callbacks.insert(0, budget)
     history, epoch = {}, 0
     for i, stage in enumerate(config.stages, 1):
         if epoch + stage.epochs <= done:  # finished before an interruption
@@ -134,6 +139,9 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         epoch += stage.epochs
         for k, v in result.history.items():
             history.setdefault(k, []).extend(v)
+        if budget and budget.exhausted:
+            progress(f"time budget of {time_budget:g} min spent during stage {i}")
+            break
     return {"run": run_dir, "best": run_dir / "best.keras", "last": run_dir / "last.keras", "history": history,
             "split": split}
 

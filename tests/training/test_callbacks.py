@@ -22,3 +22,21 @@ def test_validation_hd95_known_answer():
     callback.set_model(_passthrough_model())
     callback.on_epoch_end(0, logs)
     assert logs["val_hd95_ET"] == 0.0
+
+
+def test_time_budget_ends_the_epoch_in_progress_and_counts_across_fits():
+    from kerasbrain.training.callbacks import TimeBudget
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((40, 3), "float32"), np.zeros((40, 1), "float32")
+    spent = TimeBudget(minutes=0)  # spent after the first batch
+    history = model.fit(x, y, batch_size=4, epochs=5, verbose=0, callbacks=[spent], validation_data=(x, y))
+    assert spent.exhausted and len(history.history["loss"]) == 1 and "val_loss" in history.history
+    generous = TimeBudget(minutes=10)
+    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[generous])
+    assert not generous.exhausted and len(history.history["loss"]) == 3
+    start = generous.start
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[generous])  # a second stage
+    assert generous.start == start

@@ -1,0 +1,96 @@
+"""A 2-D model trained for a fixed number of wall-clock minutes, scored on held-out phantom patients.
+
+    python bench/race2d.py [--minutes 10] [--model scratch|resnet18|resnet34|resnet50|efficientnet_b0]
+                           [--norm auto|batch|instance|group] [--recalibration-batches 16]
+                           [--patients 12] [--slices 24] [--batch 16] [--lr 1e-3] [--out DIR]
+
+Writes LGG-layout phantoms (`kerasbrain synth lgg`), holds out the last 3 patients by name, trains
+with `train_unet2d` (Dice + BCE, flips, constant learning rate, one stage; 1 of 5 patient folds of
+the rest for validation) under `--minutes` of time budget, then scores `best.keras` on the held-out
+patients exactly as `kerasbrain evaluate` does and prints global (all-pixel) Dice, IoU, precision
+and recall with the training and validation Dice of the last epoch. What it compares: whether a
+model predicts at inference as well as it trains after a short run.
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import keras  # noqa: E402
+
+from kerasbrain.data.lgg import discover_lgg  # noqa: E402
+from kerasbrain.data.phantom import write_lgg  # noqa: E402
+from kerasbrain.data.slices import SliceAugment  # noqa: E402
+from kerasbrain.evaluation.slices import evaluate_slices  # noqa: E402
+from kerasbrain.inference.model_io import load_model  # noqa: E402
+from kerasbrain.training.config2d import SliceConfig, SliceData, SliceModel, SliceTraining, Stage  # noqa: E402
+from kerasbrain.training.train_unet2d import train_unet2d  # noqa: E402
+
+
+def phantoms(root: Path, patients: int, slices: int, held_out: int = 3):
+    """(training folder, held-out folder): the last `held_out` patients by name go to the second."""
+    data = write_lgg(root / "all", patients, slices, seed=0)
+    names = sorted(p.name for p in data.iterdir())
+    test = root / "heldout" / "kaggle_3m"
+    test.mkdir(parents=True)
+    for name in names[-held_out:]:
+        shutil.move(str(data / name), str(test / name))
+    return data, test
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--model", default="scratch")
+    parser.add_argument("--norm", default="auto")
+    parser.add_argument("--recalibration-batches", type=int, default=16)
+    parser.add_argument("--patients", type=int, default=12)
+    parser.add_argument("--slices", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--out", help="Keep the run and data here (default: a temporary folder).")
+    parser.add_argument("--json", help="Append the result as one JSON line to this file.")
+    args = parser.parse_args()
+
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race2d_"))
+    train_dir, test_dir = phantoms(root / "data", args.patients, args.slices)
+    config = SliceConfig(
+        data=SliceData(n_splits=5, fold=0, test_fold=-1),
+        model=replace(SliceModel(), encoder="none" if args.model == "scratch" else args.model, norm=args.norm),
+        training=replace(SliceTraining(), batch_size=args.batch, loss="dice_bce",
+                         bn_recalibration_batches=args.recalibration_batches),
+        stages=(Stage(epochs=1000, learning_rate=args.lr),),
+        augmentation=SliceAugment(flip=True, rotation_degrees=0.0, elastic=False),
+    )
+    start = time.monotonic()
+    result = train_unet2d(train_dir, root / "run", config, verbose=2, progress=print, time_budget=args.minutes)
+    minutes = (time.monotonic() - start) / 60
+    history = list(csv.DictReader(open(root / "run" / "history.csv")))
+    scores = evaluate_slices(load_model(result["best"]), discover_lgg(test_dir), root / "eval", progress=print)
+    pixels = scores["summary"]["pixels"]
+    line = {"backend": keras.backend.backend(), "model": args.model, "norm": args.norm,
+            "recalibration_batches": args.recalibration_batches, "minutes": round(minutes, 2),
+            "epochs": len(history), "train_dice_last": float(history[-1]["dice"]),
+            "val_dice_by_epoch": [round(float(h["val_dice"]), 3) for h in history],
+            **{f"heldout_{k}": round(v, 4) for k, v in pixels.items()}}
+    print(json.dumps(line))
+    print(f"held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, precision {pixels['precision']:.3f}, "
+          f"recall {pixels['recall']:.3f} after {minutes:.1f} min, {len(history)} epochs ({args.model}, norm "
+          f"{args.norm}, recalibration {args.recalibration_batches})")
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
