@@ -4,7 +4,8 @@
 
 Rows: training patches/s at batch 2 x 4 x 128^3 (fp32 and bf16: Keras `mixed_bfloat16`, torch
 autocast) for kerasbrain's default U-Net (pixel-shuffle upsampling; one row with the old
-transposed convolutions), kerasbrain's U-Net widened to at least BasicUNet's forward FLOPs (712 vs 609 GFLOP), and MONAI's BasicUNet; then
+transposed convolutions), kerasbrain's U-Net widened past BasicUNet's forward FLOPs (712 vs 609
+GFLOP), and MONAI's BasicUNet; then
 one whole 4 x 240 x 240 x 155 volume, window 128^3, overlap 0.5 (18 windows), 4 windows per
 batch, Gaussian blending, host array in and host array out (kerasbrain's device sliding window
 against `monai.inferers.sliding_window_inference`). GFLOP per window (forward, XLA's and torch's
@@ -19,13 +20,14 @@ import json
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
+from common import timed  # noqa: E402
 
 ROWS = []
 
@@ -38,17 +40,6 @@ def row(system, network, what, precision, seconds, per_call, unit, gflop=None, n
     flop = f" {gflop:.0f} GFLOP/window" if gflop else ""
     print(f"{system:10s} {network:28s} {what:8s} {precision:5s} median {med * 1e3:8.1f} ms  "
           f"{per_call / med:7.2f} {unit}{flop} {note}", flush=True)
-
-
-def timed(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 # ---- kerasbrain (Keras 3, JAX) ------------------------------------------------------------------
@@ -79,17 +70,16 @@ def keras_rows(args, patch, batch, volume_shape, window):
             gflop = forward_gflop(model, window)
             model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=True)
             steps = max(2, args.steps // 3) if "transpose" in kwargs.get("upsample", "") else args.steps
-            seconds = timed(lambda: model.train_on_batch(x, y), steps)
+            seconds = timed(lambda: model.train_on_batch(x, y), steps, warmup=2)
             row("kerasbrain", name, "train", precision, seconds, batch, "patches/s", gflop,
                 f"params={model.count_params():,}")
             if "transpose" not in kwargs.get("upsample", ""):
                 volume = rng.normal(300, 80, size=volume_shape + (4,)).astype("float32")
                 mean, std = head_statistics(volume)
                 sw = DeviceSlidingWindow(model, (window,) * 3, 0.5, 4, False)
-                seconds = timed(lambda: sw(volume, mean, std), args.volume_repeats)
+                seconds = timed(lambda: sw(volume, mean, std), args.volume_repeats, warmup=2)
                 row("kerasbrain", name, "volume", precision, seconds, 1, "volumes/s", gflop,
                     "device blending, host in/out")
-            del model
             keras.backend.clear_session()
 
 
@@ -146,7 +136,7 @@ def monai_rows(args, patch, batch, volume_shape, window):
             if device == "cuda":
                 torch.cuda.synchronize()
 
-        row("monai", "BasicUNet", "train", precision, timed(step, args.steps), batch, "patches/s", gflop,
+        row("monai", "BasicUNet", "train", precision, timed(step, args.steps, warmup=2), batch, "patches/s", gflop,
             f"params={sum(p.numel() for p in net.parameters()):,}")
         net.eval()
         volume = rng.normal(300, 80, size=(1, 4) + volume_shape).astype("float32")
@@ -157,9 +147,9 @@ def monai_rows(args, patch, batch, volume_shape, window):
                                                lambda t: torch.sigmoid(net(t)), overlap=0.5, mode="gaussian")
             return out.float().cpu().numpy()
 
-        row("monai", "BasicUNet", "volume", precision, timed(infer, args.volume_repeats), 1, "volumes/s", gflop,
+        row("monai", "BasicUNet", "volume", precision, timed(infer, args.volume_repeats, warmup=2), 1, "volumes/s",
+            gflop,
             "gaussian, host in/out")
-        del net, opt
 
 
 def main():
@@ -178,9 +168,9 @@ def main():
     if args.only != "monai":
         keras_rows(args, patch, batch, volume_shape, window)
     if args.only != "keras":
-        try:
-            import monai  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("monai") is None:
             print("MONAI not installed: no reference rows")
         else:
             try:

@@ -1,10 +1,12 @@
 """Whole-volume prediction: seconds and peak memory to segment one 4 x 240 x 240 x 155 case.
 
-    python bench/predict_volume.py [--window 128] [--overlap 0.5] [--repeats 3] [--compile-mode auto]
+    python bench/predict_volume.py [--window 128] [--overlap 0.5] [--repeats 3] [--compile-mode auto] [--full-grid]
 
 Writes a phantom case of BraTS size, then times the complete `kerasbrain predict` path (read NIfTI,
 reorient, crop to the head, z-score, sliding window with Gaussian blending, write the label map)
 with the default 5.7 M-parameter U-Net. Weights are random: speed does not depend on them.
+`--full-grid` instead predicts the whole uncropped 240 x 240 x 155 array (18 windows at 128^3,
+overlap 0.5), the same windows as MONAI's `sliding_window_inference` on the full volume.
 """
 
 import argparse
@@ -19,9 +21,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 from common import peak_rss_gb, report, timed  # noqa: E402
 
-from kerasbrain.data.layouts import discover  # noqa: E402
+from kerasbrain.data.layouts import discover, load_case  # noqa: E402
+from kerasbrain.data.preprocess import Preprocessed  # noqa: E402
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
-from kerasbrain.inference.predict_volume import InferenceConfig, predict_files  # noqa: E402
+from kerasbrain.inference.predict_volume import InferenceConfig, predict_files, predict_probabilities  # noqa: E402
+from kerasbrain.intensity import head_statistics  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
 from kerasbrain.runtime import predictor  # noqa: E402
 
@@ -34,6 +38,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mirror", action="store_true")
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    parser.add_argument("--full-grid", action="store_true", help="No head crop: every window of the full volume.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(Path(tmp) / "msd", "msd", cases=1, shape=(240, 240, 155), seed=1)
@@ -44,7 +49,17 @@ def main():
                               mirror=args.mirror)
         windows = []
         out = Path(tmp) / "pred.nii.gz"
-        run = lambda: predict_files(case, predict, 3, cfg, out, progress=lambda d, n: windows.append(n))  # noqa: E731
+        if args.full_grid:
+            image = load_case(case).image
+            mean, std = head_statistics(image)
+            whole = Preprocessed(case.case_id, image, None, tuple((0, s) for s in image.shape[:3]), image.shape[:3],
+                                 mean=mean, std=std)
+
+            def run():
+                return predict_probabilities(whole, predict, 3, cfg, progress=lambda d, n: windows.append(n))
+        else:
+            def run():
+                return predict_files(case, predict, 3, cfg, out, progress=lambda d, n: windows.append(n))
         print(f"backend={keras.backend.backend()} jit_compile={model.jit_compile} params={model.count_params():,} "
               f"window={cfg.window} overlap={cfg.overlap} mirror={cfg.mirror}")
         times = timed(run, args.repeats, warmup=1)

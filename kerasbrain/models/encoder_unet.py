@@ -57,7 +57,8 @@ class EncoderUNet(keras.Model):
     def get_config(self):
         return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
                 "decoder_filters": list(self.decoder_filters), "norm": self.norm,
-                "final_activation": self.final_activation, "upsample": self.upsample, "name": self.name, "trainable": self.trainable}
+                "final_activation": self.final_activation, "upsample": self.upsample, "name": self.name,
+                "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config):

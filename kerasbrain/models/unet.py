@@ -105,7 +105,8 @@ class UNet(keras.Model):
             "spatial_dims": self.spatial_dims, "in_channels": self.in_channels, "out_channels": self.out_channels,
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
-            "deep_supervision": self.deep_supervision, "upsample": self.upsample, "name": self.name, "trainable": self.trainable,
+            "deep_supervision": self.deep_supervision, "upsample": self.upsample, "name": self.name,
+            "trainable": self.trainable,
         }
 
     @classmethod

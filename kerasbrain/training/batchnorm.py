@@ -31,26 +31,74 @@ def batch_norm_layers(model) -> list:
     return found
 
 
-def recalibrate_batch_norm(model, batches, max_batches: int = 16) -> int:
+def _batch_statistics_fn(model, layers):
+    """A compiled `images -> [(mean, variance) per layer]`: one training-mode pass with momentum 0.
+
+    With momentum 0 a training-mode pass leaves each layer's batch statistics in its moving
+    averages; the compiled function returns them (TensorFlow: `tf.function`; JAX: `jax.jit` over
+    `stateless_call`). Eager forward passes cost several times more on a CPU.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def statistics(images):
+            model(images, training=True)
+            return [(layer.moving_mean.value, layer.moving_variance.value) for layer in layers]
+
+        return statistics
+    if backend == "jax":
+        import jax
+
+        variables = model.non_trainable_variables
+        where = {id(v): i for i, v in enumerate(variables)}
+        picks = [(where[id(layer.moving_mean)], where[id(layer.moving_variance)]) for layer in layers]
+
+        @jax.jit
+        def stateless(trainable, non_trainable, images):
+            _, updated = model.stateless_call(trainable, non_trainable, images, training=True)
+            return [(updated[i], updated[j]) for i, j in picks]
+
+        return lambda images: stateless([v.value for v in model.trainable_variables],
+                                        [v.value for v in variables], images)
+
+    def eager(images):
+        model(images, training=True)
+        return [(layer.moving_mean, layer.moving_variance) for layer in layers]
+
+    return eager
+
+
+def recalibrate_batch_norm(model, batches, max_batches: int = 16, _cache: dict | None = None) -> int:
     """Set trainable BN layers' moving statistics to the mean over up to `max_batches` batches; returns how many.
 
-    `batches` yields images or (images, targets) tuples. The k-th forward pass uses momentum
-    k / (k + 1), which makes the moving value the running mean of the per-batch statistics.
+    `batches` yields images or (images, targets) tuples. Each layer's moving mean (variance)
+    becomes the plain mean of the batch means (variances) it saw.
     """
     layers = batch_norm_layers(model)
     if not layers:
         return 0
     saved = [layer.momentum for layer in layers]
-    done = 0
+    sums, done = None, 0
     try:
+        for layer in layers:
+            layer.momentum = 0.0
+        key = (id(model), tuple(id(layer) for layer in layers))
+        cache = {} if _cache is None else _cache
+        if key not in cache:
+            cache[key] = _batch_statistics_fn(model, layers)
+        statistics = cache[key]
         for batch in batches:
             if done >= max_batches:
                 break
             images = batch[0] if isinstance(batch, (tuple, list)) else batch
-            for layer in layers:
-                layer.momentum = done / (done + 1)
-            model(images, training=True)
+            values = [(keras.ops.convert_to_numpy(m), keras.ops.convert_to_numpy(v)) for m, v in statistics(images)]
+            sums = values if sums is None else [(a + m, b + v) for (a, b), (m, v) in zip(sums, values)]
             done += 1
+        for layer, (mean, variance) in zip(layers, sums or []):
+            layer.moving_mean.assign(mean / done)
+            layer.moving_variance.assign(variance / done)
     finally:
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
@@ -74,9 +122,10 @@ class BatchNormRecalibration(keras.callbacks.Callback):
         self.data = data
         self.max_batches = max_batches
         self._validating = False
+        self._compiled = {}
 
     def _recalibrate(self):
-        recalibrate_batch_norm(self.model, self.data, self.max_batches)
+        recalibrate_batch_norm(self.model, self.data, self.max_batches, self._compiled)
 
     def on_test_begin(self, logs=None):
         self._validating = True
