@@ -30,7 +30,7 @@ class SliceModel:
     encoder: str = "none"  # "none" (seed 002's U-Net from scratch), resnet18/34/50, efficientnet_b0
     base_filters: int = 32  # scratch U-Net only
     depth: int = 4  # scratch U-Net only
-    norm: str = "auto"  # scratch U-Net and decoder: instance, group, batch, none; auto = instance (MONAI, nnU-Net)
+    norm: str = "auto"  # scratch U-Net and decoder: batch, instance, group, none; auto = batch (see train_unet2d)
     encoder_weights: str = ""  # a saved .keras encoder to start from
 
 
