@@ -5,13 +5,13 @@ output block: out[2i + a, 2j + b, 2k + c] = x[i, j, k] @ W[a, b, c] + bias. That
 convolution to 2**d * filters channels followed by a depth-to-space rearrangement, and this layer
 computes it that way. The two are exactly equal, but XLA lowers `Conv3DTranspose` as an
 input-dilated convolution whose gradient takes ~100x the forward time on GPUs (jax-ml/jax#31662,
-openxla/xla#34273); a matrix product and a transpose have no such slow path. TensorFlow's own
-CPU kernel for the transposed convolution is the fastest choice there (the rearrangement cost
-20% of whole-volume prediction time on a 2-core CPU), so on TensorFlow without a GPU the layer
-calls that kernel; everywhere else it takes the matrix-product path.
+openxla/xla#34273); a matrix product and a transpose have no such slow path. On TensorFlow
+without a GPU (no XLA there by default) the layer calls TensorFlow's own transposed-convolution
+kernel, the path kerasbrain's CPU figures were measured with; everywhere else it takes the
+matrix-product path.
 
 The kernel is stored in `ConvNDTranspose`'s layout (2, 2[, 2], filters, in_channels) with the same
-initializer, so weights move between the two layers unchanged (`kerasbrain.models.unet` uses this
+initializer, so weights move between the two layers unchanged (`with_upsampling` below uses this
 to load models saved with transposed convolutions).
 """
 
