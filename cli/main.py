@@ -1,4 +1,9 @@
-"""The `kerasbrain` command line: thin click wrappers over library functions a script can call directly."""
+"""The `kerasbrain` command line: thin click wrappers over library functions a script can call directly.
+
+Why one long module: every verb still lives here, with per-family branches. Issue 8 ("One house
+for every model family") splits it into a module per verb group behind a family registry; until
+then new options are added here only where a verb already exists.
+"""
 
 from __future__ import annotations
 

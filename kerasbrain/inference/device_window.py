@@ -14,19 +14,18 @@ batches with windows of weight 0, so one compiled function serves every volume o
 
 from __future__ import annotations
 
-import itertools
-
 import keras
 import numpy as np
 from keras import ops
 
-from kerasbrain.inference.sliding_window import flips, gaussian_importance, window_starts
+from kerasbrain.inference.model_io import output_channels
+from kerasbrain.inference.sliding_window import flips, gaussian_importance, pad_to_window, window_positions
 from kerasbrain.intensity import normalize_ops
 
 
 def window_grid(shape, window, overlap: float, batch_size: int) -> np.ndarray:
     """(N, 4) int32 rows (x, y, z, valid) of window starts, padded with invalid rows to whole batches."""
-    starts = list(itertools.product(*[window_starts(s, w, overlap) for s, w in zip(shape, window)]))
+    starts = window_positions(shape, window, overlap)
     padding = (-len(starts)) % batch_size
     rows = [tuple(s) + (1,) for s in starts] + [tuple(starts[0]) + (0,)] * padding
     return np.asarray(rows, dtype=np.int32)
@@ -86,7 +85,7 @@ class DeviceSlidingWindow:
         self.overlap = overlap
         self.batch_size = int(batch_size)
         self.mirror = mirror
-        self.out_channels = int((model.outputs[0] if isinstance(model.outputs, list) else model.outputs).shape[-1])
+        self.out_channels = output_channels(model)
         self._fn = self._compile(jit_compile)
 
     def _first(self, out):
@@ -124,8 +123,7 @@ class DeviceSlidingWindow:
     def __call__(self, image: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         """Probabilities (*spatial, out_channels) of a raw (*spatial, C) volume; smaller volumes are zero-padded."""
         spatial = image.shape[:-1]
-        pad = [(0, max(w - s, 0)) for s, w in zip(spatial, self.window)]
-        padded = np.pad(image, pad + [(0, 0)]) if any(p[1] for p in pad) else image
+        padded = pad_to_window(image, self.window)
         grid = window_grid(padded.shape[:-1], self.window, self.overlap, self.batch_size)
         out = self._fn(np.asarray(padded, np.float32), np.asarray(mean, np.float32), np.asarray(std, np.float32),
                        grid)

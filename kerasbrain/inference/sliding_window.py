@@ -33,6 +33,17 @@ def window_starts(size: int, window: int, overlap: float) -> list[int]:
     return sorted({int(round(i * (size - window) / (n - 1))) for i in range(n)})
 
 
+def window_positions(shape, window, overlap: float) -> list[tuple[int, ...]]:
+    """Start corners of every window covering `shape` (the product of `window_starts` per axis)."""
+    return list(itertools.product(*[window_starts(s, w, overlap) for s, w in zip(shape, window)]))
+
+
+def pad_to_window(image: np.ndarray, window) -> np.ndarray:
+    """Zero-pad a (*spatial, C) image at the far end of each axis shorter than the window."""
+    pad = [(0, max(w - s, 0)) for s, w in zip(image.shape[:-1], window)]
+    return np.pad(image, pad + [(0, 0)]) if any(p[1] for p in pad) else image
+
+
 def flips(spatial_dims: int, mirror: bool) -> list[tuple[int, ...]]:
     """Axis sets to mirror for test-time augmentation (just the identity when off)."""
     axes = range(spatial_dims)
@@ -51,13 +62,12 @@ def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np
     """
     spatial = image.shape[:-1]
     window = tuple(int(w) for w in window)
-    pad = [(0, max(w - s, 0)) for s, w in zip(spatial, window)]
-    padded = np.pad(image, pad + [(0, 0)]) if any(p[1] for p in pad) else image
+    padded = pad_to_window(image, window)
     shape = padded.shape[:-1]
     weight = gaussian_importance(window)
     acc = np.zeros(shape + (out_channels,), dtype=np.float32)
     norm = np.zeros(shape, dtype=np.float32)
-    starts = list(itertools.product(*[window_starts(s, w, overlap) for s, w in zip(shape, window)]))
+    starts = window_positions(shape, window, overlap)
     mirror_sets = flips(len(window), mirror)
     total, done = len(starts), 0
     for i in range(0, total, batch_size):
