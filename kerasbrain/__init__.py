@@ -1,10 +1,22 @@
 """kerasbrain: brain-tumour MRI models in Keras 3, trained, evaluated, explained and served.
 
-Importing the package registers its Keras layers, models, losses and metrics, so any script can
-`keras.saving.load_model("model.keras")` after `import kerasbrain`, with `safe_mode` on and no
-`custom_objects`. It does no other work at import time.
+Importing `kerasbrain` (or a reader, the label tables, the config reader or the server) does no
+work and imports no network: Keras objects are registered where models are built or loaded.
+To load a saved model in a script, either
+
+    import kerasbrain.models          # registers every kerasbrain layer, model, loss and metric
+    model = keras.saving.load_model("best.keras")
+
+or `kerasbrain.load_model("best.keras")`, which also accepts a run folder and names the file in
+its errors. Both keep `safe_mode` on and need no `custom_objects`.
 """
 
 __version__ = "0.1.0"
 
-from kerasbrain import registry as _registry  # noqa: E402,F401  (registers serializable objects)
+
+def __getattr__(name):
+    if name == "load_model":  # imported on first use so that `import kerasbrain` stays free
+        from kerasbrain.inference.model_io import load_model
+
+        return load_model
+    raise AttributeError(f"module 'kerasbrain' has no attribute {name!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ def _rotation(rng: np.random.Generator, max_degrees: float) -> np.ndarray:
 
 def spatial_transform(image, labels, matrix: np.ndarray):
     """Apply a 3x3 linear map about the patch centre; trilinear for the image, nearest for labels."""
+    from scipy import ndimage  # imported here so reading a config does not load SciPy
+
     centre = (np.array(labels.shape) - 1) / 2.0
     offset = centre - matrix @ centre
     out = np.empty_like(image)

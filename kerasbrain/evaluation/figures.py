@@ -1,4 +1,4 @@
-"""Pictures people look at: label overlays on the slice with the most tumour."""
+"""Pictures people look at: label overlays on the slice with the most tumour, and seed 002's slice figure."""
 
 from __future__ import annotations
 
@@ -52,6 +52,30 @@ def save_overlay(path, image: np.ndarray, prediction: np.ndarray, truth: np.ndar
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path
+
+
+def save_slice_figure(path, image: np.ndarray, probability: np.ndarray, truth: np.ndarray | None = None) -> Path:
+    """Original | ground truth (if given) | prediction heatmap, as seed 002 shows its results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("original (FLAIR)", image[..., 1], "gray")]
+    if truth is not None:
+        panels.append(("ground truth", truth, "gray"))
+    panels.append(("prediction heatmap", probability, "hot"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.2))
+    for ax, (title, data, cmap) in zip(np.atleast_1d(axes), panels):
+        shown = ax.imshow(data, cmap=cmap, vmin=0, vmax=255 if data.dtype == np.uint8 and data.max() > 1 else 1)
+        ax.set_title(title)
+        ax.axis("off")
+        if title == "prediction heatmap":
+            fig.colorbar(shown, ax=ax, fraction=0.046)
+    fig.tight_layout()
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.layouts import discover, load_case
+from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import atomic_write
-from kerasbrain.inference.predict_volume import InferenceConfig, predict_case, write_prediction
+from kerasbrain.inference.config import InferenceConfig
+from kerasbrain.inference.predict_volume import predict_case, write_prediction
 from kerasbrain.metrics.numpy_metrics import region_scores
 
 
@@ -63,7 +65,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         if save_predictions:
             write_prediction(case, labels, out_dir / "predictions" / f"{case.case_id}.nii.gz")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
-                 " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in ("WT", "TC", "ET")))
+                 " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
     summary = summarise(rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

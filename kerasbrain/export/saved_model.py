@@ -18,7 +18,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasbrain.export.layout import versions
+from kerasbrain.data.labels import REGIONS
+from kerasbrain.export.layout import MANIFEST, read_manifest, versions  # noqa: F401  (read_manifest re-exported)
 from kerasbrain.export.signatures import (
     SLICE_INPUTS,
     SLICE_OUTPUTS,
@@ -27,20 +28,21 @@ from kerasbrain.export.signatures import (
     slice_segmentation_endpoint,
     volume_segmentation_endpoint,
 )
+from kerasbrain.windows import size_divisor, spatial_dims
 
 WARMUP_FILE = "tf_serving_warmup_requests"
-MANIFEST = "kerasbrain.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+#: The serving signature of a segmentation network, by its number of spatial dimensions.
+SERVING_KINDS = {3: "volume_segmentation", 2: "slice_segmentation"}
+
+
 def model_kind(model: keras.Model) -> str:
-    name = type(model).__name__
-    if name == "UNet" and getattr(model, "spatial_dims", None) == 3:
-        return "volume_segmentation"
-    if name == "EncoderUNet" or (name == "UNet" and getattr(model, "spatial_dims", None) == 2):
-        return "slice_segmentation"
-    raise ValueError(f"no serving signature is defined for this model. Received: {type(model).__name__} "
-                     f"with spatial_dims={getattr(model, 'spatial_dims', None)}")
+    try:
+        return SERVING_KINDS[spatial_dims(model)]
+    except ValueError as exc:
+        raise ValueError(f"no serving signature is defined for this model ({exc})") from exc
 
 
 def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False) -> dict:
@@ -58,11 +60,11 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clah
     manifest = {"kind": kind, "signature": "serving_default", "channels": int(model.inputs[0].shape[-1]),
                 "exported_from_backend": keras.backend.backend()}
     if kind == "volume_segmentation":
-        manifest.update(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=2 ** model.depth,
-                        regions=["WT", "TC", "ET"])
+        manifest.update(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=size_divisor(model),
+                        regions=list(REGIONS))
     else:
         manifest.update(inputs=list(SLICE_INPUTS), outputs=list(SLICE_OUTPUTS), input_scale="0-255",
-                        size_divisor=getattr(model, "size_divisor", 32), requires_clahe=requires_clahe)
+                        size_divisor=size_divisor(model), requires_clahe=requires_clahe)
     return manifest
 
 
@@ -81,8 +83,13 @@ def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, 
 
 
 def export_version(model: keras.Model, name: str, root: str | os.PathLike = "saved_models", version: int | None = None,
-                   warmup_window: tuple[int, ...] | None = None, requires_clahe: bool = False) -> Path:
-    """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder."""
+                   warmup_window: tuple[int, ...] | None = None, requires_clahe: bool = False,
+                   manifest_extra: dict | None = None) -> Path:
+    """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder.
+
+    `manifest_extra` is added to `assets.extra/kerasbrain.json`: the family records its name and
+    the run's inference settings there, so a client of the served model predicts as the run does.
+    """
     if not _NAME.match(name):
         raise ValueError(f"model name must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
     model_root = Path(root) / name
@@ -99,6 +106,7 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
         manifest = write_saved_model(model, staging / "model", requires_clahe)
         extra = staging / "model" / "assets.extra"
         extra.mkdir(parents=True, exist_ok=True)
+        manifest.update(manifest_extra or {})
         manifest.update(name=name, version=version)
         if warmup_window is not None:
             import tensorflow as tf
@@ -112,7 +120,3 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
         shutil.rmtree(staging, ignore_errors=True)
     return final
 
-
-def read_manifest(version_dir: str | os.PathLike) -> dict:
-    path = Path(version_dir) / "assets.extra" / MANIFEST
-    return json.loads(path.read_text()) if path.exists() else {}

@@ -5,7 +5,7 @@ and never depend on auto-generated tensor names.
 
 Volumetric segmentation (3-D U-Net), signature `serving_default`:
     inputs   image         float32 (batch, x, y, z, 4)  raw intensities (FLAIR, T1, T1Gd, T2), RAS+,
-                                                       sides multiples of 2**depth
+                                                       sides multiples of the model's size_divisor
              channel_mean  float32 (batch, 4)           per-modality mean of the case's head voxels
              channel_std   float32 (batch, 4)           per-modality std of the case's head voxels
     outputs  probabilities float32 (batch, x, y, z, 3)  sigmoid probabilities of WT, TC, ET
@@ -20,7 +20,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE
 from kerasbrain.intensity import normalize_ops
+from kerasbrain.windows import size_divisor
 
 VOLUME_INPUTS = ("image", "channel_mean", "channel_std")
 VOLUME_OUTPUTS = ("probabilities", "mask")
@@ -32,14 +34,14 @@ def decode_regions_ops(probabilities, threshold: float = THRESHOLD):
     wt = probabilities[..., 0] >= threshold
     tc = probabilities[..., 1] >= threshold
     et = probabilities[..., 2] >= threshold
-    labels = ops.where(et, 3, ops.where(tc, 1, ops.where(wt, 2, 0)))
+    labels = ops.where(et, ENHANCING, ops.where(tc, NECROTIC_CORE, ops.where(wt, EDEMA, BACKGROUND)))
     return ops.cast(labels, "uint8")
 
 
 def volume_segmentation_endpoint(model: keras.Model):
     """(function, input signature, JAX shape constraints) of the volumetric serving signature."""
     channels = model.inputs[0].shape[-1]
-    divisor = 2 ** getattr(model, "depth", 0)
+    divisor = size_divisor(model)
 
     def serve(image, channel_mean, channel_std):
         outputs = model(normalize_ops(image, channel_mean, channel_std), training=False)
@@ -51,7 +53,7 @@ def volume_segmentation_endpoint(model: keras.Model):
         keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_mean"),
         keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_std"),
     ]
-    # jax2tf needs to know that spatial sides are multiples of 2**depth to prove the skip
+    # jax2tf needs to know that spatial sides are multiples of the divisor to prove the skip
     # concatenations line up for every input size.
     d = divisor
     polymorphic = [f"(b, {d}*x, {d}*y, {d}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
@@ -73,7 +75,7 @@ def slice_segmentation_endpoint(model: keras.Model):
     Scaling to [0, 1] happens in the graph. A model trained on median + CLAHE enhanced slices
     expects enhanced pixels (OpenCV's CLAHE has no graph form); its manifest says so.
     """
-    divisor = getattr(model, "size_divisor", 32)
+    divisor = size_divisor(model)
     channels = model.inputs[0].shape[-1]
 
     def serve(image):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-import kerasbrain  # noqa: F401  (registers the custom objects)
+import kerasbrain.models  # noqa: F401  (registers the custom objects)
 from kerasbrain.data.errors import DataError
 from kerasbrain.models.upsampling import with_upsampling
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,8 @@ from kerasbrain.data.labels import from_internal, regions_to_labels
 from kerasbrain.data.layouts import Case, CaseFiles, load_case
 from kerasbrain.data.nifti import from_canonical, save_nifti
 from kerasbrain.data.preprocess import Preprocessed, preprocess_case
+from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.sliding_window import sliding_window_predict
-
-
-@dataclass(frozen=True)
-class InferenceConfig:
-    window: tuple[int, int, int] = (128, 128, 128)
-    overlap: float = 0.5
-    batch_size: int = 1
-    mirror: bool = False
-    threshold: float = 0.5
-    compile_mode: str = "auto"
-    precision: str = "auto"  # "fp32", "bf16" or "auto"; see kerasbrain.runtime
-    blend: str = "auto"  # where windows are blended: "device", "host" or "auto"; see kerasbrain.runtime
 
 
 def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):

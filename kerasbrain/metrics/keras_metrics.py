@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasbrain.data.labels import REGIONS
 from kerasbrain.serialization import register
 
 
@@ -70,7 +71,7 @@ class RegionSpecificity(_ChannelConfusion):
         return _ratio(self.tn, self.tn + self.fp, 1.0)
 
 
-def region_metrics(regions=("WT", "TC", "ET"), with_rates=True):
+def region_metrics(regions=REGIONS, with_rates=True):
     """Dice (and sensitivity/specificity) metric objects for each output channel, named by region."""
     metrics = []
     for i, region in enumerate(regions):

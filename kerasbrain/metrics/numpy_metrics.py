@@ -2,10 +2,11 @@
 
 - Dice: 1 when truth and prediction are both empty, 0 when exactly one is.
 - Sensitivity: NaN when the truth is empty (undefined; excluded from means and counted).
-- Specificity: always defined (brain volumes always have negatives).
+- Specificity: NaN only when there are no negatives at all (never for a brain volume).
 - HD95: 0 when both are empty; `EMPTY_HD95` (373.13 mm, the diagonal of the 240 x 240 x 155 BraTS
   grid, as the BraTS 2021 evaluation uses) when exactly one is. Otherwise MONAI's definition: the
-  larger of the two directed 95th-percentile surface distances, in mm given the voxel spacing.
+  larger of the two directed 95th-percentile surface distances, in mm given the voxel spacing
+  (in voxels without it, which is mm only for 1 mm grids such as MSD and BraTS).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _surface(mask):
 
 
 def hd95(pred, truth, spacing=None) -> float:
-    """95th-percentile symmetric Hausdorff distance between the surfaces of two binary masks (mm)."""
+    """95th-percentile symmetric Hausdorff distance between two masks' surfaces (mm given `spacing`, else voxels)."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     if not pred.any() and not truth.any():
         return 0.0

@@ -64,8 +64,11 @@ class EncoderUNet(keras.Model):
     def from_config(cls, config):
         return cls(**{"upsample": L.LEGACY_UPSAMPLE, **config})
 
+    spatial_dims = 2  # the one attribute every kerasbrain network answers; see kerasbrain.windows
+
     @property
     def size_divisor(self) -> int:
+        """Every spatial side of an input must be a multiple of this (the encoder's stride 32)."""
         return 32
 
     def load_encoder_weights(self, path) -> None:

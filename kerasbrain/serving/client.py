@@ -70,6 +70,16 @@ class RestClient:
     def signature(self, name: str = "serving_default") -> dict:
         return self.metadata()["metadata"]["signature_def"]["signature_def"][name]
 
+    def available_versions(self) -> list[int]:
+        """Versions of the model (or of the asked version/label) that are AVAILABLE, oldest first."""
+        return sorted(int(s["version"]) for s in self.status().get("model_version_status", [])
+                      if s.get("state") == "AVAILABLE")
+
+    def output_shape(self, output: str, signature_name: str = "serving_default") -> list[int]:
+        """The declared shape of one signature output (-1 for a free dimension)."""
+        dims = self.signature(signature_name)["outputs"][output]["tensor_shape"].get("dim", [])
+        return [int(d.get("size", -1)) for d in dims]
+
     def predict(self, inputs: dict[str, np.ndarray], signature_name: str = "serving_default",
                 output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
         if self._output_dtypes is None:
@@ -135,6 +145,16 @@ class GrpcClient:
         sig_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
         return response, sig_map
+
+    def available_versions(self) -> list[int]:
+        """Versions of the model (or of the asked version/label) that are AVAILABLE, oldest first."""
+        available = 30  # tensorflow_serving ModelVersionStatus.State.AVAILABLE
+        return sorted(int(s.version) for s in self.status().model_version_status if s.state == available)
+
+    def output_shape(self, output: str, signature_name: str = "serving_default") -> list[int]:
+        """The declared shape of one signature output (-1 for a free dimension)."""
+        _, sig_map = self.metadata()
+        return [int(d.size) for d in sig_map.signature_def[signature_name].outputs[output].tensor_shape.dim]
 
     def status(self):
         from tensorflow_serving.apis import get_model_status_pb2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 
+from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import atomic_write
 
 
@@ -87,17 +88,19 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class ValidationHD95(keras.callbacks.Callback):
-    """Adds `val_hd95_<region>` to the epoch logs: the exact 95% Hausdorff distance on validation patches.
+    """Adds `val_hd95_<region>` to the epoch logs: the 95% Hausdorff distance on validation patches.
 
-    A distance transform has no keras.ops form, so HD95 cannot be a streaming Keras metric; this
+    Distances are in mm when `spacing` (the patches' voxel size) is given, else in voxels, which
+    are 1 mm for MSD and BraTS at their native spacing. A distance transform has no keras.ops form, so HD95 cannot be a streaming Keras metric; this
     callback computes it with the evaluation's numpy function (`kerasbrain.metrics.hd95`, BraTS
     conventions for empty masks) on the validation patches at each epoch end. Place it before the
     callbacks that record logs (CSV, TensorBoard, checkpoints) so they see it.
     """
 
-    def __init__(self, validation_data, regions=("WT", "TC", "ET"), threshold: float = 0.5):
+    def __init__(self, validation_data, regions=REGIONS, threshold: float = 0.5, spacing=None):
         super().__init__()
         self.validation_data = validation_data
+        self.spacing = tuple(spacing) if spacing else None
         self.regions = regions
         self.threshold = threshold
 
@@ -118,6 +121,6 @@ class ValidationHD95(keras.callbacks.Callback):
             pred, y = np.asarray(pred) >= self.threshold, np.asarray(y) >= 0.5
             for i in range(len(pred)):
                 for c, region in enumerate(self.regions):
-                    values[region].append(hd95(pred[i, ..., c], y[i, ..., c]))
+                    values[region].append(hd95(pred[i, ..., c], y[i, ..., c], self.spacing))
         for region, v in values.items():
             logs[f"val_hd95_{region}"] = float(np.mean(v)) if v else float("nan")

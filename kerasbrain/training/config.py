@@ -1,20 +1,26 @@
-"""Training configuration: dataclasses read from TOML (stdlib `tomllib`), with strict key checking.
+"""The volumetric family's config (seed 003 / nnU-Net recipe), read by `kerasbrain.config`.
 
-A config file has the sections [data], [model], [training], [augmentation] and [inference]; any
-key left out takes the default below, and an unknown key is an error that names it, so a typo
-never silently trains the wrong thing.
+A config file has the sections [data], [model], [training], [augmentation] and [inference] and the
+switch `augment`; any key left out takes the default below, an unknown key is an error naming it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_configs: re-exported)
+    ConfigError,
+    config_from_json_file,
+    load_config_file,
+    parse_config,
+    read_toml,
+    save_config_json,
+    shipped_configs,
+)
 from kerasbrain.data.augment import AugmentConfig
-from kerasbrain.inference.predict_volume import InferenceConfig
+from kerasbrain.inference.config import InferenceConfig
 
 
 @dataclass(frozen=True)
@@ -67,78 +73,18 @@ class Config:
         return dataclasses.asdict(self)
 
 
-class ConfigError(ValueError):
-    """A config file is unreadable or holds an unknown key or a value of the wrong type."""
-
-
-def _build(cls, values: dict, where: str):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if isinstance(default, tuple):
-            if not isinstance(value, (list, tuple)):
-                raise ConfigError(f"{where}.{name}: expected a list. Received: {value!r}")
-            value = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{name}: expected true/false. Received: {value!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(f"{where}.{name}: expected a number. Received: {value!r}")
-            value = type(default)(value)
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"{where}.{name}: expected a string. Received: {value!r}")
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
 def config_from_dict(raw: dict, source: str = "config") -> Config:
-    sections = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
-                "augmentation": AugmentConfig, "inference": InferenceConfig}
-    unknown = sorted(set(raw) - set(sections) - {"augment"})
-    if unknown:
-        raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(sections) + ['augment']}")
-    kwargs = {name: _build(cls, raw.get(name, {}), f"{source}: [{name}]") for name, cls in sections.items()}
-    if "augment" in raw:
-        if not isinstance(raw["augment"], bool):
-            raise ConfigError(f"{source}: augment must be true or false")
-        kwargs["augment"] = raw["augment"]
-    return Config(**kwargs)
-
-
-SHIPPED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-
-def shipped_configs() -> list[str]:
-    """Names of the configs that come with kerasbrain (usable as `--config NAME`)."""
-    return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.toml"))
-
-
-def read_toml(path: str | Path) -> tuple[dict, str]:
-    """The table in a TOML file, or in a shipped config named `path`; returns it and its source name."""
-    path = Path(path)
-    if not path.exists() and str(path) in shipped_configs():
-        path = SHIPPED_CONFIGS / f"{path}.toml"
-    try:
-        return tomllib.loads(path.read_text()), str(path)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_config(Config, raw, source)
 
 
 def load_config(path: str | Path | None) -> Config:
     """Read a TOML config file, or a shipped one by name (None = all defaults)."""
-    return Config() if path is None else config_from_dict(*read_toml(path))
+    return load_config_file(Config, path)
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(config.to_dict(), indent=2))
+    save_config_json(config, path)
 
 
 def config_from_json(path: str | Path) -> Config:
-    return config_from_dict(json.loads(Path(path).read_text()), str(path))
+    return config_from_json_file(Config, path)

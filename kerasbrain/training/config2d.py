@@ -1,4 +1,4 @@
-"""Configuration of 2-D slice training (seeds 002 and 004), read from TOML like the 3-D config.
+"""The 2-D slice family's config (seeds 002 and 004), read by `kerasbrain.config` like every family's.
 
 Training runs in stages; seed 004's two-stage fine-tuning is stage 1 with the encoder frozen
 (AdamW 1e-4, 5 epochs) and stage 2 with every layer trainable (1e-5, 15 epochs), each with
@@ -8,12 +8,10 @@ ReduceLROnPlateau (patience 3, factor 0.1).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from kerasbrain.config import config_from_json_file, load_config_file, parse_config, save_config_json
 from kerasbrain.data.slices import SliceAugment
-from kerasbrain.training.config import ConfigError, _build, read_toml
 
 
 @dataclass(frozen=True)
@@ -69,28 +67,17 @@ class SliceConfig:
 
 
 def slice_config_from_dict(raw: dict, source: str = "config") -> SliceConfig:
-    sections = {"data": SliceData, "model": SliceModel, "training": SliceTraining, "augmentation": SliceAugment}
-    unknown = sorted(set(raw) - set(sections) - {"stages", "augment"})
-    if unknown:
-        raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(sections) + ['augment', 'stages']}")
-    kwargs = {name: _build(cls, raw.get(name, {}), f"{source}: [{name}]") for name, cls in sections.items()}
-    if "stages" in raw:
-        if not isinstance(raw["stages"], list) or not raw["stages"]:
-            raise ConfigError(f"{source}: [[stages]] must be a non-empty list of tables")
-        kwargs["stages"] = tuple(_build(Stage, s, f"{source}: [[stages]] #{i + 1}") for i, s in enumerate(raw["stages"]))
-    if "augment" in raw:
-        kwargs["augment"] = bool(raw["augment"])
-    return SliceConfig(**kwargs)
+    return parse_config(SliceConfig, raw, source)
 
 
 def load_slice_config(path) -> SliceConfig:
     """Read a TOML slice config file, or a shipped one by name (None = all defaults)."""
-    return SliceConfig() if path is None else slice_config_from_dict(*read_toml(path))
+    return load_config_file(SliceConfig, path)
 
 
 def save_slice_config(config: SliceConfig, path) -> None:
-    Path(path).write_text(json.dumps(config.to_dict(), indent=2))
+    save_config_json(config, path)
 
 
 def slice_config_from_json(path) -> SliceConfig:
-    return slice_config_from_dict(json.loads(Path(path).read_text()), str(path))
+    return config_from_json_file(SliceConfig, path)

@@ -1,8 +1,8 @@
 """Training 2-D slice U-Nets on the LGG layout (seed 002 from scratch, seed 004 with encoders).
 
-The run folder mirrors the 3-D one: `config.json`, `split.json` (patients per subset),
-`history.csv`, `logs/`, `best.keras` (lowest validation loss over all stages), `last.keras`,
-`backup/`. Stages run one after another; a stage with `freeze_encoder` trains the decoder only.
+The run folder and callbacks come from `kerasbrain.training.scaffold`, as for every family;
+`split.json` holds patients per subset and `best.keras` is the lowest validation loss over all
+stages. Stages run one after another; a stage with `freeze_encoder` trains the decoder only.
 Re-running the same command after an interruption skips finished stages and resumes the current
 one after its last completed epoch.
 """
@@ -22,8 +22,10 @@ from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
-from kerasbrain.training.callbacks import AtomicCheckpoint, TimeBudget, completed_epochs
-from kerasbrain.training.config2d import SliceConfig, save_slice_config
+from kerasbrain.training.config2d import SliceConfig
+from kerasbrain.training.scaffold import run_callbacks, start_run
+
+FAMILY_NAME = "unet2d"
 
 
 def slice_norm(config: SliceConfig) -> str:
@@ -54,9 +56,10 @@ def slice_metrics():
 
 
 def slice_loss(name: str):
-    if name == "dice_bce":
+    """Seed 004's Dice + BCE ("dice_bce", also accepted as the 3-D name "dice_ce") or soft Dice alone."""
+    if name in ("dice_bce", "dice_ce"):
         return DiceCELoss(batch_dice=True)
-    if name == "dice":
+    if name in ("dice", "soft_dice"):
         return SoftDiceLoss(batch_dice=True)
     raise ValueError(f"loss must be 'dice_bce' or 'dice'. Received: loss={name!r}")
 
@@ -89,12 +92,9 @@ def split_slices(data_dir, config: SliceConfig, run_dir: Path):
 def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progress=print,
                  time_budget: float | None = None) -> dict:
     """Train (or resume) a slice U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_slice_config(config, run_dir / "config.json")
     t = config.training
-    keras.utils.set_random_seed(t.seed)
-    subsets, split = split_slices(data_dir, config, run_dir)
+    run = start_run(run_dir, FAMILY_NAME, config, t.seed, time_budget, progress)
+    subsets, split = split_slices(data_dir, config, run.dir)
     progress(f"slices: train {len(subsets['train'])}, validation {len(subsets['validation'])}, "
              f"test {len(subsets['test'])} (patients {len(split['train'])}/{len(split['validation'])}/"
              f"{len(split['test'])})")
@@ -105,23 +105,11 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
     val_ds = slice_dataset(x_val, y_val, t.batch_size, shuffle=False)
     with precision_policy(t.precision):
         model = build_slice_model(config)
-    backup_dir = run_dir / "backup"
-    done = completed_epochs(backup_dir)
-    if done:
-        progress(f"resuming after epoch {done} from {backup_dir}")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-        BatchNormRecalibration(SliceBatches(x_train, t.batch_size, seed=t.seed), t.bn_recalibration_batches),
-        AtomicCheckpoint(run_dir / "best.keras", monitor="val_loss", mode="min"),
-        AtomicCheckpoint(run_dir / "last.keras"),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=t.plateau_patience, factor=t.plateau_factor),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    budget = TimeBudget(time_budget) if time_budget else None
-    if budget:
-        callbacks.insert(0, budget)
+    done = run.completed_epochs
+    recalibration = BatchNormRecalibration(SliceBatches(x_train, t.batch_size, seed=t.seed), t.bn_recalibration_batches)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=t.plateau_patience,
+                                                factor=t.plateau_factor)
+    callbacks = run_callbacks(run, "val_loss", metric_callbacks=[recalibration], schedule_callbacks=[plateau])
     history, epoch = {}, 0
     for i, stage in enumerate(config.stages, 1):
         if epoch + stage.epochs <= done:  # finished before an interruption
@@ -140,11 +128,10 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         epoch += stage.epochs
         for k, v in result.history.items():
             history.setdefault(k, []).extend(v)
-        if budget and budget.exhausted:
+        if run.out_of_time:
             progress(f"time budget of {time_budget:g} min spent during stage {i}")
             break
-    return {"run": run_dir, "best": run_dir / "best.keras", "last": run_dir / "last.keras", "history": history,
-            "split": split}
+    return run.artefacts(history, split)
 
 
 __all__ = ["train_unet2d", "build_slice_model"]

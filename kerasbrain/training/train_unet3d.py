@@ -1,9 +1,8 @@
 """Training the volumetric 3-D U-Net with `model.fit` on tf.data patches (seed 003, nnU-Net style).
 
-A run folder holds everything: `config.json`, `split.json`, `cache/`, `logs/` (TensorBoard),
-`history.csv`, `best.keras` (lowest validation loss), `last.keras` and `backup/` (Keras
-BackupAndRestore), so re-running the same command after an interruption resumes at the last
-completed epoch with the optimizer state intact.
+The run folder and callbacks come from `kerasbrain.training.scaffold` (resume, best/last models,
+TensorBoard, time budget); this module adds the patch pipeline, the preprocessed-case `cache/`,
+deep supervision and the validation HD95.
 """
 
 from __future__ import annotations
@@ -20,9 +19,13 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
-from kerasbrain.training.callbacks import AtomicCheckpoint, ValidationHD95, completed_epochs
-from kerasbrain.training.config import Config, save_config
+from kerasbrain.training.callbacks import ValidationHD95
+from kerasbrain.training.config import Config
+from kerasbrain.training.scaffold import run_callbacks, start_run
 from kerasbrain.training.split import load_or_create_split
+from kerasbrain.windows import check_window, unet_divisor
+
+FAMILY_NAME = "unet3d"
 
 
 def build_model(config: Config) -> UNet:
@@ -33,7 +36,8 @@ def build_model(config: Config) -> UNet:
 
 
 def build_loss(name: str):
-    if name == "dice_ce":
+    """Dice + cross-entropy ("dice_ce", also accepted as the 2-D name "dice_bce") or seed 003's soft Dice."""
+    if name in ("dice_ce", "dice_bce"):
         return DiceCELoss()
     if name == "soft_dice":
         return SoftDiceLoss(squared=True)  # seed 003's form
@@ -82,25 +86,15 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
 
 
 def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, steps_per_epoch: int | None = None,
-                 verbose="auto", progress=print) -> dict:
-    """Train (or resume) a 3-D U-Net run; returns paths of the artefacts and the history."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+                 verbose="auto", progress=print, time_budget: float | None = None) -> dict:
+    """Train (or resume) a 3-D U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent."""
     t = config.training
     t = replace(t, epochs=epochs or t.epochs, steps_per_epoch=steps_per_epoch or t.steps_per_epoch)
     config = replace(config, training=t)
-    save_config(config, run_dir / "config.json")
-    keras.utils.set_random_seed(t.seed)
-
-    train_folders, val_folders, split = prepare_cases(data_dir, run_dir, config, progress)
-    divisor = 2**config.model.depth
-    if any(p % divisor for p in t.patch_size):
-        raise ValueError(f"patch_size sides must be multiples of 2**depth={divisor}. Received: {t.patch_size}")
-
-    backup_dir = run_dir / "backup"
-    start_epoch = completed_epochs(backup_dir)
-    if start_epoch:
-        progress(f"resuming after epoch {start_epoch} from {backup_dir}")
+    check_window(t.patch_size, unet_divisor(config.model.depth), "patch_size")
+    run = start_run(run_dir, FAMILY_NAME, config, t.seed, time_budget, progress)
+    train_folders, val_folders, split = prepare_cases(data_dir, run.dir, config, progress)
+    start_epoch = run.completed_epochs
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
                            config.augmentation if config.augment else None, seed=t.seed)
     workers = t.workers or None
@@ -134,21 +128,13 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
                   metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
 
     monitor = "val_loss" if val_ds is not None else "loss"
-    callbacks = [ValidationHD95(val_ds)] if val_ds is not None else []
-    callbacks += [
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-        AtomicCheckpoint(run_dir / "best.keras", monitor=monitor, mode="min"),
-        AtomicCheckpoint(run_dir / "last.keras"),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    callbacks = run_callbacks(run, monitor, metric_callbacks=[
+        ValidationHD95(val_ds, spacing=config.data.target_spacing or None)] if val_ds is not None else [])
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
-    return {
-        "run": run_dir, "best": run_dir / "best.keras", "last": run_dir / "last.keras",
-        "history": history.history, "split": split,
-    }
+    if run.out_of_time:
+        progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")
+    return run.artefacts(history.history, split)
 
 
 __all__ = ["train_unet3d", "build_model", "build_loss", "prepare_cases"]

@@ -45,7 +45,7 @@ def test_keras_round_trip_in_a_fresh_process(tmp_path):
     model.save(tmp_path / "m.keras")
     np.save(tmp_path / "x.npy", x)
     code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain
+        import numpy as np, keras, kerasbrain.models
         m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
         assert type(m).__name__ == "EncoderUNet" and m.encoder_name == "resnet18"
         np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))

@@ -49,7 +49,7 @@ def test_config_round_trip():
 
 
 def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
-    """A saved model loads in a new interpreter after `import kerasbrain`, safe_mode on, no custom_objects."""
+    """A saved model loads in a new interpreter after `import kerasbrain.models`, safe_mode on, no custom_objects."""
     model = UNet(base_filters=4, depth=2)
     x = np.random.default_rng(1).normal(size=(1, 8, 12, 16, 4)).astype("float32")
     expected = model.predict_on_batch(x)
@@ -57,7 +57,7 @@ def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
     model.save(path)
     np.save(tmp_path / "x.npy", x)
     code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain
+        import numpy as np, keras, kerasbrain.models
         m = keras.saving.load_model({str(path)!r}, safe_mode=True)
         assert type(m).__name__ == "UNet", type(m)
         np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))

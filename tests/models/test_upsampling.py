@@ -75,7 +75,7 @@ def test_models_saved_before_the_change_load_and_predict_the_same(tmp_path):
     path = _legacy_file(old, tmp_path / "old.keras")
     np.save(tmp_path / "x.npy", x)
     code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain
+        import numpy as np, keras, kerasbrain.models
         m = keras.saving.load_model({str(path)!r}, safe_mode=True)
         assert m.upsample == "transpose", m.upsample
         np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))

@@ -1,0 +1,41 @@
+"""What every verb module shares: the error-to-one-line group, stderr progress, inference flags."""
+
+from __future__ import annotations
+
+import click
+
+
+class KerasbrainGroup(click.Group):
+    """Turns the library's input errors into a one-line message and exit status 1 (no traceback)."""
+
+    def invoke(self, ctx):
+        from kerasbrain.config import ConfigError
+        from kerasbrain.data.errors import DataError
+
+        try:
+            return super().invoke(ctx)
+        except (DataError, ConfigError, FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def echo(message: str) -> None:
+    """Progress and notes go to stderr; stdout carries only results (paths, tables)."""
+    click.echo(message, err=True)
+
+
+def inference_options(f):
+    """The flags that override a run's `[inference]` settings (volumetric models; precision: all)."""
+    f = click.option("--window", nargs=3, type=int, help="Sliding-window size (default: the run's config).")(f)
+    f = click.option("--overlap", type=click.FloatRange(0, 0.95), help="Window overlap fraction.")(f)
+    f = click.option("--batch-size", type=click.IntRange(1), help="Windows per model call.")(f)
+    f = click.option("--mirror/--no-mirror", default=None, help="Flip test-time augmentation.")(f)
+    f = click.option("--compile-mode", type=click.Choice(["auto", "xla", "graph"]), help="XLA or plain graph.")(f)
+    f = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+                     help="Compute precision (auto: bf16 on a GPU that has it).")(f)
+    return f
+
+
+def overrides(window, overlap, batch_size, mirror, compile_mode, precision):
+    from kerasbrain.families import InferenceOverrides
+
+    return InferenceOverrides(tuple(window) if window else None, overlap, batch_size, mirror, compile_mode, precision)

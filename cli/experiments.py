@@ -1,0 +1,42 @@
+"""`kerasbrain experiment ...` (published comparisons) and `kerasbrain demo` (every stage on phantoms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import KerasbrainGroup, echo
+
+
+@click.group(cls=KerasbrainGroup)
+def experiment():
+    """Reproduce a published comparison (see `kerasbrain experiment lgg-compare --help`)."""
+
+
+@experiment.command("lgg-compare")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="LGG dataset (kaggle_3m or its parent).")
+@click.option("--out", default="runs/lgg-compare", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--encoder", "encoders", multiple=True, default=("resnet50", "efficientnet_b0"), show_default=True,
+              type=click.Choice(["resnet18", "resnet34", "resnet50", "efficientnet_b0"]))
+@click.option("--quick", is_flag=True, help="Two short stages on at most 24 slices per subset (CPU, phantom data).")
+def lgg_compare(data, out, encoders, quick):
+    """Seed 004's table: raw / median+CLAHE x ResNet50 / EfficientNet-B0, two-stage fine-tuning."""
+    from kerasbrain.experiments.lgg_compare import run_lgg_compare
+
+    result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
+
+
+@click.command()
+@click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cases", default=10, show_default=True, type=click.IntRange(3))
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
+@click.option("--steps-per-epoch", default=25, show_default=True, type=click.IntRange(1))
+def demo(out, cases, epochs, steps_per_epoch):
+    """Synthesise a small MSD dataset, train a small 3-D U-Net, evaluate it and segment one case."""
+    from kerasbrain.demo import run_demo
+
+    run_demo(out, cases, epochs, steps_per_epoch, progress=echo)

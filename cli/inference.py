@@ -1,0 +1,84 @@
+"""`kerasbrain evaluate` and `kerasbrain predict`: the model's family (from its run) does the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import echo, inference_options, overrides
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A .keras model or a run folder (uses its best.keras).")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the per-case (or per-slice) CSV and summary.{json,md} "
+                   "(default: <data>/../evaluation).")
+@click.option("--subset", type=click.Choice(["all", "validation", "train", "test"]), default="all", show_default=True,
+              help="Cases to score; validation/train/test need the run's split.json beside the model.")
+@click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
+@inference_options
+def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode,
+             precision):
+    """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
+
+    3-D models are scored on whole volumes (MSD/BraTS); 2-D slice models on LGG slices, with
+    scores pooled over all pixels and averaged over images, and seed 002's pixel-wise report.
+    """
+    from kerasbrain.families import family_of_run
+    from kerasbrain.runs import run_dir_of, subset_ids
+
+    case_ids = subset_ids(run_dir_of(model_path), subset)
+    out = out or data.parent / "evaluation"
+    family = family_of_run(model_path)
+    result = family.evaluate(model_path, data, out, case_ids,
+                             overrides(window, overlap, batch_size, mirror, compile_mode, precision),
+                             save_predictions, progress=echo)
+    click.echo(result["text"])
+    names = {".csv": "per-case scores", ".json": "summary"}
+    click.echo("\n" + "\n".join(f"{names.get(p.suffix, 'written')}: {p}" for p in result["files"]))
+
+
+@click.command()
+@click.option("--model", "model_ref", required=True,
+              help="A .keras model or run folder; with --server, the served model's name.")
+@click.option("--server", help="Predict through TF Serving: http://HOST:8501 (REST) or grpc://HOST:8500.")
+@click.option("--model-version", type=click.IntRange(1), help="With --server: a specific version.")
+@click.option("--model-label", help="With --server: a version label (stable, canary).")
+@click.option("--saved-models", default="saved_models", show_default=True, type=click.Path(path_type=Path),
+              help="With --server: where the served model was exported, to read its run's inference settings.")
+@click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input), a BraTS case folder, "
+                   "or one TIFF/PNG/JPEG slice for a 2-D model.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Label map .nii.gz (volumes) or mask .png (a slice).")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Slice inputs: the ground-truth mask, shown in the figure.")
+@click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
+              help="Label numbering to write (default: the input's layout; msd for bare files).")
+@click.option("--probabilities", is_flag=True, help="Also write <out>_probabilities.nii.gz (WT, TC, ET).")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
+              help="Picture to write (default: <out> with .png for volumes, <out>_figure.png for slices).")
+@inference_options
+def predict(model_ref, server, model_version, model_label, saved_models, inputs, out, truth, label_layout,
+            probabilities, overlay, window, overlap, batch_size, mirror, compile_mode, precision):
+    """Segment one case; writes the result in the input's own grid and a picture of it.
+
+    Volumes go locally (--model best.keras) or through a TF Serving endpoint (--server URL --model
+    NAME), both with the run's own inference settings; both write the same files. A single
+    TIFF/PNG/JPEG slice goes to a 2-D model: writes the mask PNG and seed 002's figure (original |
+    ground truth if --truth | prediction heatmap).
+    """
+    from kerasbrain.families import PredictRequest, family_of_run, family_of_served_model
+
+    if not server and not Path(model_ref).exists():
+        raise click.BadParameter(f"{model_ref}: no such model file or run folder", param_hint="--model")
+    request = PredictRequest(model_ref, tuple(inputs), out, overrides(window, overlap, batch_size, mirror,
+                                                                      compile_mode, precision),
+                             server, model_version, model_label, saved_models, truth, label_layout, probabilities,
+                             overlay)
+    family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
+    for path in family.predict(request, progress=echo):
+        click.echo(str(path))

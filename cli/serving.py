@@ -1,0 +1,93 @@
+"""`kerasbrain export`, `kerasbrain serving config` and `kerasbrain serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import KerasbrainGroup
+
+
+@click.command("export")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A .keras model or a run folder (uses its best.keras).")
+@click.option("--name", required=True, help="Model name: the folder under saved_models/ and the served name.")
+@click.option("--version", "version", type=click.IntRange(1), help="Version number (default: next integer).")
+@click.option("--root", default="saved_models", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--warmup/--no-warmup", default=True, show_default=True,
+              help="Write TF Serving warm-up requests (assets.extra/tf_serving_warmup_requests).")
+def export_cmd(model_path, name, version, root, warmup):
+    """Export a model as saved_models/NAME/VERSION, a SavedModel with named serving signatures.
+
+    The version's assets.extra/kerasbrain.json records the model's family and its run's inference
+    settings, which `kerasbrain predict --server` reads back.
+    """
+    from kerasbrain.families import family_of_run
+
+    click.echo(str(family_of_run(model_path).export(model_path, name, root, version, warmup)))
+
+
+@click.group(cls=KerasbrainGroup)
+def serving():
+    """TF Serving configuration (see `kerasbrain serving config --help`)."""
+
+
+@serving.command("config")
+@click.option("--saved-models", default="saved_models", show_default=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", default="serving/models.config", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base-path-prefix", default="/models", show_default=True,
+              help="Where the server sees saved_models/ (docker-compose mounts it at /models).")
+def serving_config(saved_models, out, base_path_prefix):
+    """Regenerate models.config from the exported models (two newest versions: stable and canary)."""
+    from kerasbrain.serving.config import write_models_config
+
+    click.echo(str(write_models_config(saved_models, out, base_path_prefix)))
+
+
+@click.command()
+@click.option("--model-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A models.config (TF Serving's --model_config_file).")
+@click.option("--model-name", help="Serve one model instead (TF Serving's --model_name) ...")
+@click.option("--model-base-path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="... from this folder of versions (--model_base_path).")
+@click.option("--saved-models", default="saved_models", show_default=True, type=click.Path(path_type=Path),
+              help="Read base paths under /models/ (the docker-compose mount) from this folder.")
+@click.option("--batching-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="batching.config: enables server-side batching (--enable_batching).")
+@click.option("--monitoring-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="monitoring.config: Prometheus metrics on the REST port.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--rest-port", default=8501, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--grpc-port", default=8500, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--poll-seconds", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="How often to look for new versions and config edits (0 = never).")
+@click.option("--max-body-mb", default=256, show_default=True, type=click.IntRange(1))
+def serve(model_config, model_name, model_base_path, saved_models, batching_config, monitoring_config, host,
+          rest_port, grpc_port, poll_seconds, max_body_mb):
+    """Serve exported models over TF Serving's REST and gRPC protocols (until Ctrl-C)."""
+    import logging
+    import signal
+    import threading
+
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    if (model_config is None) == (model_name is None):
+        raise click.UsageError("give --model-config, or --model-name with --model-base-path")
+    if model_name and model_base_path is None:
+        raise click.UsageError("--model-name needs --model-base-path")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = ServerOptions(rest_port=rest_port, grpc_port=grpc_port, host=host, poll_seconds=poll_seconds,
+                            max_body_bytes=max_body_mb * 1024**2)
+    server = build_server(model_config, model_name, model_base_path, saved_models, batching_config,
+                          monitoring_config, options).start()
+    click.echo(f"serving REST on http://{host}:{server.rest_port}, gRPC on grpc://{host}:{server.grpc_port}", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,39 @@
+"""`kerasbrain synth`: deterministic phantom data written in the real public layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import echo
+
+LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg"}
+
+
+@click.command()
+@click.argument("layout", type=click.Choice(sorted(LAYOUTS)))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--cases", "--patients", default=4, show_default=True, type=click.IntRange(1),
+              help="Labelled cases (LGG: patients).")
+@click.option("--slices", default=12, show_default=True, type=click.IntRange(1), help="LGG: slices per patient.")
+@click.option("--test-cases", default=0, show_default=True, type=click.IntRange(0),
+              help="Unlabelled cases (MSD imagesTs/ only).")
+@click.option("--shape", nargs=3, type=int, default=(96, 96, 64), show_default=True, help="Volume size in voxels.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
+def synth(layout, out, cases, slices, test_cases, shape, seed):
+    """Write deterministic phantom MRI cases in a real public layout.
+
+    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, or lgg
+    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256).
+    """
+    from kerasbrain.data.phantom import write_dataset, write_lgg
+
+    if layout == "lgg":
+        root = write_lgg(out, cases, slices, seed=seed, progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
+        click.echo(str(root))
+        return
+
+    write_dataset(out, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
+                  progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
+    click.echo(str(out))

@@ -1,0 +1,127 @@
+"""The one config reader: TOML (stdlib `tomllib`) or JSON into frozen dataclasses, with strict checks.
+
+Every model family describes its config as a frozen dataclass whose fields are sections (frozen
+dataclasses), arrays of tables (a tuple of one dataclass, e.g. `[[stages]]`) or top-level
+true/false switches. `parse_config` reads any of them the same way: a key left out takes the
+dataclass default, an unknown key or a value of the wrong type is an error naming the file,
+section and key, so a typo never silently trains the wrong thing. This module imports no Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from pathlib import Path
+
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file is unreadable or holds an unknown key or a value of the wrong type."""
+
+
+def build_section(cls, values: dict, where: str):
+    """One section's dataclass from a table, checking names and types against its defaults."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a table. Received: {values!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    defaults = cls()
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where}.{name}: expected a list. Received: {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{name}: expected true/false. Received: {value!r}")
+        elif isinstance(default, (int, float)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{where}.{name}: expected a number. Received: {value!r}")
+            if isinstance(default, int) and float(value) != int(value):
+                raise ConfigError(f"{where}.{name}: expected a whole number. Received: {value!r}")
+            value = type(default)(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{where}.{name}: expected a string. Received: {value!r}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _table_type(config_cls, name: str):
+    """The element dataclass of an array-of-tables field annotated `tuple[Element, ...]`."""
+    hint = typing.get_type_hints(config_cls)[name]
+    args = typing.get_args(hint)
+    return args[0] if args and dataclasses.is_dataclass(args[0]) else None
+
+
+def parse_config(config_cls, raw: dict, source: str = "config"):
+    """A family's config dataclass from a parsed TOML/JSON table (see the module docstring)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a table of sections")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(fields)}")
+    defaults = config_cls()
+    kwargs = {}
+    for name, value in raw.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = build_section(type(default), value, f"{source}: [{name}]")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{source}: {name} must be true or false. Received: {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, tuple) and _table_type(config_cls, name):
+            element = _table_type(config_cls, name)
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ConfigError(f"{source}: [[{name}]] must be a non-empty list of tables")
+            kwargs[name] = tuple(build_section(element, v, f"{source}: [[{name}]] #{i + 1}")
+                                 for i, v in enumerate(value))
+        else:
+            raise ConfigError(f"{source}: {name}: unsupported config field")  # a schema bug, not a user error
+    return config_cls(**kwargs)
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that come with kerasbrain (usable as `--config NAME`)."""
+    return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.toml"))
+
+
+def read_toml(path: str | Path) -> tuple[dict, str]:
+    """The table in a TOML file, or in a shipped config named `path`; returns it and its source name."""
+    path = Path(path)
+    if not path.exists() and str(path) in shipped_configs():
+        path = SHIPPED_CONFIGS / f"{path}.toml"
+    try:
+        return tomllib.loads(path.read_text()), str(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found (shipped configs: {', '.join(shipped_configs())})") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a folder, expected a TOML file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def load_config_file(config_cls, path: str | Path | None):
+    """Read a TOML config file, or a shipped one by name, into `config_cls` (None = all defaults)."""
+    return config_cls() if path is None else parse_config(config_cls, *read_toml(path))
+
+
+def save_config_json(config, path: str | Path) -> None:
+    """Write a config as the run's `config.json` (every value spelled out, defaults included)."""
+    Path(path).write_text(json.dumps(dataclasses.asdict(config), indent=2))
+
+
+def config_from_json_file(config_cls, path: str | Path):
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    return parse_config(config_cls, raw, str(path))

@@ -1,0 +1,115 @@
+"""What a model family brings, and the option records the command line hands it.
+
+A family is one unit: its config dataclass (read by `kerasbrain.config`), its trainer, its
+evaluation, its prediction and its serving signature. The CLI and other verbs talk to a family
+only through the methods below and through a run's `run.json`, so adding a family never edits
+another family or a CLI function. A family that cannot do something (e.g. serve) says so in one
+clear line instead of failing halfway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TrainOption:
+    """A family-specific `kerasbrain train FAMILY` flag, declared without importing click."""
+
+    name: str  # the keyword `train` receives; the flag is --name-with-dashes
+    type: type  # int, float or str
+    help: str
+    minimum: float | None = None  # smallest accepted value (ints: inclusive; floats: exclusive)
+
+
+@dataclass(frozen=True)
+class InferenceOverrides:
+    """Settings given on the command line; None keeps the run's own setting."""
+
+    window: tuple[int, ...] | None = None
+    overlap: float | None = None
+    batch_size: int | None = None
+    mirror: bool | None = None
+    compile_mode: str | None = None
+    precision: str | None = None
+
+    def apply(self, cfg):
+        """`cfg` (a dataclass with the same field names) with every given override applied."""
+        names = {f.name for f in fields(cfg)}
+        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise ValueError(f"this model takes no {', '.join('--' + u.replace('_', '-') for u in unknown)}")
+        if "window" in given:
+            given["window"] = tuple(given["window"])
+        return replace(cfg, **given)
+
+    def given(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """One `kerasbrain predict` call: model (a path, or a served name with `server`), inputs, outputs."""
+
+    model: str
+    inputs: tuple[Path, ...]
+    out: Path
+    overrides: InferenceOverrides = InferenceOverrides()
+    server: str | None = None  # http://HOST:8501 or grpc://HOST:8500
+    model_version: int | None = None
+    model_label: str | None = None
+    saved_models: Path = Path("saved_models")  # where the served model's manifest can be read
+    truth: Path | None = None
+    label_layout: str | None = None
+    probabilities: bool = False
+    overlay: Path | None = None
+
+
+class ModelFamily:
+    """Base class of every model family; subclasses set the attributes and override the verbs."""
+
+    name: str = ""  # the registry name, also `kerasbrain train NAME`
+    description: str = ""  # one line for `kerasbrain train --help`
+    serving_kind: str | None = None  # the manifest "kind" of its SavedModels; None: not exportable
+    train_options: tuple[TrainOption, ...] = ()
+
+    # --- configuration -------------------------------------------------------------------------
+    def load_config(self, path):
+        """The family's config from a TOML file or shipped name (None: all defaults)."""
+        raise NotImplementedError
+
+    def run_config(self, run_dir):
+        """The config saved in a run folder (None when the folder has none)."""
+        raise NotImplementedError
+
+    def owns_legacy_config(self, raw: dict) -> bool:
+        """Whether a `config.json` written before `run.json` existed is this family's."""
+        return False
+
+    def owns_model(self, model) -> bool:
+        """Whether a loaded bare model (no run folder) is this family's."""
+        return False
+
+    # --- verbs ---------------------------------------------------------------------------------
+    def train(self, data: Path, out: Path, config, time_budget: float | None = None, progress=print,
+              **options) -> dict:
+        raise NotImplementedError(f"the {self.name} family cannot be trained from the command line yet")
+
+    def evaluate(self, model_path: Path, data: Path, out: Path, case_ids=None,
+                 overrides: InferenceOverrides = InferenceOverrides(), save_predictions: bool = False,
+                 progress=print) -> dict:
+        """Score a model; returns {"text": what to print, "files": [paths written]}."""
+        raise NotImplementedError(f"the {self.name} family has no evaluation yet")
+
+    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
+        """Run one prediction; returns the files written."""
+        raise NotImplementedError(f"the {self.name} family has no prediction yet")
+
+    def export(self, model_path: Path, name: str, root: Path, version: int | None, warmup: bool) -> Path:
+        """Write `root/name/version` as a SavedModel with the family's serving signature."""
+        raise NotImplementedError(f"the {self.name} family has no serving signature yet")
+
+    def __repr__(self):
+        return f"<model family {self.name!r}>"

@@ -1,0 +1,107 @@
+"""The slice family: 2-D U-Nets on LGG kaggle_3m slices, from scratch (seed 002) or with an encoder (seed 004).
+
+Config: `kerasbrain.training.config2d.SliceConfig`; trainer: `training/train_unet2d.py`;
+evaluation: `evaluation/slices.py`; prediction: `inference/predict_slices.py`; serving signature:
+`export/signatures.slice_segmentation_endpoint`. A run trained on median + CLAHE enhanced slices
+(`[data] enhance`) enhances at evaluation and prediction too, and its export says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
+from kerasbrain.runs import CONFIG_FILE, run_dir_of
+
+SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+#: The LGG slice size, used for warm-up requests.
+SLICE_SIZE = (256, 256)
+
+
+class SliceFamily(ModelFamily):
+    name = "unet2d"
+    description = "2-D slice U-Net (scratch or ResNet/EfficientNet encoder) on LGG kaggle_3m, patient-level splits."
+    serving_kind = "slice_segmentation"
+
+    def load_config(self, path):
+        from kerasbrain.training.config2d import load_slice_config
+
+        return load_slice_config(path)
+
+    def run_config(self, run_dir):
+        from kerasbrain.training.config2d import slice_config_from_json
+
+        path = Path(run_dir) / CONFIG_FILE
+        return slice_config_from_json(path) if path.exists() else None
+
+    def owns_legacy_config(self, raw: dict) -> bool:
+        return "stages" in raw
+
+    def owns_model(self, model) -> bool:
+        return getattr(model, "spatial_dims", None) == 2
+
+    def train(self, data, out, config, time_budget=None, progress=print):
+        from kerasbrain.training.train_unet2d import train_unet2d
+
+        return train_unet2d(data, out, config, progress=progress, time_budget=time_budget)
+
+    def enhance(self, model_path) -> bool:
+        """Whether the run trained on median + CLAHE enhanced slices (so inference must enhance too)."""
+        config = self.run_config(run_dir_of(model_path))
+        return bool(config and config.data.enhance)
+
+    def _load(self, model_path, overrides: InferenceOverrides):
+        from kerasbrain.inference.model_io import load_model
+        from kerasbrain.runtime import precision_policy
+
+        unused = [g for g in overrides.given() if g != "precision"]
+        if unused:
+            raise ValueError(f"--{unused[0].replace('_', '-')} applies to volumetric models; "
+                             f"{model_path} is a 2-D slice model")
+        with precision_policy(overrides.precision or "auto"):
+            return load_model(model_path)
+
+    def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
+                 save_predictions=False, progress=print) -> dict:
+        from kerasbrain.data.lgg import discover_lgg
+        from kerasbrain.evaluation.slices import evaluate_slices
+
+        if save_predictions:
+            raise ValueError("--save-predictions is for volumetric models; use `kerasbrain predict` on a slice")
+        model = self._load(model_path, overrides)
+        patients = None if case_ids is None else set(case_ids)
+        slices = [s for s in discover_lgg(data) if patients is None or s.patient in patients]
+        result = evaluate_slices(model, slices, out, self.enhance(model_path), progress=progress)
+        return {"text": result["table"] + "\n\n" + result["report"],
+                "files": [Path(out) / "slices.csv", Path(out) / "summary.json"]}
+
+    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
+        from kerasbrain.data.lgg import read_mask
+        from kerasbrain.evaluation.figures import save_slice_figure
+        from kerasbrain.inference.predict_slices import predict_slice_file
+
+        if request.server:
+            raise ValueError("--server serves volumetric models; send slices to a served 2-D model with "
+                             "kerasbrain.serving.client (signature inputs: image, 0-255 pixels)")
+        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in SLICE_SUFFIXES:
+            raise ValueError(f"a 2-D slice model takes one TIFF/PNG/JPEG slice. Received: "
+                             f"{', '.join(str(p) for p in request.inputs)}")
+        if request.out.suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png mask for a slice input. Received: {request.out}")
+        model = self._load(request.model, request.overrides)
+        image, prob, mask_path = predict_slice_file(model, request.inputs[0], request.out, self.enhance(request.model))
+        truth = read_mask(request.truth, image.shape[:2]) if request.truth else None
+        figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
+        return [mask_path, save_slice_figure(figure, image, prob, truth)]
+
+    def export(self, model_path, name, root, version, warmup) -> Path:
+        from kerasbrain.export.saved_model import export_version
+        from kerasbrain.inference.model_io import load_model
+
+        model = load_model(model_path)
+        enhance = self.enhance(model_path)
+        return export_version(model, name, root, version, SLICE_SIZE if warmup else None, requires_clahe=enhance,
+                              manifest_extra={"family": self.name})
+
+
+FAMILY = SliceFamily()

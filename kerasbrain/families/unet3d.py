@@ -1,0 +1,154 @@
+"""The volumetric family: a 3-D U-Net on multi-modal MRI (MSD Task01 / BraTS), seed 003 / nnU-Net.
+
+Config: `kerasbrain.training.config.Config`; trainer: `training/train_unet3d.py`; evaluation on
+whole volumes: `evaluation/segmentation.py`; prediction in the input's own grid:
+`inference/predict_volume.py`; serving signature: `export/signatures.volume_segmentation_endpoint`.
+The run's `[inference]` settings and target spacing travel into the exported manifest, so a case
+predicted through a server matches local prediction with the same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest, TrainOption
+from kerasbrain.runs import CONFIG_FILE, run_dir_of
+from kerasbrain.windows import check_window
+
+
+@dataclasses.dataclass
+class VolumeSession:
+    """What prediction needs: a window predictor, its output channels, settings and target spacing."""
+
+    predict: object  # (raw windows, mean, std) -> probabilities; local or remote
+    channels: int
+    config: object  # InferenceConfig
+    spacing: tuple[float, ...] | None
+
+
+class VolumetricFamily(ModelFamily):
+    name = "unet3d"
+    description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
+    serving_kind = "volume_segmentation"
+    train_options = (
+        TrainOption("epochs", int, "Override [training].epochs.", minimum=1),
+        TrainOption("steps_per_epoch", int, "Override [training].steps_per_epoch.", minimum=1),
+    )
+
+    def load_config(self, path):
+        from kerasbrain.training.config import load_config
+
+        return load_config(path)
+
+    def run_config(self, run_dir):
+        from kerasbrain.training.config import config_from_json
+
+        path = Path(run_dir) / CONFIG_FILE
+        return config_from_json(path) if path.exists() else None
+
+    def owns_legacy_config(self, raw: dict) -> bool:
+        return "stages" not in raw
+
+    def owns_model(self, model) -> bool:
+        return getattr(model, "spatial_dims", None) == 3
+
+    def train(self, data, out, config, time_budget=None, progress=print, epochs=None, steps_per_epoch=None):
+        from kerasbrain.training.train_unet3d import train_unet3d
+
+        return train_unet3d(data, out, config, epochs, steps_per_epoch, progress=progress, time_budget=time_budget)
+
+    # --- inference -----------------------------------------------------------------------------
+    def local_session(self, model_path, overrides: InferenceOverrides = InferenceOverrides()):
+        """Load the model with its run's inference settings (config.json beside it), overridden by flags."""
+        from kerasbrain.inference.config import InferenceConfig
+        from kerasbrain.inference.model_io import load_model, output_channels
+        from kerasbrain.runtime import precision_policy, predictor
+        from kerasbrain.windows import size_divisor
+
+        config = self.run_config(run_dir_of(model_path))
+        cfg = config.inference if config else InferenceConfig()
+        spacing = (tuple(config.data.target_spacing) or None) if config else None
+        cfg = overrides.apply(cfg)
+        with precision_policy(cfg.precision):
+            model = load_model(model_path)
+        check_window(cfg.window, size_divisor(model))
+        return model, VolumeSession(predictor(model, cfg.compile_mode), output_channels(model), cfg, spacing)
+
+    def remote_session(self, request: PredictRequest, progress=print) -> VolumeSession:
+        """A session predicting through TF Serving, with the served version's exported settings."""
+        from kerasbrain.config import build_section
+        from kerasbrain.export.saved_model import read_manifest
+        from kerasbrain.inference.config import InferenceConfig
+        from kerasbrain.serving.client import RemoteWindowPredictor, ServingClientError, connect
+
+        local_only = [g for g in ("compile_mode", "precision") if g in request.overrides.given()]
+        if local_only:
+            raise ValueError(f"--{local_only[0].replace('_', '-')} applies to local prediction only, not --server")
+        client = connect(request.server, request.model, request.model_version, request.model_label)
+        try:
+            versions = client.available_versions()
+            channels = client.output_shape("probabilities")[-1]
+        except ServingClientError as exc:
+            raise ValueError(f"{request.server}: model {request.model!r} is not available ({exc.message})") from exc
+        if not versions:
+            raise ValueError(f"{request.server}: model {request.model!r} has no available version")
+        version_dir = Path(request.saved_models) / request.model / str(versions[-1])
+        manifest = read_manifest(version_dir)
+        cfg, spacing = InferenceConfig(), None
+        if "inference" in manifest:
+            cfg = build_section(InferenceConfig, manifest["inference"], f"{version_dir}: inference")
+            spacing = tuple(manifest.get("target_spacing") or ()) or None
+        else:
+            progress(f"{version_dir}: no exported run settings found; using default inference settings")
+        if channels <= 0:
+            channels = int(manifest.get("out_channels", 3))
+        return VolumeSession(RemoteWindowPredictor(client), channels, request.overrides.apply(cfg), spacing)
+
+    def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
+                 save_predictions=False, progress=print) -> dict:
+        from kerasbrain.evaluation.segmentation import evaluate_dataset
+
+        _, s = self.local_session(model_path, overrides)
+        result = evaluate_dataset(data, s.predict, s.channels, out, s.config, case_ids, save_predictions, s.spacing,
+                                  progress=progress)
+        return {"text": result["table"], "files": [Path(out) / "cases.csv", Path(out) / "summary.json"]}
+
+    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
+        from kerasbrain.data.layouts import case_from_files
+        from kerasbrain.evaluation.figures import save_overlay
+        from kerasbrain.inference.predict_volume import predict_files
+
+        if not str(request.out).endswith(".nii.gz"):
+            raise ValueError(f"--out must end with .nii.gz for a volumetric model. Received: {request.out}")
+        if request.truth is not None:
+            raise ValueError("--truth is for slice inputs; a volume's own labels are shown when the case has them")
+        if request.server:
+            session = self.remote_session(request, progress)
+        else:
+            _, session = self.local_session(request.model, request.overrides)
+        files = case_from_files(list(request.inputs))
+        case, labels, written = predict_files(
+            files, session.predict, session.channels, session.config, request.out, request.probabilities,
+            request.label_layout, session.spacing, progress=lambda d, n: progress(f"{files.case_id}: window {d}/{n}"))
+        overlay = request.overlay or request.out.with_name(request.out.name[:-7] + ".png")
+        written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
+        return written
+
+    # --- serving -------------------------------------------------------------------------------
+    def export(self, model_path, name, root, version, warmup) -> Path:
+        from kerasbrain.export.saved_model import export_version
+        from kerasbrain.inference.config import InferenceConfig
+        from kerasbrain.inference.model_io import load_model, output_channels
+        from kerasbrain.windows import size_divisor
+
+        model = load_model(model_path)
+        config = self.run_config(run_dir_of(model_path))
+        cfg = config.inference if config else InferenceConfig(window=(size_divisor(model),) * 3)
+        spacing = list(config.data.target_spacing) if config else []
+        extra = {"family": self.name, "inference": dataclasses.asdict(cfg), "target_spacing": spacing,
+                 "out_channels": output_channels(model)}
+        return export_version(model, name, root, version, cfg.window if warmup else None, manifest_extra=extra)
+
+
+FAMILY = VolumetricFamily()

@@ -1,0 +1,75 @@
+"""The trainer scaffold every family shares: the run folder, seeding, resume and the callbacks.
+
+A family's trainer builds its data, model, loss and metrics, then calls `start_run` and
+`run_callbacks` and hands them to `model.fit`. What every run therefore gets, whatever the family:
+`run.json` + `config.json`, a fixed seed, `backup/` (Keras BackupAndRestore: re-running the same
+command resumes after the last completed epoch, optimizer state included), `best.keras` (lowest
+monitored value, kept across resumes), `last.keras`, `history.csv`, TensorBoard logs in `logs/`,
+a stop on NaN loss and an optional wall-clock time budget that ends the run cleanly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from kerasbrain.config import save_config_json
+from kerasbrain.runs import CONFIG_FILE, write_run_info
+from kerasbrain.training.callbacks import AtomicCheckpoint, TimeBudget, completed_epochs
+
+
+@dataclass
+class Run:
+    """A started run: its folder, how many epochs an interrupted attempt already completed, its budget."""
+
+    dir: Path
+    completed_epochs: int
+    budget: TimeBudget | None
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.dir / "backup"
+
+    @property
+    def out_of_time(self) -> bool:
+        return bool(self.budget and self.budget.exhausted)
+
+    def artefacts(self, history: dict, split) -> dict:
+        """What a trainer returns: paths of the models and logs, the history and the split."""
+        return {"run": self.dir, "best": self.dir / "best.keras", "last": self.dir / "last.keras",
+                "logs": self.dir / "logs", "history": history, "split": split}
+
+
+def start_run(run_dir, family: str, config, seed: int, time_budget: float | None = None, progress=print) -> Run:
+    """Create (or reopen) a run folder, record family and config, seed everything, find resume state."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config_json(config, run_dir / CONFIG_FILE)
+    write_run_info(run_dir, family)
+    keras.utils.set_random_seed(seed)
+    done = completed_epochs(run_dir / "backup")
+    if done:
+        progress(f"resuming after epoch {done} from {run_dir / 'backup'}")
+    return Run(run_dir, done, TimeBudget(time_budget) if time_budget else None)
+
+
+def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=()) -> list:
+    """The callback list of a run, in the order that keeps its files consistent.
+
+    `metric_callbacks` add to the epoch's logs (they run before anything records the logs);
+    `schedule_callbacks` act on the recorded values (learning-rate schedules, early stopping).
+    """
+    callbacks = [run.budget] if run.budget else []
+    callbacks += list(metric_callbacks)
+    callbacks += [
+        keras.callbacks.BackupAndRestore(str(run.backup_dir), delete_checkpoint=False),
+        AtomicCheckpoint(run.dir / "best.keras", monitor=monitor, mode="min"),
+        AtomicCheckpoint(run.dir / "last.keras"),
+        keras.callbacks.CSVLogger(str(run.dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
+    ]
+    callbacks += list(schedule_callbacks)
+    callbacks.append(keras.callbacks.TerminateOnNaN())
+    return callbacks
