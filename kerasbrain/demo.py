@@ -18,43 +18,38 @@ DEMO_CONFIG = {
 DEMO_SHAPE = (64, 64, 48)
 
 
-def run_demo(out, cases: int = 10, epochs: int = 30, steps_per_epoch: int = 25, progress=print) -> dict:
+def run_demo(out, cases: int = 10, epochs: int = 30, steps_per_epoch: int = 25, progress=print,
+             shape: tuple[int, int, int] = DEMO_SHAPE) -> dict:
+    """Synthesise, train, evaluate and predict through the volumetric family's verbs, as the CLI does."""
     from kerasbrain.data.layouts import discover
     from kerasbrain.data.phantom import write_dataset
-    from kerasbrain.evaluation.figures import save_overlay
-    from kerasbrain.evaluation.segmentation import evaluate_dataset
-    from kerasbrain.inference.model_io import load_model, output_channels
-    from kerasbrain.inference.predict_volume import predict_files
-    from kerasbrain.runtime import predictor
-    from kerasbrain.training.train_unet3d import train_unet3d
+    from kerasbrain.families import PredictRequest, get_family
 
+    family = get_family("unet3d")
     out = Path(out)
     data = out / "Task01_BrainTumour"
     progress(f"1/4 synthesising {cases} MSD-layout phantom cases in {data}")
-    write_dataset(data, "msd", cases=cases, shape=DEMO_SHAPE, seed=0, test_cases=1)
+    write_dataset(data, "msd", cases=cases, shape=tuple(shape), seed=0, test_cases=1)
     config = config_from_dict(DEMO_CONFIG, "demo")
     progress(f"2/4 training a small 3-D U-Net for {epochs} epochs x {steps_per_epoch} steps")
     run = out / "run"
-    result = train_unet3d(data, run, config, epochs, steps_per_epoch, progress=progress)
-    model = load_model(result["best"])
-    predict = predictor(model, config.inference.compile_mode)
-    channels = output_channels(model)
+    result = family.train(data, run, config, progress=progress, epochs=epochs, steps_per_epoch=steps_per_epoch)
     progress("3/4 evaluating on the held-out validation cases (whole volumes, sliding window)")
-    evaluation = evaluate_dataset(data, predict, channels, out / "evaluation", config.inference,
-                                  case_ids=result["split"]["validation"], progress=progress)
+    evaluation = family.evaluate(result["best"], data, out / "evaluation", case_ids=result["split"]["validation"],
+                                 progress=progress)
     progress("4/4 segmenting an unlabelled test case")
     test_case = discover(data).test_cases[0]
-    case, labels, written = predict_files(test_case, predict, channels, config.inference,
-                                          out / "prediction" / f"{test_case.case_id}_seg.nii.gz")
-    overlay = save_overlay(out / "prediction" / f"{test_case.case_id}_overlay.png", case.image, labels,
-                           title=f"{test_case.case_id} (demo model)")
+    prediction = out / "prediction" / f"{test_case.case_id}_seg.nii.gz"
+    written = family.predict(PredictRequest(str(result["best"]), tuple(test_case.images), prediction,
+                                            overlay=out / "prediction" / f"{test_case.case_id}_overlay.png"),
+                             progress=lambda message: None)
     outputs = {
         "dataset": str(data), "run": str(run), "best_model": str(result["best"]), "tensorboard": str(run / "logs"),
         "evaluation_csv": str(out / "evaluation" / "cases.csv"),
         "evaluation_summary": str(out / "evaluation" / "summary.md"),
-        "prediction": str(written[0]), "overlay": str(overlay),
+        "prediction": str(written[0]), "overlay": str(written[-1]),
     }
-    progress("\n" + evaluation["table"] + "\n")
+    progress("\n" + evaluation["text"] + "\n")
     progress("outputs:\n" + "\n".join(f"  {k:20s} {v}" for k, v in outputs.items()))
     (out / "outputs.json").write_text(json.dumps(outputs, indent=2))
     return outputs

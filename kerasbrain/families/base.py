@@ -13,6 +13,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 
+class NotSupported(ValueError):
+    """A family was asked for a verb it does not offer (a one-line error on the command line)."""
+
+
 @dataclass(frozen=True)
 class TrainOption:
     """A family-specific `kerasbrain train FAMILY` flag, declared without importing click."""
@@ -78,11 +82,11 @@ class ModelFamily:
     # --- configuration -------------------------------------------------------------------------
     def load_config(self, path):
         """The family's config from a TOML file or shipped name (None: all defaults)."""
-        raise NotImplementedError
+        raise NotSupported(f"the {self.name} family reads no config")
 
     def run_config(self, run_dir):
         """The config saved in a run folder (None when the folder has none)."""
-        raise NotImplementedError
+        return None
 
     def owns_legacy_config(self, raw: dict) -> bool:
         """Whether a `config.json` written before `run.json` existed is this family's."""
@@ -95,21 +99,21 @@ class ModelFamily:
     # --- verbs ---------------------------------------------------------------------------------
     def train(self, data: Path, out: Path, config, time_budget: float | None = None, progress=print,
               **options) -> dict:
-        raise NotImplementedError(f"the {self.name} family cannot be trained from the command line yet")
+        raise NotSupported(f"the {self.name} family cannot be trained from the command line yet")
 
     def evaluate(self, model_path: Path, data: Path, out: Path, case_ids=None,
                  overrides: InferenceOverrides = InferenceOverrides(), save_predictions: bool = False,
                  progress=print) -> dict:
         """Score a model; returns {"text": what to print, "files": [paths written]}."""
-        raise NotImplementedError(f"the {self.name} family has no evaluation yet")
+        raise NotSupported(f"the {self.name} family has no evaluation yet")
 
     def predict(self, request: PredictRequest, progress=print) -> list[Path]:
         """Run one prediction; returns the files written."""
-        raise NotImplementedError(f"the {self.name} family has no prediction yet")
+        raise NotSupported(f"the {self.name} family has no prediction yet")
 
     def export(self, model_path: Path, name: str, root: Path, version: int | None, warmup: bool) -> Path:
         """Write `root/name/version` as a SavedModel with the family's serving signature."""
-        raise NotImplementedError(f"the {self.name} family has no serving signature yet")
+        raise NotSupported(f"the {self.name} family has no serving signature yet")
 
     def __repr__(self):
         return f"<model family {self.name!r}>"

@@ -146,10 +146,14 @@ def test_predict_through_a_server_writes_what_local_predict_writes(trained, tmp_
         url = f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
         image = data / "imagesTr" / "BRATS_002.nii.gz"
         local, remote = tmp_path / "local.nii.gz", tmp_path / "remote.nii.gz"
-        common = ["--input", image, "--window", 32, 32, 32, "--overlap", 0.25, "--probabilities"]
+        # No window flags: both sides must use the run's [inference] settings (32^3, overlap 0.25,
+        # 2 windows per call), the remote one read from the export's manifest, not the defaults.
+        common = ["--input", image, "--probabilities"]
         assert run("predict", "--model", run_dir, "--out", local, *common).exit_code == 0
-        result = run("predict", "--server", url, "--model", "tumor3d", "--out", remote, *common)
+        result = run("predict", "--server", url, "--model", "tumor3d", "--saved-models", saved, "--out", remote,
+                     *common)
         assert result.exit_code == 0, result.output
+        assert "default inference settings" not in result.output
     finally:
         server.stop()
     np.testing.assert_array_equal(np.asarray(nib.load(remote).dataobj), np.asarray(nib.load(local).dataobj))
@@ -169,4 +173,19 @@ def test_predict_server_errors(trained, tmp_path):
     result = run("predict", "--server", "ftp://host", "--model", "m", "--input", data / "imagesTs" / "BRATS_004.nii.gz",
                  "--out", tmp_path / "x.nii.gz")
     assert result.exit_code == 1 and "http://, https:// or grpc://" in result.output
+    result = run("predict", "--server", "http://127.0.0.1:9", "--model", "m", "--precision", "bf16",
+                 "--input", data / "imagesTs" / "BRATS_004.nii.gz", "--out", tmp_path / "x.nii.gz")
+    assert result.exit_code == 1 and "--precision applies to local prediction only" in result.output
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_export_manifest_carries_the_run_settings(trained, tmp_path):
+    from kerasbrain.export.layout import read_manifest
+
+    _, _, run_dir = trained
+    result = run("export", "--model", run_dir / "best.keras", "--name", "m", "--root", tmp_path, "--no-warmup")
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(tmp_path / "m" / "1")
+    assert manifest["family"] == "unet3d" and manifest["kind"] == "volume_segmentation"
+    assert manifest["inference"]["window"] == [32, 32, 32] and manifest["inference"]["overlap"] == 0.25
+    assert manifest["out_channels"] == 3 and manifest["target_spacing"] == []

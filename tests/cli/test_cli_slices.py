@@ -75,6 +75,24 @@ def test_predict_one_slice(slice_run, tmp_path):
     assert (tmp_path / "mask_figure.png").stat().st_size > 1000
     result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.nii.gz")
     assert result.exit_code == 1 and "must be a .png mask" in result.output
+    result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.png",
+                 "--window", 32, 32, 32)
+    assert result.exit_code == 1 and "--window applies to volumetric models" in result.output
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path):
+    import shutil
+
+    legacy = tmp_path / "legacy_run"
+    shutil.copytree(slice_run / "run", legacy, ignore=shutil.ignore_patterns("backup", "logs"))
+    (legacy / "run.json").unlink()
+    outs = []
+    for model in (slice_run / "run", legacy):
+        outs.append(tmp_path / f"eval_{model.name}")
+        result = run("evaluate", "--model", model, "--data", slice_run / "lgg", "--subset", "test", "--out", outs[-1])
+        assert result.exit_code == 0, result.output
+    assert (outs[0] / "slices.csv").read_text() == (outs[1] / "slices.csv").read_text()
 
 
 def test_lgg_compare_quick(slice_run):

@@ -40,9 +40,17 @@ def test_hd95_of_shifted_slab():
     a = np.zeros((20, 20, 20), bool)
     a[5:15, 5:15, 5:15] = True
     b = np.roll(a, 2, axis=0)
-    # the furthest surface points are the two end faces, 2 voxels apart; 95th percentile <= 2
-    value = hd95(a, b)
-    assert 1.0 <= value <= 2.0
+    # Each 10^3 cube has 488 surface voxels: two 10x10 end faces and eight 36-voxel rings between.
+    # b is a shifted by 2 along axis 0. Distances from a's surface to b's (and, by symmetry, back):
+    #   0: the 7 rings inside b's extent and the 36-voxel rim of a's far face    -> 252 + 36 = 288
+    #   1: a's ring just before b starts (36) and the 28 next-to-rim voxels of    -> 36 + 28  = 64
+    #      a's far face, 1 from b's side faces
+    #   2: a's near face, 2 before b's near face (100) and the inner 6x6 of a's   -> 100 + 36 = 136
+    #      far face, 2 from b's far face
+    distances = np.r_[np.zeros(288), np.ones(64), np.full(136, 2.0)]
+    expected = float(np.percentile(distances, 95))  # = 2.0: the top 136 of 488 values are 2
+    assert expected == 2.0
+    assert hd95(a, b) == pytest.approx(expected)
 
 
 def test_region_scores_hand_computed():

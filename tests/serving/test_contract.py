@@ -178,7 +178,12 @@ def test_whole_case_through_the_server_equals_local_prediction(target, reference
     assert (labels != local_labels).mean() < 1e-4  # a voxel at exactly 0.5 may round either way
 
 
-def test_concurrent_requests_are_batched_and_correct(target, reference):
+def test_concurrent_requests_each_get_their_own_answer(target, reference):
+    """12 requests from 8 threads against the batching server: each answer is its own request's.
+
+    That requests really are merged into batches is shown on the batcher itself
+    (tests/serving/test_batching.py); this test holds against an external TF Serving too.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     rest, grpc_target, _ = target
