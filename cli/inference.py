@@ -37,7 +37,7 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
                              overrides(window, overlap, batch_size, mirror, compile_mode, precision),
                              save_predictions, progress=echo)
     click.echo(result["text"])
-    names = {".csv": "per-case scores", ".json": "summary"}
+    names = {".csv": "per-case scores", ".json": "summary", ".md": "table", ".png": "curves"}
     click.echo("\n" + "\n".join(f"{names.get(p.suffix, 'written')}: {p}" for p in result["files"]))
 
 

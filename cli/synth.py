@@ -8,7 +8,8 @@ import click
 
 from cli.common import echo
 
-LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg"}
+LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg",
+           "brisc": "brisc", "classes": "classes"}
 
 
 @click.command()
@@ -20,14 +21,26 @@ LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2
 @click.option("--test-cases", default=0, show_default=True, type=click.IntRange(0),
               help="Unlabelled cases (MSD imagesTs/ only).")
 @click.option("--shape", nargs=3, type=int, default=(96, 96, 64), show_default=True, help="Volume size in voxels.")
+@click.option("--per-class", default=8, show_default=True, type=click.IntRange(1),
+              help="brisc / classes: images per class (a quarter go to the test split).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
-def synth(layout, out, cases, slices, test_cases, shape, seed):
+def synth(layout, out, cases, slices, test_cases, shape, per_class, seed):
     """Write deterministic phantom MRI cases in a real public layout.
 
-    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, or lgg
-    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256).
+    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, lgg
+    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256), brisc
+    (BRISC 2025: OUT/brisc2025/{classification,segmentation}_task/...) or classes (the Kaggle
+    4-class Training/ and Testing/ folders of seed 000).
     """
     from kerasbrain.data.phantom import write_dataset, write_lgg
+
+    if layout in ("brisc", "classes"):
+        from kerasbrain.data.phantom_classes import write_brisc, write_class_folders
+
+        write = write_brisc if layout == "brisc" else write_class_folders
+        root = write(out, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
+        click.echo(str(root))
+        return
 
     if layout == "lgg":
         root = write_lgg(out, cases, slices, seed=seed, progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))

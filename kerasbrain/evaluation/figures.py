@@ -79,3 +79,31 @@ def save_slice_figure(path, image: np.ndarray, probability: np.ndarray, truth: n
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
+
+
+def save_class_figure(path, image: np.ndarray, class_probabilities=None, mask_probability=None) -> Path:
+    """Original | mask heat map | predicted mask on the image, titled with the predicted class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kerasbrain.data.classes import CLASS_TITLES
+
+    panels = [("original", image, None)]
+    if mask_probability is not None:
+        panels += [("mask probability", mask_probability, "hot"), ("predicted mask", image, None)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.4))
+    for ax, (title, data, cmap) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(data, cmap=cmap, vmin=0, vmax=1 if cmap else None)
+        if title == "predicted mask":
+            ax.contour(mask_probability >= 0.5, levels=[0.5], colors="red", linewidths=1.2)
+        ax.set_title(title)
+        ax.axis("off")
+    if class_probabilities is not None:
+        c = int(np.argmax(class_probabilities))
+        fig.suptitle(f"{CLASS_TITLES[c]} ({class_probabilities[c]:.2f})")
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path

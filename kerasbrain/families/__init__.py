@@ -17,6 +17,8 @@ from kerasbrain.runs import read_run_config, read_run_info, run_dir_of
 _FAMILIES = {
     "unet3d": "kerasbrain.families.unet3d",  # volumetric 3-D U-Net (MSD / BraTS)
     "unet2d": "kerasbrain.families.unet2d",  # 2-D slice U-Nets (LGG kaggle_3m), scratch or encoder
+    "multitask": "kerasbrain.families.multitask",  # 4-class head + mask decoder (BRISC 2025)
+    "classifier": "kerasbrain.families.classifier",  # 4-class head only (seed 000's baseline)
 }
 
 

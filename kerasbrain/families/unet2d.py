@@ -38,7 +38,7 @@ class SliceFamily(ModelFamily):
         return "stages" in raw
 
     def owns_model(self, model) -> bool:
-        return getattr(model, "spatial_dims", None) == 2
+        return getattr(model, "spatial_dims", None) == 2 and not hasattr(model, "tasks")
 
     def train(self, data, out, config, time_budget=None, progress=print):
         from kerasbrain.training.train_unet2d import train_unet2d

@@ -1,5 +1,5 @@
 """Segmentation losses (keras.ops only, every backend)."""
 
-from kerasbrain.losses.dice import DiceCELoss, SoftDiceLoss
+from kerasbrain.losses.dice import DiceCELoss, PerSampleDiceBCELoss, SoftDiceLoss
 
-__all__ = ["SoftDiceLoss", "DiceCELoss"]
+__all__ = ["SoftDiceLoss", "DiceCELoss", "PerSampleDiceBCELoss"]

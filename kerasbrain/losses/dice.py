@@ -69,3 +69,33 @@ class DiceCELoss(keras.losses.Loss):
         config.update(dice_weight=self.dice_weight, ce_weight=self.ce_weight, smooth=self.smooth,
                       batch_dice=self.batch_dice)
         return config
+
+
+@register
+class PerSampleDiceBCELoss(keras.losses.Loss):
+    """Dice + BCE computed per sample, so per-sample weights can switch it off (multi-task training).
+
+    A sample without a mask is given weight 0 and adds exactly nothing; Keras averages the
+    weighted per-sample values over the batch.
+    """
+
+    def __init__(self, dice_weight=1.0, ce_weight=1.0, smooth=1.0, name="per_sample_dice_bce_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.dice_weight = dice_weight
+        self.ce_weight = ce_weight
+        self.smooth = smooth
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        axes = tuple(range(1, len(y_pred.shape)))
+        intersection = ops.sum(y_true * y_pred, axis=axes)
+        denominator = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
+        dice = 1.0 - (2.0 * intersection + self.smooth) / (denominator + self.smooth)
+        ce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=tuple(range(1, len(y_pred.shape) - 1)))
+        return self.dice_weight * dice + self.ce_weight * ce
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dice_weight=self.dice_weight, ce_weight=self.ce_weight, smooth=self.smooth)
+        return config

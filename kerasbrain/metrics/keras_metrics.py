@@ -29,10 +29,13 @@ class _ChannelConfusion(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth = ops.cast(y_true[..., self.channel] > 0.5, self.dtype)
         pred = ops.cast(y_pred[..., self.channel] > self.threshold, self.dtype)
-        self.tp.assign_add(ops.sum(truth * pred))
-        self.fp.assign_add(ops.sum((1 - truth) * pred))
-        self.fn.assign_add(ops.sum(truth * (1 - pred)))
-        self.tn.assign_add(ops.sum((1 - truth) * (1 - pred)))
+        weight = 1.0
+        if sample_weight is not None:  # per-sample weights (B,): a sample weighted 0 is not counted
+            weight = ops.reshape(ops.cast(sample_weight, self.dtype), (-1,) + (1,) * (len(truth.shape) - 1))
+        self.tp.assign_add(ops.sum(truth * pred * weight))
+        self.fp.assign_add(ops.sum((1 - truth) * pred * weight))
+        self.fn.assign_add(ops.sum(truth * (1 - pred) * weight))
+        self.tn.assign_add(ops.sum((1 - truth) * (1 - pred) * weight))
 
     def reset_state(self):
         for v in (self.tp, self.fp, self.fn, self.tn):

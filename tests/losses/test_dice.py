@@ -65,3 +65,18 @@ def test_gradient_points_towards_the_target():
             value = DiceCELoss()(y, q)
         grad = tape.gradient(value, q).numpy()
     assert ops.all(grad[0, [0, 2], 0] < 0) and ops.all(grad[0, [1, 3], 0] > 0)
+
+
+def test_per_sample_dice_bce_known_values_and_zero_weight():
+    from kerasbrain.losses import PerSampleDiceBCELoss
+
+    loss = PerSampleDiceBCELoss()
+    y = np.zeros((2, 2, 2, 1), np.float32)
+    y[0] = 1  # sample 0: all tumour; sample 1: none
+    p = np.full((2, 2, 2, 1), 0.5, np.float32)
+    # sample 0: Dice loss 1 - (2*2 + 1) / (4 + 2 + 1) = 2/7, BCE ln 2; sample 1: 1 - 1/3 and ln 2
+    per_sample = np.asarray(loss.call(y, p))
+    np.testing.assert_allclose(per_sample, [2 / 7 + np.log(2), 2 / 3 + np.log(2)], rtol=1e-5)
+    # a sample weighted 0 (it has no mask) adds nothing; Keras averages over the batch size
+    assert float(loss(y, p, sample_weight=np.array([1.0, 0.0]))) == pytest.approx(per_sample[0] / 2, rel=1e-5)
+    assert float(loss(y, p, sample_weight=np.array([0.0, 0.0]))) == 0.0

@@ -1,0 +1,94 @@
+"""The multi-task family: ResNet encoder, 4-class head and U-Net mask decoder (seeds 000 / 001).
+
+Config: `training/config_multitask.MultiTaskConfig`; data: BRISC 2025 or Kaggle class folders
+(`data/tumour_images.py`); trainer: `training/train_multitask.py`; evaluation:
+`evaluation/classification.py`. The `classifier` family (`families/classifier.py`) is the same
+code with the class head only, seed 000's single-task baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
+from kerasbrain.runs import CONFIG_FILE, run_dir_of
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+class MultiTaskFamily(ModelFamily):
+    def __init__(self, name: str, tasks: tuple[str, ...], description: str):
+        self.name, self.tasks, self.description = name, tasks, description
+
+    def load_config(self, path):
+        from kerasbrain.training.config_multitask import load_multitask_config
+
+        return load_multitask_config(path)
+
+    def run_config(self, run_dir):
+        from kerasbrain.training.config_multitask import multitask_config_from_json
+
+        path = Path(run_dir) / CONFIG_FILE
+        return multitask_config_from_json(path) if path.exists() else None
+
+    def owns_model(self, model) -> bool:
+        return tuple(getattr(model, "tasks", ())) == self.tasks
+
+    def train(self, data, out, config, time_budget=None, progress=print):
+        from kerasbrain.training.train_multitask import train_multitask
+
+        return train_multitask(data, out, config, self.name, self.tasks, progress=progress, time_budget=time_budget)
+
+    def _load(self, model_path, overrides: InferenceOverrides):
+        from kerasbrain.inference.model_io import load_model
+        from kerasbrain.runtime import precision_policy
+
+        unused = [g for g in overrides.given() if g != "precision"]
+        if unused:
+            raise ValueError(f"--{unused[0].replace('_', '-')} applies to volumetric models; "
+                             f"{model_path} is a {self.name} model")
+        with precision_policy(overrides.precision or "auto"):
+            model = load_model(model_path)
+        config = self.run_config(run_dir_of(model_path))
+        return model, (config.data.image_size if config else 224)
+
+    def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
+                 save_predictions=False, progress=print) -> dict:
+        from kerasbrain.data.tumour_images import discover_tumour_images
+        from kerasbrain.evaluation.classification import evaluate_images
+
+        if save_predictions:
+            raise ValueError("--save-predictions is for volumetric models; use `kerasbrain predict` on an image")
+        model, size = self._load(model_path, overrides)
+        wanted = None if case_ids is None else set(case_ids)
+        samples = [s for s in discover_tumour_images(data) if wanted is None or s.id in wanted]
+        if not samples:
+            raise ValueError(f"{data}: none of the run's images were found")
+        result = evaluate_images(model, samples, size, out, progress)
+        return {"text": result["table"], "files": result["files"]}
+
+    def predict(self, request: PredictRequest, progress=print) -> list:
+        from kerasbrain.data.classes import CLASS_TITLES
+        from kerasbrain.data.tumour_images import prepare_image, read_rgb
+        from kerasbrain.evaluation.classification import predict_images
+        from kerasbrain.evaluation.figures import save_class_figure
+
+        if request.server:
+            raise ValueError(f"--server is not available for {self.name} models yet")
+        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"a {self.name} model takes one JPEG/PNG/TIFF image")
+        if request.out.suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png picture. Received: {request.out}")
+        model, size = self._load(request.model, request.overrides)
+        image = prepare_image(read_rgb(request.inputs[0]), size)
+        predicted = {k: v[0] for k, v in predict_images(model, image[None]).items()}
+        lines = []
+        if "class" in predicted:
+            order = predicted["class"].argsort()[::-1]
+            lines.append("class: " + ", ".join(f"{CLASS_TITLES[c]} {predicted['class'][c]:.3f}" for c in order))
+        return lines + [save_class_figure(request.out, image, predicted.get("class"), predicted.get("mask"))]
+
+
+FAMILY = MultiTaskFamily("multitask", ("class", "mask"),
+                         "Multi-task ResNet: 4-class head + U-Net mask decoder (seeds 000/001), BRISC 2025 "
+                         "or class folders.")

@@ -1,0 +1,81 @@
+"""End-to-end: the multitask and classifier families from the command line on BRISC-layout phantoms."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+TINY = """
+[data]
+image_size = 64
+[model]
+decoder_filters = [16, 8, 8, 8, 4]
+[training]
+batch_size = 4
+epochs = 1
+"""
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def brisc_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multitask")
+    result = run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 5)
+    assert result.exit_code == 0, result.output
+    (root / "tiny.toml").write_text(TINY)
+    result = run("train", "multitask", "--data", root / "data", "--config", root / "tiny.toml", "--out", root / "run")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_the_run_records_its_family_split_and_both_tasks(brisc_run):
+    run_dir = brisc_run / "run"
+    assert json.loads((run_dir / "run.json").read_text())["family"] == "multitask"
+    split = json.loads((run_dir / "split.json").read_text())
+    assert len(split["test"]) == 4 and not set(split["train"]) & set(split["validation"])
+    history = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert {"class_accuracy", "mask_dice", "val_class_accuracy", "val_mask_dice"} <= set(history[0])
+
+
+def test_evaluate_writes_seed_000s_table_and_curves(brisc_run):
+    out = brisc_run / "eval"
+    result = run("evaluate", "--model", brisc_run / "run", "--data", brisc_run / "data", "--subset", "test",
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "| Class | Precision | Recall | F1-score | Support |" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"]["n"] == 4 and summary["masks"]["n"] == 3  # no mask for "no tumour"
+    assert sum(map(sum, summary["classes"]["confusion_matrix"])) == 4
+    rows = list(csv.DictReader((out / "images.csv").open()))
+    assert len(rows) == 4 and {r["true_class"] for r in rows} == {"glioma", "meningioma", "no_tumor", "pituitary"}
+    assert (out / "curves.png").stat().st_size > 10_000
+
+
+def test_predict_prints_the_class_and_draws_the_mask(brisc_run, tmp_path):
+    image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "pituitary").glob("*.jpg"))[0]
+    result = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if l.startswith("class: "))
+    probabilities = [float(part.split()[-1]) for part in line[7:].split(", ")]
+    assert len(probabilities) == 4 and abs(sum(probabilities) - 1) < 2e-3 and probabilities == sorted(probabilities)[::-1]
+    assert (tmp_path / "p.png").stat().st_size > 5000
+    bad = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "p.png", "--overlap", 0.5)
+    assert bad.exit_code == 1 and "--overlap applies to volumetric models" in bad.output
+
+
+def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):
+    result = run("train", "classifier", "--data", brisc_run / "data", "--config", brisc_run / "tiny.toml",
+                 "--out", brisc_run / "classifier")
+    assert result.exit_code == 0, result.output
+    history = list(csv.DictReader((brisc_run / "classifier" / "history.csv").open()))
+    assert "accuracy" in history[0] and "mask_dice" not in history[0]
+    result = run("evaluate", "--model", brisc_run / "classifier", "--data", brisc_run / "data", "--subset", "test",
+                 "--out", brisc_run / "eval_classifier")
+    assert result.exit_code == 0, result.output
+    assert "masks" not in json.loads((brisc_run / "eval_classifier" / "summary.json").read_text())
