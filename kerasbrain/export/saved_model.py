@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasbrain.data.classes import CLASSES
 from kerasbrain.data.labels import REGIONS
 from kerasbrain.export.layout import MANIFEST, read_manifest, versions  # noqa: F401  (read_manifest re-exported)
 from kerasbrain.export.signatures import (
@@ -25,6 +26,8 @@ from kerasbrain.export.signatures import (
     SLICE_OUTPUTS,
     VOLUME_INPUTS,
     VOLUME_OUTPUTS,
+    classification_outputs,
+    image_classification_endpoint,
     slice_segmentation_endpoint,
     volume_segmentation_endpoint,
 )
@@ -45,11 +48,19 @@ def model_kind(model: keras.Model) -> str:
         raise ValueError(f"no serving signature is defined for this model ({exc})") from exc
 
 
-def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False) -> dict:
-    """Write `model` with its `serving_default` signature to `path`; returns the manifest."""
-    kind = model_kind(model)
-    endpoint = volume_segmentation_endpoint if kind == "volume_segmentation" else slice_segmentation_endpoint
-    fn, signature, polymorphic = endpoint(model)
+def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False,
+                      kind: str | None = None) -> dict:
+    """Write `model` with its `serving_default` signature to `path`; returns the manifest.
+
+    `kind` (a family's serving kind) picks the signature; by default it follows the network's
+    spatial dimensions (volume or slice segmentation).
+    """
+    kind = kind or model_kind(model)
+    endpoints = {"volume_segmentation": volume_segmentation_endpoint, "slice_segmentation": slice_segmentation_endpoint,
+                 "image_classification": image_classification_endpoint}
+    if kind not in endpoints:
+        raise ValueError(f"no serving signature of kind {kind!r}; known: {sorted(endpoints)}")
+    fn, signature, polymorphic = endpoints[kind](model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     kwargs = {}
@@ -62,6 +73,9 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clah
     if kind == "volume_segmentation":
         manifest.update(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=size_divisor(model),
                         regions=list(REGIONS))
+    elif kind == "image_classification":
+        manifest.update(inputs=["image"], outputs=classification_outputs(model), input_scale="0-255",
+                        size_divisor=size_divisor(model), classes=list(CLASSES))
     else:
         manifest.update(inputs=list(SLICE_INPUTS), outputs=list(SLICE_OUTPUTS), input_scale="0-255",
                         size_divisor=size_divisor(model), requires_clahe=requires_clahe)
@@ -84,7 +98,7 @@ def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, 
 
 def export_version(model: keras.Model, name: str, root: str | os.PathLike = "saved_models", version: int | None = None,
                    warmup_window: tuple[int, ...] | None = None, requires_clahe: bool = False,
-                   manifest_extra: dict | None = None) -> Path:
+                   manifest_extra: dict | None = None, kind: str | None = None) -> Path:
     """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder.
 
     `manifest_extra` is added to `assets.extra/kerasbrain.json`: the family records its name and
@@ -103,7 +117,7 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
         raise FileExistsError(f"{final}: version {version} of {name!r} already exists; versions are immutable")
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_root))
     try:
-        manifest = write_saved_model(model, staging / "model", requires_clahe)
+        manifest = write_saved_model(model, staging / "model", requires_clahe, kind)
         extra = staging / "model" / "assets.extra"
         extra.mkdir(parents=True, exist_ok=True)
         manifest.update(manifest_extra or {})

@@ -84,3 +84,43 @@ def slice_segmentation_endpoint(model: keras.Model):
 
     signature = [keras.InputSpec(shape=(None, None, None, channels), dtype="float32", name="image")]
     return serve, signature, [f"(b, {divisor}*h, {divisor}*w, {channels})"]
+
+
+def classification_outputs(model: keras.Model) -> list[str]:
+    """Output names of the classification signature for the model's tasks."""
+    tasks = tuple(getattr(model, "tasks", ("class",)))
+    names = []
+    if "class" in tasks:
+        names += ["class_probabilities", "class"]
+    if "mask" in tasks:
+        names += ["mask_probabilities", "mask"]
+    return names
+
+
+def image_classification_endpoint(model: keras.Model):
+    """(function, input signature, JAX shape constraints) of the classification / multi-task signature.
+
+    Classification and multi-task (seeds 000 / 001), signature `serving_default`:
+        inputs   image               float32 (batch, s, s, 3)  raw 0-255 RGB, resized to the run's image size
+                                                              (`kerasbrain.data.tumour_images.prepare_image`)
+        outputs  class_probabilities float32 (batch, 4)        glioma, meningioma, no tumour, pituitary
+                 class               int32   (batch,)          the most probable class index
+                 mask_probabilities  float32 (batch, s, s)     tumour probability (multi-task models)
+                 mask                uint8   (batch, s, s)     1 where mask_probabilities >= 0.5
+    """
+    divisor = size_divisor(model)
+    channels = model.inputs[0].shape[-1]
+
+    def serve(image):
+        outputs = model(ops.cast(image, "float32") / 255.0, training=False)
+        result = {}
+        if "class" in outputs:
+            result["class_probabilities"] = outputs["class"]
+            result["class"] = ops.cast(ops.argmax(outputs["class"], axis=-1), "int32")
+        if "mask" in outputs:
+            result["mask_probabilities"] = outputs["mask"][..., 0]
+            result["mask"] = ops.cast(outputs["mask"][..., 0] >= THRESHOLD, "uint8")
+        return result
+
+    signature = [keras.InputSpec(shape=(None, None, None, channels), dtype="float32", name="image")]
+    return serve, signature, [f"(b, {divisor}*h, {divisor}*w, {channels})"]

@@ -17,6 +17,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
 class MultiTaskFamily(ModelFamily):
+    serving_kind = "image_classification"
+
     def __init__(self, name: str, tasks: tuple[str, ...], description: str):
         self.name, self.tasks, self.description = name, tasks, description
 
@@ -73,20 +75,59 @@ class MultiTaskFamily(ModelFamily):
         from kerasbrain.evaluation.classification import predict_images
         from kerasbrain.evaluation.figures import save_class_figure
 
-        if request.server:
-            raise ValueError(f"--server is not available for {self.name} models yet")
         if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f"a {self.name} model takes one JPEG/PNG/TIFF image")
         if request.out.suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png picture. Received: {request.out}")
-        model, size = self._load(request.model, request.overrides)
-        image = prepare_image(read_rgb(request.inputs[0]), size)
-        predicted = {k: v[0] for k, v in predict_images(model, image[None]).items()}
+        if request.server:
+            predicted = self._predict_remote(request, read_rgb(request.inputs[0]))
+            size = None
+        else:
+            model, size = self._load(request.model, request.overrides)
+            image = prepare_image(read_rgb(request.inputs[0]), size)
+            predicted = {k: v[0] for k, v in predict_images(model, image[None]).items()}
+        if size is None:
+            image = prepare_image(read_rgb(request.inputs[0]), predicted.pop("size"))
         lines = []
         if "class" in predicted:
             order = predicted["class"].argsort()[::-1]
             lines.append("class: " + ", ".join(f"{CLASS_TITLES[c]} {predicted['class'][c]:.3f}" for c in order))
         return lines + [save_class_figure(request.out, image, predicted.get("class"), predicted.get("mask"))]
+
+
+    def _predict_remote(self, request: PredictRequest, rgb) -> dict:
+        """Class and mask probabilities from TF Serving, at the served version's exported image size."""
+        from kerasbrain.data.tumour_images import prepare_image
+        from kerasbrain.export.layout import read_manifest
+        from kerasbrain.serving.client import ServingClientError, connect
+
+        if request.overrides.given():
+            raise ValueError(f"--{request.overrides.given()[0].replace('_', '-')} applies to local prediction only")
+        client = connect(request.server, request.model, request.model_version, request.model_label)
+        try:
+            versions = client.available_versions()
+            manifest = read_manifest(Path(request.saved_models) / request.model / str(versions[-1])) if versions else {}
+            size = int(manifest.get("image_size", 224))
+            outputs = client.predict({"image": prepare_image(rgb, size)[None].astype("float32")})
+        except ServingClientError as exc:
+            raise ValueError(f"{request.server}: model {request.model!r} is not available ({exc.message})") from exc
+        predicted = {"size": size}
+        if "class_probabilities" in outputs:
+            predicted["class"] = outputs["class_probabilities"][0]
+        if "mask_probabilities" in outputs:
+            predicted["mask"] = outputs["mask_probabilities"][0]
+        return predicted
+
+    def export(self, model_path, name, root, version, warmup) -> Path:
+        from kerasbrain.export.saved_model import export_version
+        from kerasbrain.inference.model_io import load_model
+
+        model = load_model(model_path)
+        config = self.run_config(run_dir_of(model_path))
+        size = config.data.image_size if config else 224
+        extra = {"family": self.name, "image_size": size, "tasks": list(self.tasks)}
+        return export_version(model, name, root, version, (size, size) if warmup else None, kind=self.serving_kind,
+                              manifest_extra=extra)
 
 
 FAMILY = MultiTaskFamily("multitask", ("class", "mask"),

@@ -79,3 +79,36 @@ def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):
                  "--out", brisc_run / "eval_classifier")
     assert result.exit_code == 0, result.output
     assert "masks" not in json.loads((brisc_run / "eval_classifier" / "summary.json").read_text())
+
+
+def _class_line(output):
+    line = next(l for l in output.splitlines() if l.startswith("class: "))
+    return {part.rsplit(" ", 1)[0]: float(part.rsplit(" ", 1)[1]) for part in line[7:].split(", ")}
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, tmp_path, protocol):
+    from kerasbrain.export.layout import read_manifest
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    saved = tmp_path / "saved_models"
+    result = run("export", "--model", brisc_run / "run", "--name", "brisc_mt", "--root", saved)
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(saved / "brisc_mt" / "1")
+    assert manifest["kind"] == "image_classification" and manifest["family"] == "multitask"
+    assert manifest["outputs"] == ["class_probabilities", "class", "mask_probabilities", "mask"]
+    assert manifest["image_size"] == 64 and manifest["warmup_window"] == [64, 64]
+    image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "glioma").glob("*.jpg"))[0]
+    local = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "local.png")
+    server = build_server(model_name="brisc_mt", model_base_path=saved / "brisc_mt",
+                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)).start()
+    try:
+        url = f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
+        remote = run("predict", "--server", url, "--model", "brisc_mt", "--saved-models", saved, "--input", image,
+                     "--out", tmp_path / "remote.png")
+    finally:
+        server.stop()
+    assert remote.exit_code == 0, remote.output
+    local_p, remote_p = _class_line(local.output), _class_line(remote.output)
+    assert local_p.keys() == remote_p.keys() and all(abs(local_p[k] - remote_p[k]) <= 2e-3 for k in local_p)
+    assert (tmp_path / "remote.png").stat().st_size > 5000
