@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from cli.common import KerasbrainGroup  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
+from cli.explain import explain  # noqa: E402
 from cli.inference import evaluate, predict  # noqa: E402
 from cli.serving import export_cmd, serve, serving  # noqa: E402
 from cli.synth import synth  # noqa: E402
@@ -33,7 +34,7 @@ def cli():
     """
 
 
-for command in (synth, train, evaluate, predict, export_cmd, serving, serve, experiment, demo):
+for command in (synth, train, evaluate, predict, explain, export_cmd, serving, serve, experiment, demo):
     cli.add_command(command)
 
 

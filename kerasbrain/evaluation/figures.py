@@ -107,3 +107,39 @@ def save_class_figure(path, image: np.ndarray, class_probabilities=None, mask_pr
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
+
+
+def save_explanation_figure(path, image: np.ndarray, heat: np.ndarray, mask_probability, class_probabilities,
+                            explained: int, method: str) -> Path:
+    """Original | heat map over the image | predicted mask (multi-task) | class probabilities."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kerasbrain.data.classes import CLASS_TITLES
+
+    n = 4 if mask_probability is not None else 3
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.4))
+    axes[0].imshow(image)
+    axes[0].set_title("original")
+    axes[1].imshow(image)
+    axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    axes[1].set_title(f"{method}: {CLASS_TITLES[explained]}")
+    if mask_probability is not None:
+        axes[2].imshow(image)
+        axes[2].contour(mask_probability >= 0.5, levels=[0.5], colors="red", linewidths=1.2)
+        axes[2].set_title("predicted mask")
+    for ax in axes[:n - 1]:
+        ax.axis("off")
+    bars = axes[n - 1]
+    bars.barh(range(len(CLASS_TITLES)), class_probabilities, color=["C3" if i == explained else "C0"
+                                                                  for i in range(len(CLASS_TITLES))])
+    bars.set_yticks(range(len(CLASS_TITLES)), CLASS_TITLES)
+    bars.set_xlim(0, 1)
+    bars.invert_yaxis()
+    bars.set_title("prediction")
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path

@@ -111,6 +111,11 @@ class ModelFamily:
         """Run one prediction; returns the files written."""
         raise NotSupported(f"the {self.name} family has no prediction yet")
 
+    def explain(self, model_path: Path, image: Path, out: Path, method: str = "gradcam", layer: str | None = None,
+                target: str | None = None) -> list:
+        """Draw an explanation of one prediction to `out`; returns lines to print and files written."""
+        raise NotSupported(f"the {self.name} family has no explanations yet")
+
     def export(self, model_path: Path, name: str, root: Path, version: int | None, warmup: bool) -> Path:
         """Write `root/name/version` as a SavedModel with the family's serving signature."""
         raise NotSupported(f"the {self.name} family has no serving signature yet")

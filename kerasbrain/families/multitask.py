@@ -95,6 +95,30 @@ class MultiTaskFamily(ModelFamily):
         return lines + [save_class_figure(request.out, image, predicted.get("class"), predicted.get("mask"))]
 
 
+    def explain(self, model_path, image, out, method="gradcam", layer=None, target=None) -> list:
+        from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index
+        from kerasbrain.data.tumour_images import prepare_image, read_rgb
+        from kerasbrain.evaluation.explain import explain_classes
+        from kerasbrain.evaluation.figures import save_explanation_figure
+
+        if Path(out).suffix.lower() != ".png":
+            raise ValueError(f"--out must be a .png picture. Received: {out}")
+        index = None
+        if target is not None:
+            index = class_index(target)
+            if index is None:
+                raise ValueError(f"--class must be one of {', '.join(CLASSES)}. Received: {target!r}")
+        model, size = self._load(model_path, InferenceOverrides())
+        rgb = prepare_image(read_rgb(image), size)
+        x = rgb[None].astype("float32") / 255.0
+        maps, probabilities = explain_classes(model, x, index, method, layer)
+        mask = model.predict_on_batch(x).get("mask")
+        explained = int(probabilities[0].argmax()) if index is None else index
+        figure = save_explanation_figure(out, rgb, maps[0], None if mask is None else mask[0, ..., 0],
+                                         probabilities[0], explained, method)
+        return [f"class: {CLASS_TITLES[int(probabilities[0].argmax())]} {probabilities[0].max():.3f}; "
+                f"{method} explains {CLASS_TITLES[explained]}", figure]
+
     def _predict_remote(self, request: PredictRequest, rgb) -> dict:
         """Class and mask probabilities from TF Serving, at the served version's exported image size."""
         from kerasbrain.data.tumour_images import prepare_image

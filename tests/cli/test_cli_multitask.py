@@ -112,3 +112,15 @@ def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, 
     local_p, remote_p = _class_line(local.output), _class_line(remote.output)
     assert local_p.keys() == remote_p.keys() and all(abs(local_p[k] - remote_p[k]) <= 2e-3 for k in local_p)
     assert (tmp_path / "remote.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_explain_draws_the_heat_map(brisc_run, tmp_path, method):
+    image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "meningioma").glob("*.jpg"))[0]
+    result = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--class", "meningioma",
+                 "--out", tmp_path / "e.png")
+    assert result.exit_code == 0, result.output
+    assert f"{method} explains Meningioma" in result.output and (tmp_path / "e.png").stat().st_size > 10_000
+    bad = run("explain", "--model", brisc_run / "run", "--input", image, "--class", "astrocytoma", "--out",
+              tmp_path / "f.png")
+    assert bad.exit_code == 1 and "--class must be one of" in bad.output and not (tmp_path / "f.png").exists()

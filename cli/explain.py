@@ -1,0 +1,27 @@
+"""`kerasbrain explain`: why a model predicted what it did, drawn for one image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import echo
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A .keras model or a run folder (multitask or classifier).")
+@click.option("--input", "image", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="One JPEG/PNG/TIFF image.")
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++"]), default="gradcam", show_default=True)
+@click.option("--layer", help="Encoder layer whose feature maps to use (default: its deepest level, P5).")
+@click.option("--class", "target", help="Class to explain (default: the predicted one).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
+def explain(model_path, image, method, layer, target, out):
+    """Draw original | heat map | predicted mask | class probabilities for one image."""
+    from kerasbrain.families import family_of_run
+
+    echo(f"explaining {image.name} with {method}")
+    for item in family_of_run(model_path).explain(model_path, image, out, method, layer, target):
+        click.echo(str(item))
