@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
 from kerasbrain.runs import CONFIG_FILE, run_dir_of
 
@@ -101,6 +103,9 @@ class MultiTaskFamily(ModelFamily):
         from kerasbrain.evaluation.explain import explain_classes
         from kerasbrain.evaluation.figures import save_explanation_figure
 
+        if method in ("shap", "lime") and layer:
+            raise ValueError(f"--layer applies to Grad-CAM; {method} explains image regions")
+
         if Path(out).suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png picture. Received: {out}")
         index = None
@@ -111,10 +116,20 @@ class MultiTaskFamily(ModelFamily):
         model, size = self._load(model_path, InferenceOverrides())
         rgb = prepare_image(read_rgb(image), size)
         x = rgb[None].astype("float32") / 255.0
-        maps, probabilities = explain_classes(model, x, index, method, layer)
-        mask = model.predict_on_batch(x).get("mask")
+        outputs = model.predict_on_batch(x)
+        probabilities, mask = outputs["class"], outputs.get("mask")
         explained = int(probabilities[0].argmax()) if index is None else index
-        figure = save_explanation_figure(out, rgb, maps[0], None if mask is None else mask[0, ..., 0],
+        if method in ("shap", "lime"):
+            from kerasbrain.evaluation.explain_agnostic import lime_map, shap_map
+
+            def predict(batch):  # 0-255 images, any batch size -> class probabilities
+                return np.concatenate([model.predict_on_batch(np.asarray(batch[i:i + 32], "float32") / 255.0)["class"]
+                                       for i in range(0, len(batch), 32)])
+
+            heat = (shap_map if method == "shap" else lime_map)(predict, rgb, explained)
+        else:
+            heat = explain_classes(model, x, explained, method, layer)[0][0]
+        figure = save_explanation_figure(out, rgb, heat, None if mask is None else mask[0, ..., 0],
                                          probabilities[0], explained, method)
         return [f"class: {CLASS_TITLES[int(probabilities[0].argmax())]} {probabilities[0].max():.3f}; "
                 f"{method} explains {CLASS_TITLES[explained]}", figure]

@@ -114,7 +114,7 @@ def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, 
     assert (tmp_path / "remote.png").stat().st_size > 5000
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "lime"])
 def test_explain_draws_the_heat_map(brisc_run, tmp_path, method):
     image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "meningioma").glob("*.jpg"))[0]
     result = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--class", "meningioma",
