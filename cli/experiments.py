@@ -30,6 +30,25 @@ def lgg_compare(data, out, encoders, quick):
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 
+@experiment.command("multitask-vs-baseline")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="BRISC 2025 (or its parent) or the Kaggle class folders.")
+@click.option("--out", default="runs/multitask-vs-baseline", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", help="TOML config of both runs (multitask family's sections); defaults if left out.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="The same wall-clock budget for each of the two runs.")
+@click.option("--quick", is_flag=True, help="Two epochs at 64 x 64 (CPU, phantom data).")
+def multitask_vs_baseline(data, out, config, time_budget, quick):
+    """Seed 000's table: single-task classifier vs multi-task network, same data, seed and budget."""
+    from kerasbrain.experiments.multitask_compare import run_multitask_compare
+    from kerasbrain.training.config_multitask import load_multitask_config
+
+    result = run_multitask_compare(data, out, load_multitask_config(config), quick, time_budget, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
+
+
 @click.command()
 @click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cases", default=10, show_default=True, type=click.IntRange(3))

@@ -8,6 +8,12 @@ import pytest  # noqa: E402
 
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
 
+#: For tests of backend-independent glue (experiments, the demo, parameter counts) whose training,
+#: evaluation and model code is also tested on JAX elsewhere: run once, on TensorFlow, to keep the
+#: two-backend suite short.
+once = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+                          reason="backend-independent glue, run once on TensorFlow; its parts are tested on JAX")
+
 #: Odd sizes, so padding and cropping bugs show (MONAI's habit).
 TINY_SHAPE = (41, 38, 35)
 

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.conftest import once
 
 TINY = """
 [data]
@@ -124,3 +125,17 @@ def test_explain_draws_the_heat_map(brisc_run, tmp_path, method):
     bad = run("explain", "--model", brisc_run / "run", "--input", image, "--class", "astrocytoma", "--out",
               tmp_path / "f.png")
     assert bad.exit_code == 1 and "--class must be one of" in bad.output and not (tmp_path / "f.png").exists()
+
+
+@once
+def test_multitask_vs_baseline_quick(brisc_run):
+    out = brisc_run / "compare"
+    result = run("experiment", "multitask-vs-baseline", "--data", brisc_run / "data", "--out", out, "--quick")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["model"] for r in rows] == ["ResNet supervised (single-task)", "ResNet multi-task (class + mask)"]
+    assert all(0 <= float(r["accuracy"]) <= 1 and 0 <= float(r["macro_f1"]) <= 1 for r in rows)
+    splits = [json.loads((out / name / "split.json").read_text()) for name in ("classifier", "multitask")]
+    assert splits[0] == splits[1]  # the same images for both
+    assert "| Model | Accuracy | Macro F1 | Macro ROC-AUC |" in (out / "results.md").read_text()
+    assert (out / "training_curves.png").stat().st_size > 10_000

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.conftest import once
 
 TINY = """
 [data]
@@ -95,6 +96,7 @@ def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path
     assert (outs[0] / "slices.csv").read_text() == (outs[1] / "slices.csv").read_text()
 
 
+@once
 def test_lgg_compare_quick(slice_run):
     out = slice_run / "compare"
     result = run("experiment", "lgg-compare", "--data", slice_run / "lgg", "--out", out, "--encoder", "resnet18",

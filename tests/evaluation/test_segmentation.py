@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kerasbrain.evaluation.segmentation import summarise
+from tests.conftest import once
 
 
 def test_summarise_leaves_undefined_scores_out_and_counts_them():
@@ -22,6 +23,7 @@ def test_summarise_leaves_undefined_scores_out_and_counts_them():
     assert summarise([]) == {}
 
 
+@once
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_lists_what_it_wrote(tmp_path):
     from kerasbrain.demo import run_demo

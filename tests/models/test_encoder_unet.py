@@ -7,10 +7,12 @@ import pytest
 
 from kerasbrain.models.backbones import encoder_model
 from kerasbrain.models.encoder_unet import EncoderUNet
+from tests.conftest import once
 
 
 @pytest.mark.parametrize("encoder,params", [("resnet18", 11_186_112), ("resnet50", 23_561_152),
                                             ("efficientnet_b0", 4_049_564)])
+@once
 def test_encoders_have_the_published_size(encoder, params):
     # keras-cv backbones without classification heads: ResNet18 11.2 M, ResNet50 23.6 M, EfficientNet-B0 4.0 M
     assert encoder_model(encoder).count_params() == params

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kerasbrain.models.unet import UNet
+from tests.conftest import once
 
 
 @pytest.mark.parametrize("dims,shape", [(3, (16, 24, 32)), (2, (32, 48))])
@@ -18,6 +19,7 @@ def test_output_shapes(dims, shape):
     assert ((y >= 0) & (y <= 1)).all()
 
 
+@once
 def test_default_size_matches_the_benchmarked_network():
     # 5.65 M parameters: the network size our speed targets are stated for
     assert UNet().count_params() == 5_647_715
