@@ -22,6 +22,20 @@ class ConfigError(ValueError):
     """A config file is unreadable or holds an unknown key or a value of the wrong type."""
 
 
+class OutOfRange(ValueError):
+    """Raised by a config dataclass's `__post_init__` for a value outside its range; names the key."""
+
+    def __init__(self, key: str, rule: str, value):
+        super().__init__(f"{key}: {rule}. Received: {value!r}")
+        self.key = key
+
+
+def check(condition: bool, key: str, rule: str, value) -> None:
+    """For config dataclasses' `__post_init__`: raise `OutOfRange` unless `condition` holds."""
+    if not condition:
+        raise OutOfRange(key, rule, value)
+
+
 def build_section(cls, values: dict, where: str):
     """One section's dataclass from a table, checking names and types against its defaults."""
     if not isinstance(values, dict):
@@ -50,7 +64,10 @@ def build_section(cls, values: dict, where: str):
         elif isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{where}.{name}: expected a string. Received: {value!r}")
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except OutOfRange as exc:
+        raise ConfigError(f"{where}.{exc}") from exc
 
 
 def _table_type(config_cls, name: str):
@@ -86,7 +103,10 @@ def parse_config(config_cls, raw: dict, source: str = "config"):
                                  for i, v in enumerate(value))
         else:
             raise ConfigError(f"{source}: {name}: unsupported config field")  # a schema bug, not a user error
-    return config_cls(**kwargs)
+    try:
+        return config_cls(**kwargs)
+    except OutOfRange as exc:  # a rule across sections
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def shipped_configs() -> list[str]:

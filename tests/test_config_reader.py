@@ -45,3 +45,28 @@ def test_broken_json_names_the_file(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model": {"depth": "four"}}))
     with pytest.raises(ConfigError, match=r"config.json: \[model\].depth: expected a number"):
         config_from_json_file(Config, tmp_path / "config.json")
+
+
+@pytest.mark.parametrize("cls,raw,message", [
+    (Config, {"inference": {"overlap": -0.1}}, r"\[inference\].overlap: must be in \[0, 0.95\]"),
+    (Config, {"inference": {"overlap": 1}}, r"\[inference\].overlap: must be in \[0, 0.95\]"),
+    (Config, {"inference": {"batch_size": 0}}, r"\[inference\].batch_size: must be at least 1. Received: 0"),
+    (Config, {"inference": {"window": [64, 0, 64]}}, r"\[inference\].window: three positive sides"),
+    (Config, {"training": {"fg_fraction": 1.5}}, r"\[training\].fg_fraction: must be in \[0, 1\]"),
+    (Config, {"data": {"target_spacing": [1.0, 1.0]}}, r"\[data\].target_spacing: \[\] or three positive sizes"),
+    (SliceConfig, {"data": {"fold": 1, "test_fold": 1}}, r"\[data\].test_fold: must differ from fold"),
+    (SliceConfig, {"data": {"fold": 5}}, r"\[data\].fold: must be in \[0, n_splits = 5\)"),
+    (SliceConfig, {"stages": [{"epochs": 0}]}, r"\[\[stages\]\] #1.epochs: must be at least 1"),
+])
+def test_out_of_range_values_are_one_line_naming_the_key(cls, raw, message):
+    with pytest.raises(ConfigError, match="^run.toml: " + message):
+        parse_config(cls, raw, "run.toml")
+
+
+def test_multitask_config_ranges():
+    from kerasbrain.training.config_multitask import MultiTaskConfig
+
+    with pytest.raises(ConfigError, match=r"\[data\].image_size: a positive multiple of 32. Received: 100"):
+        parse_config(MultiTaskConfig, {"data": {"image_size": 100}}, "m.toml")
+    with pytest.raises(ConfigError, match=r"\[training\].schedule: alternate or joint"):
+        parse_config(MultiTaskConfig, {"training": {"schedule": "round-robin"}}, "m.toml")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kerasbrain.config import check
+
 
 @dataclass(frozen=True)
 class InferenceConfig:
@@ -18,3 +20,14 @@ class InferenceConfig:
     compile_mode: str = "auto"
     precision: str = "auto"  # "fp32", "bf16" or "auto"; see kerasbrain.runtime
     blend: str = "auto"  # where windows are blended: "device", "host" or "auto"; see kerasbrain.runtime
+
+    def __post_init__(self):
+        check(len(self.window) == 3 and all(int(w) >= 1 for w in self.window), "window",
+              "three positive sides", self.window)
+        check(0.0 <= self.overlap <= 0.95, "overlap", "must be in [0, 0.95] (a negative overlap leaves gaps; "
+              "1 never moves the window)", self.overlap)
+        check(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size)
+        check(0.0 < self.threshold < 1.0, "threshold", "must be in (0, 1)", self.threshold)
+        check(self.compile_mode in ("auto", "xla", "graph"), "compile_mode", "auto, xla or graph", self.compile_mode)
+        check(self.precision in ("auto", "fp32", "bf16"), "precision", "auto, fp32 or bf16", self.precision)
+        check(self.blend in ("auto", "device", "host"), "blend", "auto, device or host", self.blend)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_configs: re-exported)
     ConfigError,
+    check,
     config_from_json_file,
     load_config_file,
     parse_config,
@@ -29,6 +30,12 @@ class DataConfig:
     split_seed: int = 0
     target_spacing: tuple[float, ...] = ()  # () = keep the native spacing
     cache_dir: str = ""  # "" = <run>/cache
+
+    def __post_init__(self):
+        check(0.0 <= self.validation_fraction < 1.0, "validation_fraction", "must be in [0, 1)",
+              self.validation_fraction)
+        check(self.target_spacing == () or (len(self.target_spacing) == 3 and all(s > 0 for s in self.target_spacing)),
+              "target_spacing", "[] or three positive sizes in mm", self.target_spacing)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,16 @@ class TrainingConfig:
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it); see kerasbrain.runtime
     seed: int = 0
     workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE
+
+    def __post_init__(self):
+        check(len(self.patch_size) == 3 and all(p >= 1 for p in self.patch_size), "patch_size",
+              "three positive sides", self.patch_size)
+        for key in ("batch_size", "epochs", "steps_per_epoch"):
+            check(getattr(self, key) >= 1, key, "must be at least 1", getattr(self, key))
+        check(self.validation_patches >= 0, "validation_patches", "must not be negative", self.validation_patches)
+        check(0.0 <= self.fg_fraction <= 1.0, "fg_fraction", "must be in [0, 1]", self.fg_fraction)
+        check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
+        check(self.workers >= 0, "workers", "must not be negative", self.workers)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from kerasbrain.config import config_from_json_file, load_config_file, parse_config, save_config_json
+from kerasbrain.config import check, config_from_json_file, load_config_file, parse_config, save_config_json
 from kerasbrain.data.slices import SliceAugment
 
 
@@ -21,6 +21,14 @@ class SliceData:
     test_fold: int = 1  # -1: no test fold
     split_seed: int = 0
     enhance: bool = False  # seed 004's median + CLAHE
+
+    def __post_init__(self):
+        check(self.n_splits >= 2, "n_splits", "must be at least 2", self.n_splits)
+        check(0 <= self.fold < self.n_splits, "fold", f"must be in [0, n_splits = {self.n_splits})", self.fold)
+        check(self.test_fold == -1 or 0 <= self.test_fold < self.n_splits, "test_fold",
+              f"must be -1 (no test fold) or in [0, n_splits = {self.n_splits})", self.test_fold)
+        check(self.test_fold != self.fold, "test_fold", "must differ from fold (validation would equal test)",
+              self.test_fold)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,10 @@ class Stage:
     learning_rate: float = 1e-4
     freeze_encoder: bool = False
 
+    def __post_init__(self):
+        check(self.epochs >= 1, "epochs", "must be at least 1", self.epochs)
+        check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
+
 
 @dataclass(frozen=True)
 class SliceTraining:
@@ -51,6 +63,12 @@ class SliceTraining:
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it)
     bn_recalibration_batches: int = 16  # precise batch norm before each validation (0 = off); see training/batchnorm.py
     max_slices: int = 0  # 0 = all; a cap for quick runs
+
+    def __post_init__(self):
+        check(self.batch_size >= 1, "batch_size", "must be at least 1", self.batch_size)
+        check(self.bn_recalibration_batches >= 0, "bn_recalibration_batches", "must not be negative",
+              self.bn_recalibration_batches)
+        check(self.max_slices >= 0, "max_slices", "must not be negative", self.max_slices)
 
 
 @dataclass(frozen=True)

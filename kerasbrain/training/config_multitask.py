@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from kerasbrain.config import config_from_json_file, load_config_file, save_config_json
+from kerasbrain.config import check, config_from_json_file, load_config_file, save_config_json
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,12 @@ class ImageData:
     validation_fraction: float = 0.15  # of the shipped training images, stratified by class and mask
     split_seed: int = 0
     max_images: int = 0  # 0 = all; a cap per subset for quick runs
+
+    def __post_init__(self):
+        check(self.image_size >= 32 and self.image_size % 32 == 0, "image_size", "a positive multiple of 32",
+              self.image_size)
+        check(0.0 <= self.validation_fraction < 1.0, "validation_fraction", "must be in [0, 1)",
+              self.validation_fraction)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,14 @@ class MultiTaskTraining:
     compile_mode: str = "auto"
     precision: str = "auto"
     seed: int = 0
+
+    def __post_init__(self):
+        for key in ("batch_size", "epochs"):
+            check(getattr(self, key) >= 1, key, "must be at least 1", getattr(self, key))
+        check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
+        check(self.schedule in ("alternate", "joint"), "schedule", "alternate or joint", self.schedule)
+        check(self.class_weight >= 0 and self.mask_weight >= 0, "class_weight / mask_weight",
+              "must not be negative", (self.class_weight, self.mask_weight))
 
 
 @dataclass(frozen=True)
