@@ -22,3 +22,27 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: str | os.PathLike, data, indent: int | None = 2) -> Path:
+    """Write `data` as JSON atomically."""
+    import json
+
+    return write_text(path, json.dumps(data, indent=indent))
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], fieldnames=None) -> Path:
+    """Write dict rows as CSV atomically (columns: `fieldnames`, else the first row's keys)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fieldnames or (rows[0] if rows else [])))
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())

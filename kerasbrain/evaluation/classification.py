@@ -8,16 +8,13 @@ Everything is written to the output folder as Markdown, CSV, JSON and PNG.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from kerasbrain.data.classes import CLASS_TITLES, CLASSES
-from kerasbrain.files import atomic_write
+from kerasbrain.files import atomic_write, write_csv, write_json, write_text
 
 THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 2)
 
@@ -159,15 +156,11 @@ def evaluate_images(model, samples, image_size: int, out_dir, progress=print) ->
             row["mask_dice"] = (mask_scores(masks[i:i + 1, ..., 0], predicted["mask"][i:i + 1], [0.5])["dice"]
                                 if has_mask[i] else "")
         rows.append(row)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     table = "\n\n".join(text)
     written = [
-        atomic_write(out_dir / "images.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue())),
-        atomic_write(out_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2))),
-        atomic_write(out_dir / "summary.md", lambda tmp: Path(tmp).write_text(table + "\n")),
+        write_csv(out_dir / "images.csv", rows),
+        write_json(out_dir / "summary.json", summary),
+        write_text(out_dir / "summary.md", table + "\n"),
         save_curves(out_dir / "curves.png", summary.get("classes"), labels[labelled],
                     predicted["class"][labelled] if "class" in predicted else None, summary.get("masks")),
     ]

@@ -7,9 +7,6 @@ patches) and scored per region (WT/TC/ET: Dice, sensitivity, specificity, HD95) 
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import numpy as np
 
 from kerasbrain.data.layouts import discover, load_case
 from kerasbrain.data.labels import REGIONS
-from kerasbrain.files import atomic_write
+from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.predict_volume import predict_case, write_prediction
 from kerasbrain.metrics.numpy_metrics import region_scores
@@ -67,12 +64,8 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
                  " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
     summary = summarise(rows)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out_dir / "cases.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-    atomic_write(out_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    write_csv(out_dir / "cases.csv", rows)
+    write_json(out_dir / "summary.json", summary)
     table = format_table(summary)
-    atomic_write(out_dir / "summary.md", lambda tmp: Path(tmp).write_text(table + "\n"))
+    write_text(out_dir / "summary.md", table + "\n")
     return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir}

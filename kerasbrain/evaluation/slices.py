@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 from kerasbrain.data.slices import load_slices
-from kerasbrain.files import atomic_write
+from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.predict_slices import predict_slice_probabilities
 from kerasbrain.metrics.binary import SCORES, binary_scores, classification_report, dataset_scores
 
@@ -22,16 +19,12 @@ def evaluate_slices(model, slices, out_dir, enhance: bool = False, threshold: fl
     rows = [{"patient": s.patient, "slice": s.index, **binary_scores(p, t)} for s, p, t in zip(slices, preds, truths)]
     summary = dataset_scores(preds, truths)
     report = classification_report(preds, truths)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     table = ["| score | all pixels | mean over images |", "|---|---|---|"]
     table += [f"| {k} | {summary['pixels'][k]:.4f} | {summary['images'][k]:.4f} |" for k in SCORES]
     table = "\n".join(table)
-    atomic_write(out_dir / "slices.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-    atomic_write(out_dir / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
-    atomic_write(out_dir / "summary.md", lambda tmp: Path(tmp).write_text(table + "\n"))
-    atomic_write(out_dir / "classification_report.txt", lambda tmp: Path(tmp).write_text(report))
+    write_csv(out_dir / "slices.csv", rows)
+    write_json(out_dir / "summary.json", summary)
+    write_text(out_dir / "summary.md", table + "\n")
+    write_text(out_dir / "classification_report.txt", report)
     progress(f"evaluated {len(slices)} slices of {len({s.patient for s in slices})} patients")
     return {"rows": rows, "summary": summary, "table": table, "report": report, "out_dir": out_dir}

@@ -9,13 +9,10 @@ runs so the whole experiment finishes in minutes on a CPU (phantom data).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from kerasbrain.files import atomic_write
+from kerasbrain.files import atomic_write, write_csv, write_json, write_text
 from kerasbrain.training.config2d import SliceConfig, Stage, load_slice_config
 
 COLUMNS = ("variant", "dice", "iou", "accuracy", "precision", "recall", "val_loss")
@@ -52,16 +49,12 @@ def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"),
             rows.append({"variant": name, **{k: images[k] for k in COLUMNS[1:6]},
                          "val_loss": min(result["history"]["val_loss"])})
             histories[name] = result["history"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out_dir / "results.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+    write_csv(out_dir / "results.csv", rows, COLUMNS)
     table = ["| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |", "|---|---|---|---|---|---|---|"]
     table += [f"| {r['variant']} | " + " | ".join(f"{r[k]:.4f}" for k in COLUMNS[1:]) + " |" for r in rows]
     table = "\n".join(table)
-    atomic_write(out_dir / "results.md", lambda tmp: Path(tmp).write_text(table + "\n"))
-    atomic_write(out_dir / "histories.json", lambda tmp: Path(tmp).write_text(json.dumps(histories)))
+    write_text(out_dir / "results.md", table + "\n")
+    write_json(out_dir / "histories.json", histories, indent=None)
     curves = save_curves(out_dir / "training_curves.png", histories)
     return {"rows": rows, "table": table, "curves": curves, "out_dir": out_dir}
 

@@ -9,14 +9,12 @@ shrinks the runs so the experiment finishes in minutes on a CPU (phantom data).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from kerasbrain.files import atomic_write
+from kerasbrain.files import atomic_write, write_csv, write_json, write_text
 from kerasbrain.training.config_multitask import MultiTaskConfig
 
 COLUMNS = ("model", "accuracy", "macro_f1", "macro_roc_auc")
@@ -53,16 +51,12 @@ def run_multitask_compare(data_dir, out_dir, config: MultiTaskConfig | None = No
         scores = json.loads((run / "evaluation" / "summary.json").read_text())["classes"]
         rows.append({"model": TITLES[name], **{k: scores[k] for k in COLUMNS[1:]}})
         histories[name] = result["history"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
     table = ["| Model | Accuracy | Macro F1 | Macro ROC-AUC |", "|---|---:|---:|---:|"]
     table += [f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['macro_roc_auc']:.4f} |" for r in rows]
     table = "\n".join(table)
-    atomic_write(out_dir / "results.csv", lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-    atomic_write(out_dir / "results.md", lambda tmp: Path(tmp).write_text(table + "\n"))
-    atomic_write(out_dir / "histories.json", lambda tmp: Path(tmp).write_text(json.dumps(histories)))
+    write_csv(out_dir / "results.csv", rows, COLUMNS)
+    write_text(out_dir / "results.md", table + "\n")
+    write_json(out_dir / "histories.json", histories, indent=None)
     curves = save_curves(out_dir / "training_curves.png", histories)
     return {"rows": rows, "table": table, "curves": curves, "out_dir": out_dir}
 

@@ -120,5 +120,17 @@ class ModelFamily:
         """Write `root/name/version` as a SavedModel with the family's serving signature."""
         raise NotSupported(f"the {self.name} family has no serving signature yet")
 
+    def load_whole_image_model(self, model_path, overrides: InferenceOverrides):
+        """Load a model that predicts whole images: of the inference flags only --precision applies."""
+        from kerasbrain.inference.model_io import load_model
+        from kerasbrain.runtime import precision_policy
+
+        unused = [g for g in overrides.given() if g != "precision"]
+        if unused:
+            raise ValueError(f"--{unused[0].replace('_', '-')} applies to volumetric models; "
+                             f"{model_path} is a {self.name} model")
+        with precision_policy(overrides.precision or "auto"):
+            return load_model(model_path)
+
     def __repr__(self):
         return f"<model family {self.name!r}>"

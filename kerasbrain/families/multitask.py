@@ -44,15 +44,8 @@ class MultiTaskFamily(ModelFamily):
         return train_multitask(data, out, config, self.name, self.tasks, progress=progress, time_budget=time_budget)
 
     def _load(self, model_path, overrides: InferenceOverrides):
-        from kerasbrain.inference.model_io import load_model
-        from kerasbrain.runtime import precision_policy
-
-        unused = [g for g in overrides.given() if g != "precision"]
-        if unused:
-            raise ValueError(f"--{unused[0].replace('_', '-')} applies to volumetric models; "
-                             f"{model_path} is a {self.name} model")
-        with precision_policy(overrides.precision or "auto"):
-            model = load_model(model_path)
+        """The model and the image size its run trained at (224 for a bare model)."""
+        model = self.load_whole_image_model(model_path, overrides)
         config = self.run_config(run_dir_of(model_path))
         return model, (config.data.image_size if config else 224)
 

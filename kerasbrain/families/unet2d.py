@@ -50,17 +50,6 @@ class SliceFamily(ModelFamily):
         config = self.run_config(run_dir_of(model_path))
         return bool(config and config.data.enhance)
 
-    def _load(self, model_path, overrides: InferenceOverrides):
-        from kerasbrain.inference.model_io import load_model
-        from kerasbrain.runtime import precision_policy
-
-        unused = [g for g in overrides.given() if g != "precision"]
-        if unused:
-            raise ValueError(f"--{unused[0].replace('_', '-')} applies to volumetric models; "
-                             f"{model_path} is a 2-D slice model")
-        with precision_policy(overrides.precision or "auto"):
-            return load_model(model_path)
-
     def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
                  save_predictions=False, progress=print) -> dict:
         from kerasbrain.data.lgg import discover_lgg
@@ -68,7 +57,7 @@ class SliceFamily(ModelFamily):
 
         if save_predictions:
             raise ValueError("--save-predictions is for volumetric models; use `kerasbrain predict` on a slice")
-        model = self._load(model_path, overrides)
+        model = self.load_whole_image_model(model_path, overrides)
         patients = None if case_ids is None else set(case_ids)
         slices = [s for s in discover_lgg(data) if patients is None or s.patient in patients]
         result = evaluate_slices(model, slices, out, self.enhance(model_path), progress=progress)
@@ -88,7 +77,7 @@ class SliceFamily(ModelFamily):
                              f"{', '.join(str(p) for p in request.inputs)}")
         if request.out.suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png mask for a slice input. Received: {request.out}")
-        model = self._load(request.model, request.overrides)
+        model = self.load_whole_image_model(request.model, request.overrides)
         image, prob, mask_path = predict_slice_file(model, request.inputs[0], request.out, self.enhance(request.model))
         truth = read_mask(request.truth, image.shape[:2]) if request.truth else None
         figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
