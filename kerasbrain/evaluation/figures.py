@@ -143,3 +143,26 @@ def save_explanation_figure(path, image: np.ndarray, heat: np.ndarray, mask_prob
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
+
+
+def save_history_curves(path, series: dict[str, list], titles: tuple[str, ...]) -> Path:
+    """Per-epoch curves of several runs side by side: `series[run][i]` is panel i's values for `run`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(titles), figsize=(5.5 * len(titles), 4))
+    axes = np.atleast_1d(axes)
+    for name, panels in series.items():
+        for ax, values in zip(axes, panels):
+            ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+    for ax, title in zip(axes, titles):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path

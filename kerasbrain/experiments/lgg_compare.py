@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from kerasbrain.files import atomic_write, write_csv, write_json, write_text
+from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.training.config2d import SliceConfig, Stage, load_slice_config
 
 COLUMNS = ("variant", "dice", "iou", "accuracy", "precision", "recall", "val_loss")
@@ -61,22 +61,7 @@ def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"),
 
 def save_curves(path, histories: dict) -> Path:
     """Validation loss and Dice per epoch for every variant, side by side."""
-    import matplotlib
+    from kerasbrain.evaluation.figures import save_history_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, history in histories.items():
-        epochs = range(1, len(history["val_loss"]) + 1)
-        axes[0].plot(epochs, history["val_loss"], marker="o", label=name)
-        axes[1].plot(epochs, history["val_dice"], marker="o", label=name)
-    for ax, title in zip(axes, ("validation loss (Dice + BCE)", "validation Dice")):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[1].legend()
-    fig.tight_layout()
-    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
-    return path
+    series = {name: [h["val_loss"], h["val_dice"]] for name, h in histories.items()}
+    return save_history_curves(path, series, ("validation loss (Dice + BCE)", "validation Dice"))

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from kerasbrain.files import atomic_write, write_csv, write_json, write_text
+from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.training.config_multitask import MultiTaskConfig
 
 COLUMNS = ("model", "accuracy", "macro_f1", "macro_roc_auc")
@@ -63,24 +63,8 @@ def run_multitask_compare(data_dir, out_dir, config: MultiTaskConfig | None = No
 
 def save_curves(path, histories: dict) -> Path:
     """Validation class accuracy and class loss per epoch, baseline against multi-task."""
-    import matplotlib
+    from kerasbrain.evaluation.figures import save_history_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, history in histories.items():
-        accuracy = history.get("val_class_accuracy", history.get("val_accuracy", []))
-        loss = history.get("val_class_loss", history.get("val_loss", []))
-        epochs = range(1, len(accuracy) + 1)
-        axes[0].plot(epochs, accuracy, marker="o", label=TITLES[name])
-        axes[1].plot(epochs, loss, marker="o", label=TITLES[name])
-    for ax, title in zip(axes, ("validation class accuracy", "validation class loss (cross-entropy)")):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
-    return path
+    series = {TITLES[name]: [h.get("val_class_accuracy", h.get("val_accuracy", [])),
+                             h.get("val_class_loss", h.get("val_loss", []))] for name, h in histories.items()}
+    return save_history_curves(path, series, ("validation class accuracy", "validation class loss (cross-entropy)"))
