@@ -78,15 +78,30 @@ class ModelFamily:
     description: str = ""  # one line for `kerasbrain train --help`
     serving_kind: str | None = None  # the manifest "kind" of its SavedModels; None: not exportable
     train_options: tuple[TrainOption, ...] = ()
+    config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
 
     # --- configuration -------------------------------------------------------------------------
+    def _config_cls(self):
+        import importlib
+
+        if not self.config_class:
+            raise NotSupported(f"the {self.name} family reads no config")
+        module, name = self.config_class.split(":")
+        return getattr(importlib.import_module(module), name)
+
     def load_config(self, path):
         """The family's config from a TOML file or shipped name (None: all defaults)."""
-        raise NotSupported(f"the {self.name} family reads no config")
+        from kerasbrain.config import load_config_file
+
+        return load_config_file(self._config_cls(), path)
 
     def run_config(self, run_dir):
         """The config saved in a run folder (None when the folder has none)."""
-        return None
+        from kerasbrain.config import config_from_json_file
+        from kerasbrain.runs import CONFIG_FILE
+
+        path = Path(run_dir) / CONFIG_FILE
+        return config_from_json_file(self._config_cls(), path) if path.exists() else None
 
     def owns_legacy_config(self, raw: dict) -> bool:
         """Whether a `config.json` written before `run.json` existed is this family's."""

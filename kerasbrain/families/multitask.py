@@ -13,27 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
-from kerasbrain.runs import CONFIG_FILE, run_dir_of
+from kerasbrain.runs import run_dir_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
 class MultiTaskFamily(ModelFamily):
     serving_kind = "image_classification"
+    config_class = "kerasbrain.training.config_multitask:MultiTaskConfig"
 
     def __init__(self, name: str, tasks: tuple[str, ...], description: str):
         self.name, self.tasks, self.description = name, tasks, description
-
-    def load_config(self, path):
-        from kerasbrain.training.config_multitask import load_multitask_config
-
-        return load_multitask_config(path)
-
-    def run_config(self, run_dir):
-        from kerasbrain.training.config_multitask import multitask_config_from_json
-
-        path = Path(run_dir) / CONFIG_FILE
-        return multitask_config_from_json(path) if path.exists() else None
 
     def owns_model(self, model) -> bool:
         return tuple(getattr(model, "tasks", ())) == self.tasks

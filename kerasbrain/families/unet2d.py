@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
-from kerasbrain.runs import CONFIG_FILE, run_dir_of
+from kerasbrain.runs import run_dir_of
 
 SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 #: The LGG slice size, used for warm-up requests.
@@ -22,17 +22,7 @@ class SliceFamily(ModelFamily):
     name = "unet2d"
     description = "2-D slice U-Net (scratch or ResNet/EfficientNet encoder) on LGG kaggle_3m, patient-level splits."
     serving_kind = "slice_segmentation"
-
-    def load_config(self, path):
-        from kerasbrain.training.config2d import load_slice_config
-
-        return load_slice_config(path)
-
-    def run_config(self, run_dir):
-        from kerasbrain.training.config2d import slice_config_from_json
-
-        path = Path(run_dir) / CONFIG_FILE
-        return slice_config_from_json(path) if path.exists() else None
+    config_class = "kerasbrain.training.config2d:SliceConfig"
 
     def owns_legacy_config(self, raw: dict) -> bool:
         return "stages" in raw

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest, TrainOption
-from kerasbrain.runs import CONFIG_FILE, run_dir_of
+from kerasbrain.runs import run_dir_of
 from kerasbrain.windows import check_window
 
 
@@ -31,21 +31,11 @@ class VolumetricFamily(ModelFamily):
     name = "unet3d"
     description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
     serving_kind = "volume_segmentation"
+    config_class = "kerasbrain.training.config:Config"
     train_options = (
         TrainOption("epochs", int, "Override [training].epochs.", minimum=1),
         TrainOption("steps_per_epoch", int, "Override [training].steps_per_epoch.", minimum=1),
     )
-
-    def load_config(self, path):
-        from kerasbrain.training.config import load_config
-
-        return load_config(path)
-
-    def run_config(self, run_dir):
-        from kerasbrain.training.config import config_from_json
-
-        path = Path(run_dir) / CONFIG_FILE
-        return config_from_json(path) if path.exists() else None
 
     def owns_legacy_config(self, raw: dict) -> bool:
         return "stages" not in raw

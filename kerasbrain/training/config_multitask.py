@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from kerasbrain.config import check, config_from_json_file, load_config_file, save_config_json
+from kerasbrain.config import check, load_config_file
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,3 @@ class MultiTaskConfig:
 def load_multitask_config(path) -> MultiTaskConfig:
     return load_config_file(MultiTaskConfig, path)
 
-
-def save_multitask_config(config: MultiTaskConfig, path) -> None:
-    save_config_json(config, path)
-
-
-def multitask_config_from_json(path) -> MultiTaskConfig:
-    return config_from_json_file(MultiTaskConfig, path)
