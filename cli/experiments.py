@@ -49,6 +49,27 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 
+@experiment.command("label-efficient")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Kaggle 4-class folders (no masks) or BRISC 2025 (pseudo-masks are then scored too).")
+@click.option("--out", default="runs/label-efficient", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", help="TOML of the classifier / multitask stages (multitask family's sections).")
+@click.option("--simclr-config", help="TOML of the SimCLR stage (simclr family's sections).")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="The wall-clock budget of each training stage (the baseline gets the multitask stage's).")
+@click.option("--quick", is_flag=True, help="Two epochs per stage at 64 x 64 (CPU, phantom data).")
+def label_efficient(data, out, config, simclr_config, time_budget, quick):
+    """Seed 000's chain: SimCLR -> classifier -> Grad-CAM pseudo-masks -> multi-task -> calibration, vs supervised."""
+    from kerasbrain.experiments.label_efficient import run_label_efficient
+    from kerasbrain.families import get_family
+
+    result = run_label_efficient(data, out, get_family("simclr").load_config(simclr_config),
+                                 get_family("multitask").load_config(config), quick, time_budget, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
+
+
 @click.command()
 @click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cases", default=10, show_default=True, type=click.IntRange(3))

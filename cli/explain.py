@@ -14,7 +14,7 @@ from cli.common import echo
               help="A .keras model or a run folder (multitask or classifier).")
 @click.option("--input", "image", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="One JPEG/PNG/TIFF image.")
-@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "shap", "lime"]), default="gradcam",
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "occlusion", "integrated-gradients", "shap", "lime"]), default="gradcam",
               show_default=True, help="shap and lime need the explain extra: pip install -e \".[explain]\".")
 @click.option("--layer", help="Encoder layer whose feature maps to use (default: its deepest level, P5).")
 @click.option("--class", "target", help="Class to explain (default: the predicted one).")

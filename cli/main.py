@@ -15,13 +15,14 @@ import click
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from cli.analysis import calibrate, pseudomask, robustness  # noqa: E402
 from cli.common import KerasbrainGroup  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
 from cli.explain import explain  # noqa: E402
 from cli.inference import evaluate, predict  # noqa: E402
 from cli.serving import export_cmd, serve, serving  # noqa: E402
 from cli.synth import synth  # noqa: E402
-from cli.train import train  # noqa: E402
+from cli.train import pretrain, train  # noqa: E402
 
 
 @click.group(cls=KerasbrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,12 +30,13 @@ from cli.train import train  # noqa: E402
 def cli():
     """kerasbrain: brain-tumour MRI models in Keras 3.
 
-    Stages: `synth` (phantom data in the real layouts), `train`, `evaluate`, `predict`, `export`,
+    Stages: `synth` (phantom data in the real layouts), `pretrain`, `train`, `evaluate`, `predict`, `export`,
     `serve`; `demo` runs the first four on a small phantom dataset.
     """
 
 
-for command in (synth, train, evaluate, predict, explain, export_cmd, serving, serve, experiment, demo):
+for command in (synth, pretrain, train, evaluate, predict, explain, pseudomask, calibrate, robustness, export_cmd,
+                serving, serve, experiment, demo):
     cli.add_command(command)
 
 

@@ -1,6 +1,7 @@
-"""`kerasbrain train FAMILY`: one subcommand per registered model family, built from the registry.
+"""`kerasbrain train FAMILY` and `kerasbrain pretrain FAMILY`: one subcommand per registered family.
 
-Every family gets --data, --config, --out and --time-budget, plus the flags it declares as
+`train` lists the families whose stage is "train", `pretrain` those whose stage is "pretrain"
+(representation learning such as SimCLR). Every family gets --data, --config, --out and --time-budget, plus the flags it declares as
 `TrainOption`s; nothing here names a family, so a new family appears without editing this file.
 """
 
@@ -47,19 +48,28 @@ def _train_command(name: str) -> click.Command:
 
 
 class FamilyTrainGroup(KerasbrainGroup):
-    """`train`'s subcommands are the registered model families."""
+    """A group whose subcommands are the registered families of one stage."""
+
+    stage = "train"
 
     def list_commands(self, ctx):
         from kerasbrain.families import family_names
 
-        return family_names()
+        return family_names(self.stage)
 
     def get_command(self, ctx, name):
-        from kerasbrain.families import family_names
+        return _train_command(name) if name in self.list_commands(ctx) else None
 
-        return _train_command(name) if name in family_names() else None
+
+class FamilyPretrainGroup(FamilyTrainGroup):
+    stage = "pretrain"
 
 
 @click.group(cls=FamilyTrainGroup)
 def train():
     """Train a model (see `kerasbrain train FAMILY --help`)."""
+
+
+@click.group(cls=FamilyPretrainGroup)
+def pretrain():
+    """Pretrain an encoder without labels (see `kerasbrain pretrain simclr --help`)."""

@@ -114,3 +114,68 @@ def explain_classes(model, images: np.ndarray, class_index=None, method: str = "
     target = probabilities.argmax(axis=1) if class_index is None else class_index
     maps = class_activation_map(features, head, target, method, size=images.shape[1:3])
     return maps, probabilities
+
+
+def _normalise(maps: np.ndarray) -> np.ndarray:
+    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.clip(maps / np.where(peak > 0, peak, 1.0), 0.0, 1.0)
+
+
+def occlusion_sensitivity(model, images: np.ndarray, class_index, patch: int | None = None,
+                          stride: int | None = None, batch_size: int = 32) -> np.ndarray:
+    """How much each region's occlusion lowers the class probability (Zeiler & Fergus 2014), (N, H, W) in [0, 1].
+
+    A square patch (default: 1/8 of the side) filled with the image's mean slides with `stride`
+    (default: half the patch); each pixel's map is the mean drop of the target class probability
+    over the patches covering it. Forward passes only, so it runs on any backend.
+    """
+    n, h, w = images.shape[:3]
+    patch = patch or max(4, h // 8)
+    stride = stride or max(1, patch // 2)
+    target = np.broadcast_to(np.asarray(class_index), (n,))
+    base = np.asarray(model.predict_on_batch(images)["class"])[np.arange(n), target]
+    maps = np.zeros((n, h, w), np.float64)
+    counts = np.zeros((h, w), np.float64)
+    boxes = [(y, x) for y in range(0, max(1, h - patch) + 1, stride) for x in range(0, max(1, w - patch) + 1, stride)]
+    for y, x in boxes:
+        counts[y:y + patch, x:x + patch] += 1
+    for i in range(n):
+        fill = images[i].mean(axis=(0, 1))
+        for start in range(0, len(boxes), batch_size):
+            chunk = boxes[start:start + batch_size]
+            batch = np.repeat(images[i:i + 1], len(chunk), axis=0)
+            for j, (y, x) in enumerate(chunk):
+                batch[j, y:y + patch, x:x + patch] = fill
+            drop = base[i] - np.asarray(model.predict_on_batch(batch)["class"])[:, target[i]]
+            for d, (y, x) in zip(drop, chunk):
+                maps[i, y:y + patch, x:x + patch] += d
+    maps = np.maximum(maps / np.maximum(counts, 1), 0.0)
+    return _normalise(maps).astype(np.float32)
+
+
+def integrated_gradients(model, images: np.ndarray, class_index, steps: int = 32, baseline: float = 0.0) -> np.ndarray:
+    """Integrated gradients (Sundararajan et al. 2017) of the class probability, as (N, H, W) maps in [0, 1].
+
+    The path from a constant `baseline` image to the input is sampled at `steps` midpoints; the
+    attribution (x - x') * mean gradient is summed in absolute value over channels. The gradient
+    uses the running backend's autodiff, the rest `keras.ops`.
+    """
+    n = len(images)
+    target = np.broadcast_to(np.asarray(class_index), (n,))
+    alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
+    x = images.astype(np.float32)
+    reference = np.full_like(x, baseline)
+    total = np.zeros_like(x)
+
+    def score(batch, cls):
+        probabilities = model(batch, training=False)["class"]
+        return ops.sum(probabilities * ops.one_hot(ops.convert_to_tensor(cls, "int32"), probabilities.shape[-1]),
+                       axis=-1)
+
+    for i in range(n):
+        path = reference[i][None] + alphas[:, None, None, None] * (x[i] - reference[i])[None]
+        cls = np.full((steps,), target[i])
+        grads = ops.convert_to_numpy(_gradient(lambda a: score(a, cls), ops.convert_to_tensor(path)))
+        total[i] = grads.mean(axis=0)
+    attribution = np.abs((x - reference) * total).sum(axis=-1)
+    return _normalise(attribution).astype(np.float32)

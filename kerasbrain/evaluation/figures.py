@@ -166,3 +166,39 @@ def save_history_curves(path, series: dict[str, list], titles: tuple[str, ...]) 
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
+
+
+def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mask: np.ndarray, title: str,
+                           output=None, truth=None) -> Path:
+    """Seed 000's figure: original | Grad-CAM overlay | pseudo-mask | segmentation output (when given).
+
+    `truth`, where the dataset has a drawn mask, is outlined in green on the pseudo-mask panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = 4 if output is not None else 3
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 4))
+    axes[0].imshow(image)
+    axes[0].set_title("original")
+    axes[1].imshow(image)
+    axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    axes[1].set_title("Grad-CAM")
+    axes[2].imshow(image)
+    axes[2].imshow(np.ma.masked_where(pseudo_mask == 0, pseudo_mask), cmap="autumn", alpha=0.5, vmin=0, vmax=1)
+    if truth is not None and truth.any():
+        axes[2].contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
+    axes[2].set_title("pseudo-mask" + (" (green: drawn)" if truth is not None and truth.any() else ""))
+    if output is not None:
+        axes[3].imshow(image)
+        axes[3].contour(output >= 0.5, levels=[0.5], colors="red", linewidths=1.2)
+        axes[3].set_title("segmentation output")
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path

@@ -19,6 +19,7 @@ _FAMILIES = {
     "unet2d": "kerasbrain.families.unet2d",  # 2-D slice U-Nets (LGG kaggle_3m), scratch or encoder
     "multitask": "kerasbrain.families.multitask",  # 4-class head + mask decoder (BRISC 2025)
     "classifier": "kerasbrain.families.classifier",  # 4-class head only (seed 000's baseline)
+    "simclr": "kerasbrain.families.simclr",  # self-supervised encoder pretraining (seed 000)
 }
 
 
@@ -29,8 +30,11 @@ def register_family(name: str, module: str) -> None:
     _FAMILIES[name] = module
 
 
-def family_names() -> list[str]:
-    return list(_FAMILIES)
+def family_names(stage: str | None = None) -> list[str]:
+    """Registered family names; with `stage`, those trained by that verb ("train" or "pretrain")."""
+    if stage is None:
+        return list(_FAMILIES)
+    return [name for name in _FAMILIES if get_family(name).stage == stage]
 
 
 def get_family(name: str) -> ModelFamily:

@@ -27,6 +27,20 @@ class TrainOption:
     minimum: float | None = None  # smallest accepted value (ints: inclusive; floats: exclusive)
 
 
+#: The flag of every family whose networks have a 2-D encoder (SimCLR's `encoder.keras` goes here).
+ENCODER_WEIGHTS = TrainOption("encoder_weights", str, "A saved encoder to start from (a SimCLR run's encoder.keras, "
+                              "or any kerasbrain model with the same encoder); overrides [model].encoder_weights.")
+
+
+def with_encoder_weights(config, encoder_weights: str | None):
+    """`config` with `[model] encoder_weights` replaced when the flag was given."""
+    if not encoder_weights:
+        return config
+    if not Path(encoder_weights).is_file():
+        raise ValueError(f"{encoder_weights}: --encoder-weights file not found")
+    return replace(config, model=replace(config.model, encoder_weights=str(encoder_weights)))
+
+
 @dataclass(frozen=True)
 class InferenceOverrides:
     """Settings given on the command line; None keeps the run's own setting."""
@@ -78,6 +92,7 @@ class ModelFamily:
     description: str = ""  # one line for `kerasbrain train --help`
     serving_kind: str | None = None  # the manifest "kind" of its SavedModels; None: not exportable
     train_options: tuple[TrainOption, ...] = ()
+    stage: str = "train"  # the verb that trains it: "train", or "pretrain" for representation learning
     config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
 
     # --- configuration -------------------------------------------------------------------------

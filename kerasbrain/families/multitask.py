@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
+from kerasbrain.families.base import ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, PredictRequest, with_encoder_weights
 from kerasbrain.runs import run_dir_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 class MultiTaskFamily(ModelFamily):
     serving_kind = "image_classification"
     config_class = "kerasbrain.training.config_multitask:MultiTaskConfig"
+    train_options = (ENCODER_WEIGHTS,)
 
     def __init__(self, name: str, tasks: tuple[str, ...], description: str):
         self.name, self.tasks, self.description = name, tasks, description
@@ -28,12 +29,13 @@ class MultiTaskFamily(ModelFamily):
     def owns_model(self, model) -> bool:
         return tuple(getattr(model, "tasks", ())) == self.tasks
 
-    def train(self, data, out, config, time_budget=None, progress=print):
+    def train(self, data, out, config, time_budget=None, progress=print, encoder_weights=None):
         from kerasbrain.training.train_multitask import train_multitask
 
+        config = with_encoder_weights(config, encoder_weights)
         return train_multitask(data, out, config, self.name, self.tasks, progress=progress, time_budget=time_budget)
 
-    def _load(self, model_path, overrides: InferenceOverrides):
+    def load_with_size(self, model_path, overrides: InferenceOverrides):
         """The model and the image size its run trained at (224 for a bare model)."""
         model = self.load_whole_image_model(model_path, overrides)
         config = self.run_config(run_dir_of(model_path))
@@ -46,7 +48,7 @@ class MultiTaskFamily(ModelFamily):
 
         if save_predictions:
             raise ValueError("--save-predictions is for volumetric models; use `kerasbrain predict` on an image")
-        model, size = self._load(model_path, overrides)
+        model, size = self.load_with_size(model_path, overrides)
         wanted = None if case_ids is None else set(case_ids)
         samples = [s for s in discover_tumour_images(data) if wanted is None or s.id in wanted]
         if not samples:
@@ -68,7 +70,7 @@ class MultiTaskFamily(ModelFamily):
             predicted = self._predict_remote(request, read_rgb(request.inputs[0]))
             size = None
         else:
-            model, size = self._load(request.model, request.overrides)
+            model, size = self.load_with_size(request.model, request.overrides)
             image = prepare_image(read_rgb(request.inputs[0]), size)
             predicted = {k: v[0] for k, v in predict_images(model, image[None]).items()}
         if size is None:
@@ -83,10 +85,10 @@ class MultiTaskFamily(ModelFamily):
     def explain(self, model_path, image, out, method="gradcam", layer=None, target=None) -> list:
         from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index
         from kerasbrain.data.tumour_images import prepare_image, read_rgb
-        from kerasbrain.evaluation.explain import explain_classes
+        from kerasbrain.evaluation.explain import explain_classes, integrated_gradients, occlusion_sensitivity
         from kerasbrain.evaluation.figures import save_explanation_figure
 
-        if method in ("shap", "lime") and layer:
+        if layer and not method.startswith("gradcam"):
             raise ValueError(f"--layer applies to Grad-CAM; {method} explains image regions")
 
         if Path(out).suffix.lower() != ".png":
@@ -96,7 +98,7 @@ class MultiTaskFamily(ModelFamily):
             index = class_index(target)
             if index is None:
                 raise ValueError(f"--class must be one of {', '.join(CLASSES)}. Received: {target!r}")
-        model, size = self._load(model_path, InferenceOverrides())
+        model, size = self.load_with_size(model_path, InferenceOverrides())
         rgb = prepare_image(read_rgb(image), size)
         x = rgb[None].astype("float32") / 255.0
         outputs = model.predict_on_batch(x)
@@ -110,6 +112,10 @@ class MultiTaskFamily(ModelFamily):
                                        for i in range(0, len(batch), 32)])
 
             heat = (shap_map if method == "shap" else lime_map)(predict, rgb, explained)
+        elif method == "occlusion":
+            heat = occlusion_sensitivity(model, x, explained)[0]
+        elif method == "integrated-gradients":
+            heat = integrated_gradients(model, x, explained)[0]
         else:
             heat = explain_classes(model, x, explained, method, layer)[0][0]
         figure = save_explanation_figure(out, rgb, heat, None if mask is None else mask[0, ..., 0],
@@ -147,7 +153,8 @@ class MultiTaskFamily(ModelFamily):
         model = load_model(model_path)
         config = self.run_config(run_dir_of(model_path))
         size = config.data.image_size if config else 224
-        extra = {"family": self.name, "image_size": size, "tasks": list(self.tasks)}
+        extra = {"family": self.name, "image_size": size, "tasks": list(self.tasks),
+                 "calibration_temperature": getattr(model, "calibration_temperature", None)}
         return export_version(model, name, root, version, (size, size) if warmup else None, kind=self.serving_kind,
                               manifest_extra=extra)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest
+from kerasbrain.families.base import ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, PredictRequest, with_encoder_weights
 from kerasbrain.runs import run_dir_of
 
 SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -23,16 +23,21 @@ class SliceFamily(ModelFamily):
     description = "2-D slice U-Net (scratch or ResNet/EfficientNet encoder) on LGG kaggle_3m, patient-level splits."
     serving_kind = "slice_segmentation"
     config_class = "kerasbrain.training.config2d:SliceConfig"
+    train_options = (ENCODER_WEIGHTS,)
 
     def owns_legacy_config(self, raw: dict) -> bool:
         return "stages" in raw
 
     def owns_model(self, model) -> bool:
-        return getattr(model, "spatial_dims", None) == 2 and not hasattr(model, "tasks")
+        from kerasbrain.models.encoder_unet import EncoderUNet
+        from kerasbrain.models.unet import UNet
 
-    def train(self, data, out, config, time_budget=None, progress=print):
+        return isinstance(model, (UNet, EncoderUNet)) and model.spatial_dims == 2
+
+    def train(self, data, out, config, time_budget=None, progress=print, encoder_weights=None):
         from kerasbrain.training.train_unet2d import train_unet2d
 
+        config = with_encoder_weights(config, encoder_weights)
         return train_unet2d(data, out, config, progress=progress, time_budget=time_budget)
 
     def enhance(self, model_path) -> bool:

@@ -50,4 +50,23 @@ def pyramid_features(backbone) -> list:
 def encoder_model(name: str, in_channels: int = 3) -> keras.Model:
     """A functional model image -> [P2, P3, P4, P5], the unit the U-Net freezes or loads weights into."""
     backbone = build_backbone(name, in_channels)
-    return keras.Model(backbone.inputs, pyramid_features(backbone), name=f"{name}_encoder")
+    return keras.Model(backbone.inputs[0], pyramid_features(backbone), name=f"{name}_encoder")
+
+
+def copy_encoder_weights(encoder: keras.Model, path, encoder_name: str) -> None:
+    """Load `path` (a saved encoder, or any kerasbrain model with an `encoder`) into `encoder`.
+
+    What the SimCLR run's `encoder.keras`, a SimCLR checkpoint, a trained U-Net, classifier or
+    multi-task network can all give: the weights of the same encoder architecture.
+    """
+    import kerasbrain.models  # noqa: F401  (registers kerasbrain's classes for loading)
+
+    try:
+        source = keras.saving.load_model(str(path), compile=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot be read as a .keras model ({exc})") from exc
+    source = getattr(source, "encoder", source)
+    mine, theirs = encoder.get_weights(), source.get_weights()
+    if [w.shape for w in mine] != [w.shape for w in theirs]:
+        raise ValueError(f"{path}: its encoder weights do not match a {encoder_name} encoder")
+    encoder.set_weights(theirs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.backbones import ENCODERS, encoder_model
+from kerasbrain.models.backbones import ENCODERS, copy_encoder_weights, encoder_model
 from kerasbrain.models.unet import decoder
 from kerasbrain.serialization import register
 
@@ -72,11 +72,5 @@ class EncoderUNet(keras.Model):
         return 32
 
     def load_encoder_weights(self, path) -> None:
-        """Copy weights from a saved `.keras` encoder (or a model containing one of the same architecture)."""
-        source = keras.saving.load_model(str(path), compile=False)
-        if isinstance(source, EncoderUNet):
-            source = source.encoder
-        mine, theirs = self.encoder.get_weights(), source.get_weights()
-        if [w.shape for w in mine] != [w.shape for w in theirs]:
-            raise ValueError(f"{path}: encoder weights do not match a {self.encoder_name} encoder")
-        self.encoder.set_weights(theirs)
+        """Start from a saved encoder (SimCLR's `encoder.keras`, or any kerasbrain model that has one)."""
+        copy_encoder_weights(self.encoder, path, self.encoder_name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.backbones import ENCODERS, encoder_model
+from kerasbrain.models.backbones import ENCODERS, copy_encoder_weights, encoder_model
 from kerasbrain.models.unet import decoder
 from kerasbrain.serialization import register
 
@@ -32,6 +32,8 @@ class MultiTaskNet(keras.Model):
         decoder_filters: widths of the five decoder levels (1/16 ... 1/1).
         dropout: dropout rate before the class layer.
         norm: decoder normalisation ("batch", "group", "instance", "none").
+        calibration_temperature: the temperature already folded into the class layer's weights by
+            `evaluation.calibration.fold_temperature` (None: not calibrated); a record, not applied again.
     Input sides must be multiples of 32; pixels are in [0, 1].
     """
 
@@ -39,7 +41,7 @@ class MultiTaskNet(keras.Model):
 
     def __init__(self, encoder="resnet18", num_classes=4, tasks=TASKS, in_channels=3,
                  decoder_filters=(256, 128, 64, 32, 16), dropout=0.3, norm="batch", upsample="pixel_shuffle",
-                 name=None, **kwargs):
+                 calibration_temperature=None, name=None, **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         tasks = tuple(tasks)
@@ -68,11 +70,13 @@ class MultiTaskNet(keras.Model):
         self.dropout = dropout
         self.norm = norm
         self.upsample = upsample
+        self.calibration_temperature = calibration_temperature
 
     def get_config(self):
         return {"encoder": self.encoder_name, "num_classes": self.num_classes, "tasks": list(self.tasks),
                 "in_channels": self.in_channels, "decoder_filters": list(self.decoder_filters),
-                "dropout": self.dropout, "norm": self.norm, "upsample": self.upsample, "name": self.name,
+                "dropout": self.dropout, "norm": self.norm, "upsample": self.upsample,
+                "calibration_temperature": self.calibration_temperature, "name": self.name,
                 "trainable": self.trainable}
 
     @property
@@ -81,10 +85,5 @@ class MultiTaskNet(keras.Model):
         return 32
 
     def load_encoder_weights(self, path) -> None:
-        """Copy weights from a saved `.keras` encoder, or from any kerasbrain model that has one."""
-        source = keras.saving.load_model(str(path), compile=False)
-        source = getattr(source, "encoder", source)
-        mine, theirs = self.encoder.get_weights(), source.get_weights()
-        if [w.shape for w in mine] != [w.shape for w in theirs]:
-            raise ValueError(f"{path}: encoder weights do not match a {self.encoder_name} encoder")
-        self.encoder.set_weights(theirs)
+        """Start from a saved encoder (SimCLR's `encoder.keras`, or any kerasbrain model that has one)."""
+        copy_encoder_weights(self.encoder, path, self.encoder_name)

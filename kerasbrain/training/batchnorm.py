@@ -134,3 +134,14 @@ class BatchNormRecalibration(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self._validating:
             self._recalibrate()
+
+
+class ImageBatches:
+    """Re-iterable [0, 1] float batches of uint8 images (unaugmented training images) for recalibration."""
+
+    def __init__(self, images, batch_size: int):
+        self.images, self.batch_size = images, batch_size
+
+    def __iter__(self):
+        for i in range(0, len(self.images), self.batch_size):
+            yield self.images[i:i + self.batch_size].astype("float32") / 255.0

@@ -21,7 +21,7 @@ from kerasbrain.losses import PerSampleDiceBCELoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.multitask import MultiTaskNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
-from kerasbrain.training.batchnorm import BatchNormRecalibration
+from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
 from kerasbrain.training.scaffold import run_callbacks, start_run
 from kerasbrain.windows import check_window
@@ -69,17 +69,6 @@ def split_images(data_dir, config: MultiTaskConfig, run_dir: Path, progress=prin
     return subsets, split
 
 
-class _ImageBatches:
-    """Re-iterable [0, 1] image batches of the training set for batch-norm recalibration."""
-
-    def __init__(self, images, batch_size):
-        self.images, self.batch_size = images, batch_size
-
-    def __iter__(self):
-        for i in range(0, len(self.images), self.batch_size):
-            yield self.images[i:i + self.batch_size].astype("float32") / 255.0
-
-
 def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tasks=("class", "mask"),
                     verbose="auto", progress=print, time_budget: float | None = None) -> dict:
     """Train (or resume) a multi-task or single-task run; returns the run's artefacts."""
@@ -99,7 +88,7 @@ def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tas
                   loss_weights=loss_weights, metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
     monitor = "val_loss" if val_ds is not None else "loss"
     plateau = keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=t.plateau_patience, factor=t.plateau_factor)
-    recalibration = BatchNormRecalibration(_ImageBatches(train[0], t.batch_size), t.bn_recalibration_batches)
+    recalibration = BatchNormRecalibration(ImageBatches(train[0], t.batch_size), t.bn_recalibration_batches)
     callbacks = run_callbacks(run, monitor, metric_callbacks=[recalibration], schedule_callbacks=[plateau])
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=steps,
                         callbacks=callbacks, verbose=verbose, shuffle=False)

@@ -1,0 +1,80 @@
+"""Verbs that work on a trained class model (classifier or multitask): pseudo-masks, calibration, robustness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import echo
+
+_MODEL = dict(required=True, type=click.Path(exists=True, path_type=Path),
+              help="A classifier or multitask run folder or .keras model.")
+_DATA = dict(required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+             help="BRISC 2025 (or its parent) or the Kaggle class folders.")
+
+
+@click.command()
+@click.option("--model", "model_path", **_MODEL)
+@click.option("--data", **_DATA)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++"]), default="gradcam", show_default=True)
+@click.option("--threshold", type=click.Choice(["otsu", "percentile"]), default="otsu", show_default=True,
+              help="How the heat map inside the head is cut.")
+@click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=90.0,
+              show_default=True, help="With --threshold percentile: keep the map's top (100 - p) %.")
+@click.option("--components", type=click.IntRange(1), default=1, show_default=True,
+              help="Largest connected components kept.")
+@click.option("--figures", type=click.IntRange(0), default=4, show_default=True,
+              help="Figures per tumour class (original | Grad-CAM | pseudo-mask).")
+def pseudomask(model_path, data, out, method, threshold, percentile, components, figures):
+    """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
+    from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
+    from kerasbrain.families import family_of_run
+    from kerasbrain.families.base import InferenceOverrides
+
+    family = family_of_run(model_path)
+    if not hasattr(family, "load_with_size"):
+        raise click.ClickException(f"{model_path}: pseudo-masks need a classifier or multitask model")
+    model, size = family.load_with_size(model_path, InferenceOverrides())
+    settings = PseudoMaskSettings(method, threshold, percentile, components)
+    summary = write_pseudomask_dataset(model, discover_tumour_images(data), size, out, settings, figures,
+                                       progress=echo)
+    click.echo(f"pseudo-mask dataset: {out / 'brisc2025'} ({summary['images']} images, "
+               f"{summary['tumour_images']} with a tumour class)")
+    if "vs_drawn" in summary:
+        v = summary["vs_drawn"]
+        click.echo(f"Dice against drawn masks: pooled {v['pooled_dice']:.4f}, mean {v['mean_dice']:.4f} (n = {v['n']})")
+    click.echo(f"figures: {out / 'figures'}\ntable: {out / 'pseudomasks.csv'}")
+
+
+@click.command()
+@click.option("--model", "model_path", **_MODEL)
+@click.option("--data", **_DATA)
+def calibrate(model_path, data):
+    """Fit a temperature on the run's validation images; ECE/MCE/Brier before and after; save calibrated.keras."""
+    from kerasbrain.evaluation.calibration import calibrate_run
+
+    result = calibrate_run(model_path, data, progress=echo)
+    click.echo(result["table"])
+    click.echo("\n" + "\n".join(str(f) for f in result["files"]))
+
+
+@click.command()
+@click.option("--model", "model_path", **_MODEL)
+@click.option("--data", **_DATA)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--corruption", "corruptions", multiple=True,
+              type=click.Choice(["gaussian_noise", "rician_noise", "motion", "ghosting", "bias_field", "blur",
+                                 "contrast"]), help="Only these corruptions (default: all).")
+@click.option("--max-images", type=click.IntRange(0), default=0, help="Score at most this many test images (0: all).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def robustness(model_path, data, out, corruptions, max_images, seed):
+    """Scores under noise, motion, ghosting, bias field, blur and contrast loss at severities 0-5."""
+    from kerasbrain.evaluation.robustness import CORRUPTIONS, evaluate_robustness
+
+    result = evaluate_robustness(model_path, data, out, tuple(corruptions) or CORRUPTIONS, max_images=max_images,
+                                 seed=seed, progress=echo)
+    click.echo(result["table"])
+    click.echo("\n" + "\n".join(str(f) for f in result["files"]))

@@ -1,0 +1,88 @@
+"""Unlabelled 2-D images and SimCLR's two-view batches.
+
+`discover_unlabelled` reads any 2-D layout kerasbrain knows (BRISC 2025, the Kaggle class
+folders, LGG kaggle_3m) or, failing those, every image under a folder; labels are kept only so a
+linear probe can score the representation later, never for training. `two_view_dataset` yields
+batches of 2N images: two independent random augmentations of the same N slices, stacked, which
+is the layout `SimCLRNet.compute_loss` expects.
+
+Augmentation (Keras core layers, applied per image on the tf.data side): a random resized crop
+(a zoom into 40-100 % of each side with independent aspect jitter, then a shift), left-right
+flips, a small rotation, brightness and contrast jitter, Gaussian blur and Gaussian noise. No
+colour jitter: MRI slices are grey, and hue would teach the encoder nothing about them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasbrain.data.errors import DataError
+from kerasbrain.data.tumour_images import IMAGE_SUFFIXES, ImageSample, discover_tumour_images
+
+
+def discover_unlabelled(root: str | Path) -> list[ImageSample]:
+    """Every training image of a supported 2-D layout (labels kept for probing), or every image in a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory")
+    try:
+        return discover_tumour_images(root)
+    except DataError:
+        pass
+    try:
+        from kerasbrain.data.lgg import discover_lgg
+
+        return [ImageSample(f"{s.patient}/{s.image.stem}", s.image, None, None, "train")
+                for s in discover_lgg(root, require_masks=False)]
+    except DataError:
+        pass
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.stem.endswith("_mask") and "masks" not in p.parts)
+    if not paths:
+        raise DataError(f"{root}: no images found (JPEG/PNG/TIFF)")
+    return [ImageSample(str(p.relative_to(root).with_suffix("")), p, None, None, "train") for p in paths]
+
+
+def view_layers(image_size: int, seed: int = 0) -> list:
+    """SimCLR's augmentation for grey MRI slices, as Keras core preprocessing layers."""
+    import keras
+
+    return [
+        keras.layers.RandomZoom((-0.6, 0.0), (-0.6, 0.0), fill_mode="reflect", seed=seed),  # resized crop
+        keras.layers.RandomTranslation(0.15, 0.15, fill_mode="reflect", seed=seed + 1),
+        keras.layers.RandomFlip("horizontal", seed=seed + 2),
+        keras.layers.RandomRotation(15 / 360, fill_mode="constant", seed=seed + 3),
+        keras.layers.RandomBrightness(0.3, value_range=(0.0, 1.0), seed=seed + 4),
+        keras.layers.RandomContrast(0.4, value_range=(0.0, 1.0), seed=seed + 5),
+        keras.layers.RandomGaussianBlur(factor=0.5, kernel_size=max(3, image_size // 32 * 2 + 1),
+                                        sigma=(0.1, 2.0), value_range=(0.0, 1.0), seed=seed + 6),
+        keras.layers.GaussianNoise(0.03, seed=seed + 7),
+    ]
+
+
+def two_view_dataset(images: np.ndarray, batch_size: int, seed: int = 0):
+    """A repeated stream of (2 * batch_size, H, W, 3) float batches in [0, 1] and its steps per epoch.
+
+    `images` are uint8 (N, H, W, 3); each batch is [view A of N images; view B of the same N].
+    """
+    import tensorflow as tf
+
+    if len(images) < 2:
+        raise DataError(f"contrastive learning needs at least 2 images, found {len(images)}")
+    batch_size = min(batch_size, len(images))
+    layers = view_layers(images.shape[1], seed)
+
+    def view(x):
+        for layer in layers:
+            x = layer(x, training=True)
+        return tf.clip_by_value(x, 0.0, 1.0)
+
+    def pair(x):
+        x = tf.cast(x, tf.float32) / 255.0
+        return tf.concat([view(x), view(x)], axis=0)
+
+    ds = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().batch(batch_size, drop_remainder=True).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE), len(images) // batch_size

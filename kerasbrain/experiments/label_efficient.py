@@ -1,0 +1,189 @@
+"""Seed 000's label-efficient chain, end to end, beside a supervised baseline with the same budget.
+
+Stages (each a normal run folder under `out_dir`, resumable like any run):
+1. `simclr/`: SimCLR pretraining of the encoder on the training images, labels unused; linear probe.
+2. `classifier/`: the classifier family started from the SimCLR encoder; its Grad-CAM makes
+3. `pseudomasks/`: pseudo-masks of every tumour image, a BRISC 2025 dataset (scored against the
+   drawn masks where the source has them);
+4. `multitask/`: the multitask family, SimCLR encoder, trained on the class labels + pseudo-masks,
+   on the same train / validation / test images as every other stage;
+5. its temperature calibration (`multitask/calibration/`), and
+6. `supervised/`: the single-task classifier from random weights, the baseline, with the multitask
+   stage's config, epochs, time budget and seed.
+Tables (`results.md`, `results.json`): test metrics of the final model, seed 000's per-class table,
+supervised vs SSL + pseudo-mask + multi-task, linear probe, pseudo-mask quality, calibration; and
+seed 000's figure (original | Grad-CAM | pseudo-mask | segmentation output) for a few test images.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from kerasbrain.files import write_json, write_text
+from kerasbrain.training.config_multitask import MultiTaskConfig
+from kerasbrain.training.config_simclr import SimCLRConfig
+
+
+def quick_configs(simclr: SimCLRConfig, multitask: MultiTaskConfig):
+    """Minutes on a CPU with phantoms: 64 x 64 images, a narrow decoder, two epochs per stage."""
+    simclr = replace(simclr, data=replace(simclr.data, image_size=64),
+                     training=replace(simclr.training, batch_size=8, epochs=2, warmup_epochs=0))
+    multitask = replace(multitask, data=replace(multitask.data, image_size=64),
+                        model=replace(multitask.model, decoder_filters=(32, 16, 16, 8, 8)),
+                        training=replace(multitask.training, batch_size=8, epochs=2))
+    return simclr, multitask
+
+
+def _split_for(pseudo_root: Path, split: dict) -> dict:
+    """The source run's split, in the pseudo-mask dataset's image ids (its file stems)."""
+    with open(pseudo_root / "pseudomasks.csv", newline="") as f:
+        stem_of = {row["id"]: row["stem"] for row in csv.DictReader(f)}
+    return {subset: sorted(stem_of[i] for i in ids if i in stem_of) for subset, ids in split.items()}
+
+
+def _scores(run: Path) -> dict:
+    return json.loads((run / "evaluation" / "summary.json").read_text())
+
+
+def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
+                        multitask: MultiTaskConfig | None = None, quick: bool = False,
+                        time_budget: float | None = None, progress=print) -> dict:
+    from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.evaluation.calibration import calibrate_run
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
+    from kerasbrain.families import get_family
+    from kerasbrain.families.base import InferenceOverrides
+    from kerasbrain.training.train_simclr import ENCODER_FILE
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    simclr, multitask = simclr or SimCLRConfig(), multitask or MultiTaskConfig()
+    if quick:
+        simclr, multitask = quick_configs(simclr, multitask)
+    classifier_family, multitask_family = get_family("classifier"), get_family("multitask")
+
+    progress("== 1/6 SimCLR pretraining (labels unused)")
+    pretrained = get_family("simclr").train(data_dir, out_dir / "simclr", simclr, time_budget=time_budget,
+                                            progress=progress)
+    encoder = str(out_dir / "simclr" / ENCODER_FILE)
+    with_ssl = replace(multitask, model=replace(multitask.model, encoder_weights=encoder))
+
+    progress("== 2/6 classifier from the SimCLR encoder")
+    classifier_family.train(data_dir, out_dir / "classifier", with_ssl, time_budget=time_budget, progress=progress)
+    split = json.loads((out_dir / "classifier" / "split.json").read_text())
+
+    progress("== 3/6 Grad-CAM pseudo-masks")
+    pseudo = out_dir / "pseudomasks"
+    if not (pseudo / "summary.json").exists():
+        model, size = classifier_family.load_with_size(out_dir / "classifier" / "best.keras", InferenceOverrides())
+        write_pseudomask_dataset(model, discover_tumour_images(data_dir), size, pseudo, PseudoMaskSettings(),
+                                 progress=progress)
+    pseudo_summary = json.loads((pseudo / "summary.json").read_text())
+    pseudo_data = pseudo / "brisc2025"
+
+    progress("== 4/6 multi-task network on class labels + pseudo-masks")
+    mt_run = out_dir / "multitask"
+    mt_run.mkdir(parents=True, exist_ok=True)
+    if not (mt_run / "split.json").exists():
+        write_json(mt_run / "split.json", _split_for(pseudo, split), indent=1)
+    result = multitask_family.train(pseudo_data, mt_run, with_ssl, time_budget=time_budget, progress=progress)
+    test_ids = json.loads((mt_run / "split.json").read_text())["test"] or None
+    multitask_family.evaluate(mt_run, pseudo_data, mt_run / "evaluation", test_ids, progress=progress)
+    final = _scores(mt_run)
+    drawn = None
+    if any(s.mask is not None for s in discover_tumour_images(data_dir)):  # Dice against drawn masks too
+        multitask_family.evaluate(mt_run, data_dir, mt_run / "evaluation_drawn", split["test"] or None,
+                                  progress=progress)
+        drawn = json.loads((mt_run / "evaluation_drawn" / "summary.json").read_text()).get("masks")
+
+    progress("== 5/6 temperature calibration")
+    calibration = calibrate_run(mt_run / "best.keras", pseudo_data, progress=progress)
+
+    progress("== 6/6 supervised baseline (random init, same budget and seed)")
+    baseline = out_dir / "supervised"
+    baseline.mkdir(parents=True, exist_ok=True)
+    if not (baseline / "split.json").exists():
+        shutil.copyfile(out_dir / "classifier" / "split.json", baseline / "split.json")
+    classifier_family.train(data_dir, baseline, multitask, time_budget=time_budget, progress=progress)
+    classifier_family.evaluate(baseline, data_dir, baseline / "evaluation", split["test"] or None, progress=progress)
+    supervised = _scores(baseline)
+
+    figures = _chain_figures(out_dir, pseudo, mt_run, split["test"], progress)
+    report = {"final": final, "supervised": supervised["classes"], "probe": pretrained.get("probe"),
+              "pseudomasks": pseudo_summary, "multitask_dice_vs_drawn": drawn,
+              "calibration": {k: calibration[k] for k in ("temperature", "validation", "test")},
+              "history": {"multitask": result["history"]}}
+    table = results_table(report)
+    write_json(out_dir / "results.json", report)
+    write_text(out_dir / "results.md", table + "\n")
+    return {"table": table, "report": report, "figures": figures, "out_dir": out_dir}
+
+
+def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress, per_class: int = 1) -> list:
+    """Seed 000's four panels for the first test image(s) of each tumour class."""
+    from kerasbrain.data.classes import CLASSES, NO_TUMOR
+    from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
+    from kerasbrain.evaluation.classification import predict_images
+    from kerasbrain.evaluation.explain import explain_classes
+    from kerasbrain.evaluation.figures import save_pseudomask_figure
+    from kerasbrain.families import get_family
+    from kerasbrain.families.base import InferenceOverrides
+
+    with open(pseudo / "pseudomasks.csv", newline="") as f:
+        rows = {row["id"]: row for row in csv.DictReader(f)}
+    chosen, seen = [], {}
+    for i in test_ids:
+        row = rows.get(i)
+        if row and row["class"] != CLASSES[NO_TUMOR] and seen.get(row["class"], 0) < per_class:
+            seen[row["class"]] = seen.get(row["class"], 0) + 1
+            chosen.append(row["stem"])
+    if not chosen:
+        return []
+    samples = {s.id: s for s in discover_tumour_images(pseudo / "brisc2025")}
+    picked = [samples[stem] for stem in chosen]
+    classifier, size = get_family("classifier").load_with_size(out_dir / "classifier" / "best.keras",
+                                                               InferenceOverrides())
+    model = get_family("multitask").load_with_size(mt_run / "best.keras", InferenceOverrides())[0]
+    images, labels, masks, _ = load_samples(picked, size)
+    heat = explain_classes(classifier, images.astype(np.float32) / 255.0, labels)[0]
+    output = predict_images(model, images)["mask"]
+    paths = [save_pseudomask_figure(out_dir / "figures" / f"{s.id}.png", images[i], heat[i], masks[i, ..., 0],
+                                    f"{CLASSES[labels[i]]}: {s.id}", output=output[i])
+             for i, s in enumerate(picked)]
+    progress(f"figures: {out_dir / 'figures'}")
+    return paths
+
+
+def results_table(report: dict) -> str:
+    from kerasbrain.evaluation.calibration import calibration_table
+    from kerasbrain.evaluation.classification import class_table
+    from kerasbrain.training.train_simclr import probe_table
+
+    final, supervised = report["final"], report["supervised"]
+    c = final["classes"]
+    lines = ["## Test set (SSL + pseudo-mask + multi-task)", "",
+             f"- Accuracy: {c['accuracy']:.4f}", f"- Macro F1: {c['macro_f1']:.4f}",
+             f"- ROC-AUC (macro): {c['macro_roc_auc']:.4f}"]
+    if "masks" in final:
+        lines.append(f"- Segmentation Dice (vs pseudo-mask): {final['masks']['dice']:.4f}")
+    if report.get("multitask_dice_vs_drawn"):
+        lines.append(f"- Segmentation Dice (vs drawn masks): {report['multitask_dice_vs_drawn']['dice']:.4f}")
+    lines += ["", class_table(c), "", "## Baseline vs multi-task", "", "| Model | Accuracy | Macro F1 |",
+              "|---|---:|---:|",
+              f"| ResNet supervised (single-task, random init) | {supervised['accuracy']:.4f} | "
+              f"{supervised['macro_f1']:.4f} |",
+              f"| SSL + pseudo-mask + multi-task | {c['accuracy']:.4f} | {c['macro_f1']:.4f} |"]
+    if report.get("probe"):
+        lines += ["", "## SimCLR linear probe", "", probe_table(report["probe"])]
+    drawn = report["pseudomasks"].get("vs_drawn")
+    lines += ["", "## Pseudo-masks", "",
+              f"{report['pseudomasks']['tumour_images']} tumour images of {report['pseudomasks']['images']}; "
+              + (f"Dice against drawn masks: pooled {drawn['pooled_dice']:.4f}, mean {drawn['mean_dice']:.4f} "
+                 f"(n = {drawn['n']})" if drawn else "no drawn masks to compare with")]
+    lines += ["", "## Calibration of the multi-task model", "", calibration_table(report["calibration"])]
+    return "\n".join(lines)
