@@ -8,7 +8,7 @@ is the layout `SimCLRNet.compute_loss` expects.
 
 Augmentation (Keras core layers, applied per image on the tf.data side): a random resized crop
 (a zoom into 40-100 % of each side with independent aspect jitter, then a shift), left-right
-flips, a small rotation, brightness and contrast jitter, Gaussian blur and Gaussian noise. No
+flips, a small rotation, brightness and contrast jitter, Gaussian blur, then Gaussian noise. No
 colour jitter: MRI slices are grey, and hue would teach the encoder nothing about them.
 """
 
@@ -45,8 +45,11 @@ def discover_unlabelled(root: str | Path) -> list[ImageSample]:
     return [ImageSample(str(p.relative_to(root).with_suffix("")), p, None, None, "train") for p in paths]
 
 
+NOISE_STD = 0.03  # Gaussian noise added last (a tf op: Keras' GaussianNoise is not a tf.data layer on JAX)
+
+
 def view_layers(image_size: int, seed: int = 0) -> list:
-    """SimCLR's augmentation for grey MRI slices, as Keras core preprocessing layers."""
+    """SimCLR's augmentation for grey MRI slices, as Keras core preprocessing layers (noise aside)."""
     import keras
 
     return [
@@ -58,7 +61,6 @@ def view_layers(image_size: int, seed: int = 0) -> list:
         keras.layers.RandomContrast(0.4, value_range=(0.0, 1.0), seed=seed + 5),
         keras.layers.RandomGaussianBlur(factor=0.5, kernel_size=max(3, image_size // 32 * 2 + 1),
                                         sigma=(0.1, 2.0), value_range=(0.0, 1.0), seed=seed + 6),
-        keras.layers.GaussianNoise(0.03, seed=seed + 7),
     ]
 
 
@@ -77,7 +79,7 @@ def two_view_dataset(images: np.ndarray, batch_size: int, seed: int = 0):
     def view(x):
         for layer in layers:
             x = layer(x, training=True)
-        return tf.clip_by_value(x, 0.0, 1.0)
+        return tf.clip_by_value(x + tf.random.normal(tf.shape(x), stddev=NOISE_STD), 0.0, 1.0)
 
     def pair(x):
         x = tf.cast(x, tf.float32) / 255.0

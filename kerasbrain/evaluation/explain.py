@@ -122,10 +122,11 @@ def _normalise(maps: np.ndarray) -> np.ndarray:
 
 
 def occlusion_sensitivity(model, images: np.ndarray, class_index, patch: int | None = None,
-                          stride: int | None = None, batch_size: int = 32) -> np.ndarray:
+                          stride: int | None = None, fill: float = 0.0, batch_size: int = 32) -> np.ndarray:
     """How much each region's occlusion lowers the class probability (Zeiler & Fergus 2014), (N, H, W) in [0, 1].
 
-    A square patch (default: 1/8 of the side) filled with the image's mean slides with `stride`
+    A square patch (default: 1/8 of the side) filled with `fill` (0: the scanner's background, so
+    an occluded region reads as "no tissue here") slides with `stride`
     (default: half the patch); each pixel's map is the mean drop of the target class probability
     over the patches covering it. Forward passes only, so it runs on any backend.
     """
@@ -140,7 +141,6 @@ def occlusion_sensitivity(model, images: np.ndarray, class_index, patch: int | N
     for y, x in boxes:
         counts[y:y + patch, x:x + patch] += 1
     for i in range(n):
-        fill = images[i].mean(axis=(0, 1))
         for start in range(0, len(boxes), batch_size):
             chunk = boxes[start:start + batch_size]
             batch = np.repeat(images[i:i + 1], len(chunk), axis=0)
@@ -153,12 +153,14 @@ def occlusion_sensitivity(model, images: np.ndarray, class_index, patch: int | N
     return _normalise(maps).astype(np.float32)
 
 
-def integrated_gradients(model, images: np.ndarray, class_index, steps: int = 32, baseline: float = 0.0) -> np.ndarray:
+def integrated_gradients(model, images: np.ndarray, class_index, steps: int = 32, baseline: float = 0.0,
+                         as_map: bool = True) -> np.ndarray:
     """Integrated gradients (Sundararajan et al. 2017) of the class probability, as (N, H, W) maps in [0, 1].
 
     The path from a constant `baseline` image to the input is sampled at `steps` midpoints; the
-    attribution (x - x') * mean gradient is summed in absolute value over channels. The gradient
-    uses the running backend's autodiff, the rest `keras.ops`.
+    attribution (x - x') * mean gradient is summed in absolute value over channels (`as_map=False`:
+    the signed attributions (N, H, W, C), which add up to p(x) - p(baseline)). The gradient uses
+    the running backend's autodiff, the rest `keras.ops`.
     """
     n = len(images)
     target = np.broadcast_to(np.asarray(class_index), (n,))
@@ -177,5 +179,7 @@ def integrated_gradients(model, images: np.ndarray, class_index, steps: int = 32
         cls = np.full((steps,), target[i])
         grads = ops.convert_to_numpy(_gradient(lambda a: score(a, cls), ops.convert_to_tensor(path)))
         total[i] = grads.mean(axis=0)
-    attribution = np.abs((x - reference) * total).sum(axis=-1)
-    return _normalise(attribution).astype(np.float32)
+    attribution = (x - reference) * total
+    if not as_map:
+        return attribution
+    return _normalise(np.abs(attribution).sum(axis=-1)).astype(np.float32)

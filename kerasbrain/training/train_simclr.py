@@ -55,7 +55,8 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
     model.compile(optimizer=optimizer, jit_compile=resolve_jit_compile(t.compile_mode))
     recalibration = BatchNormRecalibration(ImageBatches(images, t.batch_size), t.bn_recalibration_batches)
     callbacks = run_callbacks(run, "loss", metric_callbacks=[recalibration])
-    history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+                        shuffle=False)
     if run.out_of_time:
         progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")
     best = keras.saving.load_model(run.dir / "best.keras", compile=False)

@@ -57,3 +57,46 @@ def test_real_multitask_network(layer):
     np.testing.assert_allclose(probabilities, model.predict_on_batch(images)["class"], atol=1e-5)
     with pytest.raises(ValueError, match="no layer 'nope'"):
         explain_classes(model, images, layer="nope")
+
+
+def _quadrant_model():
+    """A real tiny network whose class 0 evidence is the top-left quadrant and class 1's the bottom-right."""
+    inputs = keras.Input((16, 16, 3))
+    logits = keras.layers.Dense(2, use_bias=False)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, {"class": keras.layers.Softmax()(logits)})
+    weights = np.zeros((16, 16, 3, 2), np.float32)
+    weights[:8, :8, :, 0] = 0.05
+    weights[8:, 8:, :, 1] = 0.05
+    model.layers[-2].set_weights([weights.reshape(-1, 2)])
+    return model
+
+
+def _quadrant_images():
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    images[0, 2:6, 2:6] = 1.0  # evidence for class 0, top-left
+    images[1, 1:7, 3:7] = 0.8  # a second, different image
+    images[:, 12:, :4] = 0.5  # content the model ignores
+    return images
+
+
+def test_occlusion_finds_the_evidence():
+    from kerasbrain.evaluation.explain import occlusion_sensitivity
+
+    maps = occlusion_sensitivity(_quadrant_model(), _quadrant_images(), 0, patch=4, stride=2)
+    assert maps.shape == (2, 16, 16) and maps.max() == pytest.approx(1.0)
+    for m in maps:
+        assert m[:11, :11].sum() == pytest.approx(m.sum(), rel=1e-4)  # the evidence, blurred by one patch width
+        assert m[:8, :8].max() == m.max()
+        assert m[12:, :4].max() < 1e-5
+
+
+def test_integrated_gradients_are_complete_and_on_the_evidence():
+    from kerasbrain.evaluation.explain import integrated_gradients
+
+    model, images = _quadrant_model(), _quadrant_images()
+    attribution = integrated_gradients(model, images, 0, steps=64, as_map=False)
+    p = np.asarray(model.predict_on_batch(images)["class"])[:, 0]
+    p0 = np.asarray(model.predict_on_batch(np.zeros_like(images))["class"])[:, 0]
+    np.testing.assert_allclose(attribution.sum(axis=(1, 2, 3)), p - p0, rtol=1e-3)  # completeness
+    maps = integrated_gradients(model, images, [0, 0], steps=16)
+    assert (maps[:, 8:, :] == 0).all() and (maps[:, :, 8:] == 0).all() and maps.max() == pytest.approx(1.0)

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -38,19 +35,3 @@ def test_freezing_and_loading_the_encoder(tmp_path):
     encoder_model("efficientnet_b0").save(tmp_path / "other.keras")
     with pytest.raises(ValueError, match="do not match a resnet18 encoder"):
         model.load_encoder_weights(tmp_path / "other.keras")
-
-
-def test_keras_round_trip_in_a_fresh_process(tmp_path):
-    model = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8))
-    x = np.random.default_rng(0).uniform(size=(1, 64, 64, 3)).astype("float32")
-    expected = model.predict_on_batch(x)
-    model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "x.npy", x)
-    code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain.models
-        m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
-        assert type(m).__name__ == "EncoderUNet" and m.encoder_name == "resnet18"
-        np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)

@@ -1,10 +1,5 @@
-"""The multi-task network: named outputs, the single-task variants, and a fresh-process round trip."""
+"""The multi-task network: named outputs and the single-task variants (round trip: test_round_trip.py)."""
 
-import subprocess
-import sys
-import textwrap
-
-import keras
 import numpy as np
 import pytest
 
@@ -29,22 +24,3 @@ def test_single_task_baselines_come_from_the_same_code(tasks):
     assert set(model.predict_on_batch(np.zeros((1, 32, 32, 3), "float32"))) == set(tasks)
     with pytest.raises(ValueError, match="tasks must be"):
         MultiTaskNet(tasks=("class", "boxes"), **SMALL)
-
-
-def test_keras_round_trip_in_a_fresh_process(tmp_path):
-    keras.utils.set_random_seed(1)
-    model = MultiTaskNet(**SMALL)
-    x = np.random.default_rng(1).uniform(size=(2, 64, 64, 3)).astype("float32")
-    expected = model.predict_on_batch(x)
-    model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "x.npy", x)
-    code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain.models
-        m = keras.saving.load_model({str(tmp_path / "m.keras")!r}, safe_mode=True)
-        assert type(m).__name__ == "MultiTaskNet" and m.tasks == ("class", "mask"), m.tasks
-        out = m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r}))
-        np.save({str(tmp_path / "c.npy")!r}, out["class"]); np.save({str(tmp_path / "m.npy")!r}, out["mask"])
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), expected["class"], atol=1e-5)
-    np.testing.assert_allclose(np.load(tmp_path / "m.npy"), expected["mask"], atol=1e-5)

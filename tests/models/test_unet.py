@@ -1,6 +1,3 @@
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -48,24 +45,6 @@ def test_config_round_trip():
     clone = UNet.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert clone.count_params() == model.count_params()
-
-
-def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
-    """A saved model loads in a new interpreter after `import kerasbrain.models`, safe_mode on, no custom_objects."""
-    model = UNet(base_filters=4, depth=2)
-    x = np.random.default_rng(1).normal(size=(1, 8, 12, 16, 4)).astype("float32")
-    expected = model.predict_on_batch(x)
-    path = tmp_path / "unet.keras"
-    model.save(path)
-    np.save(tmp_path / "x.npy", x)
-    code = textwrap.dedent(f"""
-        import numpy as np, keras, kerasbrain.models
-        m = keras.saving.load_model({str(path)!r}, safe_mode=True)
-        assert type(m).__name__ == "UNet", type(m)
-        np.save({str(tmp_path / "y.npy")!r}, m.predict_on_batch(np.load({str(tmp_path / "x.npy")!r})))
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
 
 
 def test_one_fit_step_reduces_loss():

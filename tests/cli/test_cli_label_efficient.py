@@ -1,0 +1,116 @@
+"""End-to-end: seed 000's label-efficient chain and its verbs from the command line on BRISC phantoms."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+TINY = """
+[data]
+image_size = 32
+[model]
+decoder_filters = [16, 8, 8, 8, 4]
+[training]
+batch_size = 8
+epochs = 1
+"""
+TINY_SIMCLR = """
+[data]
+image_size = 32
+[model]
+projection_dims = [32, 16]
+[training]
+batch_size = 8
+epochs = 1
+warmup_epochs = 0
+"""
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("label_efficient")
+    assert run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 8).exit_code == 0
+    (root / "tiny.toml").write_text(TINY)
+    (root / "simclr.toml").write_text(TINY_SIMCLR)
+    result = run("experiment", "label-efficient", "--data", root / "data", "--out", root / "run", "--config",
+                 root / "tiny.toml", "--simclr-config", root / "simclr.toml")
+    assert result.exit_code == 0, result.output
+    return root, result.output
+
+
+def test_the_chain_writes_seed_000s_tables_from_every_stage(chain):
+    root, output = chain
+    run_dir = root / "run"
+    for section in ("## Test set (SSL + pseudo-mask + multi-task)", "| Class | Precision | Recall | F1-score |",
+                    "| ResNet supervised (single-task, random init) |", "| SSL + pseudo-mask + multi-task |",
+                    "## SimCLR linear probe", "Dice against drawn masks", "Temperature T ="):
+        assert section in output
+    report = json.loads((run_dir / "results.json").read_text())
+    assert report["final"]["classes"]["n"] == 4 and report["supervised"]["n"] == 4  # the same test images
+    assert report["pseudomasks"]["vs_drawn"]["n"] == 12  # every tumour image (3 classes x 4) has a drawn mask
+    assert report["multitask_dice_vs_drawn"]["n"] == 3
+    assert json.loads((run_dir / "simclr" / "run.json").read_text())["family"] == "simclr"
+    classifier = json.loads((run_dir / "classifier" / "config.json").read_text())
+    assert classifier["model"]["encoder_weights"].endswith("encoder.keras")
+    assert json.loads((run_dir / "supervised" / "config.json").read_text())["model"]["encoder_weights"] == ""
+    for name in ("classifier", "multitask", "supervised"):
+        split = json.loads((run_dir / name / "split.json").read_text())
+        assert len(split["test"]) == 4
+    assert len(list((run_dir / "figures").glob("*.png"))) == 3  # one per tumour class
+    assert (run_dir / "multitask" / "calibrated.keras").exists()
+
+
+def test_the_calibrated_model_exports_with_its_temperature(chain, tmp_path):
+    root, _ = chain
+    report = json.loads((root / "run" / "multitask" / "calibration" / "calibration.json").read_text())
+    result = run("export", "--model", root / "run" / "multitask" / "calibrated.keras", "--name", "calibrated",
+                 "--root", tmp_path, "--no-warmup")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "calibrated" / "1" / "assets.extra" / "kerasbrain.json").read_text())
+    assert manifest["calibration_temperature"] == pytest.approx(report["temperature"])
+    assert manifest["family"] == "multitask"
+
+
+def test_robustness_and_the_new_explanations(chain, tmp_path):
+    root, _ = chain
+    model = root / "run" / "classifier"
+    result = run("robustness", "--model", model, "--data", root / "data", "--out", tmp_path / "rob",
+                 "--corruption", "motion", "--corruption", "rician_noise", "--max-images", 3)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "rob" / "robustness.json").read_text())
+    assert [(r["corruption"], r["severity"]) for r in rows][:2] == [("motion", 0), ("motion", 1)] and len(rows) == 12
+    clean = [r for r in rows if r["severity"] == 0]
+    assert clean[0]["accuracy"] == clean[1]["accuracy"]  # severity 0 is the same clean images
+    assert (tmp_path / "rob" / "degradation.png").stat().st_size > 10_000
+    image = sorted((root / "data" / "brisc2025" / "classification_task" / "test" / "glioma").glob("*.jpg"))[0]
+    for method in ("occlusion", "integrated-gradients"):
+        result = run("explain", "--model", model, "--input", image, "--method", method, "--out", tmp_path / f"{method}.png")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"{method}.png").stat().st_size > 5_000
+
+
+def test_pretrain_is_its_own_verb_and_bad_inputs_are_one_line(chain, tmp_path):
+    root, _ = chain
+    assert "simclr" in run("pretrain", "--help").output and "simclr" not in run("train", "--help").output
+    assert "--encoder-weights" in run("train", "classifier", "--help").output
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a model")
+    for args in (("pseudomask", "--model", bad, "--data", root / "data", "--out", tmp_path / "pm"),
+                 ("pseudomask", "--model", root / "run" / "classifier", "--data", root / "data", "--out",
+                  root / "run" / "pseudomasks"),
+                 ("calibrate", "--model", root / "run" / "simclr", "--data", root / "data"),
+                 ("train", "classifier", "--data", root / "data", "--out", tmp_path / "r", "--encoder-weights",
+                  tmp_path / "missing.keras")):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "pm").exists() and not (tmp_path / "r").exists()
+    assert np.isfinite(float((root / "run" / "simclr" / "history.csv").read_text().splitlines()[1].split(",")[1]))

@@ -1,0 +1,96 @@
+"""Every registered network, loss and metric survives `.keras` in a fresh interpreter.
+
+One subprocess loads them all (after `import kerasbrain.models`, safe mode on, no
+`custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
+`upsample` option existed loads too. One process for all keeps the suite short.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import keras
+import numpy as np
+
+from kerasbrain.inference.model_io import load_model
+from kerasbrain.losses import DiceCELoss, NTXentLoss, PerSampleDiceBCELoss
+from kerasbrain.metrics import RegionDice
+from kerasbrain.models.encoder_unet import EncoderUNet
+from kerasbrain.models.multitask import MultiTaskNet
+from kerasbrain.models.simclr import SimCLRNet
+from kerasbrain.models.unet import UNet
+
+
+def _legacy_file(model, path):
+    """Save `model` and drop the `upsample` key from its config: a file written before the option existed."""
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    assert config["config"].pop("upsample") == "transpose"
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _outputs(result) -> dict:
+    return {k: np.asarray(v) for k, v in result.items()} if isinstance(result, dict) else {"y": np.asarray(result)}
+
+
+def test_every_network_round_trips_in_a_fresh_process(tmp_path):
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    volume = rng.normal(size=(2, 8, 12, 16, 4)).astype("float32")
+    image = rng.uniform(size=(2, 64, 64, 3)).astype("float32")
+    unet = UNet(base_filters=4, depth=2)
+    unet.compile(loss=DiceCELoss(), metrics=[RegionDice(0, name="dice_wt")])
+    multitask = MultiTaskNet("resnet18", decoder_filters=(16, 8, 8, 8, 4), calibration_temperature=1.5)
+    multitask.compile(loss={"class": "sparse_categorical_crossentropy", "mask": PerSampleDiceBCELoss()})
+    simclr = SimCLRNet("resnet18", projection_dims=(32, 8), temperature=0.2)
+    simclr.compile(loss=NTXentLoss(0.2))
+    models = {
+        "UNet": (unet, volume),
+        "EncoderUNet": (EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8)), image),
+        "MultiTaskNet": (multitask, image),
+        "SimCLRNet": (simclr, image),
+    }
+    legacy = UNet(base_filters=4, depth=2, upsample="transpose")
+    expected = {}
+    for name, (model, x) in models.items():
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}_x.npy", x)
+        expected[name] = _outputs(model.predict_on_batch(x))
+    _legacy_file(legacy, tmp_path / "legacy.keras")
+    np.save(tmp_path / "legacy_x.npy", volume)
+    expected["legacy"] = _outputs(legacy.predict_on_batch(volume))
+    code = textwrap.dedent(f"""
+        import json, numpy as np, keras, kerasbrain.models
+        root = {str(tmp_path)!r}
+        facts = {{}}
+        for name in {list(models) + ["legacy"]!r}:
+            m = keras.saving.load_model(f"{{root}}/{{name}}.keras", safe_mode=True)
+            out = m.predict_on_batch(np.load(f"{{root}}/{{name}}_x.npy"))
+            out = out if isinstance(out, dict) else {{"y": out}}
+            for key, value in out.items():
+                np.save(f"{{root}}/{{name}}_{{key}}_out.npy", np.asarray(value))
+            loss = getattr(m, "loss", None)
+            facts[name] = {{"type": type(m).__name__, "config": m.get_config(),
+                            "loss": keras.saving.serialize_keras_object(loss) if loss is not None else None}}
+        json.dump(facts, open(f"{{root}}/facts.json", "w"), default=str)
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    facts = json.loads((tmp_path / "facts.json").read_text())
+    for name, outputs in expected.items():
+        assert facts[name]["type"] == ("UNet" if name == "legacy" else name)
+        for key, value in outputs.items():
+            np.testing.assert_allclose(np.load(tmp_path / f"{name}_{key}_out.npy"), value, atol=1e-5)
+    assert facts["MultiTaskNet"]["config"]["tasks"] == ["class", "mask"]
+    assert facts["MultiTaskNet"]["config"]["calibration_temperature"] == 1.5
+    assert facts["SimCLRNet"]["config"]["temperature"] == 0.2
+    assert facts["SimCLRNet"]["loss"]["config"]["temperature"] == 0.2
+    assert facts["legacy"]["config"]["upsample"] == "transpose"
+    assert load_model(tmp_path / "legacy.keras").upsample == "pixel_shuffle"  # kerasbrain's loader swaps it
