@@ -139,6 +139,8 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     from kerasbrain.evaluation.figures import save_pseudomask_figure
     from kerasbrain.files import write_csv, write_json
 
+    if "class" not in getattr(model, "tasks", ()):
+        raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")

@@ -19,6 +19,7 @@ _FAMILIES = {
     "unet2d": "kerasbrain.families.unet2d",  # 2-D slice U-Nets (LGG kaggle_3m), scratch or encoder
     "multitask": "kerasbrain.families.multitask",  # 4-class head + mask decoder (BRISC 2025)
     "classifier": "kerasbrain.families.classifier",  # 4-class head only (seed 000's baseline)
+    "segmenter": "kerasbrain.families.segmenter",  # mask decoder only (the segmentation baseline)
     "simclr": "kerasbrain.families.simclr",  # self-supervised encoder pretraining (seed 000)
 }
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.families.base import ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, PredictRequest, with_encoder_weights
+from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, NotSupported, PredictRequest,
+                                      with_encoder_weights)
 from kerasbrain.runs import run_dir_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -88,6 +89,8 @@ class MultiTaskFamily(ModelFamily):
         from kerasbrain.evaluation.explain import explain_classes, integrated_gradients, occlusion_sensitivity
         from kerasbrain.evaluation.figures import save_explanation_figure
 
+        if "class" not in self.tasks:
+            raise NotSupported(f"the {self.name} family has no class head to explain; explanations are of a class")
         if layer and not method.startswith("gradcam"):
             raise ValueError(f"--layer applies to Grad-CAM; {method} explains image regions")
 

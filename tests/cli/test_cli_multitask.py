@@ -82,6 +82,25 @@ def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):
     assert "masks" not in json.loads((brisc_run / "eval_classifier" / "summary.json").read_text())
 
 
+@once
+def test_the_segmenter_baseline_trains_evaluates_and_predicts_masks_only(brisc_run, tmp_path):
+    result = run("train", "segmenter", "--data", brisc_run / "data", "--config", brisc_run / "tiny.toml",
+                 "--out", brisc_run / "segmenter")
+    assert result.exit_code == 0, result.output
+    assert json.loads((brisc_run / "segmenter" / "run.json").read_text())["family"] == "segmenter"
+    result = run("evaluate", "--model", brisc_run / "segmenter", "--data", brisc_run / "data", "--subset", "test",
+                 "--out", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert "classes" not in summary and summary["masks"]["n"] == 3
+    image = sorted((brisc_run / "data").rglob("segmentation_task/test/images/*.jpg"))[0]
+    result = run("predict", "--model", brisc_run / "segmenter", "--input", image, "--out", tmp_path / "p.png")
+    assert result.exit_code == 0 and "class:" not in result.output and (tmp_path / "p.png").exists()
+    result = CliRunner().invoke(cli, ["explain", "--model", str(brisc_run / "segmenter"), "--input", str(image),
+                                      "--out", str(tmp_path / "e.png")])
+    assert result.exit_code == 1 and "class head" in result.output and not (tmp_path / "e.png").exists()
+
+
 def _class_line(output):
     line = next(l for l in output.splitlines() if l.startswith("class: "))
     return {part.rsplit(" ", 1)[0]: float(part.rsplit(" ", 1)[1]) for part in line[7:].split(", ")}
