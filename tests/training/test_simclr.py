@@ -87,3 +87,20 @@ def test_resuming_a_finished_run_trains_no_more(pretrained):
     root, first = pretrained
     again = train_simclr(root / "data", root / "run", TINY, verbose=0, progress=lambda m: None)
     assert again["history"].get("loss", []) == []
+
+
+def test_the_view_blur_is_a_gaussian_per_image():
+    import cv2
+    import tensorflow as tf
+
+    from kerasbrain.data.contrastive import random_blur
+
+    x = np.zeros((3, 64, 64, 3), np.float32)
+    x[:, 32, 32] = 1.0
+    x[1, 10, 50, 1] = 2.0  # a different image
+    np.testing.assert_array_equal(np.asarray(random_blur(tf.constant(x), probability=0.0)), x)
+    y = np.asarray(random_blur(tf.constant(x), sigma_range=(1.5, 1.5), probability=1.0))
+    for i in range(3):
+        for c in range(3):
+            expected = cv2.GaussianBlur(x[i, ..., c], (0, 0), sigmaX=0.75, borderType=cv2.BORDER_CONSTANT)
+            np.testing.assert_allclose(y[i, ..., c], expected, atol=1e-3)  # sigma 1.5 px at 128 = 0.75 at 64
