@@ -8,6 +8,7 @@ from pathlib import Path
 
 #: kerasbrain's description of an exported version: kind, signature, family, run settings.
 MANIFEST = "kerasbrain.json"
+MODEL_CARD = "MODEL_CARD.md"  # beside the manifest: kerasbrain.export.model_card
 
 
 def versions(model_root: str | os.PathLike) -> list[int]:

@@ -20,7 +20,8 @@ import numpy as np
 
 from kerasbrain.data.classes import CLASSES
 from kerasbrain.data.labels import REGIONS
-from kerasbrain.export.layout import MANIFEST, read_manifest, versions  # noqa: F401  (read_manifest re-exported)
+from kerasbrain.export.layout import MANIFEST, MODEL_CARD, read_manifest, versions  # noqa: F401  (read_manifest re-exported)
+from kerasbrain.export.model_card import model_card
 from kerasbrain.export.signatures import (
     SLICE_INPUTS,
     SLICE_OUTPUTS,
@@ -98,11 +99,13 @@ def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, 
 
 def export_version(model: keras.Model, name: str, root: str | os.PathLike = "saved_models", version: int | None = None,
                    warmup_window: tuple[int, ...] | None = None, requires_clahe: bool = False,
-                   manifest_extra: dict | None = None, kind: str | None = None) -> Path:
+                   manifest_extra: dict | None = None, kind: str | None = None, run_dir=None) -> Path:
     """Export `model` as `root/name/version` (next integer when None), atomically; returns the folder.
 
     `manifest_extra` is added to `assets.extra/kerasbrain.json`: the family records its name and
     the run's inference settings there, so a client of the served model predicts as the run does.
+    `assets.extra/MODEL_CARD.md` describes the version from the manifest and `run_dir` (the run
+    folder the model came from, if any).
     """
     if not _NAME.match(name):
         raise ValueError(f"model name must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
@@ -129,6 +132,7 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
                 writer.write(warmup_request(name, warmup_window, manifest["channels"]).SerializeToString())
             manifest["warmup_window"] = list(warmup_window)
         (extra / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        (extra / MODEL_CARD).write_text(model_card(manifest, Path(run_dir) if run_dir else None))
         os.rename(staging / "model", final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

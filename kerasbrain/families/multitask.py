@@ -159,7 +159,7 @@ class MultiTaskFamily(ModelFamily):
         extra = {"family": self.name, "image_size": size, "tasks": list(self.tasks),
                  "calibration_temperature": getattr(model, "calibration_temperature", None)}
         return export_version(model, name, root, version, (size, size) if warmup else None, kind=self.serving_kind,
-                              manifest_extra=extra)
+                              manifest_extra=extra, run_dir=run_dir_of(model_path))
 
 
 FAMILY = MultiTaskFamily("multitask", ("class", "mask"),

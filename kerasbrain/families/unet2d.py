@@ -85,7 +85,7 @@ class SliceFamily(ModelFamily):
         model = load_model(model_path)
         enhance = self.enhance(model_path)
         return export_version(model, name, root, version, SLICE_SIZE if warmup else None, requires_clahe=enhance,
-                              manifest_extra={"family": self.name})
+                              manifest_extra={"family": self.name}, run_dir=run_dir_of(model_path))
 
 
 FAMILY = SliceFamily()

@@ -138,7 +138,8 @@ class VolumetricFamily(ModelFamily):
         spacing = list(config.data.target_spacing) if config else []
         extra = {"family": self.name, "inference": dataclasses.asdict(cfg), "target_spacing": spacing,
                  "out_channels": output_channels(model)}
-        return export_version(model, name, root, version, cfg.window if warmup else None, manifest_extra=extra)
+        return export_version(model, name, root, version, cfg.window if warmup else None, manifest_extra=extra,
+                              run_dir=run_dir_of(model_path))
 
 
 FAMILY = VolumetricFamily()

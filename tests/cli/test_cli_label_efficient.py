@@ -76,6 +76,9 @@ def test_the_calibrated_model_exports_with_its_temperature(chain, tmp_path):
     manifest = json.loads((tmp_path / "calibrated" / "1" / "assets.extra" / "kerasbrain.json").read_text())
     assert manifest["calibration_temperature"] == pytest.approx(report["temperature"])
     assert manifest["family"] == "multitask"
+    card = (tmp_path / "calibrated" / "1" / "assets.extra" / "MODEL_CARD.md").read_text()
+    assert f"temperature {report['temperature']:.4f} folded into the class layer" in card
+    assert "Temperature T =" in card and "## Evaluation (test images)" in card and "`training.epochs` = 1" in card
 
 
 def test_robustness_and_the_new_explanations(chain, tmp_path):
