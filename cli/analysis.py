@@ -19,6 +19,8 @@ _DATA = dict(required=True, type=click.Path(exists=True, file_okay=False, path_t
 @click.option("--data", **_DATA)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
 @click.option("--method", type=click.Choice(["gradcam", "gradcam++"]), default="gradcam", show_default=True)
+@click.option("--layer", default="P4", show_default=True,
+              help="Encoder level explained: P4 (stride 16), P5 (stride 32), P3 or a block output name.")
 @click.option("--threshold", type=click.Choice(["otsu", "percentile"]), default="otsu", show_default=True,
               help="How the heat map inside the head is cut.")
 @click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=90.0,
@@ -27,7 +29,7 @@ _DATA = dict(required=True, type=click.Path(exists=True, file_okay=False, path_t
               help="Largest connected components kept.")
 @click.option("--figures", type=click.IntRange(0), default=4, show_default=True,
               help="Figures per tumour class (original | Grad-CAM | pseudo-mask).")
-def pseudomask(model_path, data, out, method, threshold, percentile, components, figures):
+def pseudomask(model_path, data, out, method, layer, threshold, percentile, components, figures):
     """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
@@ -38,7 +40,7 @@ def pseudomask(model_path, data, out, method, threshold, percentile, components,
     if not hasattr(family, "load_with_size"):
         raise click.ClickException(f"{model_path}: pseudo-masks need a classifier or multitask model")
     model, size = family.load_with_size(model_path, InferenceOverrides())
-    settings = PseudoMaskSettings(method, threshold, percentile, components)
+    settings = PseudoMaskSettings(method, layer, threshold, percentile, components)
     summary = write_pseudomask_dataset(model, discover_tumour_images(data), size, out, settings, figures,
                                        progress=echo)
     click.echo(f"pseudo-mask dataset: {out / 'brisc2025'} ({summary['images']} images, "

@@ -7,8 +7,8 @@ gradient is `keras.ops`; the gradient is taken with the running backend's own au
 (`_gradient`), so the same code explains a model on TensorFlow and on JAX.
 
 For the multi-task and classifier networks the feature maps are the encoder's: its deepest
-pyramid level "P5" by default (the last convolutional stage, what Grad-CAM usually uses), or the
-output of any layer of the encoder named by `layer` that the class head depends on only through
+pyramid level "P5" by default (the last convolutional stage, what Grad-CAM usually uses), a
+shallower level "P4" / "P3" / "P2" (finer maps, e.g. for pseudo-masks), or the output of any layer of the encoder named by `layer` that the class head depends on only through
 the encoder's main path (a block output such as "v2_stack_2_block2_out").
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 METHODS = ("gradcam", "gradcam++")
+PYRAMID = ("P2", "P3", "P4", "P5")  # the encoder's outputs, strides 4 to 32
 
 
 def _gradient(fn, x):
@@ -86,10 +87,13 @@ def _encoder_split(model, layer: str | None):
 
     if layer in (None, "P5"):
         return (lambda x: encoder(x, training=False)[3]), head
-    try:
-        cut = encoder.get_layer(layer).output
-    except ValueError as exc:
-        raise ValueError(f"the encoder has no layer {layer!r}") from exc
+    if layer in PYRAMID:
+        cut = encoder.outputs[PYRAMID.index(layer)]
+    else:
+        try:
+            cut = encoder.get_layer(layer).output
+        except ValueError as exc:
+            raise ValueError(f"the encoder has no layer {layer!r}") from exc
     if cut is encoder.outputs[3]:
         return (lambda x: encoder(x, training=False)[3]), head
     try:

@@ -30,6 +30,7 @@ _CODE_OF = {v: k for k, v in BRISC_CODES.items()}
 @dataclass(frozen=True)
 class PseudoMaskSettings:
     method: str = "gradcam"  # or "gradcam++"
+    layer: str = "P4"  # encoder level explained: P4 (stride 16; measured best), P5, P3 or a block name
     threshold: str = "otsu"  # "otsu" or "percentile"
     percentile: float = 90.0  # with threshold = "percentile": keep the map's top (100 - p) % inside the head
     components: int = 1  # largest connected components kept
@@ -105,7 +106,7 @@ def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: Pseudo
         known = labels[start:start + batch_size]
         probabilities = model.predict_on_batch(batch)["class"]
         target = np.where(known >= 0, known, np.asarray(probabilities).argmax(axis=1))
-        heat, _ = explain_classes(model, batch, target, settings.method)
+        heat, _ = explain_classes(model, batch, target, settings.method, settings.layer)
         for j, i in enumerate(range(start, start + len(batch))):
             explained[i], heats[i] = target[j], heat[j]
             if target[j] != NO_TUMOR:

@@ -57,6 +57,7 @@ class Servable:
                        for k, s in fn.structured_outputs.items()}
             self.signatures[key] = Signature(key, inputs, outputs, fn)
         self.signature_def_map = self._read_signature_defs()
+        self.contract = _read_contract(self.path)
         self._batchers: dict[str, Batcher] = {}
         if batching is not None:
             for key in self.signatures:
@@ -101,6 +102,7 @@ class Servable:
             raise invalid(f"unknown input(s) {extra}; signature '{sig.name}' expects {sorted(sig.inputs)}")
         for key, value in inputs.items():
             sig.inputs[key].check(key, value)
+        check_values(inputs, self.contract)
         if output_filter:
             unknown = sorted(set(output_filter) - set(sig.outputs))
             if unknown:
@@ -131,6 +133,45 @@ class Servable:
     def close(self):
         for batcher in self._batchers.values():
             batcher.close()
+
+
+#: Inputs of kerasbrain's volume signature that divide the image: zero or negative is never valid.
+POSITIVE_INPUTS = ("channel_std",)
+
+
+def _read_contract(path: Path) -> dict:
+    """What the version's kerasbrain manifest promises about its inputs ({} for a foreign SavedModel)."""
+    import json
+
+    manifest = path / "assets.extra" / "kerasbrain.json"
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    inputs = data.get("inputs") or []
+    return {"spatial_input": inputs[0] if inputs else None, "size_divisor": int(data.get("size_divisor") or 1)}
+
+
+def check_values(inputs: dict[str, np.ndarray], contract: dict) -> None:
+    """Refuse well-formed requests whose values are wrong (INVALID_ARGUMENT), before the model runs.
+
+    Non-finite values; `channel_std` <= 0; inputs that disagree on the batch size (a signature
+    would otherwise broadcast one image against two rows of statistics and answer twice); spatial
+    sides that are not multiples of the network's divisor, as the version's manifest states it.
+    """
+    batch = {k: v.shape[0] for k, v in inputs.items() if v.ndim >= 1}
+    if len(set(batch.values())) > 1:
+        raise invalid("inputs disagree on the batch size: " + ", ".join(f"{k} {n}" for k, n in sorted(batch.items())))
+    for key, value in inputs.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise invalid(f"input '{key}' holds NaN or infinite values")
+        if key in POSITIVE_INPUTS and (value <= 0).any():
+            raise invalid(f"input '{key}' must be positive; got {float(value.min()):g}")
+    name, divisor = contract.get("spatial_input"), contract.get("size_divisor", 1)
+    if name in inputs and divisor > 1 and inputs[name].ndim >= 3:
+        sides = inputs[name].shape[1:-1]
+        if any(side % divisor for side in sides):
+            raise invalid(f"input '{name}' spatial sides {list(sides)} must be multiples of {divisor}")
 
 
 def coerce(name: str, value, info: TensorInfo) -> np.ndarray:

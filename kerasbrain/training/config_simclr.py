@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from kerasbrain.config import check
+from kerasbrain.data.contrastive import ViewAugment
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class SimCLRConfig:
     model: SimCLRModelConfig = field(default_factory=SimCLRModelConfig)
     training: SimCLRTraining = field(default_factory=SimCLRTraining)
     probe: LinearProbe = field(default_factory=LinearProbe)
+    augmentation: ViewAugment = field(default_factory=ViewAugment)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -48,7 +48,7 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
         pool = pool[:config.data.max_images]
     progress(f"images: {len(pool)} unlabelled training images at {size} x {size}")
     images = load_samples(pool, size, progress)[0]
-    dataset, steps = two_view_dataset(images, t.batch_size, t.seed)
+    dataset, steps = two_view_dataset(images, t.batch_size, t.seed, config.augmentation)
     with precision_policy(t.precision):
         model = SimCLRNet(config.model.encoder, config.model.projection_dims, config.model.temperature)
     optimizer = keras.optimizers.AdamW(learning_rate_schedule(t, steps), weight_decay=t.weight_decay)

@@ -274,6 +274,58 @@ MALFORMED = [
 ]
 
 
+def _raw_json(inputs: dict) -> bytes:
+    """JSON with the NaN / Infinity tokens Python's encoder writes (and TF Serving's parser accepts)."""
+    return json.dumps({"inputs": inputs}, allow_nan=True).encode()
+
+
+_good = {k: v.tolist() for k, v in _inputs(batch=1).items()}
+#: Well-formed but wrong values: kerasbrain's server refuses them before the model runs (a stock TF
+#: Serving would compute NaN masks), so these run against the embedded server only.
+WRONG_VALUES = [
+    ("NaN voxel", {**_good, "image": np.where(np.arange(4) == 1, np.nan, 1.0) * np.ones((1, 8, 8, 8, 4))}),
+    ("infinite mean", {**_good, "channel_mean": [[0.0, float("inf"), 0.0, 0.0]]}),
+    ("zero std", {**_good, "channel_std": [[1.0, 0.0, 1.0, 1.0]]}),
+    ("negative std", {**_good, "channel_std": [[1.0, 1.0, -2.0, 1.0]]}),
+]
+
+
+@pytest.mark.parametrize("name,inputs", WRONG_VALUES, ids=[w[0] for w in WRONG_VALUES])
+def test_wrong_values_are_refused_over_rest_and_grpc(target, name, inputs):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    if os.environ.get("KERASBRAIN_CONTRACT_REST"):
+        pytest.skip("value checks are kerasbrain's server's own")
+    rest, grpc_target, _ = target
+    inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
+    status, payload = raw_http(rest, "POST", P, _raw_json({k: v.tolist() for k, v in inputs.items()}))
+    assert status == 400 and ("NaN or infinite" in payload["error"] or "must be positive" in payload["error"]), payload
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(grpc_target))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert RestClient(rest, MODEL).status()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_without_batching_a_batch_mismatch_or_bad_side_is_refused_too(target):
+    from kerasbrain.serving.errors import ServingError
+    from kerasbrain.serving.servable import Servable
+
+    _, _, root = target
+    servable = Servable(MODEL, 1, root / MODEL / "1")  # no batcher: the signature alone would broadcast
+    good = _inputs(batch=1)
+    assert servable.predict(None, good)["probabilities"].shape[0] == 1
+    for inputs, message in (({**good, "channel_std": np.ones((2, 4), np.float32)}, "disagree on the batch size"),
+                            ({**good, "image": np.ones((1, 6, 8, 8, 4), np.float32)}, "multiples of 4")):
+        with pytest.raises(ServingError, match=message):
+            servable.predict(None, inputs)
+    servable.close()
+
+
 @pytest.mark.parametrize("name,method,path,body,status", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_malformed_rest_request(target, name, method, path, body, status):
     rest, _, _ = target
@@ -300,6 +352,8 @@ def test_oversized_body_is_refused_without_reading_it(target):
     ("unknown signature", grpc.StatusCode.INVALID_ARGUMENT),
     ("unknown label", grpc.StatusCode.NOT_FOUND),
     ("unknown output filter", grpc.StatusCode.INVALID_ARGUMENT),
+    ("wrong rank", grpc.StatusCode.INVALID_ARGUMENT),
+    ("side not a multiple of 2**depth", grpc.StatusCode.INVALID_ARGUMENT),
 ])
 def test_malformed_grpc_request(target, case, code):
     from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -317,6 +371,10 @@ def test_malformed_grpc_request(target, case, code):
             continue
         if case == "wrong dtype" and key == "image":
             value = value.astype(np.float64)
+        if case == "wrong rank" and key == "image":
+            value = value[:, 0]
+        if case == "side not a multiple of 2**depth" and key == "image":
+            value = value[:, :6]
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
     if case == "unknown output filter":
         request.output_filter.append("logits")
