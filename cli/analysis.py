@@ -70,7 +70,8 @@ def calibrate(model_path, data):
 @click.option("--corruption", "corruptions", multiple=True,
               type=click.Choice(["gaussian_noise", "rician_noise", "motion", "ghosting", "bias_field", "blur",
                                  "contrast"]), help="Only these corruptions (default: all).")
-@click.option("--max-images", type=click.IntRange(0), default=0, help="Score at most this many test images (0: all).")
+@click.option("--max-images", type=click.IntRange(0), default=0,
+              help="Score a seeded random subset of this many test images (0: all).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def robustness(model_path, data, out, corruptions, max_images, seed):
     """Scores under noise, motion, ghosting, bias field, blur and contrast loss at severities 0-5."""

@@ -98,9 +98,10 @@ def save_reliability_diagram(path, probabilities_before, probabilities_after, la
         scores = calibration_errors(p, labels, bins)
         ax.set(title=f"{title}: ECE {scores['ece']:.3f}, Brier {scores['brier']:.3f}", xlabel="confidence",
                xlim=(0, 1), ylim=(0, 1))
-        twin = ax.twinx()
-        twin.plot(centres, counts, "k.", label="images")
-        twin.set_yticks([])
+        twin = ax.twinx()  # how many images each bin holds (empty bins left out)
+        twin.plot(centres[counts > 0], counts[counts > 0], "k.", label="images per bin")
+        twin.set_ylim(0, counts.max() * 1.1)
+        twin.set_ylabel("images per bin (dots)", fontsize=8)
         ax.legend(loc="upper left", fontsize=8)
     axes[0].set_ylabel("accuracy")
     fig.tight_layout()

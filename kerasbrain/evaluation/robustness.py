@@ -213,8 +213,9 @@ def evaluate_robustness(model_path, data_dir, out_dir, corruptions=CORRUPTIONS, 
         samples = [s for s in samples if s.id in wanted]
     else:
         samples = [s for s in samples if s.subset == "test"] or samples
-    if max_images:
-        samples = samples[:max_images]
+    if max_images and len(samples) > max_images:  # a seeded random subset: the first N would be a few classes
+        keep = np.random.default_rng(seed).choice(len(samples), max_images, replace=False)
+        samples = [samples[i] for i in sorted(keep)]
     if not samples:
         raise ValueError(f"{data_dir}: no test images of the run were found")
     images, labels, masks, has_mask = load_samples(samples, size, progress)
