@@ -104,3 +104,16 @@ def test_the_view_blur_is_a_gaussian_per_image():
         for c in range(3):
             expected = cv2.GaussianBlur(x[i, ..., c], (0, 0), sigmaX=0.75, borderType=cv2.BORDER_CONSTANT)
             np.testing.assert_allclose(y[i, ..., c], expected, atol=1e-3)  # sigma 1.5 px at 128 = 0.75 at 64
+
+
+def test_evaluate_reruns_the_probe_with_the_same_answer(pretrained, tmp_path):
+    import json
+
+    from kerasbrain.families import family_of_run
+
+    root, result = pretrained
+    family = family_of_run(root / "run")
+    assert family.name == "simclr" and family.stage == "pretrain"
+    out = family.evaluate(root / "run" / "best.keras", root / "data", tmp_path, progress=lambda m: None)
+    assert "| simclr |" in out["text"]
+    assert json.loads((tmp_path / "probe.json").read_text()) == json.loads((root / "run" / "probe.json").read_text())
