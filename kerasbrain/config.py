@@ -36,6 +36,13 @@ def check(condition: bool, key: str, rule: str, value) -> None:
         raise OutOfRange(key, rule, value)
 
 
+def check_at_least(section, minimum, *keys: str) -> None:
+    """`check` that each named field of `section` is at least `minimum`."""
+    for key in keys:
+        value = getattr(section, key)
+        check(value >= minimum, key, f"must be at least {minimum}", value)
+
+
 def build_section(cls, values: dict, where: str):
     """One section's dataclass from a table, checking names and types against its defaults."""
     if not isinstance(values, dict):

@@ -13,6 +13,7 @@ from pathlib import Path
 from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_configs: re-exported)
     ConfigError,
     check,
+    check_at_least,
     config_from_json_file,
     load_config_file,
     parse_config,
@@ -69,8 +70,7 @@ class TrainingConfig:
     def __post_init__(self):
         check(len(self.patch_size) == 3 and all(p >= 1 for p in self.patch_size), "patch_size",
               "three positive sides", self.patch_size)
-        for key in ("batch_size", "epochs", "steps_per_epoch"):
-            check(getattr(self, key) >= 1, key, "must be at least 1", getattr(self, key))
+        check_at_least(self, 1, "batch_size", "epochs", "steps_per_epoch")
         check(self.validation_patches >= 0, "validation_patches", "must not be negative", self.validation_patches)
         check(0.0 <= self.fg_fraction <= 1.0, "fg_fraction", "must be in [0, 1]", self.fg_fraction)
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)

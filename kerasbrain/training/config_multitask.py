@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from kerasbrain.config import check, load_config_file
+from kerasbrain.config import check, check_at_least, load_config_file
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,7 @@ class MultiTaskTraining:
     seed: int = 0
 
     def __post_init__(self):
-        for key in ("batch_size", "epochs"):
-            check(getattr(self, key) >= 1, key, "must be at least 1", getattr(self, key))
+        check_at_least(self, 1, "batch_size", "epochs")
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
         check(self.schedule in ("alternate", "joint"), "schedule", "alternate or joint", self.schedule)
         check(self.class_weight >= 0 and self.mask_weight >= 0, "class_weight / mask_weight",

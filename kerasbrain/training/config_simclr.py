@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from kerasbrain.config import check
+from kerasbrain.config import check, check_at_least
 from kerasbrain.data.contrastive import ViewAugment
 
 
@@ -43,8 +43,7 @@ class SimCLRTraining:
     seed: int = 0
 
     def __post_init__(self):
-        for key in ("batch_size", "epochs"):
-            check(getattr(self, key) >= 1, key, "must be at least 1", getattr(self, key))
+        check_at_least(self, 1, "epochs")
         check(self.batch_size >= 2, "batch_size", "must be at least 2 (negatives come from the batch)",
               self.batch_size)
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
