@@ -53,7 +53,8 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input), a BraTS case folder, "
                    "or one TIFF/PNG/JPEG slice for a 2-D model.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Label map .nii.gz (volumes) or mask .png (a slice).")
+              help="Label map .nii.gz (volumes), mask .png (a 2-D slice model) or figure .png (class / multi-task "
+                   "models; a mask head also writes <out>_mask.png).")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Slice inputs: the ground-truth mask, shown in the figure.")
 @click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
@@ -80,5 +81,6 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
                              server, model_version, model_label, saved_models, truth, label_layout, probabilities,
                              overlay)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
-    for path in family.predict(request, progress=echo):
-        click.echo(str(path))
+    prediction = family.predict(request, progress=echo)
+    for line in prediction.lines + [str(path) for path in prediction.files]:
+        click.echo(line)

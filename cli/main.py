@@ -21,6 +21,7 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 from cli.analysis import calibrate, pseudomask, robustness  # noqa: E402
+from cli.app import app  # noqa: E402
 from cli.common import KerasbrainGroup  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
 from cli.explain import explain  # noqa: E402
@@ -36,12 +37,12 @@ def cli():
     """kerasbrain: brain-tumour MRI models in Keras 3.
 
     Stages: `synth` (phantom data in the real layouts), `pretrain`, `train`, `evaluate`, `predict`, `export`,
-    `serve`; `demo` runs the first four on a small phantom dataset.
+    `serve`, `app` (the web app); `demo` runs the first four on a small phantom dataset.
     """
 
 
 for command in (synth, pretrain, train, evaluate, predict, explain, pseudomask, calibrate, robustness, export_cmd,
-                serving, serve, experiment, demo):
+                serving, serve, experiment, demo, app):
     cli.add_command(command)
 
 

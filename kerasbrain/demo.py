@@ -40,14 +40,14 @@ def run_demo(out, cases: int = 10, epochs: int = 30, steps_per_epoch: int = 25, 
     progress("4/4 segmenting an unlabelled test case")
     test_case = discover(data).test_cases[0]
     prediction = out / "prediction" / f"{test_case.case_id}_seg.nii.gz"
-    written = family.predict(PredictRequest(str(result["best"]), tuple(test_case.images), prediction,
+    prediction = family.predict(PredictRequest(str(result["best"]), tuple(test_case.images), prediction,
                                             overlay=out / "prediction" / f"{test_case.case_id}_overlay.png"),
                              progress=lambda message: None)
     outputs = {
         "dataset": str(data), "run": str(run), "best_model": str(result["best"]), "tensorboard": str(run / "logs"),
         "evaluation_csv": str(out / "evaluation" / "cases.csv"),
         "evaluation_summary": str(out / "evaluation" / "summary.md"),
-        "prediction": str(written[0]), "overlay": str(written[-1]),
+        "prediction": str(prediction.mask), "overlay": str(prediction.figure),
     }
     progress("\n" + evaluation["text"] + "\n")
     progress("outputs:\n" + "\n".join(f"  {k:20s} {v}" for k, v in outputs.items()))

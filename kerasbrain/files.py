@@ -29,6 +29,17 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def write_image(path: str | os.PathLike, data) -> Path:
+    """Write an image array (uint8 or uint16; 3 channels are BGR, OpenCV's order) atomically."""
+    import cv2
+
+    def write(tmp):
+        if not cv2.imwrite(str(tmp), data):
+            raise OSError(f"{path}: OpenCV could not write the image")
+
+    return atomic_write(path, write)
+
+
 def write_json(path: str | os.PathLike, data, indent: int | None = 2) -> Path:
     """Write `data` as JSON atomically."""
     import json

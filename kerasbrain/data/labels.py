@@ -82,3 +82,9 @@ def regions_to_labels(regions: np.ndarray) -> np.ndarray:
     labels[tc] = NECROTIC_CORE
     labels[et] = ENHANCING
     return labels
+
+
+def region_volumes_ml(labels: np.ndarray, spacing) -> dict[str, float]:
+    """Volume of each BraTS region of an internal label map, in mL, from the voxel size in mm."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    return {r: float(np.isin(labels, REGION_LABELS[r]).sum()) * voxel_ml for r in REGIONS}

@@ -138,6 +138,27 @@ def case_from_files(paths: list[str | os.PathLike], layout: str = "msd") -> Case
     return CaseFiles(case_id, tuple(paths), None, layout)
 
 
+def order_modalities(paths) -> tuple[Path, ...]:
+    """Four BraTS modality files, in any order, sorted into `MODALITIES` order by their suffixes.
+
+    Files that arrive without an order (a browser upload) are recognised by the BraTS 2021
+    (`_flair`, `_t1`, `_t1ce`, `_t2`) or BraTS 2023 (`-t2f`, `-t1n`, `-t1c`, `-t2w`) names.
+    """
+    paths = [Path(p) for p in paths]
+    for suffixes, _ in BRATS_SUFFIXES.values():
+        by_suffix = {}
+        for path in paths:
+            stem = path.name[: -len(NII)] if path.name.endswith(NII) else path.name.removesuffix(".nii")
+            match = [s for s in suffixes if stem.lower().endswith(s)]
+            if match:
+                by_suffix.setdefault(match[0], []).append(path)
+        if all(len(by_suffix.get(s, ())) == 1 for s in suffixes):
+            return tuple(by_suffix[s][0] for s in suffixes)
+    names = ", ".join(p.name for p in paths)
+    raise DataError(f"{names}: cannot tell the four modalities apart; name them as BraTS does "
+                    f"(_flair, _t1, _t1ce, _t2 or -t2f, -t1n, -t1c, -t2w)")
+
+
 def load_case(case: CaseFiles, with_labels: bool = True) -> Case:
     """Read and validate one case; see the module docstring for the returned convention."""
     if len(case.images) == 1:

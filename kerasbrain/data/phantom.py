@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE, from_internal
 from kerasbrain.data.layouts import BRATS_SUFFIXES, NII
-from kerasbrain.files import atomic_write
+from kerasbrain.files import atomic_write, write_image
 
 # Tissue classes of the phantom (internal; tumour tissues reuse the label numbers 1..3).
 _SKULL, _CSF, _GM, _WM = 10, 11, 12, 13
@@ -192,14 +192,8 @@ def write_lgg(out: str | Path, patients: int = 6, slices: int = 12, shape=(256, 
                               interpolation=cv2.INTER_NEAREST)
             for path, data in ((root / pid / f"{pid}_{k + 1}.tif", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)),
                                (root / pid / f"{pid}_{k + 1}_mask.tif", mask)):
-                atomic_write(path, lambda tmp, d=data: _imwrite(tmp, d))
+                write_image(path, data)
         if progress:
             progress(p + 1, pid)
     return root
 
-
-def _imwrite(path, data) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), data):
-        raise OSError(f"{path}: OpenCV could not write the image")

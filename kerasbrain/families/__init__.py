@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, NotSupported, PredictRequest, TrainOption
+from kerasbrain.families.base import InferenceOverrides, ModelFamily, NotSupported, Prediction, PredictRequest, TrainOption
 from kerasbrain.runs import read_run_config, read_run_info, run_dir_of
 
 #: name -> module holding `FAMILY`. The one registration a new family needs.
@@ -98,6 +98,6 @@ def family_of_serving_kind(kind: str) -> ModelFamily:
     raise ValueError(f"no model family serves SavedModels of kind {kind!r}")
 
 
-__all__ = ["ModelFamily", "NotSupported", "TrainOption", "InferenceOverrides", "PredictRequest", "register_family",
-           "family_names", "get_family", "all_families", "family_of_run", "family_of_served_model",
+__all__ = ["ModelFamily", "NotSupported", "TrainOption", "InferenceOverrides", "PredictRequest", "Prediction",
+           "register_family", "family_names", "get_family", "all_families", "family_of_run", "family_of_served_model",
            "family_of_serving_kind"]

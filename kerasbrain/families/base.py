@@ -9,8 +9,10 @@ clear line instead of failing halfway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+import numpy as np
 
 
 class NotSupported(ValueError):
@@ -85,6 +87,25 @@ class PredictRequest:
     overlay: Path | None = None
 
 
+@dataclass
+class Prediction:
+    """What one `predict` wrote and found: the CLI prints it, the web app shows it.
+
+    `image` and `labels` are what was predicted, for viewers: a volume's canonical (RAS) image
+    (X, Y, Z, C) with its internal label map (X, Y, Z), or a picture (H, W[, 3]) with its 0/1 mask.
+    """
+
+    files: list[Path]  # everything written, in order
+    mask: Path | None = None  # the label map or mask a user downloads
+    figure: Path | None = None  # the picture of the result
+    lines: list[str] = field(default_factory=list)  # one-line summaries for the terminal
+    class_probabilities: dict[str, float] | None = None  # class title -> probability
+    region_volumes_ml: dict[str, float] | None = None  # WT / TC / ET volumes of a label map
+    image: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    spacing: tuple[float, ...] | None = None  # mm per voxel along the image's axes
+
+
 class ModelFamily:
     """Base class of every model family; subclasses set the attributes and override the verbs."""
 
@@ -93,6 +114,7 @@ class ModelFamily:
     serving_kind: str | None = None  # the manifest "kind" of its SavedModels; None: not exportable
     train_options: tuple[TrainOption, ...] = ()
     stage: str = "train"  # the verb that trains it: "train", or "pretrain" for representation learning
+    input_kind: str | None = None  # what `predict` takes: "volume" (NIfTI), "image" (a picture) or None
     config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
 
     # --- configuration -------------------------------------------------------------------------
@@ -137,8 +159,8 @@ class ModelFamily:
         """Score a model; returns {"text": what to print, "files": [paths written]}."""
         raise NotSupported(f"the {self.name} family has no evaluation yet")
 
-    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
-        """Run one prediction; returns the files written."""
+    def predict(self, request: PredictRequest, progress=print) -> Prediction:
+        """Run one prediction; returns what was written and found."""
         raise NotSupported(f"the {self.name} family has no prediction yet")
 
     def explain(self, model_path: Path, image: Path, out: Path, method: str = "gradcam", layer: str | None = None,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, NotSupported, PredictRequest,
-                                      with_encoder_weights)
+from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, NotSupported, Prediction,
+                                      PredictRequest, with_encoder_weights)
 from kerasbrain.runs import run_dir_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 class MultiTaskFamily(ModelFamily):
     serving_kind = "image_classification"
+    input_kind = "image"
     config_class = "kerasbrain.training.config_multitask:MultiTaskConfig"
     train_options = (ENCODER_WEIGHTS,)
 
@@ -57,31 +58,44 @@ class MultiTaskFamily(ModelFamily):
         result = evaluate_images(model, samples, size, out, progress)
         return {"text": result["table"], "files": result["files"]}
 
-    def predict(self, request: PredictRequest, progress=print) -> list:
+    def predict(self, request: PredictRequest, progress=print) -> Prediction:
+        """`--out` is the figure; a mask head also writes `<out>_mask.png` (0/255) at the image's own size."""
+        import cv2
+
         from kerasbrain.data.classes import CLASS_TITLES
         from kerasbrain.data.tumour_images import prepare_image, read_rgb
         from kerasbrain.evaluation.classification import predict_images
         from kerasbrain.evaluation.figures import save_class_figure
+        from kerasbrain.files import write_image
 
         if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f"a {self.name} model takes one JPEG/PNG/TIFF image")
         if request.out.suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png picture. Received: {request.out}")
+        rgb = read_rgb(request.inputs[0])
         if request.server:
-            predicted = self._predict_remote(request, read_rgb(request.inputs[0]))
-            size = None
+            predicted = self._predict_remote(request, rgb)
+            size = predicted.pop("size")
         else:
             model, size = self.load_with_size(request.model, request.overrides)
-            image = prepare_image(read_rgb(request.inputs[0]), size)
-            predicted = {k: v[0] for k, v in predict_images(model, image[None]).items()}
-        if size is None:
-            image = prepare_image(read_rgb(request.inputs[0]), predicted.pop("size"))
-        lines = []
+            predicted = {k: v[0] for k, v in predict_images(model, prepare_image(rgb, size)[None]).items()}
+        image = prepare_image(rgb, size)
+        result = Prediction([], image=rgb)
         if "class" in predicted:
-            order = predicted["class"].argsort()[::-1]
-            lines.append("class: " + ", ".join(f"{CLASS_TITLES[c]} {predicted['class'][c]:.3f}" for c in order))
-        return lines + [save_class_figure(request.out, image, predicted.get("class"), predicted.get("mask"))]
-
+            probabilities = predicted["class"]
+            result.class_probabilities = {CLASS_TITLES[c]: float(p) for c, p in enumerate(probabilities)}
+            order = probabilities.argsort()[::-1]
+            result.lines.append("class: " + ", ".join(f"{CLASS_TITLES[c]} {probabilities[c]:.3f}" for c in order))
+        result.figure = save_class_figure(request.out, image, predicted.get("class"), predicted.get("mask"))
+        if "mask" in predicted:
+            h, w = rgb.shape[:2]
+            full = cv2.resize(np.asarray(predicted["mask"], "float32").reshape(size, size), (w, h),
+                              interpolation=cv2.INTER_LINEAR)
+            result.labels = (full >= 0.5).astype(np.uint8)
+            result.mask = write_image(request.out.with_name(request.out.stem + "_mask.png"), result.labels * 255)
+            result.lines.append(f"tumour pixels: {int(result.labels.sum())} of {result.labels.size}")
+        result.files = [p for p in (result.mask, result.figure) if p is not None]
+        return result
 
     def explain(self, model_path, image, out, method="gradcam", layer=None, target=None) -> list:
         from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index

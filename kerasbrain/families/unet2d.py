@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerasbrain.families.base import ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, PredictRequest, with_encoder_weights
+from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, Prediction, PredictRequest,
+                                      with_encoder_weights)
 from kerasbrain.runs import run_dir_of
 
 SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -22,6 +23,7 @@ class SliceFamily(ModelFamily):
     name = "unet2d"
     description = "2-D slice U-Net (scratch or ResNet/EfficientNet encoder) on LGG kaggle_3m, patient-level splits."
     serving_kind = "slice_segmentation"
+    input_kind = "image"
     config_class = "kerasbrain.training.config2d:SliceConfig"
     train_options = (ENCODER_WEIGHTS,)
 
@@ -59,7 +61,7 @@ class SliceFamily(ModelFamily):
         return {"text": result["table"] + "\n\n" + result["report"],
                 "files": [Path(out) / "slices.csv", Path(out) / "summary.json"]}
 
-    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
+    def predict(self, request: PredictRequest, progress=print) -> Prediction:
         from kerasbrain.data.lgg import read_mask
         from kerasbrain.evaluation.figures import save_slice_figure
         from kerasbrain.inference.predict_slices import predict_slice_file
@@ -76,7 +78,10 @@ class SliceFamily(ModelFamily):
         image, prob, mask_path = predict_slice_file(model, request.inputs[0], request.out, self.enhance(request.model))
         truth = read_mask(request.truth, image.shape[:2]) if request.truth else None
         figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
-        return [mask_path, save_slice_figure(figure, image, prob, truth)]
+        figure = save_slice_figure(figure, image, prob, truth)
+        mask = prob >= 0.5
+        return Prediction([mask_path, figure], mask=mask_path, figure=figure, image=image, labels=mask.astype("uint8"),
+                          lines=[f"tumour pixels: {int(mask.sum())} of {mask.size}"])
 
     def export(self, model_path, name, root, version, warmup) -> Path:
         from kerasbrain.export.saved_model import export_version

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, PredictRequest, TrainOption
+from kerasbrain.families.base import InferenceOverrides, ModelFamily, Prediction, PredictRequest, TrainOption
 from kerasbrain.runs import run_dir_of
 from kerasbrain.windows import check_window
 
@@ -31,6 +31,7 @@ class VolumetricFamily(ModelFamily):
     name = "unet3d"
     description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
     serving_kind = "volume_segmentation"
+    input_kind = "volume"
     config_class = "kerasbrain.training.config:Config"
     train_options = (
         TrainOption("epochs", int, "Override [training].epochs.", minimum=1),
@@ -104,7 +105,8 @@ class VolumetricFamily(ModelFamily):
                                   progress=progress)
         return {"text": result["table"], "files": [Path(out) / "cases.csv", Path(out) / "summary.json"]}
 
-    def predict(self, request: PredictRequest, progress=print) -> list[Path]:
+    def predict(self, request: PredictRequest, progress=print) -> Prediction:
+        from kerasbrain.data.labels import region_volumes_ml
         from kerasbrain.data.layouts import case_from_files
         from kerasbrain.evaluation.figures import save_overlay
         from kerasbrain.inference.predict_volume import predict_files
@@ -123,7 +125,11 @@ class VolumetricFamily(ModelFamily):
             request.label_layout, session.spacing, progress=lambda d, n: progress(f"{files.case_id}: window {d}/{n}"))
         overlay = request.overlay or request.out.with_name(request.out.name[:-7] + ".png")
         written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
-        return written
+        spacing = case.grid.spacing
+        volumes = region_volumes_ml(labels, spacing)
+        return Prediction(written, mask=written[0], figure=written[-1], region_volumes_ml=volumes,
+                          lines=["volumes: " + ", ".join(f"{r} {v:.1f} mL" for r, v in volumes.items())],
+                          image=case.image, labels=labels, spacing=spacing)
 
     # --- serving -------------------------------------------------------------------------------
     def export(self, model_path, name, root, version, warmup) -> Path:

@@ -6,7 +6,7 @@ import numpy as np
 
 from kerasbrain.data.lgg import read_image
 from kerasbrain.data.slices import median_clahe, to_float
-from kerasbrain.files import atomic_write
+from kerasbrain.files import write_image
 from kerasbrain.windows import size_divisor
 
 
@@ -32,11 +32,5 @@ def predict_slice_file(model, image_path, out_png, enhance: bool = False, thresh
     x = to_float(median_clahe(image) if enhance else image)
     prob = predict_slice_probabilities(model, x[None])[0]
     mask = (prob >= threshold).astype(np.uint8) * 255
-    return image, prob, atomic_write(out_png, lambda tmp: _imwrite(tmp, mask))
+    return image, prob, write_image(out_png, mask)
 
-
-def _imwrite(path, data):
-    import cv2
-
-    if not cv2.imwrite(str(path), data):
-        raise OSError(f"{path}: could not write the image")
