@@ -14,6 +14,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbrain/__init__.py
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402

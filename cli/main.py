@@ -14,6 +14,7 @@ import click
 
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbrain/__init__.py
 # On JAX every new shape compiles, weight initialisers included (building a ResNet18 encoder took
 # 31 s on a 2-core CPU, 6 s from this cache); keep compiled programs between commands.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",

@@ -4,6 +4,7 @@ import os
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbrain/__init__.py
 # JAX compiles every new shape, even a weight initialiser's; building a ResNet18 costs ~30 s on
 # this CPU without a cache and ~6 s with one. The cache is shared by the fresh-process tests too.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "kerasbrain-test-jax-cache"))

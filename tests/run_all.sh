@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-1}  # see kerasbrain/__init__.py
 for backend in tensorflow jax; do
   echo "== KERAS_BACKEND=$backend =="
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@"
