@@ -83,6 +83,7 @@ def find_local_models(root, warn=print) -> list[AppModel]:
 
 def find_served_models(server: str, saved_models, warn=print) -> list[AppModel]:
     """The models exported under `saved_models` (the folder the server serves), predicted through `server`."""
+    from kerasbrain.export.layout import versions
     from kerasbrain.families import family_of_served_model
 
     saved_models = Path(saved_models)
@@ -90,6 +91,9 @@ def find_served_models(server: str, saved_models, warn=print) -> list[AppModel]:
         return []
     models = []
     for folder in sorted(p for p in saved_models.iterdir() if p.is_dir()):
+        if not versions(folder):
+            warn(f"{folder}: skipped (no exported version)")
+            continue
         try:
             family = family_of_served_model(saved_models, folder.name)
         except Exception as exc:

@@ -44,7 +44,8 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         where = f"{saved_models} (served by {server})" if server else str(models_dir)
         return (f"No model found in `{where}`. Train one with `kerasbrain demo --out {models_dir}/demo` "
                 f"(a 3-D U-Net on phantoms, a few CPU minutes) or `kerasbrain train FAMILY --data ... --out "
-                f"{models_dir}/NAME`, then press *Refresh*" + ("" if server else ", or train the demo model here") + ".")
+                f"{models_dir}/NAME`, then press *Refresh*"
+                + ("" if server else ", or train the demo model here") + ".")
 
     def refresh(current=None):
         models = catalogue()
@@ -69,7 +70,8 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         return (_status("Done", f"the demo model is in `{models_dir / 'demo' / 'run'}`"),) + refresh()
 
     def run(label, uploads, report_format, request: gr.Request, progress=gr.Progress()):
-        nothing = (None, None, None, gr.update(visible=False), None, "", None, gr.update(), None)
+        nothing = (None, gr.update(value=None, visible=False), gr.update(value=None, visible=False),
+                   gr.update(visible=False), None, "", None, gr.update(), None)
         models = catalogue()
         if label not in models:
             return (_status("No model", "pick a model first" if models else empty_note()),) + nothing
@@ -85,7 +87,8 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
             return (_status("Cannot use this upload", str(exc)),) + nothing
         except Exception as exc:  # the page shows one line; the log keeps the traceback
             log.exception("prediction failed")
-            return (_status("Could not run the model", _one_line(exc)),) + nothing
+            shown = _one_line(exc).replace(f"{folder / 'input'}{os.sep}", "")  # name the upload, not our folder
+            return (_status("Could not run the model", shown),) + nothing
         p = result.prediction
         downloads = [str(f) for f in (p.mask, report) if f is not None]
         probabilities = p.class_probabilities
@@ -99,7 +102,9 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
             slider = gr.update()
         text = "; ".join(p.lines + list(result.notes)) or "done"
         return (_status("Done", text), str(p.figure) if p.figure else handlers.overlay_picture(p),
-                probabilities, str(result.explanation) if result.explanation else None,
+                gr.update(value=probabilities, visible=probabilities is not None),
+                gr.update(value=str(result.explanation) if result.explanation else None,
+                          visible=result.explanation is not None),
                 gr.update(visible=volume), view, handlers.volumes_table(p.region_volumes_ml), downloads,
                 slider, result)
 
@@ -139,8 +144,10 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         with gr.Row():
             figure = gr.Image(label="Result", type="filepath", interactive=False, elem_id="figure")
             with gr.Column():
-                probabilities = gr.Label(label="Class probabilities", num_top_classes=4, elem_id="classes")
-                explanation = gr.Image(label="Grad-CAM", type="filepath", interactive=False, elem_id="gradcam")
+                probabilities = gr.Label(label="Class probabilities", num_top_classes=4, elem_id="classes",
+                                         visible=False)
+                explanation = gr.Image(label="Grad-CAM", type="filepath", interactive=False, elem_id="gradcam",
+                                       visible=False)
         with gr.Group(visible=False, elem_id="viewer") as viewer:
             with gr.Row():
                 plane = gr.Radio(list(handlers.PLANES), value="axial", label="Plane", elem_id="plane")
@@ -158,7 +165,8 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         app.load(refresh, [picker], [picker, note, demo_button])
         refresh_button.click(refresh, [picker], [picker, note, demo_button])
         demo_button.click(train_demo, None, [status, picker, note, demo_button], concurrency_limit=1)
-        run_button.click(run, [picker, uploads, report_format],
+        run_button.click(lambda: _status("Running", "the case is on its way; progress shows here"), None, status,
+                         queue=False).then(run, [picker, uploads, report_format],
                          [status, figure, probabilities, explanation, viewer, view, volumes, downloads, index, result])
         plane.change(change_plane, [result, plane], [index])
         for control in (plane, index, channel, shown, opacity):

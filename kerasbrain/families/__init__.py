@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, NotSupported, Prediction, PredictRequest, TrainOption
+from kerasbrain.families.base import (InferenceOverrides, ModelFamily, NotSupported, Prediction, PredictRequest,
+                                      TrainOption)
 from kerasbrain.runs import read_run_config, read_run_info, run_dir_of
 
 #: name -> module holding `FAMILY`. The one registration a new family needs.

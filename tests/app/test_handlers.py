@@ -192,3 +192,16 @@ def test_each_session_works_in_its_own_folder_and_leaves_nothing(tmp_path):
 def test_progress_lines_become_fractions():
     assert handlers.fraction_of("case_1: window 3/12") == 0.25
     assert handlers.fraction_of("Grad-CAM") is None
+
+
+def test_with_a_server_the_catalogue_offers_the_exported_models(tmp_path, volume_run):
+    from kerasbrain.app.catalogue import find_served_models
+    from kerasbrain.families import get_family
+
+    get_family("unet3d").export(volume_run / "best.keras", "brain", tmp_path / "saved_models", 1, warmup=False)
+    (tmp_path / "saved_models" / "empty").mkdir()
+    warnings = []
+    models = find_served_models("grpc://127.0.0.1:8500", tmp_path / "saved_models", warn=warnings.append)
+    assert [(m.label, m.ref, m.server, m.input_kind) for m in models] == [
+        ("brain (unet3d, served)", "brain", "grpc://127.0.0.1:8500", "volume")]
+    assert len(warnings) == 1 and "empty: skipped" in warnings[0]
