@@ -39,6 +39,10 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
     click.echo(result["text"])
     names = {".csv": "per-case scores", ".json": "summary", ".md": "table", ".png": "curves"}
     click.echo("\n" + "\n".join(f"{names.get(p.suffix, 'written')}: {p}" for p in result["files"]))
+    failed = result.get("failed") or []
+    if failed:  # scored the rest; say which could not be read, and fail the command
+        click.echo(f"{len(failed)} case(s) could not be scored: " + "; ".join(f["error"] for f in failed), err=True)
+        raise SystemExit(1)
 
 
 @click.command()
@@ -51,10 +55,10 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
               help="With --server: where the served model was exported, to read its run's inference settings.")
 @click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input), a BraTS case folder, "
-                   "or one TIFF/PNG/JPEG slice for a 2-D model.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                   "or one TIFF/PNG/JPEG slice for a 2-D model; or a folder of cases with --out a folder.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Label map .nii.gz (volumes), mask .png (a 2-D slice model) or figure .png (class / multi-task "
-                   "models; a mask head also writes <out>_mask.png).")
+                   "models; a mask head also writes <out>_mask.png); a folder when --input is a folder of cases.")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Slice inputs: the ground-truth mask, shown in the figure.")
 @click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
@@ -65,12 +69,17 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
 @inference_options
 def predict(model_ref, server, model_version, model_label, saved_models, inputs, out, truth, label_layout,
             probabilities, overlay, window, overlap, batch_size, mirror, compile_mode, precision):
-    """Segment one case; writes the result in the input's own grid and a picture of it.
+    """Segment one case, or every case in a folder; writes the result in the input's own grid and a picture.
 
     Volumes go locally (--model best.keras) or through a TF Serving endpoint (--server URL --model
     NAME), both with the run's own inference settings; both write the same files. A single
     TIFF/PNG/JPEG slice goes to a 2-D model: writes the mask PNG and seed 002's figure (original |
     ground truth if --truth | prediction heatmap).
+
+    With `--input DIR --out DIR` every case in DIR (NIfTI files, an MSD or BraTS dataset, or
+    pictures) is predicted with the model loaded once, the next case read while this one runs; a
+    case that fails is reported and the rest go on; `DIR/predictions.csv` lists each case, and the
+    exit status is 1 when any failed.
     """
     from kerasbrain.families import PredictRequest, family_of_run, family_of_served_model
 
@@ -81,6 +90,41 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
                              server, model_version, model_label, saved_models, truth, label_layout, probabilities,
                              overlay)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
+    if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png")):
+        failed = predict_folder(family, request, inputs[0], out)
+        if failed:
+            raise SystemExit(1)
+        return
     prediction = family.predict(request, progress=echo)
     for line in prediction.lines + [str(path) for path in prediction.files]:
         click.echo(line)
+
+
+def predict_folder(family, request, folder: Path, out: Path) -> int:
+    """Predict every case in `folder` into `out`; prints one line per case, returns how many failed."""
+    import dataclasses
+
+    from kerasbrain.files import write_csv
+
+    cases = family.list_inputs(folder)
+    if not cases:
+        raise ValueError(f"{folder}: no cases found for a {family.name} model")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: not a folder (with --input a folder, --out is a folder)")
+    requests = [dataclasses.replace(request, inputs=inputs, out=out / family.output_name(name), overlay=None)
+                for name, inputs in cases]
+    rows, failed = [], 0
+    names = {id(r): name for r, (name, _) in zip(requests, cases)}
+    for i, (req, result) in enumerate(family.predict_many(requests, progress=lambda message: None), 1):
+        name = names[id(req)]
+        if isinstance(result, Exception):
+            failed += 1
+            echo(f"[{i}/{len(requests)}] {name}: FAILED: {result}")
+            rows.append({"case": name, "status": "failed", "files": "", "error": str(result)})
+        else:
+            echo(f"[{i}/{len(requests)}] {name}: " + "; ".join(result.lines))
+            rows.append({"case": name, "status": "ok", "files": " ".join(str(f) for f in result.files), "error": ""})
+    table = write_csv(out / "predictions.csv", rows)
+    click.echo(f"{len(rows) - failed} of {len(rows)} cases predicted" + (f", {failed} failed" if failed else "")
+               + f"; per case: {table}")
+    return failed

@@ -129,10 +129,17 @@ def save_curves(path, scores: dict | None, y_true, probabilities, masks: dict | 
 
 
 def evaluate_images(model, samples, image_size: int, out_dir, progress=print) -> dict:
-    """Score a classification-family model on `samples`; writes summary.{json,md}, images.csv, curves.png."""
+    """Score a classification-family model on `samples`; writes summary.{json,md}, images.csv, curves.png.
+
+    Unreadable images are reported and left out (`failed`, also in summary.json)."""
+    from kerasbrain.data.errors import keep_readable
     from kerasbrain.data.tumour_images import load_samples
 
     out_dir = Path(out_dir)
+    samples, failed = keep_readable(samples, lambda s: load_samples([s], image_size), lambda s: s.image.name,
+                                    progress)
+    if not samples:
+        raise ValueError("none of the images could be read" + (f"; first: {failed[0]['error']}" if failed else ""))
     images, labels, masks, has_mask = load_samples(samples, image_size, progress)
     predicted = predict_images(model, images)
     summary, text = {}, []
@@ -159,10 +166,10 @@ def evaluate_images(model, samples, image_size: int, out_dir, progress=print) ->
     table = "\n\n".join(text)
     written = [
         write_csv(out_dir / "images.csv", rows),
-        write_json(out_dir / "summary.json", summary),
+        write_json(out_dir / "summary.json", {**summary, "failed": failed} if failed else summary),
         write_text(out_dir / "summary.md", table + "\n"),
         save_curves(out_dir / "curves.png", summary.get("classes"), labels[labelled],
                     predicted["class"][labelled] if "class" in predicted else None, summary.get("masks")),
     ]
     progress(f"evaluated {len(samples)} images")
-    return {"summary": summary, "table": table, "files": written}
+    return {"summary": summary, "table": table, "files": written, "failed": failed}

@@ -47,15 +47,24 @@ def format_table(summary: dict) -> str:
 
 def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: InferenceConfig, case_ids=None,
                      save_predictions: bool = False, target_spacing=None, progress=print) -> dict:
-    """Predict and score each labelled case; writes cases.csv, summary.json and summary.md to `out_dir`."""
+    """Predict and score each labelled case; writes cases.csv, summary.json and summary.md to `out_dir`.
+
+    A case that cannot be read is reported and left out (`failed` in the result and in
+    summary.json), so one broken file does not lose the others; the CLI then exits non-zero.
+    """
     out_dir = Path(out_dir)
     dataset = discover(data_dir)
     cases = [c for c in dataset.labelled() if case_ids is None or c.case_id in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
-    rows = []
+    rows, failed = [], []
     for i, files in enumerate(cases, 1):
-        case = load_case(files)
+        try:
+            case = load_case(files)
+        except ValueError as exc:  # DataError / LabelError: this case only
+            failed.append({"case_id": files.case_id, "error": str(exc)})
+            progress(f"[{i}/{len(cases)}] {files.case_id}: FAILED: {exc}")
+            continue
         labels, _ = predict_case(case, predict, out_channels, cfg, target_spacing)
         scores = region_scores(labels, case.labels, case.grid.spacing)
         rows.append({"case_id": case.case_id, **scores})
@@ -63,9 +72,11 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
             write_prediction(case, labels, out_dir / "predictions" / f"{case.case_id}.nii.gz")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
                  " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
+    if not rows:
+        raise ValueError(f"{data_dir}: none of the {len(cases)} cases could be read; first: {failed[0]['error']}")
     summary = summarise(rows)
     write_csv(out_dir / "cases.csv", rows)
-    write_json(out_dir / "summary.json", summary)
+    write_json(out_dir / "summary.json", {**summary, "failed": failed} if failed else summary)
     table = format_table(summary)
     write_text(out_dir / "summary.md", table + "\n")
-    return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir}
+    return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir, "failed": failed}

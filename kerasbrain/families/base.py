@@ -163,6 +163,36 @@ class ModelFamily:
         """Run one prediction; returns what was written and found."""
         raise NotSupported(f"the {self.name} family has no prediction yet")
 
+    def list_inputs(self, folder: Path) -> list[tuple[str, tuple[Path, ...]]]:
+        """The cases in a folder, as (name, input files) pairs, for `predict --input DIR`.
+
+        Picture families take every picture in the folder; volumetric ones override this.
+        """
+        if self.input_kind != "image":
+            raise NotSupported(f"the {self.name} family cannot predict a folder")
+        suffixes = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+        pictures = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in suffixes
+                          and not p.name.startswith("."))
+        return [(p.stem, (p,)) for p in pictures]
+
+    def output_name(self, name: str) -> str:
+        """The `--out` file name of case `name` when a folder is predicted."""
+        return f"{name}_seg.nii.gz" if self.input_kind == "volume" else f"{name}.png"
+
+    def predict_many(self, requests, progress=print):
+        """Predict several cases with one model, loaded once; yields (request, Prediction or the error).
+
+        A case that fails is reported and skipped, so one unreadable file does not lose the others.
+        """
+        from kerasbrain.inference.model_io import reuse_loaded_models
+
+        with reuse_loaded_models():
+            for request in requests:
+                try:
+                    yield request, self.predict(request, progress=progress)
+                except (ValueError, OSError) as exc:  # DataError, a bad image, a full disk: this case only
+                    yield request, exc
+
     def explain(self, model_path: Path, image: Path, out: Path, method: str = "gradcam", layer: str | None = None,
                 target: str | None = None) -> list:
         """Draw an explanation of one prediction to `out`; returns lines to print and files written."""

@@ -56,7 +56,7 @@ class MultiTaskFamily(ModelFamily):
         if not samples:
             raise ValueError(f"{data}: none of the run's images were found")
         result = evaluate_images(model, samples, size, out, progress)
-        return {"text": result["table"], "files": result["files"]}
+        return {"text": result["table"], "files": result["files"], "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
         """`--out` is the figure; a mask head also writes `<out>_mask.png` (0/255) at the image's own size."""

@@ -59,7 +59,7 @@ class SliceFamily(ModelFamily):
         slices = [s for s in discover_lgg(data) if patients is None or s.patient in patients]
         result = evaluate_slices(model, slices, out, self.enhance(model_path), progress=progress)
         return {"text": result["table"] + "\n\n" + result["report"],
-                "files": [Path(out) / "slices.csv", Path(out) / "summary.json"]}
+                "files": [Path(out) / "slices.csv", Path(out) / "summary.json"], "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
         from kerasbrain.data.lgg import read_mask

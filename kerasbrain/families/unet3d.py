@@ -103,26 +103,80 @@ class VolumetricFamily(ModelFamily):
         _, s = self.local_session(model_path, overrides)
         result = evaluate_dataset(data, s.predict, s.channels, out, s.config, case_ids, save_predictions, s.spacing,
                                   progress=progress)
-        return {"text": result["table"], "files": [Path(out) / "cases.csv", Path(out) / "summary.json"]}
+        return {"text": result["table"], "files": [Path(out) / "cases.csv", Path(out) / "summary.json"],
+                "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
-        from kerasbrain.data.labels import region_volumes_ml
-        from kerasbrain.data.layouts import case_from_files
-        from kerasbrain.evaluation.figures import save_overlay
-        from kerasbrain.inference.predict_volume import predict_files
+        from kerasbrain.data.layouts import case_from_files, load_case
 
+        session = self._session(request, progress)
+        files = case_from_files(list(request.inputs))
+        return self._predict_loaded(request, session, files, load_case(files, with_labels=True), progress)
+
+    def predict_many(self, requests, progress=print):
+        """As the base class, with the model loaded once and the next case read while this one predicts."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from kerasbrain.data.layouts import case_from_files, load_case
+
+        def load(request):
+            files = case_from_files(list(request.inputs))
+            return files, load_case(files, with_labels=True)
+
+        requests, session = list(requests), None
+        with ThreadPoolExecutor(1) as reader:
+            following = reader.submit(load, requests[0]) if requests else None
+            for i, request in enumerate(requests):
+                loading = following
+                following = reader.submit(load, requests[i + 1]) if i + 1 < len(requests) else None
+                try:
+                    session = session or self._session(request, progress)
+                    yield request, self._predict_loaded(request, session, *loading.result(), progress)
+                except (ValueError, OSError) as exc:
+                    yield request, exc
+
+    def list_inputs(self, folder):
+        """An MSD or BraTS dataset's cases (BraTS keeps its label numbering), or every NIfTI file in `folder`."""
+        from kerasbrain.data.errors import DataError
+        from kerasbrain.data.layouts import NII, case_from_files, discover
+
+        try:
+            case = case_from_files([folder])  # a BraTS case folder itself
+            return [(case.case_id, (Path(folder),))]
+        except DataError:
+            pass
+        try:
+            dataset = discover(folder)
+        except DataError:
+            files = sorted(p for p in Path(folder).iterdir()
+                           if p.is_file() and p.name.endswith((NII, ".nii")) and not p.name.startswith("."))
+            if not files:
+                raise DataError(f"{folder}: no cases found: expected NIfTI files, an MSD dataset or BraTS case "
+                                "folders") from None
+            return [(p.name[: -len(NII)] if p.name.endswith(NII) else p.stem, (p,)) for p in files]
+        cases = dataset.cases + dataset.test_cases
+        if dataset.layout.startswith("brats"):
+            return [(c.case_id, (c.images[0].parent,)) for c in cases]
+        return [(c.case_id, c.images) for c in cases]
+
+    def _session(self, request: PredictRequest, progress) -> VolumeSession:
         if not str(request.out).endswith(".nii.gz"):
             raise ValueError(f"--out must end with .nii.gz for a volumetric model. Received: {request.out}")
         if request.truth is not None:
             raise ValueError("--truth is for slice inputs; a volume's own labels are shown when the case has them")
         if request.server:
-            session = self.remote_session(request, progress)
-        else:
-            _, session = self.local_session(request.model, request.overrides)
-        files = case_from_files(list(request.inputs))
-        case, labels, written = predict_files(
-            files, session.predict, session.channels, session.config, request.out, request.probabilities,
-            request.label_layout, session.spacing, progress=lambda d, n: progress(f"{files.case_id}: window {d}/{n}"))
+            return self.remote_session(request, progress)
+        return self.local_session(request.model, request.overrides)[1]
+
+    def _predict_loaded(self, request: PredictRequest, session: VolumeSession, files, case, progress) -> Prediction:
+        from kerasbrain.data.labels import region_volumes_ml
+        from kerasbrain.evaluation.figures import save_overlay
+        from kerasbrain.inference.predict_volume import predict_case, write_prediction
+
+        labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing,
+                                     progress=lambda d, n: progress(f"{files.case_id}: window {d}/{n}"))
+        written = write_prediction(case, labels, request.out, probs if request.probabilities else None,
+                                   request.label_layout)
         overlay = request.overlay or request.out.with_name(request.out.name[:-7] + ".png")
         written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
         spacing = case.grid.spacing

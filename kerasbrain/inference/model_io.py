@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
 
 import keras
@@ -9,6 +11,19 @@ import keras
 import kerasbrain.models  # noqa: F401  (registers the custom objects)
 from kerasbrain.data.errors import DataError
 from kerasbrain.models.upsampling import with_upsampling
+
+_LOADED = contextvars.ContextVar("kerasbrain_loaded_models", default=None)
+
+
+@contextlib.contextmanager
+def reuse_loaded_models():
+    """Within this block, loading the same unchanged file under the same dtype policy again returns
+    the model already loaded (a folder of cases is predicted with one model, not one per case)."""
+    token = _LOADED.set({})
+    try:
+        yield
+    finally:
+        _LOADED.reset(token)
 
 
 def load_model(path) -> keras.Model:
@@ -24,11 +39,18 @@ def load_model(path) -> keras.Model:
         raise DataError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise DataError(f"{path}: expected a .keras model file")
+    loaded = _LOADED.get()
+    key = (str(path.resolve()), path.stat().st_mtime_ns, keras.config.dtype_policy().name)
+    if loaded is not None and key in loaded:
+        return loaded[key]
     try:
         model = keras.saving.load_model(str(path), compile=False)
     except Exception as exc:
         raise DataError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from exc
-    return with_upsampling(model)
+    model = with_upsampling(model)
+    if loaded is not None:
+        loaded[key] = model
+    return model
 
 
 def output_channels(model: keras.Model) -> int:

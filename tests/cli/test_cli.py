@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -72,6 +73,21 @@ def test_evaluate_writes_per_case_and_summary(trained):
     assert [r["case_id"] for r in rows] == split["validation"]
 
 
+def test_evaluate_scores_the_readable_cases_and_fails_for_the_broken_one(trained, tmp_path):
+    root, data, run_dir = trained
+    copy = tmp_path / "Task01_BrainTumour"
+    shutil.copytree(data, copy)
+    broken = copy / "imagesTr" / "BRATS_002.nii.gz"
+    broken.write_bytes(broken.read_bytes()[:5000])
+    result = run("evaluate", "--model", run_dir, "--data", copy, "--out", tmp_path / "eval")
+    assert result.exit_code == 1, result.output
+    assert "[2/3] BRATS_002: FAILED: " in result.output and "1 case(s) could not be scored" in result.output
+    rows = list(csv.DictReader((tmp_path / "eval" / "cases.csv").open()))
+    assert [r["case_id"] for r in rows] == ["BRATS_001", "BRATS_003"]
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["dice_WT"]["n"] == 2 and summary["failed"][0]["case_id"] == "BRATS_002"
+
+
 def test_predict_writes_in_the_input_grid(trained):
     root, data, run_dir = trained
     image = data / "imagesTs" / "BRATS_004.nii.gz"
@@ -89,6 +105,37 @@ def test_predict_writes_in_the_input_grid(trained):
     expected = np.select([p[..., 2], p[..., 1], p[..., 0]], [3, 2, 1], 0)  # MSD: ET 3, NET 2, edema 1
     np.testing.assert_array_equal(np.asarray(seg.dataobj), expected)
     assert (root / "pred" / "BRATS_004_seg.png").stat().st_size > 1000
+
+
+def test_predict_a_folder_goes_on_past_a_broken_case_and_exits_non_zero(trained, tmp_path):
+    root, data, run_dir = trained
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for case in ("BRATS_001", "BRATS_002"):
+        shutil.copyfile(data / "imagesTr" / f"{case}.nii.gz", folder / f"{case}.nii.gz")
+    (folder / "BRATS_000.nii.gz").write_bytes((data / "imagesTr" / "BRATS_003.nii.gz").read_bytes()[:4000])
+    result = run("predict", "--model", run_dir, "--input", folder, "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "[1/3] BRATS_000: FAILED: " in result.output and "BRATS_000.nii.gz: cannot be read as NIfTI" in result.output
+    assert "2 of 3 cases predicted, 1 failed" in result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    assert [(r["case"], r["status"]) for r in rows] == [("BRATS_000", "failed"), ("BRATS_001", "ok"), ("BRATS_002", "ok")]
+    assert not (tmp_path / "out" / "BRATS_000_seg.nii.gz").exists()
+    for case in ("BRATS_001", "BRATS_002"):  # the same bytes as predicting each case alone
+        single = tmp_path / f"{case}.nii.gz"
+        assert run("predict", "--model", run_dir, "--input", folder / f"{case}.nii.gz", "--out", single).exit_code == 0
+        assert (tmp_path / "out" / f"{case}_seg.nii.gz").read_bytes() == single.read_bytes()
+
+
+def test_predict_a_brats_dataset_folder_keeps_its_label_numbering(trained, brats2021_dir, tmp_path):
+    _, _, run_dir = trained
+    result = run("predict", "--model", run_dir, "--input", brats2021_dir, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    cases = sorted(p.name for p in brats2021_dir.iterdir() if p.is_dir())
+    for case in cases:
+        labels = np.unique(np.asarray(nib.load(tmp_path / "out" / f"{case}_seg.nii.gz").dataobj))
+        assert set(labels.tolist()) <= {0, 1, 2, 4}  # BraTS 2021 numbering
+    assert f"{len(cases)} of {len(cases)} cases predicted" in result.output
 
 
 def test_predict_from_four_brats_files_matches_the_4d_file(trained, tmp_path):

@@ -58,6 +58,19 @@ def test_evaluate_writes_seed_000s_table_and_curves(brisc_run):
     assert (out / "curves.png").stat().st_size > 10_000
 
 
+def test_evaluate_reports_an_unreadable_image_and_scores_the_rest(brisc_run, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(brisc_run / "data", data)
+    broken = sorted(data.rglob("classification_task/test/*/*.jpg"))[0]
+    broken.write_bytes(broken.read_bytes()[:300])
+    result = run("evaluate", "--model", brisc_run / "run", "--data", data, "--subset", "test", "--out", tmp_path / "e")
+    assert result.exit_code == 1 and f"{broken.name}: FAILED: " in result.output, result.output
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert summary["classes"]["n"] == 3 and summary["failed"][0]["case_id"] == broken.name
+
+
 def test_predict_prints_the_class_and_draws_the_mask(brisc_run, tmp_path):
     image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "pituitary").glob("*.jpg"))[0]
     result = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "p.png")
@@ -68,6 +81,27 @@ def test_predict_prints_the_class_and_draws_the_mask(brisc_run, tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 5000
     bad = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "p.png", "--overlap", 0.5)
     assert bad.exit_code == 1 and "--overlap applies to volumetric models" in bad.output
+
+
+def test_predict_a_folder_of_pictures_reports_the_unreadable_one(brisc_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    images = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test").rglob("*.jpg"))[:2]
+    for image in images:
+        shutil.copyfile(image, folder / image.name)
+    (folder / "broken.jpg").write_bytes(images[0].read_bytes()[:300])
+    (folder / "notes.txt").write_text("not a picture, not a case")
+    result = run("predict", "--model", brisc_run / "run", "--input", folder, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "2 of 3 cases predicted, 1 failed" in result.output, result.output
+    assert "broken: FAILED: " in result.output and "broken.jpg" in result.output
+    for image in images:
+        single = tmp_path / "single" / "p.png"
+        assert run("predict", "--model", brisc_run / "run", "--input", image, "--out", single).exit_code == 0
+        assert (tmp_path / "out" / f"{image.stem}_mask.png").read_bytes() == (tmp_path / "single" / "p_mask.png").read_bytes()
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    assert sorted(r["status"] for r in rows) == ["failed", "ok", "ok"]
 
 
 def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):

@@ -64,6 +64,20 @@ def test_evaluate_slices(slice_run):
     assert "Tumor" in (slice_run / "eval" / "classification_report.txt").read_text()
 
 
+def test_evaluate_slices_reports_an_unreadable_slice_and_scores_the_rest(slice_run, tmp_path):
+    import shutil
+
+    data = tmp_path / "lgg"
+    shutil.copytree(slice_run / "lgg", data)
+    broken = sorted(data.glob("kaggle_3m/*/*_2.tif"))[0]
+    broken.write_bytes(broken.read_bytes()[:200])
+    result = run("evaluate", "--model", slice_run / "run", "--data", data, "--out", tmp_path / "eval")
+    assert result.exit_code == 1 and f"{broken.name}: FAILED: " in result.output, result.output
+    rows = list(csv.DictReader((tmp_path / "eval" / "slices.csv").open()))
+    assert len(rows) == 5 * 4 - 1
+    assert json.loads((tmp_path / "eval" / "summary.json").read_text())["failed"][0]["case_id"].endswith(broken.name)
+
+
 def test_predict_one_slice(slice_run, tmp_path):
     image = sorted((slice_run / "lgg" / "kaggle_3m").glob("*/*_2.tif"))[0]
     truth = image.with_name(image.name.replace(".tif", "_mask.tif"))
