@@ -11,6 +11,7 @@ import keras
 import kerasbrain.models  # noqa: F401  (registers the custom objects)
 from kerasbrain.data.errors import DataError
 from kerasbrain.models.upsampling import with_upsampling
+from kerasbrain.serialization import check_archive
 
 _LOADED = contextvars.ContextVar("kerasbrain_loaded_models", default=None)
 
@@ -43,8 +44,9 @@ def load_model(path) -> keras.Model:
     key = (str(path.resolve()), path.stat().st_mtime_ns, keras.config.dtype_policy().name)
     if loaded is not None and key in loaded:
         return loaded[key]
+    check_archive(path)  # before Keras opens it: no smuggled files or pickles
     try:
-        model = keras.saving.load_model(str(path), compile=False)
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:
         raise DataError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from exc
     model = with_upsampling(model)

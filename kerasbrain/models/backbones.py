@@ -60,9 +60,11 @@ def copy_encoder_weights(encoder: keras.Model, path, encoder_name: str) -> None:
     multi-task network can all give: the weights of the same encoder architecture.
     """
     import kerasbrain.models  # noqa: F401  (registers kerasbrain's classes for loading)
+    from kerasbrain.serialization import check_archive
 
+    check_archive(path)
     try:
-        source = keras.saving.load_model(str(path), compile=False)
+        source = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: cannot be read as a .keras model ({exc})") from exc
     source = getattr(source, "encoder", source)
