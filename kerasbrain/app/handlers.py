@@ -195,11 +195,11 @@ def slice_count(shape, plane: str) -> int:
 
 
 def tumour_centre(labels: np.ndarray) -> tuple[int, int, int]:
-    """The (x, y, z) index at the centre of the labelled voxels, or of the volume when there are none."""
-    found = np.argwhere(labels > 0)
-    if not len(found):
-        return tuple(s // 2 for s in labels.shape[:3])
-    return tuple(int(v) for v in np.round(found.mean(axis=0)))
+    """The (x, y, z) slices with the most labelled voxels (the middle ones when there are none),
+    so the viewer opens on the axial slice the result figure shows."""
+    from kerasbrain.evaluation.figures import tumour_slice
+
+    return tuple(tumour_slice(labels, axis) for axis in range(3))
 
 
 def _plane(volume: np.ndarray, plane: str, index: int) -> np.ndarray:

@@ -43,7 +43,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
     def empty_note() -> str:
         where = f"{saved_models} (served by {server})" if server else str(models_dir)
         return (f"No model found in `{where}`. Train one with `kerasbrain demo --out {models_dir}/demo` "
-                f"(a 3-D U-Net on phantoms, a few CPU minutes) or `kerasbrain train FAMILY --data ... --out "
+                f"(a 3-D U-Net on phantoms, 3-10 CPU minutes) or `kerasbrain train FAMILY --data ... --out "
                 f"{models_dir}/NAME`, then press *Refresh*"
                 + ("" if server else ", or train the demo model here") + ".")
 

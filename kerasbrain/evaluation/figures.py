@@ -30,7 +30,8 @@ def save_overlay(path, image: np.ndarray, prediction: np.ndarray, truth: np.ndar
                  title: str = "", modality: int = 0) -> Path:
     """PNG of the axial slice with most predicted tumour: MRI | prediction overlay | truth overlay.
 
-    `image` is (X, Y, Z, C) canonical RAS+; slices are drawn radiologically (anterior up).
+    `image` is (X, Y, Z, C) canonical RAS+; slices are drawn radiologically (anterior up, the
+    patient's right on the left), as the web app's viewer draws them.
     """
     import matplotlib
 
@@ -40,11 +41,11 @@ def save_overlay(path, image: np.ndarray, prediction: np.ndarray, truth: np.ndar
     z = tumour_slice(prediction if prediction.any() or truth is None else truth)
     panels = [("MRI", None), ("prediction", prediction)] + ([("ground truth", truth)] if truth is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3))
-    background = image[:, :, z, modality].T
+    background = image[::-1, :, z, modality].T  # x reversed: the patient's right on the left
     for ax, (name, labels) in zip(np.atleast_1d(axes), panels):
         ax.imshow(background, cmap="gray", origin="lower")
         if labels is not None:
-            ax.imshow(_rgba(labels[:, :, z].T), origin="lower")
+            ax.imshow(_rgba(labels[::-1, :, z].T), origin="lower")
         ax.set_title(f"{name} (z={z})")
         ax.axis("off")
     handles = [matplotlib.patches.Patch(color=c[:3], label=n) for c, n in

@@ -3,7 +3,8 @@
 Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); elsewhere the test is
 skipped with the reason. Set KERASBRAIN_SCREENSHOTS=DIR to keep the pages as pictures (the
 README's screenshots come from here, with KERASBRAIN_APP_MODELS=DIR naming a folder of trained
-models called `brain3d` (unet3d) and `brisc` (multitask) instead of the tiny untrained ones).
+models called `brain3d` (unet3d) and `brisc` (multitask) instead of the tiny untrained ones, and
+optionally the volume to segment as `case.nii.gz`).
 """
 
 import os
@@ -122,7 +123,7 @@ def upload_and_run(driver, files):
     for clear in css(driver, "#upload button[aria-label='Clear']"):
         clear.click()
     css(driver, "#upload input[type=file]")[0].send_keys("\n".join(str(f) for f in files))
-    wait_for(lambda: all(Path(f).name[:12] in css(driver, "#upload")[0].text for f in files), 30, "the upload")
+    wait_for(lambda: all(Path(f).name.split(".")[0] in css(driver, "#upload")[0].text for f in files), 30, "the upload")
     css(driver, "#run")[0].click()  # each test runs on a freshly loaded page, so the status starts empty
 
     def finished():
@@ -157,7 +158,8 @@ def cli_predict(*args):
 
 def test_a_user_segments_a_volume_checks_it_and_downloads_the_clis_mask(browser, app_url, app_models, msd_dir,
                                                                         tmp_path):
-    case = next((msd_dir / "imagesTs").glob("*.nii.gz"))
+    case = app_models / "case.nii.gz"
+    case = case if case.is_file() else next((msd_dir / "imagesTs").glob("*.nii.gz"))
     browser.get(app_url)
     pick_model(browser, "brain3d (unet3d)")
     status = upload_and_run(browser, [case])
