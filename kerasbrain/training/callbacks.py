@@ -23,6 +23,65 @@ def completed_epochs(backup_dir) -> int:
     return 0
 
 
+class AtomicBackup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore made safe against `kill -9`: a resumed run never reads a half-written
+    or mismatched backup.
+
+    Each save writes `epoch-NNNNN.weights.h5` under a temporary name and renames it, then writes
+    `training_metadata.json` (naming that file) the same way, then deletes older weights. Killed at
+    any moment, the metadata names a complete weights file of the epoch it records.
+    """
+
+    WEIGHTS = "epoch-{:05d}.weights.h5"
+
+    def _metadata(self) -> dict:
+        try:
+            return json.loads(Path(self._training_metadata_path).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _load_model(self):
+        named = self._metadata().get("weights")
+        if named:
+            self._weights_path = str(Path(self.backup_dir) / named)
+        return super()._load_model()
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = self.WEIGHTS.format(self._current_epoch)
+        atomic_write(folder / name, lambda tmp: self.model.save_weights(tmp, overwrite=True))
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        atomic_write(self._training_metadata_path, lambda tmp: Path(tmp).write_text(json.dumps(metadata)))
+        for old in list(folder.glob("epoch-*.weights.h5")) + [folder / "latest.weights.h5"]:
+            if old.name != name and old.exists():
+                old.unlink()
+
+
+def trim_history(path, epochs: int) -> None:
+    """Keep the rows of a CSVLogger file for epochs below `epochs` (rewritten atomically).
+
+    A run killed after logging an epoch but before backing it up repeats that epoch on resume;
+    trimming first means the history never has a gap or a repeated epoch.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < epochs]
+    if len(kept) != len(rows):
+        def write(tmp):
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
+
+        atomic_write(path, write)
+
+
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model as `.keras` at each epoch end (or only on improvement), written aside then renamed.
 
@@ -85,6 +144,37 @@ class TimeBudget(keras.callbacks.Callback):
         if time.monotonic() - self.start >= self.seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+
+class BudgetCosineDecay(keras.callbacks.Callback):
+    """Cosine decay of the learning rate over a wall-clock budget instead of a step count.
+
+    With `--time-budget` the number of steps that fit is not known in advance, and a schedule over
+    the configured epochs would barely start decaying before the budget ends. This one sets the
+    optimizer's rate at the start of every epoch from the share of the budget already spent, so it
+    reaches `alpha * initial` as the budget runs out, however fast the machine is. The rate is
+    a plain value between epochs (the way Keras's ReduceLROnPlateau changes it), which works on
+    every backend.
+    """
+
+    def __init__(self, minutes: float, initial: float, alpha: float = 0.01, clock=None):
+        import time
+
+        super().__init__()
+        self.seconds, self.initial, self.alpha = minutes * 60, float(initial), float(alpha)
+        self.clock = clock or time.monotonic
+        self.start = None
+
+    def rate(self, fraction: float) -> float:
+        fraction = min(max(fraction, 0.0), 1.0)
+        return self.initial * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * fraction)))
+
+    def on_train_begin(self, logs=None):
+        if self.start is None:
+            self.start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate = self.rate((self.clock() - self.start) / self.seconds)
 
 
 class ValidationHD95(keras.callbacks.Callback):

@@ -2,8 +2,9 @@
 
 A family's trainer builds its data, model, loss and metrics, then calls `start_run` and
 `run_callbacks` and hands them to `model.fit`. What every run therefore gets, whatever the family:
-`run.json` + `config.json`, a fixed seed, `backup/` (Keras BackupAndRestore: re-running the same
-command resumes after the last completed epoch, optimizer state included), `best.keras` (lowest
+`run.json` + `config.json`, a fixed seed, `backup/` (Keras BackupAndRestore made safe against
+`kill -9`: re-running the same command resumes after the last completed epoch, optimizer state
+included, and never reads a half-written backup), `best.keras` (lowest
 monitored value, kept across resumes), `last.keras`, `history.csv`, TensorBoard logs in `logs/`,
 a stop on NaN loss and an optional wall-clock time budget that ends the run cleanly.
 """
@@ -17,7 +18,7 @@ import keras
 
 from kerasbrain.config import save_config_json
 from kerasbrain.runs import CONFIG_FILE, write_run_info
-from kerasbrain.training.callbacks import AtomicCheckpoint, TimeBudget, completed_epochs
+from kerasbrain.training.callbacks import AtomicBackup, AtomicCheckpoint, TimeBudget, completed_epochs, trim_history
 
 
 @dataclass
@@ -50,6 +51,7 @@ def start_run(run_dir, family: str, config, seed: int, time_budget: float | None
     write_run_info(run_dir, family)
     keras.utils.set_random_seed(seed)
     done = completed_epochs(run_dir / "backup")
+    trim_history(run_dir / "history.csv", done)  # an epoch logged but not backed up runs again
     if done:
         progress(f"resuming after epoch {done} from {run_dir / 'backup'}")
     return Run(run_dir, done, TimeBudget(time_budget) if time_budget else None)
@@ -63,12 +65,12 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
     """
     callbacks = [run.budget] if run.budget else []
     callbacks += list(metric_callbacks)
-    callbacks += [
-        keras.callbacks.BackupAndRestore(str(run.backup_dir), delete_checkpoint=False),
-        AtomicCheckpoint(run.dir / "best.keras", monitor=monitor, mode="min"),
-        AtomicCheckpoint(run.dir / "last.keras"),
+    callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
         keras.callbacks.CSVLogger(str(run.dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
+        AtomicCheckpoint(run.dir / "best.keras", monitor=monitor, mode="min"),
+        AtomicCheckpoint(run.dir / "last.keras"),
+        AtomicBackup(str(run.backup_dir), delete_checkpoint=False),
     ]
     callbacks += list(schedule_callbacks)
     callbacks.append(keras.callbacks.TerminateOnNaN())

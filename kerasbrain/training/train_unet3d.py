@@ -19,7 +19,7 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
-from kerasbrain.training.callbacks import ValidationHD95
+from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.scaffold import run_callbacks, start_run
 from kerasbrain.training.split import load_or_create_split
@@ -44,9 +44,11 @@ def build_loss(name: str):
     raise ValueError(f"loss must be 'dice_ce' or 'soft_dice'. Received: loss={name!r}")
 
 
-def build_optimizer(t, total_steps: int):
+def build_optimizer(t, total_steps: int, time_budget: float | None = None):
+    """The configured optimizer; with a time budget a cosine schedule follows the clock
+    (`BudgetCosineDecay`, a callback), so the optimizer gets the initial rate as a plain value."""
     lr = t.learning_rate
-    if t.lr_schedule == "cosine":
+    if t.lr_schedule == "cosine" and not time_budget:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
     elif t.lr_schedule != "constant":
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant'. Received: {t.lr_schedule!r}")
@@ -124,12 +126,14 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         loss_weights = [w / sum(weights) for w in weights]
     else:
         loss_weights = None
-    model.compile(optimizer=build_optimizer(t, t.epochs * t.steps_per_epoch), loss=loss, loss_weights=loss_weights,
-                  metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
+    model.compile(optimizer=build_optimizer(t, t.epochs * t.steps_per_epoch, time_budget), loss=loss,
+                  loss_weights=loss_weights, metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
 
     monitor = "val_loss" if val_ds is not None else "loss"
+    schedule = [BudgetCosineDecay(time_budget, t.learning_rate)] if time_budget and t.lr_schedule == "cosine" else []
     callbacks = run_callbacks(run, monitor, metric_callbacks=[
-        ValidationHD95(val_ds, spacing=config.data.target_spacing or None)] if val_ds is not None else [])
+        ValidationHD95(val_ds, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
+        schedule_callbacks=schedule)
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     if run.out_of_time:

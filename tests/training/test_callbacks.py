@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from kerasbrain.training.callbacks import ValidationHD95
 
@@ -40,3 +41,30 @@ def test_time_budget_ends_the_epoch_in_progress_and_counts_across_fits():
     start = generous.start
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[generous])  # a second stage
     assert generous.start == start
+
+
+def test_budget_cosine_decay_follows_the_clock_and_the_optimizer_obeys():
+    from kerasbrain.training.callbacks import BudgetCosineDecay
+
+    schedule = BudgetCosineDecay(minutes=1, initial=0.1, alpha=0.0, clock=lambda: 0.0)
+    assert [schedule.rate(f) for f in (0, 0.5, 1, 2)] == [0.1, pytest.approx(0.05), pytest.approx(0.0), pytest.approx(0.0)]
+    ticks = iter([0.0, 0.0, 30.0, 60.0, 90.0])  # train begin, then each epoch's begin, in seconds
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = np.ones((8, 3), "float32"), np.full((8, 1), 5.0, "float32")
+    rates, weights = [], []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            weights.append(self.model.get_weights()[0].copy())
+
+    decay = BudgetCosineDecay(minutes=1, initial=0.1, alpha=0.0, clock=lambda: next(ticks))
+    model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[decay, Record()])
+    assert rates == pytest.approx([0.1, 0.05, 0.0, 0.0], abs=1e-7)
+    assert not np.allclose(weights[0], weights[1])  # half the rate still learns
+    np.testing.assert_array_equal(weights[2], weights[1])  # the budget is spent: rate 0, nothing moves
+    np.testing.assert_array_equal(weights[3], weights[2])
