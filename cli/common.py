@@ -6,7 +6,8 @@ import click
 
 
 class KerasbrainGroup(click.Group):
-    """Turns the library's input errors into a one-line message and exit status 1 (no traceback)."""
+    """Turns the library's input errors and the system's file errors (a full disk, a folder that
+    cannot be written) into a one-line message and exit status 1 (no traceback)."""
 
     def invoke(self, ctx):
         from kerasbrain.config import ConfigError
@@ -14,8 +15,12 @@ class KerasbrainGroup(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (DataError, ConfigError, FileNotFoundError, ValueError) as exc:
+        except (DataError, ConfigError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # ENOSPC, EACCES, EROFS, ENOTDIR ...: name the file and the reason
+            where = exc.filename or ""
+            reason = exc.strerror or str(exc)
+            raise click.ClickException(f"{where}: {reason}" if where else reason) from exc
 
 
 def echo(message: str) -> None:
