@@ -45,19 +45,65 @@ class Grid:
         return tuple(canonical.tolist())
 
 
+#: Deflate never compresses better than 1032:1, so a .nii.gz whose header promises more data than
+#: 1032 times its size is lying, whatever its trailer says.
+DEFLATE_MAX_RATIO = 1032
+
+
+def _check_header(path: Path, image, allowed: tuple[int, ...]) -> None:
+    """Refuse a file whose header cannot be right, before its voxels are read (or allocated)."""
+    header = image.header
+    shape = tuple(int(s) for s in header.get_data_shape())
+    if len(shape) not in allowed:
+        raise DataError(f"{path}: expected a {' or '.join(map(str, allowed))}-D volume, found shape {shape}")
+    if not shape or min(shape) < 1:
+        raise DataError(f"{path}: the header gives an empty shape {shape}")
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(header.get_data_dtype()).itemsize
+    offset = int(header.get("vox_offset", 0)) if "vox_offset" in header else 0
+    size = path.stat().st_size
+    if path.name.endswith(".gz"):
+        if expected > DEFLATE_MAX_RATIO * size:
+            raise DataError(f"{path}: the header promises {expected / 1e9:.1f} GB of voxels (shape {shape}); "
+                            f"a {size / 1e6:.1f} MB gzip file cannot hold them")
+        if expected + offset < 2**32:
+            with open(path, "rb") as f:  # gzip's trailer: the uncompressed size mod 2^32
+                f.seek(-4, os.SEEK_END)
+                stored = int.from_bytes(f.read(4), "little")
+            if stored < expected + offset:  # truncated data or a lying header
+                raise DataError(f"{path}: truncated, or its header is wrong: the header promises "
+                                f"{expected + offset} bytes, the gzip stream records {stored}")
+    elif expected + offset > size:
+        raise DataError(f"{path}: the header promises {expected + offset} bytes (shape {shape}), "
+                        f"the file has {size}")
+    affine = np.asarray(image.affine, dtype=float)
+    if not np.isfinite(affine).all():
+        raise DataError(f"{path}: the affine (voxel-to-world matrix) has NaN or Inf entries")
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-8:
+        raise DataError(f"{path}: the affine (voxel-to-world matrix) is singular: the voxels have no size or "
+                        "direction in space")
+
+
 def load_nifti(path: str | os.PathLike, ndim: int | tuple[int, ...] = 3) -> tuple[np.ndarray, Grid]:
-    """Load a NIfTI file as a float32 array, checking that it is readable, finite and of `ndim` dims."""
+    """Load a NIfTI file as a float32 array, checking that it is readable, finite and of `ndim` dims.
+
+    The header is checked before any voxel is read: dimensions, a size the file can hold (so a
+    corrupt header never makes us allocate terabytes) and a finite, non-singular affine.
+    """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     try:
         image = nib.load(str(path))
-        data = np.asanyarray(image.dataobj)
     except Exception as exc:  # nibabel raises many types for truncated or foreign files
         raise DataError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})") from exc
-    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    if data.ndim not in allowed:
-        raise DataError(f"{path}: expected a {' or '.join(map(str, allowed))}-D volume, found shape {data.shape}")
+    _check_header(path, image, allowed)
+    try:
+        data = np.asanyarray(image.dataobj)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})") from exc
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise DataError(f"{path}: contains {bad} NaN/Inf voxels")
