@@ -21,6 +21,28 @@ from kerasbrain.data.phantom import write_dataset  # noqa: E402
 once = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
                           reason="backend-independent glue, run once on TensorFlow; its parts are tested on JAX")
 
+#: The smallest configs `kerasbrain train unet3d` / `multitask|classifier` take (a second per epoch).
+TINY_UNET3D_TOML = """
+[model]
+base_filters = 4
+depth = 2
+[training]
+patch_size = [16, 16, 16]
+batch_size = 2
+validation_patches = 2
+[inference]
+window = [32, 32, 32]
+"""
+TINY_MULTITASK_TOML = """
+[data]
+image_size = 64
+[model]
+decoder_filters = [16, 8, 8, 8, 4]
+[training]
+batch_size = 4
+epochs = 1
+"""
+
 #: Odd sizes, so padding and cropping bugs show (MONAI's habit).
 TINY_SHAPE = (41, 38, 35)
 

@@ -1,14 +1,13 @@
-"""What the web app does, without the web: check an upload, run a model, draw views and a report.
+"""What the web app does, without the web: check an upload, run a model in a per-session folder.
 
 The app is thin: `run_model` builds the same `PredictRequest` as `kerasbrain predict` and calls the
 model family's `predict`, so the mask a user downloads is the CLI's, byte for byte. Everything
 here is plain Python and numpy, tested without a browser; `kerasbrain.app.ui` only wires it to
-Gradio components.
+Gradio components; `views` draws what the page shows and `report` the one-page report.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 import shutil
 import tempfile
@@ -16,15 +15,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest upload the app takes by default (all files of one case together), in MB.
 DEFAULT_MAX_UPLOAD_MB = 1024
-PLANES = ("axial", "coronal", "sagittal")
-#: Internal label -> (name, RGB colour) drawn in the viewer and the report.
-LABEL_STYLE = {1: ("necrotic core", (230, 60, 60)), 2: ("edema", (60, 200, 90)), 3: ("enhancing", (250, 210, 40))}
 
 
 class UploadError(ValueError):
@@ -186,154 +180,3 @@ def run_model(model, uploads, folder, max_mb: float = DEFAULT_MAX_UPLOAD_MB, pro
             written = model.family.explain(model.ref, staged[0], folder / f"{name}_gradcam.png")
             result.explanation = Path(written[-1])
     return result
-
-
-# --- views ---------------------------------------------------------------------------------------
-def slice_count(shape, plane: str) -> int:
-    """Number of slices of a (X, Y, Z, ...) volume in a plane."""
-    return int(shape[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]])
-
-
-def tumour_centre(labels: np.ndarray) -> tuple[int, int, int]:
-    """The (x, y, z) slices with the most labelled voxels (the middle ones when there are none),
-    so the viewer opens on the axial slice the result figure shows."""
-    from kerasbrain.evaluation.figures import tumour_slice
-
-    return tuple(tumour_slice(labels, axis) for axis in range(3))
-
-
-def _plane(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """A 2-D view of a canonical RAS volume, radiological convention (patient's right on the left)."""
-    if plane == "axial":  # rows anterior -> posterior, columns right -> left
-        return volume[:, :, index].T[::-1, ::-1]
-    if plane == "coronal":  # rows superior -> inferior
-        return volume[:, index, :].T[::-1, ::-1]
-    return volume[index, :, :].T[::-1, :]  # sagittal: rows superior -> inferior, columns posterior -> anterior
-
-
-def _plane_spacing(spacing, plane: str) -> tuple[float, float]:
-    """(row, column) voxel size of a plane's view."""
-    sx, sy, sz = (tuple(spacing) + (1.0, 1.0, 1.0))[:3] if spacing else (1.0, 1.0, 1.0)
-    return {"axial": (sy, sx), "coronal": (sz, sx), "sagittal": (sz, sy)}[plane]
-
-
-def to_grey(values: np.ndarray) -> np.ndarray:
-    """An image as uint8 grey, scaled between its 0.5th and 99.5th percentile (non-zero voxels)."""
-    values = np.asarray(values, np.float32)
-    inside = values[values != 0]
-    lo, hi = np.percentile(inside, (0.5, 99.5)) if inside.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
-    return (np.clip((values - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
-
-
-def blend(grey: np.ndarray, labels: np.ndarray, shown=(1, 2, 3), opacity: float = 0.5) -> np.ndarray:
-    """An RGB uint8 picture: `grey` (H, W) or RGB (H, W, 3) with each shown label painted in its colour."""
-    rgb = np.repeat(grey[..., None], 3, axis=-1) if grey.ndim == 2 else grey.copy()
-    rgb = rgb.astype(np.float32)
-    for label in shown:
-        colour = LABEL_STYLE.get(int(label), ("tumour", (230, 60, 60)))[1]
-        where = labels == label
-        rgb[where] = (1 - opacity) * rgb[where] + opacity * np.asarray(colour, np.float32)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def render_view(image: np.ndarray, labels: np.ndarray, plane: str = "axial", index: int | None = None,
-                channel: int = 0, shown=(1, 2, 3), opacity: float = 0.5, spacing=None,
-                height: int = 384) -> np.ndarray:
-    """One slice of a canonical volume with its labels painted in, at true aspect ratio, RGB uint8."""
-    import cv2
-
-    if plane not in PLANES:
-        raise ValueError(f"plane must be one of {', '.join(PLANES)}. Received: {plane!r}")
-    count = slice_count(image.shape, plane)
-    index = count // 2 if index is None else int(np.clip(index, 0, count - 1))
-    volume = image[..., channel] if image.ndim == 4 else image
-    grey = to_grey(_plane(volume, plane, index))
-    picture = blend(grey, _plane(labels, plane, index), shown, opacity)
-    row_mm, col_mm = _plane_spacing(spacing, plane)
-    rows, cols = picture.shape[:2]
-    width = max(1, int(round(height * (cols * col_mm) / (rows * row_mm))))
-    return cv2.resize(picture, (width, height), interpolation=cv2.INTER_NEAREST)
-
-
-def overlay_picture(prediction, opacity: float = 0.5) -> np.ndarray | None:
-    """A picture's predicted mask painted on it (RGB uint8), or None without a mask."""
-    if prediction.labels is None or prediction.image is None:
-        return None
-    image = np.asarray(prediction.image)
-    grey = image if image.ndim == 3 else to_grey(image)
-    return blend(grey.astype(np.uint8), prediction.labels, (1,), opacity)
-
-
-def volumes_table(volumes: dict[str, float] | None) -> str:
-    """Markdown table of region volumes in mL."""
-    if not volumes:
-        return ""
-    names = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}
-    rows = [f"| {names.get(r, r)} ({r}) | {v:.2f} |" for r, v in volumes.items()]
-    return "| region | volume (mL) |\n|---|---|\n" + "\n".join(rows)
-
-
-# --- report --------------------------------------------------------------------------------------
-def write_report(result: AppResult, path) -> Path:
-    """A one-page report (PNG or PDF by `path`'s suffix): the pictures and the numbers of one run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kerasbrain.files import atomic_write
-
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"{path}: a report is a .png or .pdf file")
-    p = result.prediction
-    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
-    fig.suptitle("kerasbrain report", fontsize=16, x=0.05, ha="left")
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    header = [f"model: {result.model_label}", "input: " + ", ".join(p_.name for p_ in result.inputs),
-              f"made: {stamp}"]
-    fig.text(0.05, 0.93, "\n".join(header), va="top", fontsize=9, family="monospace")
-    panels, wide = [], None
-    if result.kind == "volume" and p.image is not None:
-        centre = tumour_centre(p.labels)
-        for plane, axis in zip(PLANES, (2, 1, 0)):
-            panels.append((plane, render_view(p.image, p.labels, plane, centre[axis], spacing=p.spacing)))
-    else:
-        if p.image is not None:
-            panels.append(("input", np.asarray(p.image)))
-        picture = overlay_picture(p)
-        if picture is not None:
-            panels.append(("predicted mask", picture))
-        if result.explanation is not None:
-            import cv2
-
-            wide = cv2.cvtColor(cv2.imread(str(result.explanation)), cv2.COLOR_BGR2RGB)
-    for i, (title, picture) in enumerate(panels[:3]):
-        ax = fig.add_axes([0.05 + i * 0.31, 0.60, 0.29, 0.28])
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    if wide is not None:
-        ax = fig.add_axes([0.05, 0.40, 0.90, 0.19])
-        ax.imshow(wide)
-        ax.axis("off")
-    lines = []
-    if p.region_volumes_ml:
-        lines.append("Volumes")
-        lines += [f"  {r}: {v:9.2f} mL" for r, v in p.region_volumes_ml.items()]
-        lines.append("  labels: " + ", ".join(f"{name} ({colour})" for name, colour in
-                                             zip((n for n, _ in LABEL_STYLE.values()), ("red", "green", "yellow"))))
-    if p.class_probabilities:
-        lines.append("Class probabilities" + (" (temperature-calibrated)" if "calibrated" in result.model_label
-                                               else ""))
-        for name, value in sorted(p.class_probabilities.items(), key=lambda kv: -kv[1]):
-            lines.append(f"  {name:16s} {value:6.3f}")
-    lines += [line for line in p.lines if not line.startswith(("volumes:", "class:"))] + list(result.notes)
-    fig.text(0.05, 0.37 if wide is not None else 0.56, "\n".join(lines), va="top", fontsize=10, family="monospace")
-    fig.text(0.05, 0.03, "Made by kerasbrain for research. Not a medical device; not for diagnosis.",
-             fontsize=8, color="grey")
-    written = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower()))
-    plt.close(fig)
-    return written

@@ -14,14 +14,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the
 
 import gradio as gr  # noqa: E402  (Gradio reads handlers' `gr.Request` annotations, so it is imported here)
 
-from kerasbrain.app import handlers  # noqa: E402
+from kerasbrain.app import handlers, views  # noqa: E402
 from kerasbrain.app.catalogue import find_local_models, find_served_models  # noqa: E402
+from kerasbrain.app.report import write_report  # noqa: E402
 
 log = logging.getLogger("kerasbrain.app")
 
 #: Epochs and steps of the demo model the page can train when no model is found (a few CPU minutes).
 DEMO_EPOCHS, DEMO_STEPS = 12, 20
-LABEL_CHOICES = [name for name, _ in handlers.LABEL_STYLE.values()]
+LABEL_CHOICES = [name for name, _ in views.LABEL_STYLE.values()]
 CHANNELS = ["FLAIR", "T1", "T1Gd", "T2"]
 
 
@@ -82,7 +83,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         try:
             result = handlers.run_model(model, paths, folder, max_upload_mb,
                                         progress=lambda fraction, message: progress(fraction, desc=message))
-            report = handlers.write_report(result, folder / f"report.{report_format.lower()}")
+            report = write_report(result, folder / f"report.{report_format.lower()}")
         except handlers.UploadError as exc:
             return (_status("Cannot use this upload", str(exc)),) + nothing
         except Exception as exc:  # the page shows one line; the log keeps the traceback
@@ -95,33 +96,33 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         volume = result.kind == "volume"
         view = slider = None
         if volume:
-            centre = handlers.tumour_centre(p.labels)
-            view = handlers.render_view(p.image, p.labels, "axial", centre[2], spacing=p.spacing)
-            slider = gr.update(maximum=handlers.slice_count(p.image.shape, "axial") - 1, value=centre[2])
+            centre = views.tumour_centre(p.labels)
+            view = views.render_view(p.image, p.labels, "axial", centre[2], spacing=p.spacing)
+            slider = gr.update(maximum=views.slice_count(p.image.shape, "axial") - 1, value=centre[2])
         else:
             slider = gr.update()
         text = "; ".join(p.lines + list(result.notes)) or "done"
-        return (_status("Done", text), str(p.figure) if p.figure else handlers.overlay_picture(p),
+        return (_status("Done", text), str(p.figure) if p.figure else views.overlay_picture(p),
                 gr.update(value=probabilities, visible=probabilities is not None),
                 gr.update(value=str(result.explanation) if result.explanation else None,
                           visible=result.explanation is not None),
-                gr.update(visible=volume), view, handlers.volumes_table(p.region_volumes_ml), downloads,
+                gr.update(visible=volume), view, views.volumes_table(p.region_volumes_ml), downloads,
                 slider, result)
 
     def redraw(result, plane, index, channel, shown, opacity):
         if result is None or result.kind != "volume":
             return None
         p = result.prediction
-        labels = [k for k, (name, _) in handlers.LABEL_STYLE.items() if name in (shown or [])]
-        return handlers.render_view(p.image, p.labels, plane, int(index), CHANNELS.index(channel), labels,
+        labels = [k for k, (name, _) in views.LABEL_STYLE.items() if name in (shown or [])]
+        return views.render_view(p.image, p.labels, plane, int(index), CHANNELS.index(channel), labels,
                                     float(opacity), p.spacing)
 
     def change_plane(result, plane):
         if result is None or result.kind != "volume":
             return gr.update()
         p = result.prediction
-        centre = handlers.tumour_centre(p.labels)
-        return gr.update(maximum=handlers.slice_count(p.image.shape, plane) - 1,
+        centre = views.tumour_centre(p.labels)
+        return gr.update(maximum=views.slice_count(p.image.shape, plane) - 1,
                          value=centre[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]])
 
     def leave(request: gr.Request):
@@ -150,7 +151,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
                                        visible=False)
         with gr.Group(visible=False, elem_id="viewer") as viewer:
             with gr.Row():
-                plane = gr.Radio(list(handlers.PLANES), value="axial", label="Plane", elem_id="plane")
+                plane = gr.Radio(list(views.PLANES), value="axial", label="Plane", elem_id="plane")
                 channel = gr.Dropdown(CHANNELS, value="FLAIR", label="Image", elem_id="channel")
             index = gr.Slider(0, 1, value=0, step=1, label="Slice", elem_id="slice")
             with gr.Row():

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from kerasbrain.app import handlers
+from kerasbrain.app import handlers, views
 from kerasbrain.app.catalogue import find_local_models
+from kerasbrain.app.report import write_report
 from kerasbrain.data.labels import region_volumes_ml
 
 
@@ -90,7 +91,7 @@ def test_a_volume_run_writes_the_clis_label_map_byte_for_byte(tmp_path, msd_dir,
     assert p.region_volumes_ml == pytest.approx(region_volumes_ml(p.labels, p.spacing))
     assert any(f == 1.0 for f, _ in messages), messages  # the windows' progress reached the page
     for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
-        report = handlers.write_report(result, tmp_path / f"report{suffix}")
+        report = write_report(result, tmp_path / f"report{suffix}")
         assert report.read_bytes()[:4] == magic
 
 
@@ -118,7 +119,7 @@ def test_a_picture_run_gives_the_clis_mask_class_probabilities_and_a_grad_cam(tm
     best = max(p.class_probabilities, key=p.class_probabilities.get)
     assert f"class: {best} {p.class_probabilities[best]:.3f}" in output
     assert result.explanation.is_file()
-    assert handlers.write_report(result, tmp_path / "report.png").stat().st_size > 10_000
+    assert write_report(result, tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_a_broken_volume_fails_with_a_line_naming_the_file(tmp_path, msd_dir, volume_run):
@@ -152,18 +153,18 @@ def test_views_show_the_right_anatomy_at_true_aspect_ratio():
     image[..., 0] = np.arange(10)[:, None, None] + 1  # a gradient along x (towards the patient's right)
     labels = np.zeros((10, 20, 30), np.uint8)
     labels[8, 15, 5] = 3  # right, anterior, inferior: enhancing
-    axial = handlers.render_view(image, labels, "axial", 5, shown=(3,), opacity=1.0, spacing=(1, 1, 1), height=20)
+    axial = views.render_view(image, labels, "axial", 5, shown=(3,), opacity=1.0, spacing=(1, 1, 1), height=20)
     assert axial.shape == (20, 10, 3)
-    rows, cols = np.nonzero((axial == handlers.LABEL_STYLE[3][1]).all(-1))
+    rows, cols = np.nonzero((axial == views.LABEL_STYLE[3][1]).all(-1))
     assert (rows.tolist(), cols.tolist()) == ([4], [1])  # anterior is up, the patient's right on the left
-    coronal = handlers.render_view(image, labels, "coronal", 15, shown=(3,), opacity=1.0, spacing=(1, 1, 1), height=30)
-    rows, cols = np.nonzero((coronal == handlers.LABEL_STYLE[3][1]).all(-1))
+    coronal = views.render_view(image, labels, "coronal", 15, shown=(3,), opacity=1.0, spacing=(1, 1, 1), height=30)
+    rows, cols = np.nonzero((coronal == views.LABEL_STYLE[3][1]).all(-1))
     assert (rows.tolist(), cols.tolist()) == ([24], [1])  # inferior is down
-    hidden = handlers.render_view(image, labels, "axial", 5, shown=(1, 2), opacity=1.0, spacing=(1, 1, 1), height=20)
-    assert not (hidden == handlers.LABEL_STYLE[3][1]).all(-1).any()
-    sagittal = handlers.render_view(image, labels, "sagittal", 8, spacing=(1, 1, 3), height=90)
+    hidden = views.render_view(image, labels, "axial", 5, shown=(1, 2), opacity=1.0, spacing=(1, 1, 1), height=20)
+    assert not (hidden == views.LABEL_STYLE[3][1]).all(-1).any()
+    sagittal = views.render_view(image, labels, "sagittal", 8, spacing=(1, 1, 3), height=90)
     assert sagittal.shape == (90, 20, 3)  # 30 slices of 3 mm against 20 rows of 1 mm
-    assert handlers.slice_count(image.shape, "coronal") == 20
+    assert views.slice_count(image.shape, "coronal") == 20
 
 
 def test_region_volumes_count_each_region_in_millilitres():
@@ -172,7 +173,7 @@ def test_region_volumes_count_each_region_in_millilitres():
     labels[2, :5] = 1  # 50 necrotic
     labels[3, :3] = 3  # 30 enhancing
     assert region_volumes_ml(labels, (1.0, 2.0, 0.5)) == pytest.approx({"WT": 0.28, "TC": 0.08, "ET": 0.03})
-    assert "| whole tumour (WT) | 0.28 |" in handlers.volumes_table({"WT": 0.28})
+    assert "| whole tumour (WT) | 0.28 |" in views.volumes_table({"WT": 0.28})
 
 
 # --- folders -------------------------------------------------------------------------------------

@@ -7,17 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import once
+from tests.conftest import TINY_MULTITASK_TOML as TINY, once
 
-TINY = """
-[data]
-image_size = 64
-[model]
-decoder_filters = [16, 8, 8, 8, 4]
-[training]
-batch_size = 4
-epochs = 1
-"""
 
 
 def run(*args):

@@ -9,16 +9,8 @@ from cli.main import cli
 from kerasbrain.files import atomic_write
 from kerasbrain.inference.model_io import load_model
 from kerasbrain.training import callbacks
+from tests.conftest import TINY_UNET3D_TOML
 
-TINY = """
-[model]
-base_filters = 4
-depth = 2
-[training]
-patch_size = [16, 16, 16]
-batch_size = 2
-validation_patches = 2
-"""
 
 
 def train(msd_dir, config, out, epochs):
@@ -28,7 +20,7 @@ def train(msd_dir, config, out, epochs):
 
 @pytest.fixture
 def tiny(tmp_path):
-    (tmp_path / "tiny.toml").write_text(TINY)
+    (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML)
     return tmp_path / "tiny.toml"
 
 

@@ -10,32 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import once
+from tests.conftest import TINY_MULTITASK_TOML, TINY_UNET3D_TOML, once
 
 GUARD = Path(__file__).with_name("no_network.py")
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [once, pytest.mark.slow]
 
-TINY_3D = """
-[model]
-base_filters = 4
-depth = 2
-[training]
-patch_size = [16, 16, 16]
-batch_size = 2
-validation_patches = 2
-[inference]
-window = [32, 32, 32]
-"""
-TINY_2D = """
-[data]
-image_size = 64
-[model]
-decoder_filters = [16, 8, 8, 8, 4]
-[training]
-batch_size = 4
-epochs = 1
-"""
 
 
 def offline(log, *args, **popen):
@@ -61,8 +41,8 @@ def test_main_commands_never_reach_the_network(tmp_path):
     log = tmp_path / "blocked.log"
     log.write_text("")
     msd = tmp_path / "Task01_BrainTumour"
-    (tmp_path / "tiny3d.toml").write_text(TINY_3D)
-    (tmp_path / "tiny2d.toml").write_text(TINY_2D)
+    (tmp_path / "tiny3d.toml").write_text(TINY_UNET3D_TOML)
+    (tmp_path / "tiny2d.toml").write_text(TINY_MULTITASK_TOML)
     offline(log, "synth", "msd", "--out", msd, "--cases", 3, "--test-cases", 1, "--shape", 40, 36, 30)
     offline(log, "train", "unet3d", "--data", msd, "--config", tmp_path / "tiny3d.toml", "--out", tmp_path / "run3d",
             "--epochs", 1, "--steps-per-epoch", 2)

@@ -16,6 +16,7 @@ import pytest
 
 from kerasbrain.inference.model_io import load_model
 from kerasbrain.training import callbacks as cb
+from tests.conftest import TINY_UNET3D_TOML
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,20 +76,11 @@ def test_a_backup_cut_between_its_weights_and_metadata_resumes_from_the_last_com
     assert json.loads((backup / "training_metadata.json").read_text())["weights"] == "epoch-00003.weights.h5"
 
 
-TINY = """
-[model]
-base_filters = 4
-depth = 2
-[training]
-patch_size = [16, 16, 16]
-batch_size = 2
-validation_patches = 2
-"""
 
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_the_same_command_finishes_the_run(msd_dir, tmp_path):
-    (tmp_path / "tiny.toml").write_text(TINY)
+    (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML)
     run, epochs = tmp_path / "run", 4
     command = [sys.executable, "-m", "cli.main", "train", "unet3d", "--data", str(msd_dir), "--config",
                str(tmp_path / "tiny.toml"), "--out", str(run), "--epochs", str(epochs), "--steps-per-epoch", "3"]
