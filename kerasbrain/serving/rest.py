@@ -160,11 +160,15 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
 
         def _send(self, status: int, payload, content_type="application/json"):
             body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client left before its answer
+                self.close_connection = True
+                log.debug("%s left before the %d answer was sent", self.address_string(), status)
 
         def _error(self, exc: ServingError):
             self._send(exc.http_status, {"error": exc.message})
@@ -280,3 +284,12 @@ class RestServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-request is ordinary traffic, not an error worth a traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, TimeoutError)):
+            log.debug("%s disconnected mid-request", client_address[0])
+            return
+        super().handle_error(request, client_address)

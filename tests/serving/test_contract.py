@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -343,6 +344,24 @@ def test_oversized_body_is_refused_without_reading_it(target):
     status, payload = raw_http(rest, "POST", P, b"x" * 16, headers={"Content-Length": str(MAX_BODY + 1)})
     assert status == 413 and "exceeds the limit" in payload["error"]
     assert RestClient(rest, MODEL).status()
+
+
+def test_clients_that_stall_or_hang_up_block_no_one(target, reference, capfd):
+    rest, _, _ = target
+    url = urlparse(rest)
+    stalled = socket.create_connection((url.hostname, url.port), timeout=10)
+    stalled.sendall(b"POST " + P.encode() + b" HTTP/1.1\r\nHost: x\r\n")  # slow-loris: headers never end
+    for _ in range(3):  # announce a large body, send a little of it, hang up
+        with socket.create_connection((url.hostname, url.port), timeout=10) as gone:
+            gone.sendall(b"POST " + P.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n{\"in")
+    inputs = _inputs(batch=1, seed=5)
+    start = time.monotonic()
+    probs = np.asarray(RestClient(rest, MODEL).predict(inputs)["probabilities"])
+    assert time.monotonic() - start < 30  # answered while the stalled connection is still open
+    np.testing.assert_allclose(probs, _expected(reference, inputs)[0], atol=1e-4)
+    stalled.close()
+    time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("case,code", [
