@@ -12,18 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.conftest import TINY_UNET3D_TOML
 
-TINY_CONFIG = """
-[model]
-base_filters = 4
-depth = 2
-[training]
-patch_size = [16, 16, 16]
-batch_size = 2
-validation_patches = 2
-[inference]
-window = [32, 32, 32]
-overlap = 0.25
+TINY_CONFIG = TINY_UNET3D_TOML + """overlap = 0.25
 batch_size = 2
 [data]
 validation_fraction = 0.34
