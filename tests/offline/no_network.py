@@ -1,6 +1,9 @@
 """Run the kerasbrain CLI with every connection off this machine refused and recorded.
 
-    python tests/offline/no_network.py ARGS...   (attempts are appended to $KERASBRAIN_BLOCKED_LOG)
+    python tests/offline/no_network.py ARGS... [--then ARGS...]   (attempts go to $KERASBRAIN_BLOCKED_LOG)
+
+Commands joined by `--then` run one after another in the same process (one start-up, not one per
+command); the first that fails ends the run with its message and exit status 1.
 
 Loopback and Unix sockets stay open (the server, the app and their clients use them).
 """
@@ -56,7 +59,21 @@ socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, c
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    from cli.main import main
+    import click
 
-    sys.argv[0] = "kerasbrain"
-    main()
+    from cli.main import cli
+
+    commands, current = [], []
+    for arg in sys.argv[1:]:
+        if arg == "--then":
+            commands.append(current)
+            current = []
+        else:
+            current.append(arg)
+    commands.append(current)
+    for command in commands:
+        try:
+            cli(command, prog_name="kerasbrain", standalone_mode=False)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(1)

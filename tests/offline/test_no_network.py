@@ -43,16 +43,18 @@ def test_main_commands_never_reach_the_network(tmp_path):
     msd = tmp_path / "Task01_BrainTumour"
     (tmp_path / "tiny3d.toml").write_text(TINY_UNET3D_TOML)
     (tmp_path / "tiny2d.toml").write_text(TINY_MULTITASK_TOML)
-    offline(log, "synth", "msd", "--out", msd, "--cases", 3, "--test-cases", 1, "--shape", 40, 36, 30)
-    offline(log, "train", "unet3d", "--data", msd, "--config", tmp_path / "tiny3d.toml", "--out", tmp_path / "run3d",
-            "--epochs", 1, "--steps-per-epoch", 2)
-    offline(log, "evaluate", "--model", tmp_path / "run3d", "--data", msd, "--out", tmp_path / "eval")
-    offline(log, "predict", "--model", tmp_path / "run3d", "--input", msd / "imagesTs", "--out", tmp_path / "pred")
-    offline(log, "export", "--model", tmp_path / "run3d", "--name", "brain", "--root", tmp_path / "saved")
-    offline(log, "synth", "brisc", "--out", tmp_path / "brisc", "--per-class", 2)
-    offline(log, "train", "classifier", "--data", tmp_path / "brisc", "--config", tmp_path / "tiny2d.toml",
+    then = "--then"
+    offline(log, "synth", "msd", "--out", msd, "--cases", 3, "--test-cases", 1, "--shape", 40, 36, 30, then,
+            "train", "unet3d", "--data", msd, "--config", tmp_path / "tiny3d.toml", "--out", tmp_path / "run3d",
+            "--epochs", 1, "--steps-per-epoch", 2, then,
+            "evaluate", "--model", tmp_path / "run3d", "--data", msd, "--out", tmp_path / "eval", then,
+            "predict", "--model", tmp_path / "run3d", "--input", msd / "imagesTs", "--out", tmp_path / "pred", then,
+            "export", "--model", tmp_path / "run3d", "--name", "brain", "--root", tmp_path / "saved", then,
+            "synth", "brisc", "--out", tmp_path / "brisc", "--per-class", 2, then,
+            "train", "classifier", "--data", tmp_path / "brisc", "--config", tmp_path / "tiny2d.toml",
             "--out", tmp_path / "run2d")  # the keras-cv encoder is built from code, never downloaded
     assert (tmp_path / "pred" / "predictions.csv").is_file() and (tmp_path / "run2d" / "best.keras").is_file()
+    assert (tmp_path / "saved" / "brain" / "1" / "saved_model.pb").is_file()
     assert log.read_text() == ""
 
 
