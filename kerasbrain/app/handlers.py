@@ -15,7 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
+
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest upload the app takes by default (all files of one case together), in MB.
 DEFAULT_MAX_UPLOAD_MB = 1024

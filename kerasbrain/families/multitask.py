@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
 from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, NotSupported, Prediction,
                                       PredictRequest, with_encoder_weights)
 from kerasbrain.runs import run_dir_of
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
 class MultiTaskFamily(ModelFamily):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
 from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, Prediction, PredictRequest,
                                       with_encoder_weights)
 from kerasbrain.runs import run_dir_of
 
-SLICE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 #: The LGG slice size, used for warm-up requests.
 SLICE_SIZE = (256, 256)
 
@@ -69,7 +69,7 @@ class SliceFamily(ModelFamily):
         if request.server:
             raise ValueError("--server serves volumetric models; send slices to a served 2-D model with "
                              "kerasbrain.serving.client (signature inputs: image, 0-255 pixels)")
-        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in SLICE_SUFFIXES:
+        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f"a 2-D slice model takes one TIFF/PNG/JPEG slice. Received: "
                              f"{', '.join(str(p) for p in request.inputs)}")
         if request.out.suffix.lower() != ".png":
