@@ -21,8 +21,10 @@ from cli.common import echo
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
 def explain(model_path, image, method, layer, target, out):
     """Draw original | heat map | predicted mask | class probabilities for one image."""
+    from kerasbrain.data.pictures import read_rgb
     from kerasbrain.families import family_of_run
 
+    read_rgb(image)  # a broken picture is refused now, in one line, before the model loads
     echo(f"explaining {image.name} with {method}")
     for item in family_of_run(model_path).explain(model_path, image, out, method, layer, target):
         click.echo(str(item))

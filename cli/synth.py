@@ -14,7 +14,8 @@ LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2
 
 @click.command()
 @click.argument("layout", type=click.Choice(sorted(LAYOUTS)))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Folder to write (written beside it first, so a failure leaves nothing half-written).")
 @click.option("--cases", "--patients", default=4, show_default=True, type=click.IntRange(1),
               help="Labelled cases (LGG: patients).")
 @click.option("--slices", default=12, show_default=True, type=click.IntRange(1), help="LGG: slices per patient.")
@@ -33,20 +34,20 @@ def synth(layout, out, cases, slices, test_cases, shape, per_class, seed):
     4-class Training/ and Testing/ folders of seed 000).
     """
     from kerasbrain.data.phantom import write_dataset, write_lgg
+    from kerasbrain.files import staged_folder
 
-    if layout in ("brisc", "classes"):
-        from kerasbrain.data.phantom_classes import write_brisc, write_class_folders
+    if min(shape) < 16:
+        raise ValueError(f"--shape: each size must be at least 16 voxels. Received: {' '.join(map(str, shape))}")
+    with staged_folder(out) as staged:  # a failure half-way leaves nothing behind
+        if layout in ("brisc", "classes"):
+            from kerasbrain.data.phantom_classes import write_brisc, write_class_folders
 
-        write = write_brisc if layout == "brisc" else write_class_folders
-        root = write(out, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
-        click.echo(str(root))
-        return
-
-    if layout == "lgg":
-        root = write_lgg(out, cases, slices, seed=seed, progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
-        click.echo(str(root))
-        return
-
-    write_dataset(out, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
-                  progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
-    click.echo(str(out))
+            write = write_brisc if layout == "brisc" else write_class_folders
+            root = write(staged, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
+        elif layout == "lgg":
+            root = write_lgg(staged, cases, slices, seed=seed,
+                             progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
+        else:
+            root = write_dataset(staged, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
+                                 progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
+    click.echo(str(out / Path(root).relative_to(staged)))

@@ -28,8 +28,11 @@ def _train_command(name: str) -> click.Command:
     family = get_family(name)
 
     def run(data, config, out, time_budget, **options):
-        result = family.train(data, out, family.load_config(config), time_budget=time_budget, progress=echo,
-                              **options)
+        from kerasbrain.runs import removed_if_failed_before_training
+
+        with removed_if_failed_before_training(out):
+            result = family.train(data, out, family.load_config(config), time_budget=time_budget, progress=echo,
+                                  **options)
         click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
 
     params = [

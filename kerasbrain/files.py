@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,6 +27,32 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
+
+
+@contextmanager
+def staged_folder(path: str | os.PathLike):
+    """Yield a hidden folder beside `path` to write into; on success its contents move into `path`.
+
+    On failure the staged folder is removed, so `path` never holds a half-written dataset. `path`
+    may exist (its other files are kept; same-named ones are replaced) or not.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OSError(errno.ENOTDIR, "exists and is not a folder", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        yield staged
+        if not path.exists():
+            os.replace(staged, path)
+            return
+        for item in staged.iterdir():
+            target = path / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -10,6 +10,8 @@ runs made before `run.json` existed are recognised by `kerasbrain.families.famil
 from __future__ import annotations
 
 import json
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from kerasbrain import __version__
@@ -68,3 +70,24 @@ def subset_ids(run_dir, subset: str) -> list[str] | None:
     if not ids:
         raise ValueError(f"{path}: the run's split has no {subset!r} cases")
     return list(ids)
+
+
+def _has_saved_epoch(run_dir: Path) -> bool:
+    return any(run_dir.glob("*.keras")) or any((run_dir / "backup").glob("*"))
+
+
+@contextmanager
+def removed_if_failed_before_training(run_dir):
+    """Remove the run folder this block creates if the block fails before an epoch is saved.
+
+    A bad input or config then leaves nothing half-written; a folder holding a saved epoch (or one
+    that existed before) is kept, so re-running the command resumes it.
+    """
+    run_dir = Path(run_dir)
+    fresh = not run_dir.exists()
+    try:
+        yield run_dir
+    except BaseException:
+        if fresh and run_dir.is_dir() and not _has_saved_epoch(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise

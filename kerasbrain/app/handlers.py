@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
+from kerasbrain.data.pictures import PICTURE_SUFFIXES
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest upload the app takes by default (all files of one case together), in MB.
@@ -44,7 +44,7 @@ def upload_kind(path) -> str | None:
     name = Path(path).name.lower()
     if name.endswith(NIFTI_SUFFIXES):
         return "volume"
-    if name.endswith(IMAGE_SUFFIXES):
+    if name.endswith(PICTURE_SUFFIXES):
         return "image"
     return None
 
@@ -131,7 +131,7 @@ class Workspace:
 # --- running a model -----------------------------------------------------------------------------
 def _case_name(inputs) -> str:
     name = Path(inputs[0]).name
-    for suffix in NIFTI_SUFFIXES + IMAGE_SUFFIXES:
+    for suffix in NIFTI_SUFFIXES + PICTURE_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.errors import DataError
-from kerasbrain.data.tumour_images import IMAGE_SUFFIXES, ImageSample, discover_tumour_images
+from kerasbrain.data.pictures import PICTURE_SUFFIXES
+from kerasbrain.data.tumour_images import ImageSample, discover_tumour_images
 
 
 def discover_unlabelled(root: str | Path) -> list[ImageSample]:
@@ -41,7 +42,7 @@ def discover_unlabelled(root: str | Path) -> list[ImageSample]:
                 for s in discover_lgg(root, require_masks=False)]
     except DataError:
         pass
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
                    and not p.stem.endswith("_mask") and "masks" not in p.parts)
     if not paths:
         raise DataError(f"{root}: no images found (JPEG/PNG/TIFF)")

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from kerasbrain.data.errors import DataError
+from kerasbrain.data.pictures import read_grey, read_rgb
 
 _SLICE = re.compile(r"^(?P<patient>.+)_(?P<index>\d+)\.tif$")
 LGG_CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
@@ -60,35 +60,9 @@ def discover_lgg(root: str | Path, require_masks: bool = True) -> list[SliceFile
     return sorted(slices, key=lambda s: (s.patient, s.index))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """A slice image as (H, W, 3) uint8 in file channel order; errors name the file."""
-    path = Path(path)
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(f"{path}: cannot be read as an image")
-    if image.size == 0:
-        raise DataError(f"{path}: image is empty")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise DataError(f"{path}: expected a 3-channel image, found shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise DataError(f"{path}: expected 8-bit pixels, found {image.dtype}")
-    return np.ascontiguousarray(cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB))
-
-
 def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
     """A mask as (H, W) uint8 in {0, 1}; anything but 0/255 (or 0/1) is an error naming the file."""
-    path = Path(path)
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise DataError(f"{path}: cannot be read as an image")
-    if mask.ndim == 3:
-        if not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, mask.shape[2])):
-            raise DataError(f"{path}: mask channels differ; expected a grey-level mask")
-        mask = mask[..., 0]
-    if shape is not None and mask.shape != tuple(shape):
-        raise DataError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
+    mask = read_grey(path, shape)
     values = set(np.unique(mask).tolist())
     if not values <= {0, 255} and not values <= {0, 1}:
         raise DataError(f"{path}: mask is not binary (values {sorted(values)[:6]}); expected 0 and 255")
@@ -96,7 +70,7 @@ def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndar
 
 
 def read_slice(files: SliceFiles) -> tuple[np.ndarray, np.ndarray | None]:
-    image = read_image(files.image)
+    image = read_rgb(files.image)
     mask = read_mask(files.mask, image.shape[:2]) if files.mask is not None else None
     return image, mask
 

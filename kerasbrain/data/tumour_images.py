@@ -24,8 +24,8 @@ import numpy as np
 
 from kerasbrain.data.classes import BRISC_CODES, CLASSES, class_index
 from kerasbrain.data.errors import DataError
+from kerasbrain.data.pictures import PICTURE_SUFFIXES, read_grey, read_rgb
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 _BRISC_CODE = re.compile(r"_(gl|me|pi|no)(?:_|$)")
 
 
@@ -41,7 +41,7 @@ class ImageSample:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES)
 
 
 def _brisc_code(path: Path) -> int | None:
@@ -119,34 +119,9 @@ def discover_tumour_images(root: str | Path) -> list[ImageSample]:
                     "nor a class-folder dataset (Training/, Testing/)")
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Any JPEG/PNG/TIFF, grayscale or colour, as an (H, W, 3) uint8 RGB array."""
-    import cv2
-
-    path = Path(path)
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() and path.stat().st_size else None
-    if data is None or data.size == 0:
-        raise DataError(f"{path}: empty or unreadable image")
-    if data.dtype != np.uint8:
-        data = cv2.normalize(data, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    if data.ndim == 2:
-        return np.repeat(data[..., None], 3, axis=-1)
-    if data.shape[2] == 4:
-        data = data[..., :3]
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
-
-
 def read_binary_mask(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask file as (H, W) uint8 0/1; its size must be the image's `shape`."""
-    import cv2
-
-    path = Path(path)
-    data = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() and path.stat().st_size else None
-    if data is None:
-        raise DataError(f"{path}: empty or unreadable mask")
-    if data.shape != tuple(shape):
-        raise DataError(f"{path}: mask is {data.shape[1]}x{data.shape[0]} but its image is {shape[1]}x{shape[0]}")
-    return (data > 127).astype(np.uint8)
+    return (read_grey(path, shape, mix_colour=True) > 127).astype(np.uint8)
 
 
 def prepare_image(image: np.ndarray, size: int) -> np.ndarray:

@@ -58,9 +58,9 @@ def probe_subsets(samples, max_images: int, seed: int = 0):
     return cap(train), cap(test)
 
 
-def linear_probe(encoders: dict, samples, image_size: int, max_images: int = 2000, seed: int = 0,
-                 progress=print) -> dict | None:
-    """{name: scores} for each encoder in `encoders`; None when the dataset has no class labels."""
+def probe_data(samples, image_size: int, max_images: int = 2000, seed: int = 0, progress=print) -> dict | None:
+    """The probe's images and labels, read now (a trainer reads them before its first epoch, so a
+    broken file stops it before hours of pretraining); None when the dataset has no class labels."""
     from kerasbrain.data.tumour_images import load_samples
 
     train, test = probe_subsets(samples, max_images, seed)
@@ -69,6 +69,14 @@ def linear_probe(encoders: dict, samples, image_size: int, max_images: int = 200
         return None
     train_images, train_y = load_samples(train, image_size)[:2]
     test_images, test_y = load_samples(test, image_size)[:2]
+    return {"train": (train_images, train_y), "test": (test_images, test_y)}
+
+
+def linear_probe(encoders: dict, data: dict | None, seed: int = 0, progress=print) -> dict | None:
+    """{name: scores} for each encoder in `encoders` on `probe_data`'s images; None without them."""
+    if data is None:
+        return None
+    (train_images, train_y), (test_images, test_y) = data["train"], data["test"]
     results = {}
     for name, encoder in encoders.items():
         results[name] = fit_probe(encoder_features(encoder, train_images), train_y,

@@ -136,7 +136,8 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     """
     import cv2
 
-    from kerasbrain.data.tumour_images import load_samples, prepare_mask, read_binary_mask, read_rgb
+    from kerasbrain.data.pictures import read_rgb
+    from kerasbrain.data.tumour_images import load_samples, prepare_mask, read_binary_mask
     from kerasbrain.evaluation.figures import save_pseudomask_figure
     from kerasbrain.files import write_csv, write_json
 

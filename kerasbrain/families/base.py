@@ -170,9 +170,9 @@ class ModelFamily:
         """
         if self.input_kind != "image":
             raise NotSupported(f"the {self.name} family cannot predict a folder")
-        from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
+        from kerasbrain.data.pictures import PICTURE_SUFFIXES
 
-        pictures = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        pictures = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
                           and not p.name.startswith("."))
         return [(p.stem, (p,)) for p in pictures]
 

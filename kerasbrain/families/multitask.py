@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
+from kerasbrain.data.pictures import PICTURE_SUFFIXES
 from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, NotSupported, Prediction,
                                       PredictRequest, with_encoder_weights)
 from kerasbrain.runs import run_dir_of
@@ -63,12 +63,13 @@ class MultiTaskFamily(ModelFamily):
         import cv2
 
         from kerasbrain.data.classes import CLASS_TITLES
-        from kerasbrain.data.tumour_images import prepare_image, read_rgb
+        from kerasbrain.data.pictures import read_rgb
+        from kerasbrain.data.tumour_images import prepare_image
         from kerasbrain.evaluation.classification import predict_images
         from kerasbrain.evaluation.figures import save_class_figure
         from kerasbrain.files import write_image
 
-        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
+        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in PICTURE_SUFFIXES:
             raise ValueError(f"a {self.name} model takes one JPEG/PNG/TIFF image")
         if request.out.suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png picture. Received: {request.out}")
@@ -99,7 +100,8 @@ class MultiTaskFamily(ModelFamily):
 
     def explain(self, model_path, image, out, method="gradcam", layer=None, target=None) -> list:
         from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index
-        from kerasbrain.data.tumour_images import prepare_image, read_rgb
+        from kerasbrain.data.pictures import read_rgb
+        from kerasbrain.data.tumour_images import prepare_image
         from kerasbrain.evaluation.explain import explain_classes, integrated_gradients, occlusion_sensitivity
         from kerasbrain.evaluation.figures import save_explanation_figure
 

@@ -35,7 +35,7 @@ class SimCLRFamily(ModelFamily):
                  save_predictions=False, progress=print) -> dict:
         """Linear probe of the run's encoder (and a random one) on a labelled 2-D dataset."""
         from kerasbrain.data.contrastive import discover_unlabelled
-        from kerasbrain.evaluation.linear_probe import linear_probe
+        from kerasbrain.evaluation.linear_probe import linear_probe, probe_data
         from kerasbrain.files import write_json, write_text
         from kerasbrain.training.train_simclr import probe_table
 
@@ -52,8 +52,9 @@ class SimCLRFamily(ModelFamily):
 
             keras.utils.set_random_seed(config.training.seed if config else 0)
             encoders["random init"] = encoder_model(model.encoder_name)
-        probe = linear_probe(encoders, discover_unlabelled(data), size, config.probe.max_images if config else 2000,
-                             progress=progress)
+        images = probe_data(discover_unlabelled(data), size, config.probe.max_images if config else 2000,
+                            progress=progress)
+        probe = linear_probe(encoders, images, progress=progress)
         if probe is None:
             raise ValueError(f"{data}: a linear probe needs class labels (BRISC 2025 or class folders)")
         table = probe_table(probe)

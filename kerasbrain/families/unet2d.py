@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerasbrain.data.tumour_images import IMAGE_SUFFIXES
+from kerasbrain.data.pictures import PICTURE_SUFFIXES
 from kerasbrain.families.base import (ENCODER_WEIGHTS, InferenceOverrides, ModelFamily, Prediction, PredictRequest,
                                       with_encoder_weights)
 from kerasbrain.runs import run_dir_of
@@ -69,14 +69,17 @@ class SliceFamily(ModelFamily):
         if request.server:
             raise ValueError("--server serves volumetric models; send slices to a served 2-D model with "
                              "kerasbrain.serving.client (signature inputs: image, 0-255 pixels)")
-        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in IMAGE_SUFFIXES:
+        if len(request.inputs) != 1 or request.inputs[0].suffix.lower() not in PICTURE_SUFFIXES:
             raise ValueError(f"a 2-D slice model takes one TIFF/PNG/JPEG slice. Received: "
                              f"{', '.join(str(p) for p in request.inputs)}")
         if request.out.suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png mask for a slice input. Received: {request.out}")
+        from kerasbrain.data.pictures import read_rgb
+
+        shape = read_rgb(request.inputs[0]).shape[:2]
+        truth = read_mask(request.truth, shape) if request.truth else None  # checked before anything is written
         model = self.load_whole_image_model(request.model, request.overrides)
         image, prob, mask_path = predict_slice_file(model, request.inputs[0], request.out, self.enhance(request.model))
-        truth = read_mask(request.truth, image.shape[:2]) if request.truth else None
         figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
         figure = save_slice_figure(figure, image, prob, truth)
         mask = prob >= 0.5

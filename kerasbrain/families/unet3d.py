@@ -109,9 +109,9 @@ class VolumetricFamily(ModelFamily):
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
         from kerasbrain.data.layouts import case_from_files, load_case
 
-        session = self._session(request, progress)
         files = case_from_files(list(request.inputs))
-        return self._predict_loaded(request, session, files, load_case(files, with_labels=True), progress)
+        case = load_case(files, with_labels=True)  # a broken input is refused before the model or server is asked
+        return self._predict_loaded(request, self._session(request, progress), files, case, progress)
 
     def predict_many(self, requests, progress=print):
         """As the base class, with the model loaded once and the next case read while this one predicts."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasbrain.data.lgg import read_image
+from kerasbrain.data.pictures import read_rgb
 from kerasbrain.data.slices import median_clahe, to_float
 from kerasbrain.files import write_image
 from kerasbrain.windows import size_divisor
@@ -28,7 +28,7 @@ def predict_slice_probabilities(model, images: np.ndarray, batch_size: int = 8) 
 
 def predict_slice_file(model, image_path, out_png, enhance: bool = False, threshold: float = 0.5):
     """One TIFF/PNG/JPEG slice -> mask PNG (0/255); returns (raw image, probabilities, mask path)."""
-    image = read_image(image_path)
+    image = read_rgb(image_path)
     x = to_float(median_clahe(image) if enhance else image)
     prob = predict_slice_probabilities(model, x[None])[0]
     mask = (prob >= threshold).astype(np.uint8) * 255

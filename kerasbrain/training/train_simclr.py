@@ -15,6 +15,7 @@ import keras
 
 from kerasbrain.data.contrastive import discover_unlabelled, two_view_dataset
 from kerasbrain.data.tumour_images import load_samples
+from kerasbrain.evaluation.linear_probe import linear_probe, probe_data
 from kerasbrain.files import atomic_write, write_json, write_text
 from kerasbrain.models.backbones import encoder_model
 from kerasbrain.models.simclr import SimCLRNet
@@ -48,6 +49,7 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
         pool = pool[:config.data.max_images]
     progress(f"images: {len(pool)} unlabelled training images at {size} x {size}")
     images = load_samples(pool, size, progress)[0]
+    probe_images = probe_data(samples, size, config.probe.max_images, t.seed, progress) if config.probe.enabled else None
     dataset, steps = two_view_dataset(images, t.batch_size, t.seed, config.augmentation)
     with precision_policy(t.precision):
         model = SimCLRNet(config.model.encoder, config.model.projection_dims, config.model.temperature)
@@ -67,9 +69,7 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
         if config.probe.compare_random:
             keras.utils.set_random_seed(t.seed)
             encoders["random init"] = encoder_model(config.model.encoder)
-        from kerasbrain.evaluation.linear_probe import linear_probe
-
-        probe = linear_probe(encoders, samples, size, config.probe.max_images, t.seed, progress)
+        probe = linear_probe(encoders, probe_images, t.seed, progress)
         if probe:
             write_json(run.dir / "probe.json", probe)
             write_text(run.dir / "probe.md", probe_table(probe) + "\n")

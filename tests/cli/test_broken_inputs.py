@@ -86,13 +86,16 @@ def broken_inputs(folder, source):
     return cases
 
 
-def test_every_broken_nifti_gives_one_line_naming_it_and_writes_nothing(tmp_path, source, volume_run):
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_every_broken_nifti_gives_one_line_naming_it_and_writes_nothing(where, tmp_path, source, volume_run):
     folder = tmp_path / "corpus"
     folder.mkdir()
     handled = []
+    # --server: nothing listens on port 9 (discard), so the client must refuse the file before sending
+    model = [volume_run] if where == "local" else ["brain", "--server", "http://127.0.0.1:9"]
     for path, message in broken_inputs(folder, source).items():
         out = tmp_path / "out" / f"{path.name.split('.')[0]}_seg.nii.gz"
-        result = run("predict", "--model", volume_run, "--input", path, "--out", out)
+        result = run("predict", "--model", *model, "--input", path, "--out", out)
         lines = result.output.strip().splitlines()
         assert result.exit_code == 1, (path.name, result.output)
         assert "Traceback" not in result.output and len(lines) == 1, (path.name, result.output)

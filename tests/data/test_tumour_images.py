@@ -76,7 +76,7 @@ def test_bad_files_are_named(brisc, tmp_path):
     with pytest.raises(DataError, match=f"{mask.name}: mask is 10x10 but its image is"):
         load_samples(samples, 32)
     samples[0].image.write_bytes(b"")  # the classification-task copy, which the sample reads
-    with pytest.raises(DataError, match=f"{image.name}: empty or unreadable image"):
+    with pytest.raises(DataError, match=f"{image.name}: the file is empty"):
         load_samples(samples, 32)
     mask.unlink()
     with pytest.raises(DataError, match=f"{image.name}: has no mask"):

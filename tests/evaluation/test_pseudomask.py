@@ -59,7 +59,8 @@ def test_the_written_dataset_is_read_back_by_the_brisc_reader(tmp_path):
     import keras
 
     from kerasbrain.data.phantom_classes import write_brisc
-    from kerasbrain.data.tumour_images import discover_tumour_images, read_binary_mask, read_rgb
+    from kerasbrain.data.pictures import read_rgb
+    from kerasbrain.data.tumour_images import discover_tumour_images, read_binary_mask
     from kerasbrain.evaluation.pseudomask import write_pseudomask_dataset
     from kerasbrain.models.multitask import MultiTaskNet
 
