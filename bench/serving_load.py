@@ -68,6 +68,7 @@ class Load:
         self.grpc_target = f"127.0.0.1:{server.grpc_port}"
         self.records, self.bad_answers, self.lock = [], Counter(), threading.Lock()
         self.stop = threading.Event()
+        self.states_seen = {}  # version -> {state: error message}
 
     def _record(self, *row):
         with self.lock:
@@ -99,6 +100,18 @@ class Load:
                 self._record("rest", True, time.perf_counter() - start, None, "")
             except (urllib.error.URLError, OSError) as exc:
                 self._record("rest", False, time.perf_counter() - start, None, str(exc)[:80])
+
+    def status_monitor(self):
+        """Polls the model status endpoint: the states each version was seen in, with load errors."""
+        while not self.stop.wait(0.1):
+            try:
+                with urllib.request.urlopen(f"{self.rest}/v1/models/brain", timeout=10) as response:
+                    body = json.loads(response.read())
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+            for status in body.get("model_version_status", []):
+                seen = self.states_seen.setdefault(int(status["version"]), {})
+                seen.setdefault(status["state"], status.get("status", {}).get("error_message", ""))
 
     def malformed_client(self):
         body = json.dumps({"inputs": {"image": [[[[[float("nan")] * 4]]]], "channel_mean": [[0, 0, 0, 0]],
@@ -180,6 +193,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--json", type=Path, help="Also write the figures here (tests/serving/test_load.py).")
     args = parser.parse_args()
     model = UNet(base_filters=8, depth=3)
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +211,7 @@ def main():
             threads = [threading.Thread(target=load.grpc_client if i % 2 == 0 else load.rest_client)
                        for i in range(args.clients)]
             threads += [threading.Thread(target=t) for t in (load.malformed_client, load.slow_loris,
-                                                              load.disconnector)]
+                                                              load.disconnector, load.status_monitor)]
             swap = threading.Thread(target=swapper, args=(base, config, args.seconds, swaps))
             start = time.perf_counter()
             for t in threads + [swap]:
@@ -230,7 +244,19 @@ def main():
     print(f"final version states: {states}")
     print(f"resident memory: {rss_start:.0f} MB with version 1 loaded, {rss_end:.0f} MB at the end "
           f"(versions {sorted(v for v, s in states.items() if s == 'AVAILABLE')} loaded)")
+    for version, seen in sorted(load.states_seen.items()):
+        print(f"  version {version} seen as: " + ", ".join(f"{state} ({error[:60]})" if error else state
+                                                        for state, error in seen.items()))
     failed = sum(1 for r in records if not r[1])
+    if args.json:
+        args.json.write_text(json.dumps({
+            "requests": {p: sum(1 for r in records if r[0] == p) for p in ("grpc", "rest")},
+            "failed": {p: sum(1 for r in records if r[0] == p and not r[1]) for p in ("grpc", "rest")},
+            "grpc_versions": {str(v): n for v, n in versions.items()},
+            "malformed_answers": dict(load.bad_answers), "swaps": [what for _, what in swaps],
+            "final_states": {str(v): s for v, s in states.items()},
+            "states_seen": {str(v): seen for v, seen in load.states_seen.items()},
+            "rss_mb": [rss_start, rss_end]}, indent=2))
     return 1 if failed else 0
 
 
