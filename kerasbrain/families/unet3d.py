@@ -36,6 +36,10 @@ class VolumetricFamily(ModelFamily):
     train_options = (
         TrainOption("epochs", int, "Override [training].epochs.", minimum=1),
         TrainOption("steps_per_epoch", int, "Override [training].steps_per_epoch.", minimum=1),
+        TrainOption("distribution", str, "Override [distribution].strategy: none, data_parallel (this machine's "
+                    "devices) or multi_worker (several machines, JAX: jax.distributed)."),
+        TrainOption("devices", int, "Override [distribution].devices: data_parallel over the first N devices.",
+                    minimum=1),
     )
 
     def owns_legacy_config(self, raw: dict) -> bool:
@@ -44,10 +48,17 @@ class VolumetricFamily(ModelFamily):
     def owns_model(self, model) -> bool:
         return getattr(model, "spatial_dims", None) == 3
 
-    def train(self, data, out, config, time_budget=None, progress=print, epochs=None, steps_per_epoch=None):
+    def train(self, data, out, config, time_budget=None, progress=print, epochs=None, steps_per_epoch=None,
+              distribution=None, devices=None):
+        from kerasbrain.training.distribution import DistributionConfig, distributed
         from kerasbrain.training.train_unet3d import train_unet3d
 
-        return train_unet3d(data, out, config, epochs, steps_per_epoch, progress=progress, time_budget=time_budget)
+        if distribution or devices:
+            strategy = distribution or ("data_parallel" if devices else config.distribution.strategy)
+            config = dataclasses.replace(config, distribution=DistributionConfig(strategy, devices or 0))
+        with distributed(config.distribution, config.training.batch_size, progress) as where:
+            return train_unet3d(data, where.run_dir(out), config, epochs, steps_per_epoch, progress=progress,
+                                time_budget=time_budget, data_shard=where.data_shard())
 
     # --- inference -----------------------------------------------------------------------------
     def local_session(self, model_path, overrides: InferenceOverrides = InferenceOverrides()):

@@ -13,8 +13,11 @@ from keras import ops
 from kerasbrain.serialization import register
 
 
-def soft_dice(y_true, y_pred, smooth=1e-5, squared=False, batch_dice=False):
-    """Per-channel soft Dice coefficient, averaged; differentiable in `y_pred`."""
+def soft_dice(y_true, y_pred, smooth=1e-5, squared=False, batch_dice=False, per_sample=False):
+    """Per-channel soft Dice coefficient, averaged; differentiable in `y_pred`.
+
+    `per_sample`: one value per batch item, shape (batch,) (the losses' form; see `_per_sample`).
+    """
     y_true = ops.cast(y_true, y_pred.dtype)
     rank = len(y_pred.shape)
     axes = tuple(range(0 if batch_dice else 1, rank - 1))
@@ -23,7 +26,20 @@ def soft_dice(y_true, y_pred, smooth=1e-5, squared=False, batch_dice=False):
         denominator = ops.sum(ops.square(y_true), axis=axes) + ops.sum(ops.square(y_pred), axis=axes)
     else:
         denominator = ops.sum(y_true, axis=axes) + ops.sum(y_pred, axis=axes)
-    return ops.mean((2.0 * intersection + smooth) / (denominator + smooth))
+    dice = (2.0 * intersection + smooth) / (denominator + smooth)
+    if per_sample:
+        return _per_sample(ops.mean(dice, axis=-1), y_pred)
+    return ops.mean(dice)
+
+
+def _per_sample(value, y_pred):
+    """`value` as one number per batch item, shape (batch,), broadcasting a batch-wide scalar.
+
+    Losses return this shape rather than a scalar so that Keras reduces them itself: under a
+    `tf.distribute` strategy it then divides each replica's loss by the number of replicas, and
+    the summed gradients equal one device's (a scalar loss would be left unscaled: R times the step).
+    """
+    return ops.broadcast_to(value, ops.shape(y_pred)[:1])
 
 
 @register
@@ -38,7 +54,7 @@ class SoftDiceLoss(keras.losses.Loss):
         self.batch_dice = batch_dice
 
     def call(self, y_true, y_pred):
-        return 1.0 - soft_dice(y_true, y_pred, self.smooth, self.squared, self.batch_dice)
+        return 1.0 - soft_dice(y_true, y_pred, self.smooth, self.squared, self.batch_dice, per_sample=True)
 
     def get_config(self):
         config = super().get_config()
@@ -60,8 +76,9 @@ class DiceCELoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
-        dice = 1.0 - soft_dice(y_true, y_pred, self.smooth, False, self.batch_dice)
-        ce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
+        dice = 1.0 - soft_dice(y_true, y_pred, self.smooth, False, self.batch_dice, per_sample=True)
+        spatial = tuple(range(1, len(y_pred.shape) - 1))
+        ce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=spatial)
         return self.dice_weight * dice + self.ce_weight * ce
 
     def get_config(self):

@@ -194,6 +194,14 @@ class ValidationHD95(keras.callbacks.Callback):
         self.regions = regions
         self.threshold = threshold
 
+    def _predict(self, x):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if tf.distribute.has_strategy():  # predict_on_batch would give each replica the whole batch
+                return self.model(x, training=False)
+        return self.model.predict_on_batch(x)
+
     def on_epoch_end(self, epoch, logs=None):
         import numpy as np
 
@@ -206,9 +214,9 @@ class ValidationHD95(keras.callbacks.Callback):
         batches = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else data  # tf.data -> numpy
         for x, y in batches:
             y = y[0] if isinstance(y, (tuple, list)) else y
-            pred = self.model.predict_on_batch(x)
+            pred = self._predict(x)
             pred = pred[0] if isinstance(pred, (tuple, list)) else pred
-            pred, y = np.asarray(pred) >= self.threshold, np.asarray(y) >= 0.5
+            pred, y = keras.ops.convert_to_numpy(pred) >= self.threshold, np.asarray(y) >= 0.5
             for i in range(len(pred)):
                 for c, region in enumerate(self.regions):
                     values[region].append(hd95(pred[i, ..., c], y[i, ..., c], self.spacing))

@@ -1,7 +1,7 @@
 """The volumetric family's config (seed 003 / nnU-Net recipe), read by `kerasbrain.config`.
 
-A config file has the sections [data], [model], [training], [augmentation] and [inference] and the
-switch `augment`; any key left out takes the default below, an unknown key is an error naming it.
+A config file has the sections [data], [model], [training], [augmentation], [inference] and
+[distribution] (`training/distribution.py`) and the switch `augment`; any key left out takes the default below, an unknown key is an error naming it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_
 )
 from kerasbrain.data.augment import AugmentConfig
 from kerasbrain.inference.config import InferenceConfig
+from kerasbrain.training.distribution import DistributionConfig
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Config:
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     augment: bool = True
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

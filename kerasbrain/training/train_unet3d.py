@@ -88,8 +88,13 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
 
 
 def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, steps_per_epoch: int | None = None,
-                 verbose="auto", progress=print, time_budget: float | None = None) -> dict:
-    """Train (or resume) a 3-D U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent."""
+                 verbose="auto", progress=print, time_budget: float | None = None,
+                 data_shard: tuple[int, int] = (0, 1)) -> dict:
+    """Train (or resume) a 3-D U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent.
+
+    `data_shard` = (index, count): this process feeds 1/count of each global batch from its own
+    patch stream (JAX's multi-process training, `training/distribution.py`).
+    """
     t = config.training
     t = replace(t, epochs=epochs or t.epochs, steps_per_epoch=steps_per_epoch or t.steps_per_epoch)
     config = replace(config, training=t)
@@ -97,19 +102,21 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     run = start_run(run_dir, FAMILY_NAME, config, t.seed, time_budget, progress)
     train_folders, val_folders, split = prepare_cases(data_dir, run.dir, config, progress)
     start_epoch = run.completed_epochs
+    shard, shards = data_shard
+    batch_size = t.batch_size // shards
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
-                           config.augmentation if config.augment else None, seed=t.seed)
+                           config.augmentation if config.augment else None, seed=t.seed + 1000 * shard)
     workers = t.workers or None
     import tensorflow as tf
 
     parallel = workers or tf.data.AUTOTUNE
-    train_ds = patch_dataset(sampler, t.batch_size, num_parallel_calls=parallel)
+    train_ds = patch_dataset(sampler, batch_size, num_parallel_calls=parallel)
     # skip the patches an interrupted run already consumed, so a resumed run sees new ones
     train_ds = train_ds.skip(start_epoch * t.steps_per_epoch)
     val_ds = None
     if val_folders:
         val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1)
-        val_ds = patch_dataset(val_sampler, t.batch_size, num_patches=t.validation_patches,
+        val_ds = patch_dataset(val_sampler, batch_size, num_patches=t.validation_patches // shards,
                                num_parallel_calls=parallel, cache=True)
 
     with precision_policy(t.precision):
