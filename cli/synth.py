@@ -25,7 +25,10 @@ LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2
 @click.option("--per-class", default=8, show_default=True, type=click.IntRange(1),
               help="brisc / classes: images per class (a quarter go to the test split).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
-def synth(layout, out, cases, slices, test_cases, shape, per_class, seed):
+@click.option("--difficulty", type=click.Choice(["easy", "hard"]), default="easy", show_default=True,
+              help="msd / brats / lgg: hard adds small and multi-focal lesions, blurred borders, heterogeneous "
+                   "tumour signal, white-matter hyperintensities and per-case scanner differences.")
+def synth(layout, out, cases, slices, test_cases, shape, per_class, seed, difficulty):
     """Write deterministic phantom MRI cases in a real public layout.
 
     LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, lgg
@@ -42,12 +45,16 @@ def synth(layout, out, cases, slices, test_cases, shape, per_class, seed):
         if layout in ("brisc", "classes"):
             from kerasbrain.data.phantom_classes import write_brisc, write_class_folders
 
+            if difficulty != "easy":
+                raise ValueError(f"--difficulty applies to the msd, brats and lgg layouts, not {layout}")
+
             write = write_brisc if layout == "brisc" else write_class_folders
             root = write(staged, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
         elif layout == "lgg":
-            root = write_lgg(staged, cases, slices, seed=seed,
+            root = write_lgg(staged, cases, slices, seed=seed, difficulty=difficulty,
                              progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
         else:
             root = write_dataset(staged, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
-                                 progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"))
+                                 progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"),
+                                 difficulty=difficulty)
     click.echo(str(out / Path(root).relative_to(staged)))

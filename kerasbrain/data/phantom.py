@@ -51,9 +51,58 @@ def _ellipsoid(grid, center, radii, wobble=None) -> np.ndarray:
     return r <= 1.0
 
 
-def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True):
-    """Return (image (X, Y, Z, 4) float32, internal labels (X, Y, Z) uint8) in RAS+ voxel order."""
+DIFFICULTIES = ("easy", "hard")
+
+
+def _lesion(rng, grid, tc, size, shape, brain) -> np.ndarray:
+    """Internal labels of one tumour (edema, enhancing rim or not, necrotic / non-enhancing core)."""
+    labels = np.zeros(shape, dtype=np.uint8)
+    aspect = rng.uniform(0.75, 1.3, 3)
+    shape_noise = 0.2 * _smooth_field(rng, shape, sigma=max(2.0, size / 2))
+    edema = _ellipsoid(grid, tc, size * 1.8 * aspect, shape_noise) & brain
+    core = _ellipsoid(grid, tc, size * aspect, shape_noise * 0.5)
+    inner = _ellipsoid(grid, tc, size * aspect * rng.uniform(0.45, 0.7), shape_noise * 0.5)
+    labels[edema] = EDEMA
+    if rng.uniform() < 0.8:  # most glioblastomas enhance around a necrotic centre
+        labels[core] = ENHANCING
+        labels[inner] = NECROTIC_CORE
+    else:  # a non-enhancing lower-grade core
+        labels[core] = NECROTIC_CORE
+    return labels
+
+
+def _centre_in(rng, brain, centre, head, shape) -> np.ndarray:
+    for _ in range(100):  # a centre deep enough in the brain for the edema to fit
+        tc = centre + rng.uniform(-0.5, 0.5, 3) * head
+        idx = tuple(np.clip(tc.astype(int), 0, np.array(shape) - 1))
+        if brain[idx]:
+            break
+    return tc
+
+
+def _render(tissue, shape, texture) -> np.ndarray:
+    image = np.zeros(shape + (4,), dtype=np.float32)
+    for t, means in _CONTRAST.items():
+        mask = tissue == t
+        if mask.any():
+            image[mask] = np.asarray(means, dtype=np.float32) * (1.0 + texture[mask, None])
+    return image
+
+
+def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True, difficulty: str = "easy"):
+    """Return (image (X, Y, Z, 4) float32, internal labels (X, Y, Z) uint8) in RAS+ voxel order.
+
+    `difficulty="hard"` adds what makes real BraTS cases hard (issue 14): smaller and sometimes
+    multi-focal lesions, tumour borders that blur into the tissue around them, heterogeneous tumour
+    signal, edema that keeps part of the underlying tissue's signal, white-matter hyperintensities
+    that look like edema but are labelled background, and per-case scanner differences (a gamma
+    per modality, a stronger bias field, twice the noise). "easy" phantoms are unchanged by it.
+    """
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}. Received: {difficulty!r}")
+    hard = difficulty == "hard"
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 14]) if hard else None  # its own stream: easy cases stay as they were
     shape = tuple(int(s) for s in shape)
     grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     centre = np.array(shape, dtype=np.float32) / 2 + rng.uniform(-2, 2, 3)
@@ -69,44 +118,62 @@ def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True):
     for side in (-1, 1):  # lateral ventricles
         vc = centre + np.array([side * head[0] * 0.18, head[1] * 0.05, head[2] * 0.05])
         tissue[_ellipsoid(grid, vc, head * np.array([0.08, 0.3, 0.15]))] = _CSF
+    healthy = tissue.copy()
 
     labels = np.zeros(shape, dtype=np.uint8)
     if tumour:
         brain = np.isin(tissue, (_GM, _WM))
         size = rng.uniform(0.16, 0.30) * min(head)
-        for _ in range(100):  # a centre deep enough in the brain for the edema to fit
-            tc = centre + rng.uniform(-0.5, 0.5, 3) * head
-            idx = tuple(np.clip(tc.astype(int), 0, np.array(shape) - 1))
-            if brain[idx]:
-                break
-        aspect = rng.uniform(0.75, 1.3, 3)
-        shape_noise = 0.2 * _smooth_field(rng, shape, sigma=max(2.0, size / 2))
-        edema = _ellipsoid(grid, tc, size * 1.8 * aspect, shape_noise) & brain
-        core = _ellipsoid(grid, tc, size * aspect, shape_noise * 0.5)
-        inner = _ellipsoid(grid, tc, size * aspect * rng.uniform(0.45, 0.7), shape_noise * 0.5)
-        labels[edema] = EDEMA
-        if rng.uniform() < 0.8:  # most glioblastomas enhance around a necrotic centre
-            labels[core] = ENHANCING
-            labels[inner] = NECROTIC_CORE
-        else:  # a non-enhancing lower-grade core
-            labels[core] = NECROTIC_CORE
+        tc = _centre_in(rng, brain, centre, head, shape)
+        if hard:
+            size *= extra.uniform(0.45, 0.8)
+        labels = _lesion(rng, grid, tc, size, shape, brain)
+        if hard and extra.uniform() < 0.4:  # a second, smaller focus
+            second = _lesion(extra, grid, _centre_in(extra, brain, centre, head, shape),
+                             size * extra.uniform(0.5, 0.8), shape, brain)
+            labels = np.maximum(labels, second)  # EDEMA < NECROTIC_CORE < ENHANCING: the core wins
         labels[tissue == BACKGROUND] = 0
         tissue = np.where(labels > 0, labels, tissue)
 
-    bias = np.exp(0.15 * _smooth_field(rng, shape, sigma=max(shape) / 3))
-    image = np.zeros(shape + (4,), dtype=np.float32)
+    bias = np.exp((0.35 if hard else 0.15) * _smooth_field(rng, shape, sigma=max(shape) / 3))
     texture = 0.05 * _smooth_field(rng, shape, sigma=1.5)
-    for t, means in _CONTRAST.items():
-        mask = tissue == t
-        if mask.any():
-            image[mask] = np.asarray(means, dtype=np.float32) * (1.0 + texture[mask, None])
+    image = _render(tissue, shape, texture)
+    if hard:
+        image = _harden(image, healthy, labels, shape, texture, extra)
     image = ndimage.gaussian_filter(image, sigma=(0.6, 0.6, 0.6, 0))
     image *= bias[..., None]
-    sigma = 0.03
+    sigma = 0.06 if hard else 0.03
     noisy = np.sqrt((image + sigma * rng.standard_normal(image.shape)) ** 2 + (sigma * rng.standard_normal(image.shape)) ** 2)
     head_mask = tissue != BACKGROUND
     image = np.where(head_mask[..., None], noisy, 0.0).astype(np.float32) * 1000.0
     return image, labels
+
+
+def _harden(image, healthy, labels, shape, texture, rng) -> np.ndarray:
+    """The hard phantom's signal: see `make_phantom`. `healthy` is the tissue map without the tumour."""
+    under = _render(healthy, shape, texture)
+    tumour = labels > 0
+    # heterogeneous tumour signal: a stronger, finer texture inside the lesion
+    image = np.where(tumour[..., None], image * (1.0 + 0.15 * _smooth_field(rng, shape, sigma=1.0))[..., None], image)
+    # edema keeps part of the tissue it infiltrates
+    keep = rng.uniform(0.3, 0.6)
+    edema = (labels == EDEMA)[..., None]
+    image = np.where(edema, (1 - keep) * image + keep * under, image)
+    # borders that blur into the tissue around them (labels stay sharp, as a rater draws them)
+    blur = rng.uniform(1.0, 2.5)
+    weight = np.clip(ndimage.gaussian_filter(tumour.astype(np.float32), blur) * 2.0, 0, 1)[..., None]
+    image = weight * image + (1 - weight) * under
+    # white-matter hyperintensities: small FLAIR/T2-bright spots that are not tumour
+    grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
+    white = np.argwhere((healthy == _WM) & ~ndimage.binary_dilation(tumour, iterations=3))
+    for _ in range(rng.integers(2, 7) if len(white) else 0):
+        spot = _ellipsoid(grid, white[rng.integers(len(white))], rng.uniform(1.0, 3.0, 3))
+        spot &= healthy == _WM
+        spot &= ~tumour
+        image[spot] = 0.3 * image[spot] + 0.7 * np.asarray(_CONTRAST[EDEMA], np.float32)
+    # the scanner: a gamma per modality
+    gamma = rng.uniform(0.7, 1.4, 4).astype(np.float32)
+    return np.power(np.maximum(image, 0), gamma)
 
 
 def _to_file_order(array: np.ndarray) -> np.ndarray:
@@ -121,7 +188,7 @@ def _save(path: Path, data: np.ndarray, dtype) -> None:
 
 
 def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(96, 96, 64), seed: int = 0,
-                  test_cases: int = 0, progress=None) -> Path:
+                  test_cases: int = 0, progress=None, difficulty: str = "easy") -> Path:
     """Write `cases` labelled phantoms (and, for MSD, `test_cases` unlabelled ones) in `layout`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +196,7 @@ def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(9
         raise ValueError(f"layout must be msd, brats2021 or brats2023. Received: layout={layout!r}")
     training, testing = [], []
     for i in range(cases + (test_cases if layout == "msd" else 0)):
-        image, labels = make_phantom(shape, seed=seed * 100003 + i)
+        image, labels = make_phantom(shape, seed=seed * 100003 + i, difficulty=difficulty)
         image, labels = _to_file_order(image), _to_file_order(from_internal(labels, layout))
         labelled = i < cases
         if layout == "msd":
@@ -165,7 +232,7 @@ _LGG_VOLUME = (96, 96, 48)
 
 
 def write_lgg(out: str | Path, patients: int = 6, slices: int = 12, shape=(256, 256), seed: int = 0,
-              progress=None) -> Path:
+              progress=None, difficulty: str = "easy") -> Path:
     """Write phantom slices in Buda's kaggle_3m layout: `<out>/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif`.
 
     Each patient is a volumetric phantom cut into `slices` axial slices; channels are T1
@@ -178,7 +245,7 @@ def write_lgg(out: str | Path, patients: int = 6, slices: int = 12, shape=(256, 
     root = Path(out) / "kaggle_3m"
     for p in range(patients):
         # a coarse head volume, cut into evenly spaced axial slices and resized to `shape`
-        image, labels = make_phantom(_LGG_VOLUME, seed=seed * 100003 + 50_000 + p)
+        image, labels = make_phantom(_LGG_VOLUME, seed=seed * 100003 + 50_000 + p, difficulty=difficulty)
         lgg = image[..., [1, 0, 2]]  # pre-contrast (T1), FLAIR, post-contrast (T1Gd)
         scale = np.percentile(lgg[lgg > 0], 99.5) if (lgg > 0).any() else 1.0
         lgg = np.clip(lgg / scale * 255.0, 0, 255).astype(np.uint8)
