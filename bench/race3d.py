@@ -69,8 +69,8 @@ def main():
         return [float(r[header.index(key)]) for r in rows]
 
     line = {"backend": keras.backend.backend(), "config": Path(args.config).name, "difficulty": args.difficulty,
-            "minutes": round(minutes, 2), "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch, "cases": args.cases, "test_cases": args.test_cases,
-            "shape": list(shape)}
+            "minutes": round(minutes, 2), "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch,
+            "cases": args.cases, "test_cases": args.test_cases, "shape": list(shape)}
     for region in REGIONS:
         line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
         line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)
@@ -78,7 +78,8 @@ def main():
     print(json.dumps(line))
     print(f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / {line['dice_ET']:.3f}, "
           f"HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / {line['hd95_ET']:.0f} mm after {minutes:.1f} min, "
-          f"{epochs} epochs of <= {config.training.steps_per_epoch} steps ({Path(args.config).name}, {args.difficulty} phantoms)")
+          f"{epochs} epochs of <= {config.training.steps_per_epoch} steps ({Path(args.config).name}, "
+          f"{args.difficulty} phantoms)")
     if args.json:
         with open(args.json, "a") as f:
             f.write(json.dumps(line) + "\n")
