@@ -37,10 +37,17 @@ def inference_options(f):
     f = click.option("--compile-mode", type=click.Choice(["auto", "xla", "graph"]), help="XLA or plain graph.")(f)
     f = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
                      help="Compute precision (auto: bf16 on a GPU that has it).")(f)
+    f = click.option("--min-enhancing-ml", type=click.FloatRange(0),
+                     help="Enhancing tumour smaller than this (mL) becomes core; 0 = off (BraTS post-processing).")(f)
     return f
 
 
-def overrides(window, overlap, batch_size, mirror, compile_mode, precision):
+def overrides(flags: dict):
+    """The `inference_options` a command received (popped from its keyword arguments) as overrides."""
+    from dataclasses import fields
+
     from kerasbrain.families import InferenceOverrides
 
-    return InferenceOverrides(tuple(window) if window else None, overlap, batch_size, mirror, compile_mode, precision)
+    values = {f.name: flags.pop(f.name) for f in fields(InferenceOverrides)}
+    values["window"] = tuple(values["window"]) if values["window"] else None
+    return InferenceOverrides(**values)

@@ -20,8 +20,7 @@ from cli.common import echo, inference_options, overrides
               help="Cases to score; validation/train/test need the run's split.json beside the model.")
 @click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
 @inference_options
-def evaluate(model_path, data, out, subset, save_predictions, window, overlap, batch_size, mirror, compile_mode,
-             precision):
+def evaluate(model_path, data, out, subset, save_predictions, **inference_flags):
     """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
 
     3-D models are scored on whole volumes (MSD/BraTS); 2-D slice models on LGG slices, with
@@ -33,9 +32,8 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
     case_ids = subset_ids(run_dir_of(model_path), subset)
     out = out or data.parent / "evaluation"
     family = family_of_run(model_path)
-    result = family.evaluate(model_path, data, out, case_ids,
-                             overrides(window, overlap, batch_size, mirror, compile_mode, precision),
-                             save_predictions, progress=echo)
+    result = family.evaluate(model_path, data, out, case_ids, overrides(inference_flags), save_predictions,
+                             progress=echo)
     click.echo(result["text"])
     names = {".csv": "per-case scores", ".json": "summary", ".md": "table", ".png": "curves"}
     click.echo("\n" + "\n".join(f"{names.get(p.suffix, 'written')}: {p}" for p in result["files"]))
@@ -68,7 +66,7 @@ def evaluate(model_path, data, out, subset, save_predictions, window, overlap, b
               help="Picture to write (default: <out> with .png for volumes, <out>_figure.png for slices).")
 @inference_options
 def predict(model_ref, server, model_version, model_label, saved_models, inputs, out, truth, label_layout,
-            probabilities, overlay, window, overlap, batch_size, mirror, compile_mode, precision):
+            probabilities, overlay, **inference_flags):
     """Segment one case, or every case in a folder; writes the result in the input's own grid and a picture.
 
     Volumes go locally (--model best.keras) or through a TF Serving endpoint (--server URL --model
@@ -85,10 +83,8 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
 
     if not server and not Path(model_ref).exists():
         raise click.BadParameter(f"{model_ref}: no such model file or run folder", param_hint="--model")
-    request = PredictRequest(model_ref, tuple(inputs), out, overrides(window, overlap, batch_size, mirror,
-                                                                      compile_mode, precision),
-                             server, model_version, model_label, saved_models, truth, label_layout, probabilities,
-                             overlay)
+    request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
+                             model_label, saved_models, truth, label_layout, probabilities, overlay)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
     if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png")):
         failed = predict_folder(family, request, inputs[0], out)

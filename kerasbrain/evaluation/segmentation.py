@@ -8,6 +8,7 @@ patches) and scored per region (WT/TC/ET: Dice, sensitivity, specificity, HD95) 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,11 @@ from kerasbrain.data.layouts import discover, load_case
 from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
+from kerasbrain.inference.postprocess import (
+    choose_min_enhancing_ml,
+    enhancing_dice_by_threshold,
+    relabel_small_enhancing,
+)
 from kerasbrain.inference.predict_volume import predict_case, write_prediction
 from kerasbrain.metrics.numpy_metrics import region_scores
 
@@ -57,7 +63,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
     cases = [c for c in dataset.labelled() if case_ids is None or c.case_id in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
-    rows, failed = [], []
+    rows, failed, tuning = [], [], []
     for i, files in enumerate(cases, 1):
         try:
             case = load_case(files)
@@ -65,7 +71,9 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
             failed.append({"case_id": files.case_id, "error": str(exc)})
             progress(f"[{i}/{len(cases)}] {files.case_id}: FAILED: {exc}")
             continue
-        labels, _ = predict_case(case, predict, out_channels, cfg, target_spacing)
+        raw, _ = predict_case(case, predict, out_channels, replace(cfg, min_enhancing_ml=0.0), target_spacing)
+        labels = relabel_small_enhancing(raw, case.grid.spacing, cfg.min_enhancing_ml)
+        tuning.append(enhancing_dice_by_threshold(raw, case.labels, case.grid.spacing))
         scores = region_scores(labels, case.labels, case.grid.spacing)
         rows.append({"case_id": case.case_id, **scores})
         if save_predictions:
@@ -75,8 +83,15 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
     if not rows:
         raise ValueError(f"{data_dir}: none of the {len(cases)} cases could be read; first: {failed[0]['error']}")
     summary = summarise(rows)
+    chosen, by_threshold = choose_min_enhancing_ml(tuning)
+    postprocessing = {"min_enhancing_ml_in_use": cfg.min_enhancing_ml, "best_min_enhancing_ml": chosen,
+                      "enhancing_dice_by_min_enhancing_ml": {str(t): d for t, d in by_threshold.items()}}
     write_csv(out_dir / "cases.csv", rows)
-    write_json(out_dir / "summary.json", {**summary, "failed": failed} if failed else summary)
-    table = format_table(summary)
+    extra = {"postprocessing": postprocessing, **({"failed": failed} if failed else {})}
+    write_json(out_dir / "summary.json", {**summary, **extra})
+    table = format_table(summary) + (
+        f"\n\nPost-processing these cases favour: [inference] min_enhancing_ml = {chosen:g} "
+        f"(enhancing Dice {by_threshold[0.0]:.4f} without, {by_threshold[chosen]:.4f} with; "
+        f"in use: {cfg.min_enhancing_ml:g}). Choose it on validation cases (--subset validation).")
     write_text(out_dir / "summary.md", table + "\n")
     return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir, "failed": failed}

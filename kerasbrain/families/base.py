@@ -53,6 +53,7 @@ class InferenceOverrides:
     mirror: bool | None = None
     compile_mode: str | None = None
     precision: str | None = None
+    min_enhancing_ml: float | None = None
 
     def apply(self, cfg):
         """`cfg` (a dataclass with the same field names) with every given override applied."""
