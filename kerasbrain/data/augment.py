@@ -25,6 +25,15 @@ class AugmentConfig:
     gamma_range: tuple[float, float] = (0.7, 1.5)
     noise_prob: float = 0.15
     noise_std: float = 0.1
+    # nnU-Net's further intensity transforms; off by default (0), so older configs train as before
+    blur_prob: float = 0.0  # nnU-Net: 0.2; Gaussian blur, sigma in blur_sigma voxels
+    blur_sigma: tuple[float, float] = (0.5, 1.0)
+    contrast_prob: float = 0.0  # nnU-Net: 0.15; contrast about the mean, clipped to the old range
+    contrast_range: tuple[float, float] = (0.75, 1.25)
+    low_resolution_prob: float = 0.0  # nnU-Net: 0.25; down-sampled (nearest) and back (cubic)
+    low_resolution_zoom: tuple[float, float] = (0.5, 1.0)
+    bias_field_prob: float = 0.0  # a smooth multiplicative field, exp(strength * quadratic in x, y, z)
+    bias_field_strength: float = 0.3
 
 
 def _rotation(rng: np.random.Generator, max_degrees: float) -> np.ndarray:
@@ -76,4 +85,40 @@ def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cfg
         image = ((image - lo) / span) ** rng.uniform(*cfg.gamma_range) * span + lo
     if rng.uniform() < cfg.noise_prob:
         image = image + rng.normal(0, cfg.noise_std, image.shape).astype(np.float32)
+    image = _nnunet_intensity(image, rng, cfg)
     return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(labels)
+
+
+def _resized(volume: np.ndarray, shape, order: int) -> np.ndarray:
+    """(x, y, z) `volume` zoomed to exactly `shape`."""
+    from scipy import ndimage
+
+    out = ndimage.zoom(volume, [t / s for t, s in zip(shape, volume.shape)], order=order, mode="nearest")
+    pad = [(0, max(0, t - o)) for t, o in zip(shape, out.shape)]
+    return np.pad(out, pad, mode="edge")[: shape[0], : shape[1], : shape[2]]
+
+
+def _nnunet_intensity(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Blur, contrast, simulated low resolution and bias field; each draws only when enabled."""
+    from scipy import ndimage
+
+    if cfg.blur_prob and rng.uniform() < cfg.blur_prob:
+        sigma = rng.uniform(*cfg.blur_sigma)
+        image = ndimage.gaussian_filter(image, (sigma, sigma, sigma, 0))
+    if cfg.contrast_prob and rng.uniform() < cfg.contrast_prob:
+        factor = rng.uniform(*cfg.contrast_range, image.shape[-1]).astype(np.float32)
+        mean = image.mean(axis=(0, 1, 2), keepdims=True)
+        lo, hi = image.min(axis=(0, 1, 2), keepdims=True), image.max(axis=(0, 1, 2), keepdims=True)
+        image = np.clip((image - mean) * factor + mean, lo, hi)
+    if cfg.low_resolution_prob and rng.uniform() < cfg.low_resolution_prob:
+        zoom = rng.uniform(*cfg.low_resolution_zoom)
+        small = [max(1, int(round(s * zoom))) for s in image.shape[:3]]
+        image = np.stack([_resized(_resized(image[..., c], small, 0), image.shape[:3], 3)
+                          for c in range(image.shape[-1])], axis=-1)
+    if cfg.bias_field_prob and rng.uniform() < cfg.bias_field_prob:
+        axes = np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in image.shape[:3]], indexing="ij")
+        terms = list(axes) + [a * a for a in axes] + [axes[0] * axes[1], axes[1] * axes[2], axes[0] * axes[2]]
+        field = sum(c * t for c, t in zip(rng.normal(0, 1, len(terms)).astype(np.float32), terms))
+        field = cfg.bias_field_strength * field / max(float(np.abs(field).max()), 1e-6)
+        image = image * np.exp(field)[..., None]
+    return image

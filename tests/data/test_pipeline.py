@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from kerasbrain.data.augment import AugmentConfig, augment
 from kerasbrain.data.layouts import discover
@@ -68,3 +69,50 @@ def test_patch_dataset_batches(msd_dir, tmp_path):
     assert y.shape == (2, 16, 16, 16, 3) and set(np.unique(y)) <= {0.0, 1.0}
     # regions nest: ET inside TC inside WT
     assert (y[..., 2] <= y[..., 1]).all() and (y[..., 1] <= y[..., 0]).all()
+
+
+ONLY = dict(flip_prob=0, rotate_prob=0, scale_prob=0, intensity_prob=0, gamma_prob=0, noise_prob=0)
+
+
+def _noisy_patch(seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(1.0, 0.3, (20, 18, 16, 2)).astype(np.float32)
+    labels = rng.integers(0, 4, (20, 18, 16)).astype(np.uint8)
+    return image, labels
+
+
+@pytest.mark.parametrize("name, options", [
+    ("blur", dict(blur_prob=1.0)), ("contrast", dict(contrast_prob=1.0, contrast_range=(0.5, 0.5))),
+    ("low resolution", dict(low_resolution_prob=1.0, low_resolution_zoom=(0.5, 0.5))),
+    ("bias field", dict(bias_field_prob=1.0)),
+])
+def test_nnunets_intensity_transforms_keep_labels_and_shape_and_do_what_they_say(name, options):
+    image, labels = _noisy_patch()
+    cfg = AugmentConfig(**ONLY, **options)
+    out, lab = augment(image, labels, np.random.default_rng(3), cfg)
+    again, _ = augment(image, labels, np.random.default_rng(3), cfg)
+    np.testing.assert_array_equal(out, again)  # seeded
+    np.testing.assert_array_equal(lab, labels)  # intensity only
+    assert out.shape == image.shape and out.dtype == np.float32 and np.isfinite(out).all()
+    roughness = lambda x: float(np.abs(np.diff(x, axis=0)).mean())  # noqa: E731
+    if name in ("blur", "low resolution"):  # both remove fine detail
+        assert roughness(out) < 0.7 * roughness(image), name
+    if name == "contrast":  # half the contrast about each channel's mean
+        np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 0.5 * image.std(axis=(0, 1, 2)), rtol=1e-4)
+        np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), image.mean(axis=(0, 1, 2)), rtol=1e-4)
+    if name == "bias field":  # multiplicative, smooth, within exp(+-strength)
+        ratio = out / image
+        np.testing.assert_allclose(ratio[..., 0], ratio[..., 1], rtol=1e-5)
+        assert np.exp(-0.3) - 1e-5 <= ratio.min() and ratio.max() <= np.exp(0.3) + 1e-5 and ratio.std() > 0.01
+
+
+def test_the_new_transforms_off_leave_default_augmentation_as_before():
+    """Off (the default), they draw nothing: four patches augmented with the default config are the
+    bytes they were before the transforms existed (digest taken then)."""
+    import hashlib
+
+    image, labels = _noisy_patch(0)
+    rng = np.random.default_rng(5)
+    outs = [augment(image, labels, rng, AugmentConfig()) for _ in range(4)]
+    digest = hashlib.sha256(b"".join(o[0].tobytes() + o[1].tobytes() for o in outs)).hexdigest()[:16]
+    assert digest == "530498da7eef5ad6"
