@@ -28,7 +28,7 @@ import keras  # noqa: E402
 
 from kerasbrain.data.labels import REGIONS  # noqa: E402
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
-from kerasbrain.families import get_family  # noqa: E402
+from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,6 +43,8 @@ def main():
     parser.add_argument("--test-cases", type=int, default=6)
     parser.add_argument("--shape", type=int, nargs=3, default=(120, 120, 78))
     parser.add_argument("--seed", type=int, default=1, help="Training cases' seed; held-out cases use seed + 1.")
+    parser.add_argument("--tune-postprocessing", action="store_true",
+                        help="Choose [inference] min_enhancing_ml on the run's validation cases first.")
     parser.add_argument("--out", help="Keep the data, run and scores here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
     args = parser.parse_args()
@@ -60,7 +62,15 @@ def main():
                           progress=print)
     minutes = (time.monotonic() - start) / 60
     epochs = len(result["history"].get("loss", []))  # the last one may have been cut short by the budget
-    family.evaluate(result["best"], test_dir, root / "eval", progress=print)
+    overrides = InferenceOverrides()
+    if args.tune_postprocessing and result["split"]["validation"]:  # chosen on validation cases, not the held-out
+        family.evaluate(result["best"], train_dir, root / "eval_validation", result["split"]["validation"],
+                        progress=print)
+        tuned = json.loads((root / "eval_validation" / "summary.json").read_text())["postprocessing"]
+        overrides = InferenceOverrides(min_enhancing_ml=tuned["best_min_enhancing_ml"])
+        print(f"post-processing chosen on {len(result['split']['validation'])} validation cases: "
+              f"min_enhancing_ml = {overrides.min_enhancing_ml:g}")
+    family.evaluate(result["best"], test_dir, root / "eval", overrides=overrides, progress=print)
     summary = json.loads((root / "eval" / "summary.json").read_text())
     cases = [line.split(",") for line in (root / "eval" / "cases.csv").read_text().splitlines()]
     header, rows = cases[0], cases[1:]
@@ -70,7 +80,8 @@ def main():
 
     line = {"backend": keras.backend.backend(), "config": Path(args.config).name, "difficulty": args.difficulty,
             "minutes": round(minutes, 2), "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch,
-            "cases": args.cases, "test_cases": args.test_cases, "shape": list(shape)}
+            "cases": args.cases, "test_cases": args.test_cases, "shape": list(shape),
+            "min_enhancing_ml": overrides.min_enhancing_ml or 0.0}
     for region in REGIONS:
         line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
         line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)

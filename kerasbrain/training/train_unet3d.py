@@ -47,11 +47,11 @@ def build_loss(name: str):
 def build_optimizer(t, total_steps: int, time_budget: float | None = None):
     """The configured optimizer; with a time budget a cosine schedule follows the clock
     (`BudgetCosineDecay`, a callback), so the optimizer gets the initial rate as a plain value."""
+    if t.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant'. Received: {t.lr_schedule!r}")
     lr = t.learning_rate
     if t.lr_schedule == "cosine" and not time_budget:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
-    elif t.lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant'. Received: {t.lr_schedule!r}")
     if t.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
     if t.optimizer == "adam":

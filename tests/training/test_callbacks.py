@@ -68,3 +68,25 @@ def test_budget_cosine_decay_follows_the_clock_and_the_optimizer_obeys():
     assert not np.allclose(weights[0], weights[1])  # half the rate still learns
     np.testing.assert_array_equal(weights[2], weights[1])  # the budget is spent: rate 0, nothing moves
     np.testing.assert_array_equal(weights[3], weights[2])
+
+
+def test_a_budgeted_run_with_the_cosine_schedule_trains_and_lowers_the_rate(msd_dir, tmp_path):
+    """`--time-budget` with `lr_schedule = "cosine"` (the default): the rate follows the clock."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from tests.conftest import TINY_UNET3D_TOML
+
+    (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML)
+    result = CliRunner().invoke(cli, ["train", "unet3d", "--data", str(msd_dir), "--config", str(tmp_path / "tiny.toml"),
+                                      "--out", str(tmp_path / "run"), "--epochs", "50", "--steps-per-epoch", "2",
+                                      "--time-budget", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert "time budget of 0.4 min spent" in result.output and (tmp_path / "run" / "best.keras").exists()
+    epochs = len(list(csv.DictReader(open(tmp_path / "run" / "history.csv"))))
+    assert 2 <= epochs < 50, epochs  # the budget, not --epochs, ended it
+    last = keras.saving.load_model(tmp_path / "run" / "last.keras")
+    rate = float(keras.ops.convert_to_numpy(last.optimizer.learning_rate))
+    assert 3e-6 <= rate < 0.9 * 3e-4, rate  # decayed from [training] learning_rate toward 1% of it
