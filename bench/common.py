@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmark scripts: timing statistics and peak memory."""
+"""Helpers shared by the benchmark scripts: timing statistics, peak memory, result lines."""
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
 import time
@@ -28,3 +29,12 @@ def report(name: str, times: list[float], unit_per_call: float = 1.0, unit: str 
     med = statistics.median(times)
     print(f"{name}: median {med:.3f} s/call over {len(times)} calls "
           f"(min {min(times):.3f}, max {max(times):.3f}); {unit_per_call / med:.2f} {unit}/s")
+
+
+def print_result(line: dict, summary: str, json_path=None) -> None:
+    """Print a bench's result as one JSON line and a sentence; append the JSON line to `json_path`."""
+    print(json.dumps(line))
+    print(summary)
+    if json_path:
+        with open(json_path, "a") as f:
+            f.write(json.dumps(line) + "\n")

@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
 
+from common import print_result  # noqa: E402
+
 from kerasbrain.data.lgg import discover_lgg  # noqa: E402
 from kerasbrain.data.phantom import write_lgg  # noqa: E402
 from kerasbrain.data.slices import SliceAugment  # noqa: E402
@@ -84,13 +86,10 @@ def main():
             "epochs": len(history), "train_dice_last": float(history[-1]["dice"]),
             "val_dice_by_epoch": [round(float(h["val_dice"]), 3) for h in history],
             **{f"heldout_{k}": round(v, 4) for k, v in pixels.items()}}
-    print(json.dumps(line))
-    print(f"held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, precision {pixels['precision']:.3f}, "
-          f"recall {pixels['recall']:.3f} after {minutes:.1f} min, {len(history)} epochs ({args.model}, norm "
-          f"{args.norm}, recalibration {args.recalibration_batches})")
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    print_result(line, f"held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, "
+                       f"precision {pixels['precision']:.3f}, recall {pixels['recall']:.3f} after {minutes:.1f} min, "
+                       f"{len(history)} epochs ({args.model}, norm {args.norm}, recalibration "
+                       f"{args.recalibration_batches})", args.json)
 
 
 if __name__ == "__main__":

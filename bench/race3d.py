@@ -13,6 +13,7 @@ budget on the same hardware (issue 14's ablation table).
 """
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -25,6 +26,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+
+from common import print_result  # noqa: E402
 
 from kerasbrain.data.labels import REGIONS  # noqa: E402
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
@@ -72,29 +75,20 @@ def main():
               f"min_enhancing_ml = {overrides.min_enhancing_ml:g}")
     family.evaluate(result["best"], test_dir, root / "eval", overrides=overrides, progress=print)
     summary = json.loads((root / "eval" / "summary.json").read_text())
-    cases = [line.split(",") for line in (root / "eval" / "cases.csv").read_text().splitlines()]
-    header, rows = cases[0], cases[1:]
-
-    def column(key):
-        return [float(r[header.index(key)]) for r in rows]
-
+    rows = list(csv.DictReader(open(root / "eval" / "cases.csv")))
     line = {"backend": keras.backend.backend(), "config": Path(args.config).name, "difficulty": args.difficulty,
             "minutes": round(minutes, 2), "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch,
             "cases": args.cases, "test_cases": args.test_cases, "shape": list(shape),
             "min_enhancing_ml": overrides.min_enhancing_ml or 0.0}
     for region in REGIONS:
+        per_case = [float(row[f"dice_{region}"]) for row in rows]
         line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
         line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)
-        line[f"dice_{region}_range"] = [round(min(column(f"dice_{region}")), 2), round(max(column(f"dice_{region}")), 2)]
-    print(json.dumps(line))
-    print(f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / {line['dice_ET']:.3f}, "
-          f"HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / {line['hd95_ET']:.0f} mm after {minutes:.1f} min, "
-          f"{epochs} epochs of <= {config.training.steps_per_epoch} steps ({Path(args.config).name}, "
-          f"{args.difficulty} phantoms)")
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(line) + "\n")
-
+        line[f"dice_{region}_range"] = [round(min(per_case), 2), round(max(per_case), 2)]
+    print_result(line, f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / {line['dice_ET']:.3f}, "
+                       f"HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / {line['hd95_ET']:.0f} mm after "
+                       f"{minutes:.1f} min, {epochs} epochs of <= {config.training.steps_per_epoch} steps "
+                       f"({Path(args.config).name}, {args.difficulty} phantoms)", args.json)
 
 if __name__ == "__main__":
     main()
