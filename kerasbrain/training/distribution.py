@@ -114,6 +114,7 @@ def distributed(config: DistributionConfig, global_batch: int, progress=print):
         return
     backend = keras.backend.backend()
     if backend == "jax":
+        import jax
         from keras.distribution import DataParallel, distribution, list_devices, set_distribution
 
         worker = _initialize_jax_processes() if config.strategy == "multi_worker" else 0
@@ -122,8 +123,6 @@ def distributed(config: DistributionConfig, global_batch: int, progress=print):
         previous = distribution()
         set_distribution(DataParallel(devices=devices))
         progress(f"data parallel over {len(devices)} devices (keras.distribution, global batch {global_batch})")
-        import jax
-
         try:
             yield Distribution(len(devices), worker, jax.process_count())
         finally:
