@@ -139,7 +139,7 @@ def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True, difficu
     texture = 0.05 * _smooth_field(rng, shape, sigma=1.5)
     image = _render(tissue, shape, texture)
     if hard:
-        image = _harden(image, healthy, labels, shape, texture, extra)
+        image = _harden(image, healthy, labels, grid, texture, extra)
     image = ndimage.gaussian_filter(image, sigma=(0.6, 0.6, 0.6, 0))
     image *= bias[..., None]
     sigma = 0.06 if hard else 0.03
@@ -149,8 +149,9 @@ def make_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = True, difficu
     return image, labels
 
 
-def _harden(image, healthy, labels, shape, texture, rng) -> np.ndarray:
+def _harden(image, healthy, labels, grid, texture, rng) -> np.ndarray:
     """The hard phantom's signal: see `make_phantom`. `healthy` is the tissue map without the tumour."""
+    shape = healthy.shape
     under = _render(healthy, shape, texture)
     tumour = labels > 0
     # heterogeneous tumour signal: a stronger, finer texture inside the lesion
@@ -164,7 +165,6 @@ def _harden(image, healthy, labels, shape, texture, rng) -> np.ndarray:
     weight = np.clip(ndimage.gaussian_filter(tumour.astype(np.float32), blur) * 2.0, 0, 1)[..., None]
     image = weight * image + (1 - weight) * under
     # white-matter hyperintensities: small FLAIR/T2-bright spots that are not tumour
-    grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     white = np.argwhere((healthy == _WM) & ~ndimage.binary_dilation(tumour, iterations=3))
     for _ in range(rng.integers(2, 7) if len(white) else 0):
         spot = _ellipsoid(grid, white[rng.integers(len(white))], rng.uniform(1.0, 3.0, 3))

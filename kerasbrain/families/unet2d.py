@@ -64,7 +64,7 @@ class SliceFamily(ModelFamily):
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
         from kerasbrain.data.lgg import read_mask
         from kerasbrain.evaluation.figures import save_slice_figure
-        from kerasbrain.inference.predict_slices import predict_slice_file
+        from kerasbrain.inference.predict_slices import predict_slice_image
 
         if request.server:
             raise ValueError("--server serves volumetric models; send slices to a served 2-D model with "
@@ -76,10 +76,10 @@ class SliceFamily(ModelFamily):
             raise ValueError(f"--out must be a .png mask for a slice input. Received: {request.out}")
         from kerasbrain.data.pictures import read_rgb
 
-        shape = read_rgb(request.inputs[0]).shape[:2]
-        truth = read_mask(request.truth, shape) if request.truth else None  # checked before anything is written
+        image = read_rgb(request.inputs[0])
+        truth = read_mask(request.truth, image.shape[:2]) if request.truth else None  # checked before writing
         model = self.load_whole_image_model(request.model, request.overrides)
-        image, prob, mask_path = predict_slice_file(model, request.inputs[0], request.out, self.enhance(request.model))
+        prob, mask_path = predict_slice_image(model, image, request.out, self.enhance(request.model))
         figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
         figure = save_slice_figure(figure, image, prob, truth)
         mask = prob >= 0.5

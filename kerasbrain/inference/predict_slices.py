@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasbrain.data.pictures import read_rgb
 from kerasbrain.data.slices import median_clahe, to_float
 from kerasbrain.files import write_image
 from kerasbrain.windows import size_divisor
@@ -26,11 +25,10 @@ def predict_slice_probabilities(model, images: np.ndarray, batch_size: int = 8) 
     return np.concatenate(out)[:, :h, :w]
 
 
-def predict_slice_file(model, image_path, out_png, enhance: bool = False, threshold: float = 0.5):
-    """One TIFF/PNG/JPEG slice -> mask PNG (0/255); returns (raw image, probabilities, mask path)."""
-    image = read_rgb(image_path)
+def predict_slice_image(model, image, out_png, enhance: bool = False, threshold: float = 0.5):
+    """One RGB uint8 slice (`data/pictures.read_rgb`) -> mask PNG (0/255); returns (probabilities, mask path)."""
     x = to_float(median_clahe(image) if enhance else image)
     prob = predict_slice_probabilities(model, x[None])[0]
     mask = (prob >= threshold).astype(np.uint8) * 255
-    return image, prob, write_image(out_png, mask)
+    return prob, write_image(out_png, mask)
 
