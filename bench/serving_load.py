@@ -160,8 +160,12 @@ def new_version(base: Path, version: int) -> None:
     tmp.rename(base / str(version))
 
 
-def swapper(base: Path, config: Path, seconds: float, log: list):
-    """New versions, a broken one, a second model in the config and out again, spread over the run."""
+def swapper(base: Path, config: Path, seconds: float, log: list, states_seen: dict):
+    """New versions, a broken one, a second model in the config and out again, spread over the run.
+
+    The broken version stays until the status endpoint has reported its load failure (at most
+    30 s): on a busy machine the poller may take longer than one pause to try it.
+    """
     pause = seconds / 8
 
     def step(what):
@@ -177,6 +181,9 @@ def swapper(base: Path, config: Path, seconds: float, log: list):
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     step("broken version 9 dropped in")
+    deadline = time.perf_counter() + 30
+    while "END" not in states_seen.get(9, {}) and time.perf_counter() < deadline:
+        time.sleep(0.1)
     shutil.rmtree(broken)
     step("broken version 9 removed")
     config.write_text(CONFIG.format(entries=ENTRY.format(name="brain", path=base)
@@ -212,7 +219,7 @@ def main():
                        for i in range(args.clients)]
             threads += [threading.Thread(target=t) for t in (load.malformed_client, load.slow_loris,
                                                               load.disconnector, load.status_monitor)]
-            swap = threading.Thread(target=swapper, args=(base, config, args.seconds, swaps))
+            swap = threading.Thread(target=swapper, args=(base, config, args.seconds, swaps, load.states_seen))
             start = time.perf_counter()
             for t in threads + [swap]:
                 t.start()
