@@ -33,7 +33,9 @@ STRATEGIES = ("none", "data_parallel", "multi_worker")
 #: under MultiWorkerMirroredStrategy before the first step (its symbolic build reduces a
 #: PerReplica input batch across workers: "Attempt to convert a value (PerReplica...)") and, with
 #: that step skipped, in `reduce_per_replica` ("Invalid reduction dimension 0 for input with 0
-#: dimensions"). JAX's multi-process DataParallel trains correctly (tests/training/test_distribution.py).
+#: dimensions"). Upstream, still open: keras-team/keras#20585 (Keras 3 and MultiWorkerMirroredStrategy),
+#: tensorflow/tensorflow#72388. JAX's multi-process DataParallel trains correctly
+#: (tests/training/test_distribution.py).
 MULTI_WORKER_ON_TF = ("[distribution] strategy = \"multi_worker\" needs the JAX backend (KERAS_BACKEND=jax): "
                       "Keras 3's TensorFlow trainer fails under MultiWorkerMirroredStrategy; on one machine "
                       "use data_parallel")
