@@ -2,6 +2,8 @@
 
     python bench/race3d.py [--minutes 25] [--config bench/race3d_baseline.toml] [--difficulty hard]
                            [--cases 16] [--test-cases 6] [--shape 120 120 78] [--out DIR] [--json FILE]
+                           [--inference config,plain,mirror,post,mirror+post] [--score-only]
+                           [--set SECTION.KEY=VALUE ...]
 
 Writes MSD-layout phantoms (`kerasbrain synth msd --difficulty ...`): `--cases` to train on and
 `--test-cases` more, from another seed, held out; the default shape is a 240 x 240 x 155 BraTS
@@ -10,6 +12,13 @@ volume at 2 mm. Trains `kerasbrain train unet3d` with the config under `--minute
 `best.keras` on the held-out cases exactly as `kerasbrain evaluate` does and prints Dice and
 HD95 (mm) per region, mean and range over cases. What it compares: recipes at equal wall-clock
 budget on the same hardware (issue 14's ablation table).
+
+`--inference` scores the one trained model several ways, one result line each, so the inference
+choices of the ablation cost no extra training: `config` (the config's own `[inference]`), `plain`
+(no mirroring, no post-processing), `mirror` (mirror TTA), `post` (`min_enhancing_ml` chosen on the
+run's validation cases, never the held-out ones) and `mirror+post`. `--score-only` re-scores the
+run kept in `--out` instead of training again. `--set training.lr_schedule="cosine"` changes one
+setting of the config (a TOML value), so each row of an ablation is the baseline plus one change.
 """
 
 import argparse
@@ -26,6 +35,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+import nibabel as nib  # noqa: E402
 
 from common import print_result  # noqa: E402
 
@@ -34,6 +44,15 @@ from kerasbrain.data.phantom import write_dataset  # noqa: E402
 from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+VARIANTS = ("config", "config+post", "plain", "mirror", "post", "mirror+post")
+
+
+def variant_overrides(variant: str, tuned_min_enhancing_ml) -> InferenceOverrides:
+    """The inference settings one way of scoring uses; `post` needs the threshold chosen on validation."""
+    post = tuned_min_enhancing_ml if "post" in variant and tuned_min_enhancing_ml is not None else None
+    if variant.startswith("config"):
+        return InferenceOverrides(min_enhancing_ml=post)
+    return InferenceOverrides(mirror="mirror" in variant, min_enhancing_ml=post if "post" in variant else 0.0)
 
 
 def main():
@@ -47,7 +66,12 @@ def main():
     parser.add_argument("--shape", type=int, nargs=3, default=(120, 120, 78))
     parser.add_argument("--seed", type=int, default=1, help="Training cases' seed; held-out cases use seed + 1.")
     parser.add_argument("--tune-postprocessing", action="store_true",
-                        help="Choose [inference] min_enhancing_ml on the run's validation cases first.")
+                        help="Same as adding `post` to the config's own scoring (kept for older commands).")
+    parser.add_argument("--inference", default="config",
+                        help="Comma-separated ways to score the model: " + ", ".join(VARIANTS) + ".")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="Change one config setting (TOML value), e.g. model.deep_supervision=2; repeatable.")
+    parser.add_argument("--score-only", action="store_true", help="Score the run kept in --out; do not train.")
     parser.add_argument("--out", help="Keep the data, run and scores here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
     args = parser.parse_args()
@@ -58,37 +82,58 @@ def main():
     if not (train_dir / "dataset.json").exists():
         write_dataset(train_dir, "msd", args.cases, shape, args.seed, difficulty=args.difficulty)
         write_dataset(test_dir, "msd", args.test_cases, shape, args.seed + 1, difficulty=args.difficulty)
+    variants = [v.strip() for v in args.inference.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--inference: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if args.tune_postprocessing and "config" in variants:
+        variants[variants.index("config")] = "config+post"
     family = get_family("unet3d")
-    config = family.load_config(args.config)
-    start = time.monotonic()
-    result = family.train(train_dir, root / "run", config, time_budget=args.minutes, epochs=1000,
-                          progress=print)
-    minutes = (time.monotonic() - start) / 60
-    epochs = len(result["history"].get("loss", []))  # the last one may have been cut short by the budget
-    overrides = InferenceOverrides()
-    if args.tune_postprocessing and result["split"]["validation"]:  # chosen on validation cases, not the held-out
-        family.evaluate(result["best"], train_dir, root / "eval_validation", result["split"]["validation"],
-                        progress=print)
+    config = family.load_config(args.config, args.set)
+    run = root / "run"
+    if args.score_only:
+        if not (run / "best.keras").exists():
+            parser.error(f"--score-only: {run / 'best.keras'} does not exist (train first with --out {root})")
+        minutes, epochs = None, len(list(csv.DictReader(open(run / "history.csv"))))
+        split = json.loads((run / "split.json").read_text())
+        best = run / "best.keras"
+    else:
+        start = time.monotonic()
+        result = family.train(train_dir, run, config, time_budget=args.minutes, epochs=1000, progress=print)
+        minutes = round((time.monotonic() - start) / 60, 2)
+        epochs = len(result["history"].get("loss", []))  # the last one may have been cut short by the budget
+        split, best = result["split"], result["best"]
+    data_shape = nib.load(next((test_dir / "imagesTr").glob("*.nii.gz"))).shape[:3]  # the kept data's, too
+    tuned = None
+    if any("post" in v for v in variants) and split["validation"]:  # chosen on validation cases, never held-out
+        family.evaluate(best, train_dir, root / "eval_validation", split["validation"], progress=print)
         tuned = json.loads((root / "eval_validation" / "summary.json").read_text())["postprocessing"]
-        overrides = InferenceOverrides(min_enhancing_ml=tuned["best_min_enhancing_ml"])
-        print(f"post-processing chosen on {len(result['split']['validation'])} validation cases: "
-              f"min_enhancing_ml = {overrides.min_enhancing_ml:g}")
-    family.evaluate(result["best"], test_dir, root / "eval", overrides=overrides, progress=print)
-    summary = json.loads((root / "eval" / "summary.json").read_text())
-    rows = list(csv.DictReader(open(root / "eval" / "cases.csv")))
-    line = {"backend": keras.backend.backend(), "config": Path(args.config).name, "difficulty": args.difficulty,
-            "minutes": round(minutes, 2), "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch,
-            "cases": args.cases, "test_cases": args.test_cases, "shape": list(shape),
-            "min_enhancing_ml": overrides.min_enhancing_ml or 0.0}
-    for region in REGIONS:
-        per_case = [float(row[f"dice_{region}"]) for row in rows]
-        line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
-        line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)
-        line[f"dice_{region}_range"] = [round(min(per_case), 2), round(max(per_case), 2)]
-    print_result(line, f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / {line['dice_ET']:.3f}, "
-                       f"HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / {line['hd95_ET']:.0f} mm after "
-                       f"{minutes:.1f} min, {epochs} epochs of <= {config.training.steps_per_epoch} steps "
-                       f"({Path(args.config).name}, {args.difficulty} phantoms)", args.json)
+        tuned = tuned["best_min_enhancing_ml"]
+        print(f"post-processing chosen on {len(split['validation'])} validation cases: min_enhancing_ml = {tuned:g}")
+    for variant in variants:
+        overrides = variant_overrides(variant, tuned)
+        out = root / f"eval_{variant.replace('+', '_')}"
+        family.evaluate(best, test_dir, out, overrides=overrides, progress=print)
+        summary = json.loads((out / "summary.json").read_text())
+        rows = list(csv.DictReader(open(out / "cases.csv")))
+        line = {"backend": keras.backend.backend(), "config": Path(args.config).name, "set": args.set,
+                "difficulty": args.difficulty,
+                "minutes": minutes, "epochs": epochs, "steps_per_epoch": config.training.steps_per_epoch,
+                "cases": len(split["train"]) + len(split["validation"]), "test_cases": len(rows),
+                "shape": list(data_shape), "inference": variant,
+                "mirror": config.inference.mirror if overrides.mirror is None else overrides.mirror,
+                "min_enhancing_ml": overrides.min_enhancing_ml or 0.0}
+        for region in REGIONS:
+            per_case = [float(row[f"dice_{region}"]) for row in rows]
+            line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
+            line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)
+            line[f"dice_{region}_range"] = [round(min(per_case), 2), round(max(per_case), 2)]
+        print_result(line, f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / "
+                           f"{line['dice_ET']:.3f}, HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / "
+                           f"{line['hd95_ET']:.0f} mm after {minutes} min, {epochs} epochs of <= "
+                           f"{config.training.steps_per_epoch} steps ({Path(args.config).name}, inference "
+                           f"{variant}, {args.difficulty} phantoms)", args.json)
+
 
 if __name__ == "__main__":
     main()

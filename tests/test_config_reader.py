@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kerasbrain.config import ConfigError, config_from_json_file, parse_config, save_config_json
+from kerasbrain.config import ConfigError, config_from_json_file, load_config_file, parse_config, save_config_json
 from kerasbrain.training.config import Config
 from kerasbrain.training.config2d import SliceConfig, Stage
 
@@ -70,3 +70,18 @@ def test_multitask_config_ranges():
         parse_config(MultiTaskConfig, {"data": {"image_size": 100}}, "m.toml")
     with pytest.raises(ConfigError, match=r"\[training\].schedule: alternate or joint"):
         parse_config(MultiTaskConfig, {"training": {"schedule": "round-robin"}}, "m.toml")
+
+
+def test_changes_on_top_of_a_file_are_applied_and_checked_like_it(tmp_path):
+    path = tmp_path / "base.toml"
+    path.write_text('[training]\nbatch_size = 2\nlr_schedule = "constant"\n')
+    config = load_config_file(Config, path, ('training.lr_schedule = "cosine"', "model.deep_supervision=2"))
+    assert (config.training.batch_size, config.training.lr_schedule) == (2, "cosine")
+    assert config.model.deep_supervision == 2
+    assert load_config_file(Config, None, ("training.batch_size=3",)).training.batch_size == 3
+    with pytest.raises(ConfigError, match=r"base.toml \+ training.batch_sise=4.*unknown key\(s\) \['batch_sise'\]"):
+        load_config_file(Config, path, ("training.batch_sise=4",))
+    with pytest.raises(ConfigError, match=r"'training.batch_size': expected SECTION.KEY=VALUE"):
+        load_config_file(Config, path, ("training.batch_size",))
+    with pytest.raises(ConfigError, match=r"'training.lr_schedule=cosine': the value is not TOML"):
+        load_config_file(Config, path, ("training.lr_schedule=cosine",))

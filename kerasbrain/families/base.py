@@ -127,11 +127,11 @@ class ModelFamily:
         module, name = self.config_class.split(":")
         return getattr(importlib.import_module(module), name)
 
-    def load_config(self, path):
-        """The family's config from a TOML file or shipped name (None: all defaults)."""
+    def load_config(self, path, changes=()):
+        """The family's config from a TOML file or shipped name (None: all defaults), plus `changes`."""
         from kerasbrain.config import load_config_file
 
-        return load_config_file(self._config_cls(), path)
+        return load_config_file(self._config_cls(), path, tuple(changes))
 
     def run_config(self, run_dir):
         """The config saved in a run folder (None when the folder has none)."""
