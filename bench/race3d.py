@@ -3,7 +3,7 @@
     python bench/race3d.py [--minutes 25] [--config bench/race3d_baseline.toml] [--difficulty hard]
                            [--cases 16] [--test-cases 6] [--shape 120 120 78] [--out DIR] [--json FILE]
                            [--inference config,plain,mirror,post,mirror+post] [--score-only]
-                           [--set SECTION.KEY=VALUE ...]
+                           [--set [SECTION.]KEY=VALUE ...]
 
 Writes MSD-layout phantoms (`kerasbrain synth msd --difficulty ...`): `--cases` to train on and
 `--test-cases` more, from another seed, held out; the default shape is a 240 x 240 x 155 BraTS
@@ -69,7 +69,7 @@ def main():
                         help="Same as adding `post` to the config's own scoring (kept for older commands).")
     parser.add_argument("--inference", default="config",
                         help="Comma-separated ways to score the model: " + ", ".join(VARIANTS) + ".")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
                         help="Change one config setting (TOML value), e.g. model.deep_supervision=2; repeatable.")
     parser.add_argument("--score-only", action="store_true", help="Score the run kept in --out; do not train.")
     parser.add_argument("--out", help="Keep the data, run and scores here (default: a temporary folder).")

@@ -139,19 +139,21 @@ def read_toml(path: str | Path) -> tuple[dict, str]:
 def load_config_file(config_cls, path: str | Path | None, changes: tuple[str, ...] = ()):
     """Read a TOML config file, or a shipped one by name, into `config_cls` (None = all defaults).
 
-    `changes` are `SECTION.KEY=VALUE` settings (VALUE in TOML syntax) applied on top of the file and
-    checked like it, so an ablation can say "the baseline plus this one change".
+    `changes` are `SECTION.KEY=VALUE` (or top-level `KEY=VALUE`) settings, VALUE in TOML syntax,
+    applied on top of the file and checked like it, so an ablation can say "the baseline plus this
+    one change".
     """
     raw, source = read_toml(path) if path is not None else ({}, "defaults")
     for change in changes:
         key, equals, value = change.partition("=")
-        section, _, name = key.strip().partition(".")
-        if not (equals and section and name):
-            raise ConfigError(f"{change!r}: expected SECTION.KEY=VALUE")
+        *sections, name = key.strip().split(".")
+        if not (equals and name and all(sections)) or len(sections) > 1:
+            raise ConfigError(f"{change!r}: expected [SECTION.]KEY=VALUE")
         try:
-            raw.setdefault(section, {})[name] = tomllib.loads(f"v = {value.strip()}")["v"]
+            value = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{change!r}: the value is not TOML ({exc})") from exc
+        (raw.setdefault(sections[0], {}) if sections else raw)[name] = value
     if not changes and path is None:
         return config_cls()
     return parse_config(config_cls, raw, source + "".join(f" + {c}" for c in changes))

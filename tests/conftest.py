@@ -15,11 +15,21 @@ import pytest  # noqa: E402
 
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
 
-#: For tests of backend-independent glue (experiments, the demo, parameter counts) whose training,
-#: evaluation and model code is also tested on JAX elsewhere: run once, on TensorFlow, to keep the
-#: two-backend suite short.
-once = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-                          reason="backend-independent glue, run once on TensorFlow; its parts are tested on JAX")
+def once_on(backend: str):
+    """Mark a test of backend-independent glue to run on one backend only.
+
+    For glue (experiments, the demo, the chain of CLI verbs, parameter counts) whose training,
+    evaluation and model code is tested on both backends elsewhere: running it twice adds minutes
+    and no coverage. Most such tests run on TensorFlow (`once`); a few that are much faster on
+    JAX run there, which also balances the two backends' runs (tests/run_all.sh runs them side by side).
+    """
+    other = {"tensorflow": "JAX", "jax": "TensorFlow"}[backend]
+    return pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != backend,
+                              reason=f"backend-independent glue, run once on {backend}; its parts are tested on "
+                                     f"{other} too")
+
+
+once = once_on("tensorflow")
 
 #: The smallest configs `kerasbrain train unet3d` / `multitask|classifier` take (a second per epoch).
 TINY_UNET3D_TOML = """

@@ -79,9 +79,12 @@ def test_changes_on_top_of_a_file_are_applied_and_checked_like_it(tmp_path):
     assert (config.training.batch_size, config.training.lr_schedule) == (2, "cosine")
     assert config.model.deep_supervision == 2
     assert load_config_file(Config, None, ("training.batch_size=3",)).training.batch_size == 3
+    assert load_config_file(Config, path, ("augment = false",)).augment is False  # a top-level key
     with pytest.raises(ConfigError, match=r"base.toml \+ training.batch_sise=4.*unknown key\(s\) \['batch_sise'\]"):
         load_config_file(Config, path, ("training.batch_sise=4",))
-    with pytest.raises(ConfigError, match=r"'training.batch_size': expected SECTION.KEY=VALUE"):
+    with pytest.raises(ConfigError, match=r"'training.batch_size': expected \[SECTION.\]KEY=VALUE"):
         load_config_file(Config, path, ("training.batch_size",))
     with pytest.raises(ConfigError, match=r"'training.lr_schedule=cosine': the value is not TOML"):
         load_config_file(Config, path, ("training.lr_schedule=cosine",))
+    with pytest.raises(ConfigError, match=r"'a.b.c=1': expected"):
+        load_config_file(Config, path, ("a.b.c=1",))

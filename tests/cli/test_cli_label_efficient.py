@@ -7,6 +7,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.conftest import once_on
+
+# The chain's stages (SimCLR, pseudo-masks, multi-task, calibration, export) are tested on both
+# backends in tests/training, tests/evaluation and tests/export; the chain itself takes ~2 minutes on
+# TensorFlow and ~1 on JAX, so it runs on JAX.
+pytestmark = once_on("jax")
 
 TINY = """
 [data]
