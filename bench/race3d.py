@@ -4,6 +4,7 @@
                            [--cases 16] [--test-cases 6] [--shape 120 120 78] [--out DIR] [--json FILE]
                            [--inference config,plain,mirror,post,mirror+post] [--score-only]
                            [--set [SECTION.]KEY=VALUE ...]
+    python bench/race3d.py --table RESULTS.jsonl     # the README's ablation table from --json lines
 
 Writes MSD-layout phantoms (`kerasbrain synth msd --difficulty ...`): `--cases` to train on and
 `--test-cases` more, from another seed, held out; the default shape is a 240 x 240 x 155 BraTS
@@ -47,6 +48,19 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = ("config", "config+post", "plain", "mirror", "post", "mirror+post")
 
 
+def ablation_table(lines: list[dict]) -> str:
+    """Markdown rows, one per result line: what changed from the config, how it was scored, the scores."""
+    rows = ["| change | inference | epochs (minutes) | WT | TC | ET | HD95 WT / TC / ET (mm) | per-case WT |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in lines:
+        change = ", ".join(f"`{c}`" for c in r.get("set", [])) or f"none (`{r['config']}`)"
+        rows.append(f"| {change} | {r.get('inference', 'config')} | {r['epochs']} ({r['minutes']}) | "
+                    f"{r['dice_WT']:.3f} | {r['dice_TC']:.3f} | {r['dice_ET']:.3f} | "
+                    f"{r['hd95_WT']:.1f} / {r['hd95_TC']:.1f} / {r['hd95_ET']:.1f} | "
+                    f"{r['dice_WT_range'][0]:.2f}-{r['dice_WT_range'][1]:.2f} |")
+    return "\n".join(rows)
+
+
 def variant_overrides(variant: str, tuned_min_enhancing_ml) -> InferenceOverrides:
     """The inference settings one way of scoring uses; `post` needs the threshold chosen on validation."""
     post = tuned_min_enhancing_ml if "post" in variant and tuned_min_enhancing_ml is not None else None
@@ -74,7 +88,11 @@ def main():
     parser.add_argument("--score-only", action="store_true", help="Score the run kept in --out; do not train.")
     parser.add_argument("--out", help="Keep the data, run and scores here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
+    parser.add_argument("--table", help="Print the markdown table of the result lines in this file, then stop.")
     args = parser.parse_args()
+    if args.table:
+        print(ablation_table([json.loads(line) for line in open(args.table) if line.strip()]))
+        return
 
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race3d_"))
     shape = tuple(args.shape)
