@@ -20,8 +20,8 @@ def once_on(backend: str):
 
     For glue (experiments, the demo, the chain of CLI verbs, parameter counts) whose training,
     evaluation and model code is tested on both backends elsewhere: running it twice adds minutes
-    and no coverage. Most such tests run on TensorFlow (`once`); a few that are much faster on
-    JAX run there, which also balances the two backends' runs (tests/run_all.sh runs them side by side).
+    and no coverage. Most such tests run on TensorFlow (`once`); a few run on JAX to even out
+    the two backends' runs, which tests/run_all.sh runs side by side.
     """
     other = {"tensorflow": "JAX", "jax": "TensorFlow"}[backend]
     return pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != backend,

@@ -110,21 +110,35 @@ def css(driver, selector):
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
+def click(element, timeout=60):
+    """Click once nothing covers the element: on a busy machine Gradio's loading overlay still may."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    def clicked():
+        try:
+            element.click()
+            return True
+        except ElementClickInterceptedException:
+            return False
+
+    wait_for(clicked, timeout, "the element to be uncovered")
+
+
 def pick_model(driver, text):
     box = wait_for(lambda: css(driver, "#model input"), 60, "the page to load")[0]
     wait_for(lambda: box.is_enabled(), 20, "the model list to fill")
-    box.click()
+    click(box)
     option = wait_for(lambda: [o for o in css(driver, "[role=option]") if text in o.text], 20, "the model list")[0]
-    option.click()
+    click(option)
     wait_for(lambda: text in box.get_attribute("value"), 20, "the model choice")
 
 
 def upload_and_run(driver, files):
     for clear in css(driver, "#upload button[aria-label='Clear']"):
-        clear.click()
+        click(clear)
     css(driver, "#upload input[type=file]")[0].send_keys("\n".join(str(f) for f in files))
     wait_for(lambda: all(Path(f).name.split(".")[0] in css(driver, "#upload")[0].text for f in files), 30, "the upload")
-    css(driver, "#run")[0].click()  # each test runs on a freshly loaded page, so the status starts empty
+    click(css(driver, "#run")[0])  # each test runs on a freshly loaded page, so the status starts empty
 
     def finished():
         text = css(driver, "#status")[0].text
