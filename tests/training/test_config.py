@@ -41,6 +41,10 @@ def test_shipped_configs_load_by_name():
     assert seed003.training.loss == "soft_dice" and seed003.training.batch_size == 8
     assert seed003.training.patch_size == (160, 160, 16)
     assert load_config("nnunet_unet3d").model.deep_supervision == 2
+    budget = load_config("cpu_budget_unet3d")  # issue 14's ablation winner: the baseline's settings plus two
+    assert (budget.training.learning_rate, budget.training.patch_size, budget.training.batch_size) == (
+        3e-3, (48, 48, 48), 4)
+    assert budget.training.lr_schedule == "constant" and budget.inference.mirror
 
 
 def test_slice_configs():
