@@ -63,7 +63,7 @@ def ablation_table(lines: list[dict]) -> str:
 
 def variant_overrides(variant: str, tuned_min_enhancing_ml) -> InferenceOverrides:
     """The inference settings one way of scoring uses; `post` needs the threshold chosen on validation."""
-    post = tuned_min_enhancing_ml if "post" in variant and tuned_min_enhancing_ml is not None else None
+    post = tuned_min_enhancing_ml if "post" in variant else None
     if variant.startswith("config"):
         return InferenceOverrides(min_enhancing_ml=post)
     return InferenceOverrides(mirror="mirror" in variant, min_enhancing_ml=post if "post" in variant else 0.0)

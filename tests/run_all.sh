@@ -20,7 +20,6 @@ if [[ "${KERASBRAIN_SUITE_SEQUENTIAL:-0}" == 1 ]]; then
 fi
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
 declare -A pids
 for backend in "${backends[@]}"; do
   KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@" >"$logs/$backend.log" 2>&1 &
