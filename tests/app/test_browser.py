@@ -144,6 +144,7 @@ def upload_and_run(driver, files):
         text = css(driver, "#status")[0].text
         return text if text.startswith(("Done", "Cannot use", "Could not", "No model")) else None
 
+    # Gradio may paint the status before the other outputs on a busy machine: tests wait for each one they read.
     return wait_for(finished, 300, "the result")
 
 
@@ -178,7 +179,7 @@ def test_a_user_segments_a_volume_checks_it_and_downloads_the_clis_mask(browser,
     pick_model(browser, "brain3d (unet3d)")
     status = upload_and_run(browser, [case])
     assert status.startswith("Done") and "mL" in status, status
-    assert "whole tumour (WT)" in css(browser, "#volumes")[0].text
+    wait_for(lambda: any("whole tumour (WT)" in e.text for e in css(browser, "#volumes")), 30, "the volumes table")
     first_view = wait_for(lambda: css(browser, "#view img"), 30, "the viewer")[0].get_attribute("src")
     screenshot(browser, "app_volume")
     css(browser, "#plane input[value='coronal']")[0].click()
@@ -199,7 +200,8 @@ def test_a_user_classifies_a_picture_and_downloads_its_mask(browser, app_url, ap
     status = upload_and_run(browser, [image])
     assert status.startswith("Done") and "class:" in status, status
     wait_for(lambda: css(browser, "#gradcam img"), 60, "the Grad-CAM map")
-    assert any(name in css(browser, "#classes")[0].text for name in ("Glioma", "Meningioma", "Pituitary", "No Tumor"))
+    wait_for(lambda: any(name in e.text for e in css(browser, "#classes")
+                         for name in ("Glioma", "Meningioma", "Pituitary", "No Tumor")), 30, "the class probabilities")
     screenshot(browser, "app_picture")
     mask = download(browser, f"{image.stem}_mask.png")
     cli_predict("predict", "--model", app_models / "brisc", "--input", image, "--out", tmp_path / "cli.png")
