@@ -183,7 +183,7 @@ def test_a_user_segments_a_volume_checks_it_and_downloads_the_clis_mask(browser,
     first_view = wait_for(lambda: css(browser, "#view img"), 30, "the viewer")[0].get_attribute("src")
     screenshot(browser, "app_volume")
     css(browser, "#plane input[value='coronal']")[0].click()
-    wait_for(lambda: css(browser, "#view img")[0].get_attribute("src") != first_view, 30, "the coronal view")
+    wait_for(lambda: any(e.get_attribute("src") != first_view for e in css(browser, "#view img")), 30, "the coronal view")
     mask = download(browser, f"{case.name[:-7]}_seg.nii.gz")
     cli_out = tmp_path / "cli_seg.nii.gz"
     cli_predict("predict", "--model", app_models / "brain3d", "--input", case, "--out", cli_out)
