@@ -16,8 +16,8 @@ budget on the same hardware (issue 14's ablation table).
 
 `--inference` scores the one trained model several ways, one result line each, so the inference
 choices of the ablation cost no extra training: `config` (the config's own `[inference]`), `plain`
-(no mirroring, no post-processing), `mirror` (mirror TTA), `post` (`min_enhancing_ml` chosen on the
-run's validation cases, never the held-out ones) and `mirror+post`. `--score-only` re-scores the
+(no mirroring, no post-processing), `mirror` (mirror TTA), `post` (`min_component_ml` and
+`min_enhancing_ml` chosen on the run's validation cases, never the held-out ones) and `mirror+post`. `--score-only` re-scores the
 run kept in `--out` instead of training again. `--set training.lr_schedule="cosine"` changes one
 setting of the config (a TOML value), so each row of an ablation is the baseline plus one change.
 """
@@ -61,12 +61,13 @@ def ablation_table(lines: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def variant_overrides(variant: str, tuned_min_enhancing_ml) -> InferenceOverrides:
-    """The inference settings one way of scoring uses; `post` needs the threshold chosen on validation."""
-    post = tuned_min_enhancing_ml if "post" in variant else None
+def variant_overrides(variant: str, tuned: dict | None) -> InferenceOverrides:
+    """The inference settings one way of scoring uses; `post` needs the thresholds chosen on validation."""
+    post = tuned if "post" in variant else None
     if variant.startswith("config"):
-        return InferenceOverrides(min_enhancing_ml=post)
-    return InferenceOverrides(mirror="mirror" in variant, min_enhancing_ml=post if "post" in variant else 0.0)
+        return InferenceOverrides(**(post or {}))
+    post = post or {"min_component_ml": 0.0, "min_enhancing_ml": 0.0}
+    return InferenceOverrides(mirror="mirror" in variant, **post)
 
 
 def main():
@@ -126,8 +127,9 @@ def main():
     if any("post" in v for v in variants) and split["validation"]:  # chosen on validation cases, never held-out
         family.evaluate(best, train_dir, root / "eval_validation", split["validation"], progress=print)
         tuned = json.loads((root / "eval_validation" / "summary.json").read_text())["postprocessing"]
-        tuned = tuned["best_min_enhancing_ml"]
-        print(f"post-processing chosen on {len(split['validation'])} validation cases: min_enhancing_ml = {tuned:g}")
+        tuned = {key: tuned[f"best_{key}"] for key in ("min_component_ml", "min_enhancing_ml")}
+        print(f"post-processing chosen on {len(split['validation'])} validation cases: " +
+              ", ".join(f"{key} = {value:g}" for key, value in tuned.items()))
     for variant in variants:
         overrides = variant_overrides(variant, tuned)
         out = root / f"eval_{variant.replace('+', '_')}"
@@ -140,6 +142,7 @@ def main():
                 "cases": len(split["train"]) + len(split["validation"]), "test_cases": len(rows),
                 "shape": list(data_shape), "inference": variant,
                 "mirror": config.inference.mirror if overrides.mirror is None else overrides.mirror,
+                "min_component_ml": overrides.min_component_ml or 0.0,
                 "min_enhancing_ml": overrides.min_enhancing_ml or 0.0}
         for region in REGIONS:
             per_case = [float(row[f"dice_{region}"]) for row in rows]

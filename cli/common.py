@@ -37,6 +37,8 @@ def inference_options(f):
     f = click.option("--compile-mode", type=click.Choice(["auto", "xla", "graph"]), help="XLA or plain graph.")(f)
     f = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
                      help="Compute precision (auto: bf16 on a GPU that has it).")(f)
+    f = click.option("--min-component-ml", type=click.FloatRange(0),
+                     help="Tumour islands smaller than this (mL) are removed, never the largest; 0 = off.")(f)
     f = click.option("--min-enhancing-ml", type=click.FloatRange(0),
                      help="Enhancing tumour smaller than this (mL) becomes core; 0 = off (BraTS post-processing).")(f)
     return f

@@ -53,6 +53,7 @@ class InferenceOverrides:
     mirror: bool | None = None
     compile_mode: str | None = None
     precision: str | None = None
+    min_component_ml: float | None = None
     min_enhancing_ml: float | None = None
 
     def apply(self, cfg):

@@ -20,6 +20,7 @@ class InferenceConfig:
     compile_mode: str = "auto"
     precision: str = "auto"  # "fp32", "bf16" or "auto"; see kerasbrain.runtime
     blend: str = "auto"  # where windows are blended: "device", "host" or "auto"; see kerasbrain.runtime
+    min_component_ml: float = 0.0  # tumour islands below this volume are removed (0 = off); inference/postprocess.py
     min_enhancing_ml: float = 0.0  # enhancing tumour below this volume becomes core (0 = off); inference/postprocess.py
 
     def __post_init__(self):
@@ -32,4 +33,5 @@ class InferenceConfig:
         check(self.compile_mode in ("auto", "xla", "graph"), "compile_mode", "auto, xla or graph", self.compile_mode)
         check(self.precision in ("auto", "fp32", "bf16"), "precision", "auto, fp32 or bf16", self.precision)
         check(self.blend in ("auto", "device", "host"), "blend", "auto, device or host", self.blend)
+        check(self.min_component_ml >= 0, "min_component_ml", "must not be negative (0 = off)", self.min_component_ml)
         check(self.min_enhancing_ml >= 0, "min_enhancing_ml", "must not be negative (0 = off)", self.min_enhancing_ml)

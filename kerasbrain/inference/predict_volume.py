@@ -12,7 +12,7 @@ from kerasbrain.data.layouts import Case, CaseFiles, load_case
 from kerasbrain.data.nifti import from_canonical, save_nifti
 from kerasbrain.data.preprocess import Preprocessed, preprocess_case
 from kerasbrain.inference.config import InferenceConfig
-from kerasbrain.inference.postprocess import relabel_small_enhancing
+from kerasbrain.inference.postprocess import postprocess
 from kerasbrain.inference.sliding_window import sliding_window_predict
 
 
@@ -51,8 +51,8 @@ def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, t
     """Return (internal labels, region probabilities), both canonical full-grid arrays."""
     pre = preprocess_case(case, target_spacing, normalize=False)
     probs = predict_probabilities(pre, predict, out_channels, cfg, progress)
-    labels = relabel_small_enhancing(regions_to_labels(probs >= cfg.threshold), case.grid.spacing,
-                                     cfg.min_enhancing_ml)
+    labels = postprocess(regions_to_labels(probs >= cfg.threshold), case.grid.spacing, cfg.min_component_ml,
+                         cfg.min_enhancing_ml)
     return labels, probs
 
 

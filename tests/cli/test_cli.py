@@ -57,13 +57,15 @@ def test_evaluate_writes_per_case_and_summary(trained):
     values = [float(r["dice_WT"]) for r in rows]
     assert summary["dice_WT"]["mean"] == pytest.approx(np.mean(values))
     assert "| dice_WT |" in result.output
-    # the post-processing these cases favour, consistent with the per-case enhancing Dice at 0 (off)
+    # the post-processing these cases favour, consistent with the per-case Dice with both rules off
     tuning = summary["postprocessing"]
-    assert tuning["min_enhancing_ml_in_use"] == 0.0 and "min_enhancing_ml =" in result.output
-    assert tuning["enhancing_dice_by_min_enhancing_ml"]["0.0"] == pytest.approx(
-        np.mean([float(r["dice_ET"]) for r in rows]), abs=1e-6)
-    by = tuning["enhancing_dice_by_min_enhancing_ml"]
-    assert by[str(tuning["best_min_enhancing_ml"])] == max(by.values())
+    assert tuning["min_enhancing_ml_in_use"] == tuning["min_component_ml_in_use"] == 0.0
+    assert "min_component_ml =" in result.output and "min_enhancing_ml =" in result.output
+    mean_dice = np.mean([[float(r[f"dice_{k}"]) for k in ("WT", "TC", "ET")] for r in rows])
+    assert tuning["mean_dice_off"] == pytest.approx(mean_dice, abs=1e-6) == tuning["mean_dice_in_use"]
+    for key in ("min_component_ml", "min_enhancing_ml"):
+        by = tuning[f"mean_dice_by_{key}"]
+        assert by[str(tuning[f"best_{key}"])] == max(by.values()) == tuning["mean_dice_best"] >= tuning["mean_dice_off"]
     result = run("evaluate", "--model", run_dir / "best.keras", "--data", data, "--out", root / "eval_val",
                  "--subset", "validation")
     split = json.loads((run_dir / "split.json").read_text())

@@ -1,4 +1,4 @@
-"""BraTS post-processing: small enhancing tumour relabelled as core, its threshold chosen on cases."""
+"""BraTS post-processing: tumour islands removed, small enhancing tumour relabelled as core, thresholds chosen on cases."""
 
 import nibabel as nib
 import numpy as np
@@ -8,10 +8,12 @@ from click.testing import CliRunner
 from kerasbrain.data.labels import EDEMA, ENHANCING, NECROTIC_CORE
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import (
-    choose_min_enhancing_ml,
-    enhancing_dice,
-    enhancing_dice_by_threshold,
+    choose_postprocessing,
+    postprocess,
+    postprocessing_scores,
+    region_dice,
     relabel_small_enhancing,
+    remove_small_components,
 )
 
 
@@ -32,34 +34,92 @@ def test_enhancing_tumour_below_the_threshold_becomes_core():
     np.testing.assert_array_equal(relabel_small_enhancing(labels, (2, 2, 2), 0.0), labels)  # off
 
 
-def test_the_threshold_is_chosen_on_cases_by_brats_enhancing_dice():
+def test_islands_below_the_threshold_go_and_the_largest_component_always_stays():
+    labels = np.zeros((12, 12, 12), np.uint8)
+    labels[1:4, 1:4, 1:4] = EDEMA  # 27 voxels of 1 mL each: the main lesion
+    labels[8:10, 8:10, 8:10] = ENHANCING  # an 8 mL island
+    labels[10, 1, 1] = NECROTIC_CORE  # a 1 mL island
+    labels[4, 4, 4] = EDEMA  # touches the main lesion by a corner: the same component (26 neighbours)
+    labels[2, 2, 2] = ENHANCING  # 1 mL of enhancing tumour in the main lesion
+    spacing = (10, 10, 10)
+    kept = remove_small_components(labels, spacing, 2.0)
+    assert kept[10, 1, 1] == 0 and (kept[8:10, 8:10, 8:10] == ENHANCING).all() and kept[4, 4, 4] == EDEMA
+    assert (kept > 0).sum() == 27 + 8 + 1
+    only_largest = remove_small_components(labels, spacing, 1e9)
+    np.testing.assert_array_equal(only_largest > 0, (labels > 0) & (np.arange(12)[:, None, None] < 5))
+    np.testing.assert_array_equal(remove_small_components(labels, spacing, 0.0), labels)  # off
+    single = np.zeros_like(labels)
+    single[5, 5, 5] = ENHANCING  # a case whose only lesion is tiny keeps it
+    np.testing.assert_array_equal(remove_small_components(single, spacing, 1e9), single)
+    # islands go first, so the removed island's 8 mL of enhancing tumour no longer count: 1 mL < 2 mL
+    expected = only_largest.copy()
+    expected[2, 2, 2] = NECROTIC_CORE
+    np.testing.assert_array_equal(postprocess(labels, spacing, 9.0, 2.0), expected)
+
+
+def test_the_thresholds_are_chosen_on_cases_by_mean_region_dice():
     spacing = (1, 1, 1)
     true_et, spurious_et = case(40), case(30)  # 0.040 mL of real ET; 0.030 mL predicted where there is none
-    candidates = (0.0, 0.035, 0.05)
-    cases = [enhancing_dice_by_threshold(true_et, true_et, spacing, candidates),
-             enhancing_dice_by_threshold(spurious_et, case(0), spacing, candidates)]
-    assert enhancing_dice(case(0), case(0)) == 1.0 and enhancing_dice(spurious_et, case(0)) == 0.0
-    threshold, scores = choose_min_enhancing_ml(cases)
-    assert scores == {0.0: 0.5, 0.035: 1.0, 0.05: 0.5} and threshold == 0.035
+    island = case(40)
+    island[0, 0, 0] = EDEMA  # a 0.001 mL false island, apart from the lesion
+    components, enhancing = (0.0, 0.002), (0.0, 0.035, 0.05)
+    cases = [postprocessing_scores(p, t, spacing, components, enhancing)
+             for p, t in ((true_et, true_et), (spurious_et, case(0)), (island, case(40)))]
+    assert region_dice(case(0), case(0)) == (1.0, 1.0, 1.0) and region_dice(spurious_et, case(0))[2] == 0.0
+    wt_with_island = 2 * 216 / (217 + 216)
+    assert cases[2][0.0, 0.0] == (wt_with_island, 1.0, 1.0) and cases[2][0.002, 0.0] == (1.0, 1.0, 1.0)
+    pair, means = choose_postprocessing(cases)
+    assert pair == (0.002, 0.035)
+    # per case (WT, TC, ET); the spurious case's 30 enhancing voxels are core either way (TC 2*8/46)
+    tc = 2 * 8 / (38 + 8)
+    assert means[0.002, 0.035] == pytest.approx(np.mean([1, 1, 1, 1, tc, 1, 1, 1, 1]))
+    assert means[0.0, 0.0] == pytest.approx(np.mean([1, 1, 1, 1, tc, 0, wt_with_island, 1, 1]))
+    assert means[0.002, 0.05] == pytest.approx(np.mean([1, 1, 0, 1, tc, 1, 1, 1, 0]))
 
 
 def test_a_negative_threshold_names_the_key():
     with pytest.raises(ValueError, match="min_enhancing_ml: must not be negative"):
         InferenceConfig(min_enhancing_ml=-1)
+    with pytest.raises(ValueError, match="min_component_ml: must not be negative"):
+        InferenceConfig(min_component_ml=-1)
 
 
-def test_predict_applies_it_from_the_command_line(tmp_path, msd_dir, volume_run):
+def predict(*args):
     from cli.main import cli
 
+    result = CliRunner().invoke(cli, ["predict", *map(str, args)])
+    assert result.exit_code == 0, result.output
+
+
+def test_predict_relabels_small_enhancing_tumour_from_the_command_line(tmp_path, msd_dir, volume_run):
     source = msd_dir / "imagesTs" / "BRATS_004.nii.gz"
     plain, post = tmp_path / "plain.nii.gz", tmp_path / "post.nii.gz"
-    for out, extra in ((plain, []), (post, ["--min-enhancing-ml", "1e9"])):
-        result = CliRunner().invoke(cli, ["predict", "--model", str(volume_run), "--input", str(source), "--out",
-                                          str(out), *extra])
-        assert result.exit_code == 0, result.output
+    predict("--model", volume_run, "--input", source, "--out", plain)
+    predict("--model", volume_run, "--input", source, "--out", post, "--min-enhancing-ml", "1e9")
     before, after = np.asarray(nib.load(plain).dataobj), np.asarray(nib.load(post).dataobj)
     # MSD numbering: 1 edema, 2 non-enhancing core, 3 enhancing tumour
     assert (before == 3).any(), "the tiny model must predict some enhancing tumour for this test to mean anything"
     assert not (after == 3).any()
     np.testing.assert_array_equal(after > 0, before > 0)
     np.testing.assert_array_equal(after == 2, (before == 2) | (before == 3))
+
+
+def test_predict_passes_the_island_threshold_to_the_post_processing(tmp_path, msd_dir, volume_run, monkeypatch):
+    # the tiny test model predicts one connected tumour, so the rule itself is checked on arrays
+    # above; here: the flag reaches it, and the written labels are its result
+    import kerasbrain.inference.predict_volume as predict_volume
+
+    calls = []
+
+    def recorded(labels, spacing, min_component_ml=0.0, min_enhancing_ml=0.0):
+        calls.append((labels.copy(), min_component_ml, min_enhancing_ml))
+        return postprocess(labels, spacing, min_component_ml, min_enhancing_ml)
+
+    monkeypatch.setattr(predict_volume, "postprocess", recorded)
+    source = msd_dir / "imagesTs" / "BRATS_004.nii.gz"
+    predict("--model", volume_run, "--input", source, "--out", tmp_path / "out.nii.gz", "--min-component-ml", "0.3")
+    (raw, component, enhancing), = calls
+    assert (component, enhancing) == (0.3, 0.0) and (raw > 0).any()
+    written = np.asarray(nib.load(tmp_path / "out.nii.gz").dataobj)
+    expected = remove_small_components(raw, nib.load(source).header.get_zooms()[:3], 0.3)
+    assert (written > 0).sum() == (expected > 0).sum()
