@@ -3,6 +3,7 @@
     python bench/race2d.py [--minutes 10] [--model scratch|resnet18|resnet34|resnet50|efficientnet_b0]
                            [--norm auto|batch|instance|group] [--recalibration-batches 16]
                            [--patients 12] [--slices 24] [--batch 16] [--lr 1e-3] [--out DIR]
+                           [--monai PYTHON]
 
 Writes LGG-layout phantoms (`kerasbrain synth lgg`), holds out the last 3 patients by name, trains
 with `train_unet2d` (Dice + BCE, flips, constant learning rate, one stage; 1 of 5 patient folds of
@@ -10,11 +11,15 @@ the rest for validation) under `--minutes` of time budget, then scores `best.ker
 patients exactly as `kerasbrain evaluate` does and prints global (all-pixel) Dice, IoU, precision
 and recall with the training and validation Dice of the last epoch. What it compares: whether a
 model predicts at inference as well as it trains after a short run.
+
+`--monai PYTHON` races MONAI's 2-D BasicUNet (instance norm) instead: `bench/monai_reference.py`
+under PYTHON (an environment with torch and MONAI beside the project; that file says how to make
+one) trains it on the same patients of the same split with the same batch size, loss, flips,
+learning rate and minutes; its masks are scored here exactly as kerasbrain's.
 """
 
 import argparse
 import csv
-import json
 import os
 import shutil
 import sys
@@ -28,8 +33,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
-from common import print_result  # noqa: E402
+from common import print_result, run_monai_reference  # noqa: E402
 
 from kerasbrain.data.lgg import discover_lgg  # noqa: E402
 from kerasbrain.data.phantom import write_lgg  # noqa: E402
@@ -37,14 +43,21 @@ from kerasbrain.data.slices import SliceAugment  # noqa: E402
 from kerasbrain.evaluation.slices import evaluate_slices  # noqa: E402
 from kerasbrain.inference.model_io import load_model  # noqa: E402
 from kerasbrain.training.config2d import SliceConfig, SliceData, SliceModel, SliceTraining, Stage  # noqa: E402
-from kerasbrain.training.train_unet2d import train_unet2d  # noqa: E402
+from kerasbrain.data.slices import load_slices  # noqa: E402
+from kerasbrain.metrics.binary import dataset_scores  # noqa: E402
+from kerasbrain.training.train_unet2d import split_slices, train_unet2d  # noqa: E402
 
 
 def phantoms(root: Path, patients: int, slices: int, held_out: int = 3):
-    """(training folder, held-out folder): the last `held_out` patients by name go to the second."""
+    """(training folder, held-out folder): the last `held_out` patients by name go to the second.
+
+    Written once: a second race with the same `--out` (or its `data` linked there) reuses them.
+    """
+    test = root / "heldout" / "kaggle_3m"
+    if test.is_dir():
+        return root / "all" / "kaggle_3m", test
     data = write_lgg(root / "all", patients, slices, seed=0)
     names = sorted(p.name for p in data.iterdir())
-    test = root / "heldout" / "kaggle_3m"
     test.mkdir(parents=True)
     for name in names[-held_out:]:
         shutil.move(str(data / name), str(test / name))
@@ -61,20 +74,26 @@ def main():
     parser.add_argument("--slices", type=int, default=24)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--no-stem-skip", action="store_true",
+                        help="Encoder U-Nets without the stride-2 skip from the encoder's stem (before 2026-11-27).")
     parser.add_argument("--out", help="Keep the run and data here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
+    parser.add_argument("--monai", metavar="PYTHON", help="Race MONAI's BasicUNet with this interpreter instead.")
     args = parser.parse_args()
 
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race2d_"))
     train_dir, test_dir = phantoms(root / "data", args.patients, args.slices)
     config = SliceConfig(
         data=SliceData(n_splits=5, fold=0, test_fold=-1),
-        model=replace(SliceModel(), encoder="none" if args.model == "scratch" else args.model, norm=args.norm),
+        model=replace(SliceModel(), encoder="none" if args.model == "scratch" else args.model, norm=args.norm,
+                      stem_skip=not args.no_stem_skip),
         training=replace(SliceTraining(), batch_size=args.batch, loss="dice_bce",
                          bn_recalibration_batches=args.recalibration_batches),
         stages=(Stage(epochs=1000, learning_rate=args.lr),),
         augmentation=SliceAugment(flip=True, rotation_degrees=0.0, elastic=False),
     )
+    if args.monai:
+        return race_monai(args, config, root, train_dir, test_dir)
     start = time.monotonic()
     result = train_unet2d(train_dir, root / "run", config, verbose=2, progress=print, time_budget=args.minutes)
     minutes = (time.monotonic() - start) / 60
@@ -82,6 +101,7 @@ def main():
     scores = evaluate_slices(load_model(result["best"]), discover_lgg(test_dir), root / "eval", progress=print)
     pixels = scores["summary"]["pixels"]
     line = {"backend": keras.backend.backend(), "model": args.model, "norm": args.norm,
+            "stem_skip": not args.no_stem_skip and args.model != "scratch", "lr": args.lr, "batch": args.batch,
             "recalibration_batches": args.recalibration_batches, "minutes": round(minutes, 2),
             "epochs": len(history), "train_dice_last": float(history[-1]["dice"]),
             "val_dice_by_epoch": [round(float(h["val_dice"]), 3) for h in history],
@@ -90,6 +110,28 @@ def main():
                        f"precision {pixels['precision']:.3f}, recall {pixels['recall']:.3f} after {minutes:.1f} min, "
                        f"{len(history)} epochs ({args.model}, norm {args.norm}, recalibration "
                        f"{args.recalibration_batches})", args.json)
+
+
+def race_monai(args, config, root, train_dir, test_dir):
+    """The reference row: MONAI trains on this race's split and writes masks; they are scored here."""
+    import cv2
+
+    split_slices(train_dir, config, root / "monai")
+    monai = run_monai_reference(args.monai, "2d", root / "monai", data=train_dir, heldout=test_dir,
+                                split=root / "monai" / "split.json", minutes=args.minutes, batch=args.batch,
+                                lr=args.lr)
+    slices = discover_lgg(test_dir)
+    _, masks = load_slices(slices)
+    predictions = root / "monai" / "predictions"
+    preds = np.stack([cv2.imread(str(predictions / f"{s.image.stem}_mask.png"), cv2.IMREAD_GRAYSCALE) > 127
+                      for s in slices])
+    pixels = dataset_scores(preds, masks[..., 0] > 0.5)["pixels"]
+    line = {"model": "monai BasicUNet", "norm": "instance", "lr": args.lr, "batch": args.batch,
+            "minutes": monai["minutes"], "steps": monai["steps"], "reference": monai,
+            **{f"heldout_{k}": round(v, 4) for k, v in pixels.items()}}
+    print_result(line, f"MONAI BasicUNet: held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, "
+                       f"precision {pixels['precision']:.3f}, recall {pixels['recall']:.3f} after "
+                       f"{monai['minutes']:.1f} min, {monai['steps']} steps", args.json)
 
 
 if __name__ == "__main__":

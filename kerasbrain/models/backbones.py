@@ -2,8 +2,8 @@
 
 keras-cv's presets and alias classes download configs or weights, which no offline machine can
 do, so each encoder is spelled out here with the published architecture's numbers. This is the
-only module that imports keras-cv. Each encoder exposes its pyramid features P2..P5 (strides 4,
-8, 16, 32) for a U-Net decoder.
+only module that imports keras-cv. Each encoder exposes its pyramid features P1..P5 (strides 2,
+4, 8, 16, 32) for a U-Net decoder; classifiers and SimCLR take P2..P5.
 """
 
 from __future__ import annotations
@@ -41,16 +41,24 @@ def build_backbone(name: str, in_channels: int = 3):
     raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={name!r}")
 
 
-def pyramid_features(backbone) -> list:
-    """Feature maps P2..P5 of a keras-cv backbone (strides 4 to 32), shallow to deep."""
-    levels = backbone.pyramid_level_inputs
-    return [backbone.get_layer(levels[f"P{i}"]).output for i in (2, 3, 4, 5)]
+#: keras-cv's ResNets list P2..P5; their stride-2 level is the stem's activation (EfficientNet lists P1).
+_RESNET_P1 = "conv1_relu"
 
 
-def encoder_model(name: str, in_channels: int = 3) -> keras.Model:
-    """A functional model image -> [P2, P3, P4, P5], the unit the U-Net freezes or loads weights into."""
+def pyramid_features(backbone, levels=(2, 3, 4, 5)) -> list:
+    """Feature maps P<level> of a keras-cv backbone (stride 2**level), shallow to deep."""
+    names = {"P1": _RESNET_P1, **backbone.pyramid_level_inputs}
+    return [backbone.get_layer(names[f"P{i}"]).output for i in levels]
+
+
+def encoder_model(name: str, in_channels: int = 3, levels=(2, 3, 4, 5)) -> keras.Model:
+    """A functional model image -> [P<level> for level in levels], the unit the U-Net freezes or loads weights into.
+
+    The levels change only what the model returns, never its layers or weights, so a saved encoder
+    loads into one built with other levels (`copy_encoder_weights`).
+    """
     backbone = build_backbone(name, in_channels)
-    return keras.Model(backbone.inputs[0], pyramid_features(backbone), name=f"{name}_encoder")
+    return keras.Model(backbone.inputs[0], pyramid_features(backbone, levels), name=f"{name}_encoder")
 
 
 def copy_encoder_weights(encoder: keras.Model, path, encoder_name: str) -> None:

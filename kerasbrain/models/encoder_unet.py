@@ -1,9 +1,11 @@
 """2-D U-Net with a pretrained-style encoder (ResNet18/34/50, EfficientNet-B0), seed 004's model.
 
-The encoder's pyramid features P2..P5 (strides 4 to 32) are the skips; the decoder (shared with
-`UNet`) climbs back to full resolution, where the input image itself is the last skip so borders
-stay sharp. The encoder is one nested model (`model.encoder`) so it can be frozen for stage 1 of
-fine-tuning and initialised from a saved `.keras` encoder (e.g. SimCLR pretraining).
+The encoder's pyramid features P1..P5 (strides 2 to 32) are the skips, as in the usual encoder
+U-Nets (segmentation_models' stride-2 stem features included); the decoder (shared with `UNet`)
+climbs back to full resolution, where the input image itself is the last skip so borders stay
+sharp. Models saved before the stride-2 skip existed load without it (`stem_skip=False`). The
+encoder is one nested model (`model.encoder`) so it can be frozen for stage 1 of fine-tuning and
+initialised from a saved `.keras` encoder (e.g. SimCLR pretraining).
 """
 
 from __future__ import annotations
@@ -28,19 +30,22 @@ class EncoderUNet(keras.Model):
         norm: decoder normalisation ("batch", "group", "instance", "none").
         final_activation: "sigmoid" for a binary mask.
         upsample: "pixel_shuffle" (default) or "transpose"; see `kerasbrain.models.unet.UNet`.
+        stem_skip: whether the decoder's stride-2 level takes the encoder's P1 (stem) features.
     Input sides must be multiples of 32.
     """
 
     def __init__(self, encoder="resnet50", in_channels=3, out_channels=1, decoder_filters=(256, 128, 64, 32, 16),
-                 norm="batch", final_activation="sigmoid", upsample="pixel_shuffle", name=None, **kwargs):
+                 norm="batch", final_activation="sigmoid", upsample="pixel_shuffle", stem_skip=True, name=None,
+                 **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         if len(decoder_filters) != 5:
             raise ValueError(f"decoder_filters needs 5 widths. Received: decoder_filters={decoder_filters}")
         inputs = keras.Input(shape=(None, None, in_channels), name="image")
-        enc = encoder_model(encoder, in_channels)
-        p2, p3, p4, p5 = enc(inputs)
-        x, _ = decoder(p5, [p4, p3, p2, None, inputs], 2, norm, "relu", filters=list(decoder_filters),
+        enc = encoder_model(encoder, in_channels, (1, 2, 3, 4, 5) if stem_skip else (2, 3, 4, 5))
+        features = enc(inputs)
+        p1, (p2, p3, p4, p5) = (features[0], features[1:]) if stem_skip else (None, features)
+        x, _ = decoder(p5, [p4, p3, p2, p1, inputs], 2, norm, "relu", filters=list(decoder_filters),
                        upsample=upsample)
         logits = L.conv(2, out_channels, 1, name="logits")(x)
         probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
@@ -53,16 +58,17 @@ class EncoderUNet(keras.Model):
         self.norm = norm
         self.final_activation = final_activation
         self.upsample = upsample
+        self.stem_skip = stem_skip
 
     def get_config(self):
         return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
                 "decoder_filters": list(self.decoder_filters), "norm": self.norm,
-                "final_activation": self.final_activation, "upsample": self.upsample, "name": self.name,
-                "trainable": self.trainable}
+                "final_activation": self.final_activation, "upsample": self.upsample, "stem_skip": self.stem_skip,
+                "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{"upsample": L.LEGACY_UPSAMPLE, **config})
+        return cls(**{"upsample": L.LEGACY_UPSAMPLE, "stem_skip": False, **config})
 
     spatial_dims = 2  # the one attribute every kerasbrain network answers; see kerasbrain.windows
 

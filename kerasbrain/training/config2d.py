@@ -38,6 +38,7 @@ class SliceModel:
     depth: int = 4  # scratch U-Net only
     norm: str = "auto"  # scratch U-Net and decoder: batch, instance, group, none; auto = batch (see train_unet2d)
     encoder_weights: str = ""  # a saved .keras encoder to start from
+    stem_skip: bool = True  # encoder U-Nets: the stride-2 decoder level takes the encoder's stem features
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 One subprocess loads them all (after `import kerasbrain.models`, safe mode on, no
 `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
-`upsample` option existed loads too. One process for all keeps the suite short.
+`upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip`. One
+process for all keeps the suite short.
 """
 
 import json
@@ -23,13 +24,14 @@ from kerasbrain.models.simclr import SimCLRNet
 from kerasbrain.models.unet import UNet
 
 
-def _legacy_file(model, path):
-    """Save `model` and drop the `upsample` key from its config: a file written before the option existed."""
+def _legacy_file(model, path, dropped={"upsample": "transpose"}):
+    """Save `model` and drop `dropped`'s keys from its config: a file written before those options existed."""
     model.save(path)
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     config = json.loads(members["config.json"])
-    assert config["config"].pop("upsample") == "transpose"
+    for key, value in dropped.items():
+        assert config["config"].pop(key) == value
     members["config.json"] = json.dumps(config).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
@@ -59,6 +61,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "SimCLRNet": (simclr, image),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
+    legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False)
     expected = {}
     for name, (model, x) in models.items():
         model.save(tmp_path / f"{name}.keras")
@@ -67,11 +70,14 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     _legacy_file(legacy, tmp_path / "legacy.keras")
     np.save(tmp_path / "legacy_x.npy", volume)
     expected["legacy"] = _outputs(legacy.predict_on_batch(volume))
+    _legacy_file(legacy_2d, tmp_path / "legacy_2d.keras", {"upsample": "transpose", "stem_skip": False})
+    np.save(tmp_path / "legacy_2d_x.npy", image)
+    expected["legacy_2d"] = _outputs(legacy_2d.predict_on_batch(image))
     code = textwrap.dedent(f"""
         import json, numpy as np, keras, kerasbrain.models
         root = {str(tmp_path)!r}
         facts = {{}}
-        for name in {list(models) + ["legacy"]!r}:
+        for name in {list(models) + ["legacy", "legacy_2d"]!r}:
             m = keras.saving.load_model(f"{{root}}/{{name}}.keras", safe_mode=True)
             out = m.predict_on_batch(np.load(f"{{root}}/{{name}}_x.npy"))
             out = out if isinstance(out, dict) else {{"y": out}}
@@ -85,7 +91,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     facts = json.loads((tmp_path / "facts.json").read_text())
     for name, outputs in expected.items():
-        assert facts[name]["type"] == ("UNet" if name == "legacy" else name)
+        assert facts[name]["type"] == {"legacy": "UNet", "legacy_2d": "EncoderUNet"}.get(name, name)
         for key, value in outputs.items():
             np.testing.assert_allclose(np.load(tmp_path / f"{name}_{key}_out.npy"), value, atol=1e-5)
     assert facts["MultiTaskNet"]["config"]["tasks"] == ["class", "mask"]
@@ -94,3 +100,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     assert facts["SimCLRNet"]["loss"]["config"]["temperature"] == 0.2
     assert facts["legacy"]["config"]["upsample"] == "transpose"
     assert load_model(tmp_path / "legacy.keras").upsample == "pixel_shuffle"  # kerasbrain's loader swaps it
+    assert facts["legacy_2d"]["config"]["stem_skip"] is False and facts["EncoderUNet"]["config"]["stem_skip"] is True
+    loaded_2d = load_model(tmp_path / "legacy_2d.keras")
+    assert loaded_2d.upsample == "pixel_shuffle" and loaded_2d.stem_skip is False
+    np.testing.assert_allclose(np.asarray(loaded_2d.predict_on_batch(image)), expected["legacy_2d"]["y"], atol=1e-5)
