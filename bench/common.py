@@ -38,3 +38,29 @@ def print_result(line: dict, summary: str, json_path=None) -> None:
     if json_path:
         with open(json_path, "a") as f:
             f.write(json.dumps(line) + "\n")
+
+
+def run_monai_reference(python: str, kind: str, out, **options) -> dict:
+    """Train and predict with bench/monai_reference.py under `python` (an environment with torch and
+    MONAI); its output streams through, and its result line is kept in `<out>/reference.json` so a
+    second call reuses the predictions in `<out>/predictions`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = Path(out)
+    done = out / "reference.json"
+    if not done.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        command = [python, str(Path(__file__).with_name("monai_reference.py")), kind, "--out", str(out / "predictions")]
+        for key, value in options.items():
+            command += [f"--{key.replace('_', '-')}", *map(str, value if isinstance(value, (list, tuple)) else [value])]
+        lines = []
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+            for text in process.stdout:
+                print(text, end="", flush=True)
+                lines.append(text)
+        if process.returncode or not lines:
+            sys.exit(f"bench/monai_reference.py failed (exit {process.returncode})")
+        done.write_text(lines[-1])
+    return json.loads(done.read_text())
