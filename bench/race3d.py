@@ -8,8 +8,9 @@
 
 Writes MSD-layout phantoms (`kerasbrain synth msd --difficulty ...`): `--cases` to train on and
 `--test-cases` more, from another seed, held out; the default shape is a 240 x 240 x 155 BraTS
-volume at 2 mm. Trains `kerasbrain train unet3d` with the config under `--minutes` of time budget
-(`--time-budget`: the run ends cleanly and a cosine schedule follows the clock), then scores
+volume at half size (the files say 1 mm voxels, so HD95 is in voxels of that grid). Trains
+`kerasbrain train unet3d` with the config under `--minutes` of time budget (`--time-budget`: the
+run ends cleanly and a cosine schedule follows the clock), then scores
 `best.keras` on the held-out cases exactly as `kerasbrain evaluate` does and prints Dice and
 HD95 (mm) per region, mean and range over cases. What it compares: recipes at equal wall-clock
 budget on the same hardware (issue 14's ablation table).
