@@ -30,6 +30,10 @@ def _train_command(name: str) -> click.Command:
     def run(data, config, out, time_budget, **options):
         from kerasbrain.runs import removed_if_failed_before_training
 
+        if config is None and family.default_config_name(time_budget):
+            config = family.default_config_name(time_budget)
+            echo(f"no --config: using {config}, the recipe measured best for a time budget on a CPU "
+                 "(--config to choose another)")
         with removed_if_failed_before_training(out):
             result = family.train(data, out, family.load_config(config), time_budget=time_budget, progress=echo,
                                   **options)
@@ -38,7 +42,8 @@ def _train_command(name: str) -> click.Command:
     params = [
         click.Option(["--data"], required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="Dataset folder in a layout this family reads."),
-        click.Option(["--config"], help="TOML config or a shipped config's name; defaults for anything left out."),
+        click.Option(["--config"], help="TOML config or a shipped config's name; defaults for anything left out "
+                                        "(with --time-budget on a CPU, a family's budget recipe if it has one)."),
         click.Option(["--out"], required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Run folder; re-running the same command resumes an interrupted run."),
         click.Option(["--time-budget"], type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",

@@ -93,3 +93,32 @@ def test_a_verb_the_family_lacks_is_one_clear_line(toy_registered, tmp_path):
 def test_registering_a_taken_name_is_refused(toy_registered):
     with pytest.raises(ValueError, match="already registered"):
         families.register_family("unet3d", "somewhere.else")
+
+
+def test_a_budgeted_run_without_a_config_starts_from_the_familys_budget_recipe(toy_registered, tmp_path, monkeypatch):
+    from tests import toy_family
+
+    monkeypatch.setattr(toy_family.ToyFamily, "budget_config", "toy_budget")
+    runner = CliRunner()
+    budgeted = runner.invoke(cli, ["train", "toy", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
+                                   "--time-budget", "5"])
+    assert budgeted.exit_code == 0, budgeted.output
+    assert json.loads((tmp_path / "a" / "called.json").read_text())["config"] == {"config": "toy_budget"}
+    assert "no --config: using toy_budget" in budgeted.output
+    for extra, expected in (([], None), (["--config", "mine.toml", "--time-budget", "5"], "mine.toml")):
+        result = runner.invoke(cli, ["train", "toy", "--data", str(tmp_path), "--out", str(tmp_path / "b"), *extra])
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / "b" / "called.json").read_text())["config"] == {"config": expected}
+        assert "no --config" not in result.output
+
+
+def test_the_volumetric_budget_recipe_is_for_cpus(monkeypatch):
+    import kerasbrain.runtime
+
+    family = families.get_family("unet3d")
+    monkeypatch.setattr(kerasbrain.runtime, "has_gpu", lambda: False)
+    assert family.default_config_name(25.0) == "cpu_budget_unet3d" and family.default_config_name(None) is None
+    assert family.load_config(family.default_config_name(25.0)).training.patch_size == (48, 48, 48)
+    monkeypatch.setattr(kerasbrain.runtime, "has_gpu", lambda: True)
+    assert family.default_config_name(25.0) is None  # a GPU trains the long-run defaults
+    assert families.get_family("unet2d").default_config_name(25.0) is None

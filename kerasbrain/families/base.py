@@ -118,6 +118,7 @@ class ModelFamily:
     stage: str = "train"  # the verb that trains it: "train", or "pretrain" for representation learning
     input_kind: str | None = None  # what `predict` takes: "volume" (NIfTI), "image" (a picture) or None
     config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
+    budget_config: str = ""  # shipped config for a --time-budget run on a CPU without --config ("": defaults)
 
     # --- configuration -------------------------------------------------------------------------
     def _config_cls(self):
@@ -133,6 +134,18 @@ class ModelFamily:
         from kerasbrain.config import load_config_file
 
         return load_config_file(self._config_cls(), path, tuple(changes))
+
+    def default_config_name(self, time_budget: float | None) -> str | None:
+        """The shipped config a run given no config starts from (None: the config class's defaults).
+
+        A time-budgeted run on a CPU starts from `budget_config`, the recipe measured best there
+        (the defaults are for long runs on a GPU).
+        """
+        if not self.budget_config or time_budget is None:
+            return None
+        from kerasbrain.runtime import has_gpu
+
+        return None if has_gpu() else self.budget_config
 
     def run_config(self, run_dir):
         """The config saved in a run folder (None when the folder has none)."""

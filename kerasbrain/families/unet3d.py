@@ -33,6 +33,7 @@ class VolumetricFamily(ModelFamily):
     serving_kind = "volume_segmentation"
     input_kind = "volume"
     config_class = "kerasbrain.training.config:Config"
+    budget_config = "cpu_budget_unet3d"  # README: "Hard cases within a training budget"
     train_options = (
         TrainOption("epochs", int, "Override [training].epochs.", minimum=1),
         TrainOption("steps_per_epoch", int, "Override [training].steps_per_epoch.", minimum=1),
