@@ -22,17 +22,20 @@ LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2
 @click.option("--test-cases", default=0, show_default=True, type=click.IntRange(0),
               help="Unlabelled cases (MSD imagesTs/ only).")
 @click.option("--shape", nargs=3, type=int, default=(96, 96, 64), show_default=True, help="Volume size in voxels.")
+@click.option("--image-size", default=256, show_default=True, type=click.IntRange(32),
+              help="lgg: side of each slice in pixels (kaggle_3m's is 256; smaller makes quick tests and demos).")
 @click.option("--per-class", default=8, show_default=True, type=click.IntRange(1),
               help="brisc / classes: images per class (a quarter go to the test split).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same files.")
 @click.option("--difficulty", type=click.Choice(["easy", "hard"]), default="easy", show_default=True,
               help="msd / brats / lgg: hard adds small and multi-focal lesions, blurred borders, heterogeneous "
                    "tumour signal, white-matter hyperintensities and per-case scanner differences.")
-def synth(layout, out, cases, slices, test_cases, shape, per_class, seed, difficulty):
+def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, seed, difficulty):
     """Write deterministic phantom MRI cases in a real public layout.
 
     LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, lgg
-    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256), brisc
+    (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256 unless
+    --image-size says otherwise), brisc
     (BRISC 2025: OUT/brisc2025/{classification,segmentation}_task/...) or classes (the Kaggle
     4-class Training/ and Testing/ folders of seed 000).
     """
@@ -51,7 +54,7 @@ def synth(layout, out, cases, slices, test_cases, shape, per_class, seed, diffic
             write = write_brisc if layout == "brisc" else write_class_folders
             root = write(staged, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
         elif layout == "lgg":
-            root = write_lgg(staged, cases, slices, seed=seed, difficulty=difficulty,
+            root = write_lgg(staged, cases, slices, (image_size, image_size), seed=seed, difficulty=difficulty,
                              progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))
         else:
             root = write_dataset(staged, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,

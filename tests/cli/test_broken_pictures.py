@@ -35,7 +35,8 @@ def assert_refused(result, path, message):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("pictures")
-    assert run("synth", "lgg", "--patients", 5, "--slices", 2, "--out", root / "lgg", "--seed", 3).exit_code == 0
+    assert run("synth", "lgg", "--patients", 5, "--slices", 2, "--image-size", 64, "--out", root / "lgg",
+               "--seed", 3).exit_code == 0
     assert run("synth", "brisc", "--per-class", 4, "--out", root / "brisc", "--seed", 3).exit_code == 0
     return root
 
@@ -135,7 +136,7 @@ def test_a_truth_mask_of_another_size_is_refused_before_anything_is_written(data
     cv2.imwrite(str(wrong), np.zeros((32, 32), np.uint8))
     out = tmp_path / "out" / "mask.png"
     result = run("predict", "--model", slice_run, "--input", source_slice(data), "--truth", wrong, "--out", out)
-    assert_refused(result, wrong, "mask is 32x32 but its image is 256x256")
+    assert_refused(result, wrong, "mask is 32x32 but its image is 64x64")
     assert not (tmp_path / "out").exists()
 
 
@@ -155,7 +156,7 @@ def test_evaluate_names_a_mask_of_another_size_and_scores_the_rest(data, slice_r
     cv2.imwrite(str(mask), np.zeros((100, 100), np.uint8))
     result = run("evaluate", "--model", slice_run, "--data", lgg, "--out", tmp_path / "eval")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"{mask.name}: mask is 100x100 but its image is 256x256" in result.output
+    assert f"{mask.name}: mask is 100x100 but its image is 64x64" in result.output
     assert "1 case(s) could not be scored" in result.output
     assert (tmp_path / "eval" / "summary.json").exists()  # the others were scored
 
