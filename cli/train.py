@@ -30,8 +30,7 @@ def _train_command(name: str) -> click.Command:
     def run(data, config, out, time_budget, **options):
         from kerasbrain.runs import removed_if_failed_before_training
 
-        if config is None and family.default_config_name(time_budget):
-            config = family.default_config_name(time_budget)
+        if config is None and (config := family.default_config_name(time_budget)):
             echo(f"no --config: using {config}, the recipe measured best for a time budget on a CPU "
                  "(--config to choose another)")
         with removed_if_failed_before_training(out):

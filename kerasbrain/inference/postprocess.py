@@ -89,4 +89,3 @@ def choose_postprocessing(per_case: list[dict]) -> tuple[tuple[float, float], di
     means = {pair: float(np.mean([case[pair] for case in per_case])) for pair in per_case[0]}
     best = max(means.values())
     return min(pair for pair, score in means.items() if score >= best - 1e-12), means
-
