@@ -96,9 +96,11 @@ def test_registering_a_taken_name_is_refused(toy_registered):
 
 
 def test_a_budgeted_run_without_a_config_starts_from_the_familys_budget_recipe(toy_registered, tmp_path, monkeypatch):
+    import kerasbrain.runtime
     from tests import toy_family
 
     monkeypatch.setattr(toy_family.ToyFamily, "budget_config", "toy_budget")
+    monkeypatch.setattr(kerasbrain.runtime, "has_gpu", lambda: False)  # the same answer on a GPU machine
     runner = CliRunner()
     budgeted = runner.invoke(cli, ["train", "toy", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
                                    "--time-budget", "5"])
