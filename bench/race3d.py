@@ -159,7 +159,8 @@ def main():
                 "inference": variant,
                 "mirror": config.inference.mirror if overrides.mirror is None else overrides.mirror,
                 "min_component_ml": overrides.min_component_ml or 0.0,
-                "min_enhancing_ml": overrides.min_enhancing_ml or 0.0, **region_lines(summary, rows)}
+                "min_enhancing_ml": overrides.min_enhancing_ml or 0.0, "test_cases": len(rows),
+                **region_lines(summary, rows)}
         print_result(line, f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / "
                            f"{line['dice_ET']:.3f}, HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / "
                            f"{line['hd95_ET']:.0f} mm after {minutes} min, {epochs} epochs of <= "
@@ -170,7 +171,7 @@ def main():
                                     split=run / "split.json", minutes=args.minutes)
         rows = score_label_files(test_dir, root / "monai" / "predictions")
         line = {**facts, "model": "monai BasicUNet", "minutes": monai["minutes"], "steps": monai["steps"],
-                "inference": "sliding window (Gaussian)", "reference": monai,
+                "inference": "sliding window (Gaussian)", "reference": monai, "test_cases": len(rows),
                 **region_lines(summarise(rows), rows)}
         print_result(line, f"MONAI BasicUNet: held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / "
                            f"{line['dice_ET']:.3f}, HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / "
