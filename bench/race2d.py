@@ -2,8 +2,9 @@
 
     python bench/race2d.py [--minutes 10] [--model scratch|resnet18|resnet34|resnet50|efficientnet_b0]
                            [--norm auto|batch|instance|group] [--recalibration-batches 16]
-                           [--patients 12] [--slices 24] [--batch 16] [--lr 1e-3] [--out DIR]
-                           [--monai PYTHON]
+                           [--no-stem-skip] [--image-skip-filters 32] [--patients 12] [--slices 24]
+                           [--batch 16] [--lr 1e-3] [--out DIR] [--monai PYTHON]
+    python bench/race2d.py --config seed002_unet2d|seed004_resnet50|FILE [--model M] [--minutes 0]
 
 Writes LGG-layout phantoms (`kerasbrain synth lgg`), holds out the last 3 patients by name, trains
 with `train_unet2d` (Dice + BCE, flips, constant learning rate, one stage; 1 of 5 patient folds of
@@ -16,6 +17,10 @@ model predicts at inference as well as it trains after a short run.
 under PYTHON (an environment with torch and MONAI beside the project; that file says how to make
 one) trains it on the same patients of the same split with the same batch size, loss, flips,
 learning rate and minutes; its masks are scored here exactly as kerasbrain's.
+
+`--config` runs a whole training config instead (a shipped one by name, e.g. seed 002's or seed
+004's full schedule, or a TOML file): its model, batch, loss, stages and augmentation on this
+race's split, `--model` replacing its encoder; `--minutes 0` (its default then) trains every epoch.
 """
 
 import argparse
@@ -42,7 +47,8 @@ from kerasbrain.data.phantom import write_lgg  # noqa: E402
 from kerasbrain.data.slices import SliceAugment  # noqa: E402
 from kerasbrain.evaluation.slices import evaluate_slices  # noqa: E402
 from kerasbrain.inference.model_io import load_model  # noqa: E402
-from kerasbrain.training.config2d import SliceConfig, SliceData, SliceModel, SliceTraining, Stage  # noqa: E402
+from kerasbrain.training.config2d import (SliceConfig, SliceData, SliceModel, SliceTraining, Stage,  # noqa: E402
+                                          load_slice_config)
 from kerasbrain.data.slices import load_slices  # noqa: E402
 from kerasbrain.metrics.binary import dataset_scores  # noqa: E402
 from kerasbrain.training.train_unet2d import split_slices, train_unet2d  # noqa: E402
@@ -66,8 +72,10 @@ def phantoms(root: Path, patients: int, slices: int, held_out: int = 3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--model", default="scratch")
+    parser.add_argument("--minutes", type=float, help="Training budget (default 10; with --config 0 = no limit).")
+    parser.add_argument("--model", help="scratch, resnet18/34/50 or efficientnet_b0 (default: scratch, or the "
+                                            "config's).")
+    parser.add_argument("--config", help="Train this slice config (shipped name or TOML file) on the race's split.")
     parser.add_argument("--norm", default="auto")
     parser.add_argument("--recalibration-batches", type=int, default=16)
     parser.add_argument("--patients", type=int, default=12)
@@ -76,6 +84,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--no-stem-skip", action="store_true",
                         help="Encoder U-Nets without the stride-2 skip from the encoder's stem (before 2026-11-27).")
+    parser.add_argument("--image-skip-filters", type=int, default=SliceModel().image_skip_filters,
+                        help="Encoder U-Nets' full-resolution skip block width (0: the raw image, before 2026-11-27).")
     parser.add_argument("--out", help="Keep the run and data here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
     parser.add_argument("--monai", metavar="PYTHON", help="Race MONAI's BasicUNet with this interpreter instead.")
@@ -83,33 +93,52 @@ def main():
 
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race2d_"))
     train_dir, test_dir = phantoms(root / "data", args.patients, args.slices)
-    config = SliceConfig(
-        data=SliceData(n_splits=5, fold=0, test_fold=-1),
-        model=replace(SliceModel(), encoder="none" if args.model == "scratch" else args.model, norm=args.norm,
-                      stem_skip=not args.no_stem_skip),
-        training=replace(SliceTraining(), batch_size=args.batch, loss="dice_bce",
-                         bn_recalibration_batches=args.recalibration_batches),
-        stages=(Stage(epochs=1000, learning_rate=args.lr),),
-        augmentation=SliceAugment(flip=True, rotation_degrees=0.0, elastic=False),
-    )
+    config = race_config(args)
+    args.model = "scratch" if config.model.encoder == "none" else config.model.encoder
     if args.monai:
         return race_monai(args, config, root, train_dir, test_dir)
     start = time.monotonic()
-    result = train_unet2d(train_dir, root / "run", config, verbose=2, progress=print, time_budget=args.minutes)
+    result = train_unet2d(train_dir, root / "run", config, verbose=2, progress=print,
+                          time_budget=args.minutes or None)
     minutes = (time.monotonic() - start) / 60
     history = list(csv.DictReader(open(root / "run" / "history.csv")))
     scores = evaluate_slices(load_model(result["best"]), discover_lgg(test_dir), root / "eval", progress=print)
     pixels = scores["summary"]["pixels"]
-    line = {"backend": keras.backend.backend(), "model": args.model, "norm": args.norm,
-            "stem_skip": not args.no_stem_skip and args.model != "scratch", "lr": args.lr, "batch": args.batch,
-            "recalibration_batches": args.recalibration_batches, "minutes": round(minutes, 2),
+    m, t = config.model, config.training
+    line = {"backend": keras.backend.backend(), "model": args.model, "config": args.config, "norm": m.norm,
+            "stem_skip": m.stem_skip and args.model != "scratch",
+            "image_skip_filters": 0 if args.model == "scratch" else m.image_skip_filters,
+            "lr": [s.learning_rate for s in config.stages] if args.config else args.lr, "batch": t.batch_size,
+            "recalibration_batches": t.bn_recalibration_batches, "minutes": round(minutes, 2),
             "epochs": len(history), "train_dice_last": float(history[-1]["dice"]),
             "val_dice_by_epoch": [round(float(h["val_dice"]), 3) for h in history],
             **{f"heldout_{k}": round(v, 4) for k, v in pixels.items()}}
     print_result(line, f"held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, "
                        f"precision {pixels['precision']:.3f}, recall {pixels['recall']:.3f} after {minutes:.1f} min, "
-                       f"{len(history)} epochs ({args.model}, norm {args.norm}, recalibration "
-                       f"{args.recalibration_batches})", args.json)
+                       f"{len(history)} epochs ({args.model}, {args.config or 'race config'}, norm {m.norm})",
+                 args.json)
+
+
+def race_config(args) -> SliceConfig:
+    """The race's own one-stage config, or `--config`'s schedule on the race's split (the held-out patients apart)."""
+    split = SliceData(n_splits=5, fold=0, test_fold=-1)
+    if args.config:
+        config = load_slice_config(args.config)
+        model = config.model if args.model is None else replace(
+            config.model, encoder="none" if args.model == "scratch" else args.model)
+        args.minutes = args.minutes or 0.0
+        return replace(config, data=replace(split, enhance=config.data.enhance), model=model)
+    args.minutes = 10.0 if args.minutes is None else args.minutes
+    model = args.model or "scratch"
+    return SliceConfig(
+        data=split,
+        model=replace(SliceModel(), encoder="none" if model == "scratch" else model, norm=args.norm,
+                      stem_skip=not args.no_stem_skip, image_skip_filters=args.image_skip_filters),
+        training=replace(SliceTraining(), batch_size=args.batch, loss="dice_bce",
+                         bn_recalibration_batches=args.recalibration_batches),
+        stages=(Stage(epochs=1000, learning_rate=args.lr),),
+        augmentation=SliceAugment(flip=True, rotation_degrees=0.0, elastic=False),
+    )
 
 
 def race_monai(args, config, root, train_dir, test_dir):

@@ -39,6 +39,10 @@ class SliceModel:
     norm: str = "auto"  # scratch U-Net and decoder: batch, instance, group, none; auto = batch (see train_unet2d)
     encoder_weights: str = ""  # a saved .keras encoder to start from
     stem_skip: bool = True  # encoder U-Nets: the stride-2 decoder level takes the encoder's stem features
+    image_skip_filters: int = 32  # encoder U-Nets: width of the full-resolution block over the image (0: raw image)
+
+    def __post_init__(self):
+        check(self.image_skip_filters >= 0, "image_skip_filters", "must not be negative", self.image_skip_filters)
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,14 @@ def test_freezing_and_loading_the_encoder(tmp_path):
     encoder_model("efficientnet_b0").save(tmp_path / "other.keras")
     with pytest.raises(ValueError, match="do not match a resnet18 encoder"):
         model.load_encoder_weights(tmp_path / "other.keras")
+
+
+@pytest.mark.parametrize("image_skip_filters,last_skip_channels", [(32, 32), (0, 3)])
+def test_full_resolution_skip(image_skip_filters, last_skip_channels):
+    # the decoder's last (stride-1) level concatenates its upsampled features with a conv block over
+    # the image (or, for models saved before 2026-11-27, the raw 3-channel image)
+    model = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), image_skip_filters=image_skip_filters)
+    assert model.get_layer("decoder4_concat").output.shape[-1] == 8 + last_skip_channels
+    assert any(layer.name.startswith("image_skip") for layer in model.layers) == bool(image_skip_filters)
+    y = model.predict_on_batch(np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32"))
+    assert y.shape == (2, 64, 64, 1)

@@ -2,7 +2,8 @@
 
 One subprocess loads them all (after `import kerasbrain.models`, safe mode on, no
 `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
-`upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip`. One
+`upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip` and
+`image_skip_filters`. One
 process for all keeps the suite short.
 """
 
@@ -61,7 +62,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "SimCLRNet": (simclr, image),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
-    legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False)
+    legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
+                            image_skip_filters=0)
     expected = {}
     for name, (model, x) in models.items():
         model.save(tmp_path / f"{name}.keras")
@@ -70,7 +72,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     _legacy_file(legacy, tmp_path / "legacy.keras")
     np.save(tmp_path / "legacy_x.npy", volume)
     expected["legacy"] = _outputs(legacy.predict_on_batch(volume))
-    _legacy_file(legacy_2d, tmp_path / "legacy_2d.keras", {"upsample": "transpose", "stem_skip": False})
+    _legacy_file(legacy_2d, tmp_path / "legacy_2d.keras", {"upsample": "transpose", "stem_skip": False,
+                                                                     "image_skip_filters": 0})
     np.save(tmp_path / "legacy_2d_x.npy", image)
     expected["legacy_2d"] = _outputs(legacy_2d.predict_on_batch(image))
     code = textwrap.dedent(f"""
@@ -101,6 +104,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     assert facts["legacy"]["config"]["upsample"] == "transpose"
     assert load_model(tmp_path / "legacy.keras").upsample == "pixel_shuffle"  # kerasbrain's loader swaps it
     assert facts["legacy_2d"]["config"]["stem_skip"] is False and facts["EncoderUNet"]["config"]["stem_skip"] is True
+    assert facts["legacy_2d"]["config"]["image_skip_filters"] == 0
+    assert facts["EncoderUNet"]["config"]["image_skip_filters"] == 32
     loaded_2d = load_model(tmp_path / "legacy_2d.keras")
-    assert loaded_2d.upsample == "pixel_shuffle" and loaded_2d.stem_skip is False
+    assert loaded_2d.upsample == "pixel_shuffle" and loaded_2d.stem_skip is False and loaded_2d.image_skip_filters == 0
     np.testing.assert_allclose(np.asarray(loaded_2d.predict_on_batch(image)), expected["legacy_2d"]["y"], atol=1e-5)
