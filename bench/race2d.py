@@ -2,8 +2,8 @@
 
     python bench/race2d.py [--minutes 10] [--model scratch|resnet18|resnet34|resnet50|efficientnet_b0]
                            [--norm auto|batch|instance|group] [--recalibration-batches 16]
-                           [--no-stem-skip] [--image-skip-filters 32] [--patients 12] [--slices 24]
-                           [--batch 16] [--lr 1e-3] [--out DIR] [--monai PYTHON]
+                           [--no-stem-skip] [--image-skip-filters 32] [--output-prior P] [--patients 12]
+                           [--slices 24] [--batch 16] [--lr 1e-3] [--out DIR] [--monai PYTHON]
     python bench/race2d.py --config seed002_unet2d|seed004_resnet50|FILE [--model M] [--minutes 0]
 
 Writes LGG-layout phantoms (`kerasbrain synth lgg`), holds out the last 3 patients by name, trains
@@ -86,6 +86,8 @@ def main():
                         help="Encoder U-Nets without the stride-2 skip from the encoder's stem (before 2026-11-27).")
     parser.add_argument("--image-skip-filters", type=int, default=SliceModel().image_skip_filters,
                         help="Encoder U-Nets' full-resolution skip block width (0: the raw image, before 2026-11-27).")
+    parser.add_argument("--output-prior", type=float, default=SliceModel().output_prior,
+                        help="Foreground probability the output starts at (0: a zero bias).")
     parser.add_argument("--out", help="Keep the run and data here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
     parser.add_argument("--monai", metavar="PYTHON", help="Race MONAI's BasicUNet with this interpreter instead.")
@@ -108,6 +110,7 @@ def main():
     line = {"backend": keras.backend.backend(), "model": args.model, "config": args.config, "norm": m.norm,
             "stem_skip": m.stem_skip and args.model != "scratch",
             "image_skip_filters": 0 if args.model == "scratch" else m.image_skip_filters,
+            "output_prior": m.output_prior,
             "lr": [s.learning_rate for s in config.stages] if args.config else args.lr, "batch": t.batch_size,
             "recalibration_batches": t.bn_recalibration_batches, "minutes": round(minutes, 2),
             "epochs": len(history), "train_dice_last": float(history[-1]["dice"]),
@@ -133,7 +136,8 @@ def race_config(args) -> SliceConfig:
     return SliceConfig(
         data=split,
         model=replace(SliceModel(), encoder="none" if model == "scratch" else model, norm=args.norm,
-                      stem_skip=not args.no_stem_skip, image_skip_filters=args.image_skip_filters),
+                      stem_skip=not args.no_stem_skip, image_skip_filters=args.image_skip_filters,
+                      output_prior=args.output_prior),
         training=replace(SliceTraining(), batch_size=args.batch, loss="dice_bce",
                          bn_recalibration_batches=args.recalibration_batches),
         stages=(Stage(epochs=1000, learning_rate=args.lr),),

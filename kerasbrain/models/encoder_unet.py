@@ -36,12 +36,14 @@ class EncoderUNet(keras.Model):
         stem_skip: whether the decoder's stride-2 level takes the encoder's P1 (stem) features.
         image_skip_filters: width of the full-resolution conv block over the image that is the
             decoder's last skip (0: the raw image itself, as models saved before 2026-11-27).
+        output_prior: the foreground probability every output starts at (None: 0.5); see
+            `kerasbrain.models.layers.logits`. Initialisation only.
     Input sides must be multiples of 32.
     """
 
     def __init__(self, encoder="resnet50", in_channels=3, out_channels=1, decoder_filters=(256, 128, 64, 32, 16),
                  norm="batch", final_activation="sigmoid", upsample="pixel_shuffle", stem_skip=True,
-                 image_skip_filters=32, name=None, **kwargs):
+                 image_skip_filters=32, output_prior=None, name=None, **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         if len(decoder_filters) != 5:
@@ -54,7 +56,7 @@ class EncoderUNet(keras.Model):
               else inputs)
         x, _ = decoder(p5, [p4, p3, p2, p1, p0], 2, norm, "relu", filters=list(decoder_filters),
                        upsample=upsample)
-        logits = L.conv(2, out_channels, 1, name="logits")(x)
+        logits = L.logits(2, out_channels, output_prior)(x)
         probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
         super().__init__(inputs=inputs, outputs=probabilities, name=name or f"unet_{encoder}", **kwargs)
         self.encoder = enc
@@ -67,12 +69,14 @@ class EncoderUNet(keras.Model):
         self.upsample = upsample
         self.stem_skip = stem_skip
         self.image_skip_filters = image_skip_filters
+        self.output_prior = output_prior
 
     def get_config(self):
         return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
                 "decoder_filters": list(self.decoder_filters), "norm": self.norm,
                 "final_activation": self.final_activation, "upsample": self.upsample, "stem_skip": self.stem_skip,
-                "image_skip_filters": self.image_skip_filters, "name": self.name, "trainable": self.trainable}
+                "image_skip_filters": self.image_skip_filters, "output_prior": self.output_prior, "name": self.name,
+                "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config):

@@ -27,12 +27,13 @@ def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
 
 
 def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_channels=1,
-            final_activation="sigmoid", name="decoder", filters=None, upsample="pixel_shuffle"):
+            final_activation="sigmoid", name="decoder", filters=None, upsample="pixel_shuffle", output_prior=None):
     """U-Net decoder: upsample x2, concatenate the matching skip, conv block; optional deep supervision.
 
     `skips` run from the deepest to the shallowest (None: a level without a skip); `filters` gives
     each level's width (default: the skip's); `upsample` picks the x2 upsampling layer (see
-    `kerasbrain.models.layers.upsample`). Returns the last feature map and the auxiliary
+    `kerasbrain.models.layers.upsample`); `output_prior` initialises the auxiliary heads' bias
+    (`kerasbrain.models.layers.logits`). Returns the last feature map and the auxiliary
     outputs (from coarse to fine, excluding the final level).
     """
     aux = []
@@ -44,7 +45,7 @@ def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_cha
         x = conv_block(x, spatial_dims, width, norm, act, name=f"{name}{level}")
         remaining = len(skips) - 1 - level
         if 0 < remaining <= deep_supervision_heads:
-            head = L.conv(spatial_dims, out_channels, 1, name=f"aux{remaining}_logits")(x)
+            head = L.logits(spatial_dims, out_channels, output_prior, name=f"aux{remaining}_logits")(x)
             aux.append(keras.layers.Activation(final_activation, dtype="float32", name=f"aux{remaining}")(head))
     return x, aux
 
@@ -66,15 +67,19 @@ class UNet(keras.Model):
             returns a list [full, 1/2, 1/4, ...]; `kerasbrain.training` builds the matching targets.
         upsample: "pixel_shuffle" (default; fast on every device) or "transpose" (transposed
             convolutions, the same function and weights; what models saved before the choice used).
+        output_prior: sigmoid outputs only: the foreground probability every output starts at
+            (None: a zero bias, 0.5); see `kerasbrain.models.layers.logits`. Initialisation only.
     """
 
     def __init__(self, spatial_dims=3, in_channels=4, out_channels=3, base_filters=16, depth=4, max_filters=320,
                  norm="instance", activation="leaky_relu", final_activation="sigmoid", deep_supervision=0,
-                 upsample="pixel_shuffle", name="unet", **kwargs):
+                 upsample="pixel_shuffle", output_prior=None, name="unet", **kwargs):
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
         if not 0 <= deep_supervision < depth:
             raise ValueError(f"deep_supervision must be in [0, depth). Received: deep_supervision={deep_supervision}")
+        if output_prior is not None and final_activation != "sigmoid":
+            raise ValueError(f"output_prior needs sigmoid outputs. Received: final_activation={final_activation!r}")
         inputs = keras.Input(shape=(None,) * spatial_dims + (in_channels,), name="image")
         x, skips = inputs, []
         for level in range(depth + 1):
@@ -83,8 +88,8 @@ class UNet(keras.Model):
                            strides=1 if level == 0 else 2)
             skips.append(x)
         x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, activation, deep_supervision,
-                         out_channels, final_activation, upsample=upsample)
-        logits = L.conv(spatial_dims, out_channels, 1, name="logits")(x)
+                         out_channels, final_activation, upsample=upsample, output_prior=output_prior)
+        logits = L.logits(spatial_dims, out_channels, output_prior)(x)
         probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
         outputs = [probabilities] + aux[::-1] if deep_supervision else probabilities
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -99,13 +104,15 @@ class UNet(keras.Model):
         self.final_activation = final_activation
         self.deep_supervision = deep_supervision
         self.upsample = upsample
+        self.output_prior = output_prior
 
     def get_config(self):
         return {
             "spatial_dims": self.spatial_dims, "in_channels": self.in_channels, "out_channels": self.out_channels,
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
-            "deep_supervision": self.deep_supervision, "upsample": self.upsample, "name": self.name,
+            "deep_supervision": self.deep_supervision, "upsample": self.upsample, "output_prior": self.output_prior,
+            "name": self.name,
             "trainable": self.trainable,
         }
 

@@ -42,9 +42,10 @@ def build_slice_model(config: SliceConfig) -> keras.Model:
     m = config.model
     if m.encoder == "none":
         return UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=m.base_filters, depth=m.depth,
-                    norm=slice_norm(config), activation="relu", final_activation="sigmoid", name="unet2d")
+                    norm=slice_norm(config), activation="relu", final_activation="sigmoid",
+                    output_prior=m.output_prior or None, name="unet2d")
     model = EncoderUNet(encoder=m.encoder, norm=slice_norm(config), stem_skip=m.stem_skip,
-                        image_skip_filters=m.image_skip_filters)
+                        image_skip_filters=m.image_skip_filters, output_prior=m.output_prior or None)
     if m.encoder_weights:
         model.load_encoder_weights(m.encoder_weights)
     return model

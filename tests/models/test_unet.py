@@ -57,3 +57,20 @@ def test_one_fit_step_reduces_loss():
     y = (x[..., :3] > 0).astype("float32")
     history = model.fit(x, y, epochs=5, verbose=0).history["loss"]
     assert history[-1] < history[0]
+
+
+def test_output_prior_starts_every_output_at_that_probability():
+    # RetinaNet's prior initialisation: the logits' bias is log(p / (1 - p)), here for the main and the
+    # auxiliary (deep supervision) heads, so an untrained network predicts mostly background
+    model = UNet(spatial_dims=2, in_channels=3, out_channels=2, base_filters=4, depth=2, deep_supervision=1,
+                 output_prior=0.01)
+    for name in ("logits", "aux1_logits"):
+        np.testing.assert_allclose(np.asarray(model.get_layer(name).bias), [np.log(0.01 / 0.99)] * 2, rtol=1e-6)
+    full, _ = model.predict_on_batch(np.random.default_rng(0).normal(size=(3, 16, 16, 3)).astype("float32"))
+    assert 0.001 < np.median(full) < 0.1  # the median pixel sits near the prior (0.5 without it)
+    assert np.asarray(UNet(spatial_dims=2, base_filters=4, depth=2).get_layer("logits").bias).tolist() == [0, 0, 0]
+    assert UNet.from_config(model.get_config()).output_prior == 0.01
+    with pytest.raises(ValueError, match="output_prior needs sigmoid outputs"):
+        UNet(spatial_dims=2, base_filters=4, depth=2, final_activation="softmax", output_prior=0.01)
+    with pytest.raises(ValueError, match="output_prior must be a probability"):
+        UNet(spatial_dims=2, base_filters=4, depth=2, output_prior=1.5)
