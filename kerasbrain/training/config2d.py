@@ -40,7 +40,7 @@ class SliceModel:
     encoder_weights: str = ""  # a saved .keras encoder to start from
     stem_skip: bool = True  # encoder U-Nets: the stride-2 decoder level takes the encoder's stem features
     image_skip_filters: int = 32  # encoder U-Nets: width of the full-resolution block over the image (0: raw image)
-    output_prior: float = 0.0  # foreground probability the sigmoid output starts at (0 = a zero bias, 0.5)
+    output_prior: float = 0.01  # foreground probability the sigmoid output starts at (0: a zero bias, 0.5)
 
     def __post_init__(self):
         check(0.0 <= self.output_prior < 1.0, "output_prior", "must be in [0, 1)", self.output_prior)
