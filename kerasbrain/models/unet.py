@@ -112,8 +112,7 @@ class UNet(keras.Model):
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
             "deep_supervision": self.deep_supervision, "upsample": self.upsample, "output_prior": self.output_prior,
-            "name": self.name,
-            "trainable": self.trainable,
+            "name": self.name, "trainable": self.trainable,
         }
 
     @classmethod

@@ -3,8 +3,7 @@
 One subprocess loads them all (after `import kerasbrain.models`, safe mode on, no
 `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
 `upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip` and
-`image_skip_filters`. One
-process for all keeps the suite short.
+`image_skip_filters`. One process for all keeps the suite short.
 """
 
 import json
