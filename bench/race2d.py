@@ -95,7 +95,7 @@ def main():
 
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race2d_"))
     train_dir, test_dir = phantoms(root / "data", args.patients, args.slices)
-    config = race_config(args)
+    config, args.minutes = race_config(args)
     args.model = "scratch" if config.model.encoder == "none" else config.model.encoder
     if args.monai:
         return race_monai(args, config, root, train_dir, test_dir)
@@ -122,16 +122,15 @@ def main():
                  args.json)
 
 
-def race_config(args) -> SliceConfig:
-    """The race's own one-stage config, or `--config`'s schedule on the race's split (the held-out patients apart)."""
+def race_config(args) -> tuple[SliceConfig, float]:
+    """(config, minutes): the race's one-stage config for 10 minutes, or `--config`'s schedule on the
+    race's split (the held-out patients apart) with no time limit; `--minutes` overrides either."""
     split = SliceData(n_splits=5, fold=0, test_fold=-1)
     if args.config:
         config = load_slice_config(args.config)
         model = config.model if args.model is None else replace(
             config.model, encoder="none" if args.model == "scratch" else args.model)
-        args.minutes = args.minutes or 0.0
-        return replace(config, data=replace(split, enhance=config.data.enhance), model=model)
-    args.minutes = 10.0 if args.minutes is None else args.minutes
+        return replace(config, data=replace(split, enhance=config.data.enhance), model=model), args.minutes or 0.0
     model = args.model or "scratch"
     return SliceConfig(
         data=split,
@@ -142,7 +141,7 @@ def race_config(args) -> SliceConfig:
                          bn_recalibration_batches=args.recalibration_batches),
         stages=(Stage(epochs=1000, learning_rate=args.lr),),
         augmentation=SliceAugment(flip=True, rotation_degrees=0.0, elastic=False),
-    )
+    ), 10.0 if args.minutes is None else args.minutes
 
 
 def race_monai(args, config, root, train_dir, test_dir):
