@@ -73,15 +73,16 @@ def random_crop(image, target, patch, rng, foreground):
     return np.ascontiguousarray(image), np.ascontiguousarray(target)
 
 
-def train(net, batches, minutes, lr, progress_every=25):
+def train(net, batches, minutes, lr, steps_limit=None, device="cpu", progress_every=25):
+    """Adam on DiceCELoss until `minutes` of wall-clock time have passed, or `steps_limit` steps if given."""
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = DiceCELoss(sigmoid=True)
     start, steps, losses = time.monotonic(), 0, []
     net.train()
-    while time.monotonic() - start < minutes * 60:
-        x, y = next(batches)
+    while (steps < steps_limit) if steps_limit else (time.monotonic() - start < minutes * 60):
+        x, y = (torch.from_numpy(a).to(device) for a in next(batches))
         optimizer.zero_grad()
-        loss = loss_fn(net(torch.from_numpy(x)), torch.from_numpy(y))
+        loss = loss_fn(net(x), y)
         loss.backward()
         optimizer.step()
         steps += 1
@@ -155,6 +156,13 @@ def run_2d(args):
     images, masks = np.stack(images), np.stack(masks)
     print(f"{len(images)} training slices from {len(patients)} patients", flush=True)
 
+    rotate = None
+    if args.rotation:  # seed 002's +-35 degrees: image bilinear, mask nearest, zeros outside (MONAI's RandRotate)
+        from monai.transforms import RandRotate
+
+        rotate = (RandRotate(range_x=np.deg2rad(args.rotation), prob=1.0, mode="bilinear", padding_mode="zeros"),
+                  RandRotate(range_x=np.deg2rad(args.rotation), prob=1.0, mode="nearest", padding_mode="zeros"))
+
     def batches():
         while True:
             order = rng.permutation(len(images))
@@ -163,10 +171,18 @@ def run_2d(args):
                 for axis in (2, 3):
                     flip = rng.random(len(x)) < 0.5
                     x[flip], y[flip] = np.flip(x[flip], axis), np.flip(y[flip], axis)
+                if rotate:
+                    for j in range(len(x)):
+                        seed = int(rng.integers(2**31))
+                        x[j] = np.asarray(rotate[0].set_random_state(seed)(x[j]))
+                        y[j] = np.asarray(rotate[1].set_random_state(seed)(y[j]))  # the same angle
                 yield np.ascontiguousarray(x), np.ascontiguousarray(y)
 
-    net = BasicUNet(spatial_dims=2, in_channels=3, out_channels=1)
-    steps, minutes, losses = train(net, batches(), args.minutes, args.lr)
+    device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    net = BasicUNet(spatial_dims=2, in_channels=3, out_channels=1).to(device)
+    steps_per_epoch = len(images) // args.batch  # whole batches, as the batches above
+    steps, minutes, losses = train(net, batches(), args.minutes, args.lr, device=device,
+                                   steps_limit=args.epochs * steps_per_epoch if args.epochs else None)
     net.eval()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,10 +192,11 @@ def run_2d(args):
             continue
         x = np.moveaxis(read_slice(image_path).astype(np.float32) / 255.0, -1, 0)[None]
         with torch.no_grad():
-            probability = torch.sigmoid(net(torch.from_numpy(x)))[0, 0].numpy()
+            probability = torch.sigmoid(net(torch.from_numpy(x).to(device)))[0, 0].cpu().numpy()
         Image.fromarray(((probability > 0.5) * 255).astype(np.uint8)).save(out / f"{image_path.stem}_mask.png")
         written += 1
     print(json.dumps({"reference": "monai BasicUNet 2d", "steps": steps, "minutes": round(minutes, 2),
+                      "epochs": round(steps / steps_per_epoch, 2), "rotation": args.rotation, "device": device,
                       "batch": args.batch, "lr": args.lr, "slices": len(images), "predicted": written,
                       "last_loss": round(float(np.mean(losses[-25:])), 4), "torch": torch.__version__,
                       "threads": torch.get_num_threads()}), flush=True)
@@ -197,6 +214,9 @@ def main():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="2d: train this many passes over the slices instead of --minutes.")
+    parser.add_argument("--rotation", type=float, default=0.0, help="2d: random rotations within +-this many degrees.")
+    parser.add_argument("--device", default="auto", help="2d: auto (a GPU if torch sees one), cpu or cuda.")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     (run_3d if args.kind == "3d" else run_2d)(args)

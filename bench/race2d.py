@@ -21,6 +21,10 @@ learning rate and minutes; its masks are scored here exactly as kerasbrain's.
 `--config` runs a whole training config instead (a shipped one by name, e.g. seed 002's or seed
 004's full schedule, or a TOML file): its model, batch, loss, stages and augmentation on this
 race's split, `--model` replacing its encoder; `--minutes 0` (its default then) trains every epoch.
+With `--monai`, a one-stage scratch config gives MONAI its batch, learning rate, epochs and rotations
+(`monai_reference.py 2d --epochs N --rotation D`, on a GPU if torch sees one). MONAI's masks
+written elsewhere (a GPU machine) are scored here when `<out>/monai/` holds them with their
+`reference.json` (the JSON line monai_reference.py printed last) and `<out>/data` the same phantoms.
 """
 
 import argparse
@@ -149,17 +153,24 @@ def race_monai(args, config, root, train_dir, test_dir):
     import cv2
 
     split_slices(train_dir, config, root / "monai")
+    schedule = {"minutes": args.minutes, "batch": args.batch, "lr": args.lr}
+    if args.config:  # the config's schedule: its batch, learning rate, epochs (unless --minutes) and rotations
+        if len(config.stages) != 1 or config.model.encoder != "none":
+            sys.exit("--monai with --config needs a one-stage config of a scratch U-Net (MONAI has no encoders)")
+        schedule = {"minutes": args.minutes, "batch": config.training.batch_size,
+                    "lr": config.stages[0].learning_rate, "rotation": config.augmentation.rotation_degrees}
+        if not args.minutes:
+            schedule["epochs"] = config.stages[0].epochs
     monai = run_monai_reference(args.monai, "2d", root / "monai", data=train_dir, heldout=test_dir,
-                                split=root / "monai" / "split.json", minutes=args.minutes, batch=args.batch,
-                                lr=args.lr)
+                                split=root / "monai" / "split.json", **schedule)
     slices = discover_lgg(test_dir)
     _, masks = load_slices(slices)
     predictions = root / "monai" / "predictions"
     preds = np.stack([cv2.imread(str(predictions / f"{s.image.stem}_mask.png"), cv2.IMREAD_GRAYSCALE) > 127
                       for s in slices])
     pixels = dataset_scores(preds, masks[..., 0] > 0.5)["pixels"]
-    line = {"model": "monai BasicUNet", "norm": "instance", "lr": args.lr, "batch": args.batch,
-            "minutes": monai["minutes"], "steps": monai["steps"], "reference": monai,
+    line = {"model": "monai BasicUNet", "config": args.config, "norm": "instance", "lr": schedule["lr"],
+            "batch": schedule["batch"], "minutes": monai["minutes"], "steps": monai["steps"], "reference": monai,
             **{f"heldout_{k}": round(v, 4) for k, v in pixels.items()}}
     print_result(line, f"MONAI BasicUNet: held-out global Dice {pixels['dice']:.3f}, IoU {pixels['iou']:.3f}, "
                        f"precision {pixels['precision']:.3f}, recall {pixels['recall']:.3f} after "
