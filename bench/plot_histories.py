@@ -1,6 +1,6 @@
 """Per-epoch curves of several runs side by side, from their `history.csv`: one picture to compare schedules.
 
-    python bench/plot_histories.py --out curves.png [--metrics dice val_dice] NAME=RUN_DIR [NAME=RUN_DIR ...]
+    python bench/plot_histories.py NAME=RUN_DIR [NAME=RUN_DIR ...] --out curves.png [--metrics dice val_dice]
 
 Each RUN_DIR is a kerasbrain run folder (or a history CSV); each metric is one panel (a column of
 `history.csv`, e.g. `val_dice`, `loss`, `val_class_accuracy`). A run that lacks a metric leaves it out.
