@@ -152,15 +152,15 @@ def race_monai(args, config, root, train_dir, test_dir):
     """The reference row: MONAI trains on this race's split and writes masks; they are scored here."""
     import cv2
 
-    split_slices(train_dir, config, root / "monai")
     schedule = {"minutes": args.minutes, "batch": args.batch, "lr": args.lr}
     if args.config:  # the config's schedule: its batch, learning rate, epochs (unless --minutes) and rotations
         if len(config.stages) != 1 or config.model.encoder != "none":
             sys.exit("--monai with --config needs a one-stage config of a scratch U-Net (MONAI has no encoders)")
-        schedule = {"minutes": args.minutes, "batch": config.training.batch_size,
-                    "lr": config.stages[0].learning_rate, "rotation": config.augmentation.rotation_degrees}
+        schedule.update(batch=config.training.batch_size, lr=config.stages[0].learning_rate,
+                        rotation=config.augmentation.rotation_degrees)
         if not args.minutes:
             schedule["epochs"] = config.stages[0].epochs
+    split_slices(train_dir, config, root / "monai")
     monai = run_monai_reference(args.monai, "2d", root / "monai", data=train_dir, heldout=test_dir,
                                 split=root / "monai" / "split.json", **schedule)
     slices = discover_lgg(test_dir)
