@@ -25,6 +25,7 @@ class SliceFamily(ModelFamily):
     serving_kind = "slice_segmentation"
     input_kind = "image"
     config_class = "kerasbrain.training.config2d:SliceConfig"
+    budget_config = "cpu_budget_unet2d"  # README: "Ten CPU-minutes, held-out patients"
     train_options = (ENCODER_WEIGHTS,)
 
     def owns_legacy_config(self, raw: dict) -> bool:
