@@ -53,3 +53,24 @@ def overrides(flags: dict):
     values = {f.name: flags.pop(f.name) for f in fields(InferenceOverrides)}
     values["window"] = tuple(values["window"]) if values["window"] else None
     return InferenceOverrides(**values)
+
+
+def input_format_options(f):
+    """Every registered input format's `predict` flags (`kerasbrain.data.io.InputOption`)."""
+    from kerasbrain.data.io import all_options
+
+    for option in reversed(all_options()):
+        flag = "--" + option.name.replace("_", "-")
+        if option.type is bool:
+            f = click.option(flag, option.name, is_flag=True, help=option.help)(f)
+        else:
+            f = click.option(flag, option.name, type=option.type, multiple=option.multiple, default=option.default,
+                             show_default=option.default not in (None, ()), help=option.help)(f)
+    return f
+
+
+def input_format_values(flags: dict) -> dict:
+    """The input-format flags a command received (popped from its keyword arguments)."""
+    from kerasbrain.data.io import all_options
+
+    return {o.name: flags.pop(o.name) for o in all_options() if o.name in flags}

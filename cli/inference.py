@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo, inference_options, overrides
+from cli.common import echo, inference_options, input_format_options, input_format_values, overrides
 
 
 @click.command()
@@ -53,18 +53,21 @@ def evaluate(model_path, data, out, subset, save_predictions, **inference_flags)
               help="With --server: where the served model was exported, to read its run's inference settings.")
 @click.option("--input", "inputs", required=True, multiple=True, type=click.Path(exists=True, path_type=Path),
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input), a BraTS case folder, "
-                   "or one TIFF/PNG/JPEG slice for a 2-D model; or a folder of cases with --out a folder.")
+                   "a DICOM study (a folder or a .zip), or one TIFF/PNG/JPEG slice for a 2-D model; or a folder of "
+                   "cases with --out a folder.")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Label map .nii.gz (volumes), mask .png (a 2-D slice model) or figure .png (class / multi-task "
+              help="Label map .nii.gz (volumes; .dcm for a DICOM Segmentation of a DICOM study), mask .png (a 2-D slice model) or figure .png (class / multi-task "
                    "models; a mask head also writes <out>_mask.png); a folder when --input is a folder of cases.")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Slice inputs: the ground-truth mask, shown in the figure.")
 @click.option("--labels", "label_layout", type=click.Choice(["msd", "brats2021", "brats2023"]),
               help="Label numbering to write (default: the input's layout; msd for bare files).")
-@click.option("--probabilities", is_flag=True, help="Also write <out>_probabilities.nii.gz (WT, TC, ET).")
+@click.option("--probabilities", is_flag=True, help="Also write <out>_probabilities.nii.gz (WT, TC, ET); a fractional "
+              "DICOM SEG <out>_probabilities.dcm with --out .dcm.")
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
               help="Picture to write (default: <out> with .png for volumes, <out>_figure.png for slices).")
 @inference_options
+@input_format_options
 def predict(model_ref, server, model_version, model_label, saved_models, inputs, out, truth, label_layout,
             probabilities, overlay, **inference_flags):
     """Segment one case, or every case in a folder; writes the result in the input's own grid and a picture.
@@ -74,8 +77,11 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
     TIFF/PNG/JPEG slice goes to a 2-D model: writes the mask PNG and seed 002's figure (original |
     ground truth if --truth | prediction heatmap).
 
-    With `--input DIR --out DIR` every case in DIR (NIfTI files, an MSD or BraTS dataset, or
-    pictures) is predicted with the model loaded once, the next case read while this one runs; a
+    A DICOM study (a folder or a .zip; the four series are found by the rules in the README, or
+    chosen with --series) gives a DICOM Segmentation with --out .dcm, or NIfTI with --out .nii.gz.
+
+    With `--input DIR --out DIR` every case in DIR (NIfTI files, an MSD or BraTS dataset, DICOM
+    studies, or pictures) is predicted with the model loaded once, the next case read while this one runs; a
     case that fails is reported and the rest go on; `DIR/predictions.csv` lists each case, and the
     exit status is 1 when any failed.
     """
@@ -83,10 +89,11 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
 
     if not server and not Path(model_ref).exists():
         raise click.BadParameter(f"{model_ref}: no such model file or run folder", param_hint="--model")
+    input_options = input_format_values(inference_flags)
     request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
-                             model_label, saved_models, truth, label_layout, probabilities, overlay)
+                             model_label, saved_models, truth, label_layout, probabilities, overlay, input_options)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
-    if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png")):
+    if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png", ".dcm")):
         failed = predict_folder(family, request, inputs[0], out)
         if failed:
             raise SystemExit(1)
@@ -107,10 +114,10 @@ def predict_folder(family, request, folder: Path, out: Path) -> int:
         raise ValueError(f"{folder}: no cases found for a {family.name} model")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a folder (with --input a folder, --out is a folder)")
-    requests = [dataclasses.replace(request, inputs=inputs, out=out / family.output_name(name), overlay=None)
-                for name, inputs in cases]
+    requests = [dataclasses.replace(request, inputs=inputs, out=out / output, overlay=None)
+                for name, inputs, output in cases]
     rows, failed = [], 0
-    names = {id(r): name for r, (name, _) in zip(requests, cases)}
+    names = {id(r): name for r, (name, _, _) in zip(requests, cases)}
     for i, (req, result) in enumerate(family.predict_many(requests, progress=lambda message: None), 1):
         name = names[id(req)]
         if isinstance(result, Exception):

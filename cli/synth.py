@@ -8,7 +8,7 @@ import click
 
 from cli.common import echo
 
-LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg",
+LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg",
            "brisc": "brisc", "classes": "classes"}
 
 
@@ -30,10 +30,19 @@ LAYOUTS = {"msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2
 @click.option("--difficulty", type=click.Choice(["easy", "hard"]), default="easy", show_default=True,
               help="msd / brats / lgg: hard adds small and multi-focal lesions, blurred borders, heterogeneous "
                    "tumour signal, white-matter hyperintensities and per-case scanner differences.")
-def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, seed, difficulty):
+@click.option("--multiframe", is_flag=True, help="dicom: one enhanced multi-frame MR image per series.")
+@click.option("--oblique", type=float, default=0.0, show_default=True,
+              help="dicom: turn the acquisition by this many degrees about each axis.")
+@click.option("--tilt", type=float, default=0.0, show_default=True, help="dicom: a gantry tilt of this many degrees.")
+@click.option("--thick-flair", type=click.IntRange(1), default=1, show_default=True,
+              help="dicom: FLAIR keeps every N-th slice (its own, thicker grid, resampled on reading).")
+def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, seed, difficulty, multiframe, oblique,
+          tilt, thick_flair):
     """Write deterministic phantom MRI cases in a real public layout.
 
-    LAYOUT is msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, lgg
+    LAYOUT is dicom (OUT/studies/<case>/ as four MR series with shuffled file names, plus
+    OUT/labels/<case>.nii.gz and, when the series share a grid, the same voxels as
+    OUT/nifti/<case>.nii.gz), msd (Medical Segmentation Decathlon Task01), brats / brats2021, brats2023, lgg
     (Buda's kaggle_3m slices: OUT/kaggle_3m/<PATIENT>/<PATIENT>_<k>[_mask].tif, 256 x 256 unless
     --image-size says otherwise), brisc
     (BRISC 2025: OUT/brisc2025/{classification,segmentation}_task/...) or classes (the Kaggle
@@ -53,6 +62,12 @@ def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, 
 
             write = write_brisc if layout == "brisc" else write_class_folders
             root = write(staged, per_class, seed=seed, progress=lambda i, name: echo(f"[{i}/4] {name}"))
+        elif layout == "dicom":
+            from kerasbrain.data.dicom.synth import write_dicom_dataset
+
+            root = write_dicom_dataset(staged, cases, tuple(shape), seed, difficulty,
+                                       progress=lambda i, cid: echo(f"[{i}/{cases}] {cid}"), multiframe=multiframe,
+                                       rotate_degrees=(oblique,) * 3, tilt_degrees=tilt, thick_flair=thick_flair)
         elif layout == "lgg":
             root = write_lgg(staged, cases, slices, (image_size, image_size), seed=seed, difficulty=difficulty,
                              progress=lambda i, pid: echo(f"[{i}/{cases}] {pid}"))

@@ -57,6 +57,7 @@ class Case:
     labels: np.ndarray | None
     grid: Grid
     layout: str
+    source: object = None  # what the input format needs to write results back in its own terms (DICOM)
 
 
 def discover(root: str | os.PathLike) -> Dataset:

@@ -24,8 +24,8 @@ class Grid:
     """The voxel grid of an input file: what is needed to write a result back into its space."""
 
     shape: tuple[int, ...]
-    affine: np.ndarray
-    header: nib.Nifti1Header
+    affine: np.ndarray  # voxel -> RAS world (mm)
+    header: nib.Nifti1Header | None  # the NIfTI header to write back with; None for other formats (DICOM)
     source: str
 
     @property
@@ -38,7 +38,10 @@ class Grid:
     @property
     def spacing(self) -> tuple[float, ...]:
         """Voxel size in mm along the canonical axes."""
-        zooms = np.asarray(self.header.get_zooms()[:3], dtype=float)
+        if self.header is not None:
+            zooms = np.asarray(self.header.get_zooms()[:3], dtype=float)
+        else:  # the length of each voxel axis in world space
+            zooms = np.linalg.norm(np.asarray(self.affine, dtype=float)[:3, :3], axis=0)
         axes = orientations.io_orientation(self.affine)[:, 0].astype(int)
         canonical = np.empty(3)
         canonical[axes] = zooms
@@ -131,7 +134,12 @@ def same_grid(a: Grid, b: Grid, atol: float = 1e-3) -> bool:
 
 def save_nifti(path: str | os.PathLike, data: np.ndarray, grid: Grid, dtype=np.uint8) -> Path:
     """Write `data` (already in the file's voxel order) with `grid`'s affine and header, atomically."""
-    header = grid.header.copy()
+    if grid.header is not None:
+        header = grid.header.copy()
+    else:  # a grid read from another format: a fresh header with the grid's affine as sform and qform
+        header = nib.Nifti1Header()
+        header.set_data_shape(data.shape)
+        header.set_xyzt_units("mm", "sec")
     header.set_data_dtype(dtype)
     if data.ndim != len(header.get_data_shape()):
         header.set_data_shape(data.shape)

@@ -87,6 +87,7 @@ class PredictRequest:
     label_layout: str | None = None
     probabilities: bool = False
     overlay: Path | None = None
+    input_options: dict = field(default_factory=dict)  # the input format's flags (DICOM: series, register ...)
 
 
 @dataclass
@@ -116,7 +117,8 @@ class ModelFamily:
     serving_kind: str | None = None  # the manifest "kind" of its SavedModels; None: not exportable
     train_options: tuple[TrainOption, ...] = ()
     stage: str = "train"  # the verb that trains it: "train", or "pretrain" for representation learning
-    input_kind: str | None = None  # what `predict` takes: "volume" (NIfTI), "image" (a picture) or None
+    input_kind: str | None = None  # what `predict` takes: "volume" or "image" (any input format of that
+    # kind in `kerasbrain.data.io`: NIfTI or DICOM volumes, pictures), or None
     config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
     budget_config: str = ""  # shipped config for a --time-budget run on a CPU without --config ("": defaults)
 
@@ -178,22 +180,16 @@ class ModelFamily:
         """Run one prediction; returns what was written and found."""
         raise NotSupported(f"the {self.name} family has no prediction yet")
 
-    def list_inputs(self, folder: Path) -> list[tuple[str, tuple[Path, ...]]]:
-        """The cases in a folder, as (name, input files) pairs, for `predict --input DIR`.
+    def list_inputs(self, folder: Path) -> list[tuple[str, tuple[Path, ...], str]]:
+        """The cases in a folder, as (name, input paths, result file name), for `predict --input DIR`.
 
-        Picture families take every picture in the folder; volumetric ones override this.
+        Any registered input format of the family's kind lists them (`kerasbrain.data.io`).
         """
-        if self.input_kind != "image":
+        if self.input_kind is None:
             raise NotSupported(f"the {self.name} family cannot predict a folder")
-        from kerasbrain.data.pictures import PICTURE_SUFFIXES
+        from kerasbrain.data.io import list_cases
 
-        pictures = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
-                          and not p.name.startswith("."))
-        return [(p.stem, (p,)) for p in pictures]
-
-    def output_name(self, name: str) -> str:
-        """The `--out` file name of case `name` when a folder is predicted."""
-        return f"{name}_seg.nii.gz" if self.input_kind == "volume" else f"{name}.png"
+        return [(name, inputs, fmt.output_name(name)) for name, inputs, fmt in list_cases(folder, self.input_kind)]
 
     def predict_many(self, requests, progress=print):
         """Predict several cases with one model, loaded once; yields (request, Prediction or the error).

@@ -119,77 +119,54 @@ class VolumetricFamily(ModelFamily):
                 "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
-        from kerasbrain.data.layouts import case_from_files, load_case
-
-        files = case_from_files(list(request.inputs))
-        case = load_case(files, with_labels=True)  # a broken input is refused before the model or server is asked
-        return self._predict_loaded(request, self._session(request, progress), files, case, progress)
+        fmt, case = self._load(request, progress)  # a broken input is refused before the model or server is asked
+        return self._predict_loaded(request, self._session(request, fmt, progress), fmt, case, progress)
 
     def predict_many(self, requests, progress=print):
         """As the base class, with the model loaded once and the next case read while this one predicts."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from kerasbrain.data.layouts import case_from_files, load_case
-
-        def load(request):
-            files = case_from_files(list(request.inputs))
-            return files, load_case(files, with_labels=True)
-
         requests, session = list(requests), None
         with ThreadPoolExecutor(1) as reader:
-            following = reader.submit(load, requests[0]) if requests else None
+            following = reader.submit(self._load, requests[0], progress) if requests else None
             for i, request in enumerate(requests):
                 loading = following
-                following = reader.submit(load, requests[i + 1]) if i + 1 < len(requests) else None
+                following = reader.submit(self._load, requests[i + 1], progress) if i + 1 < len(requests) else None
                 try:
-                    session = session or self._session(request, progress)
-                    yield request, self._predict_loaded(request, session, *loading.result(), progress)
+                    fmt, case = loading.result()
+                    session = session or self._session(request, fmt, progress)
+                    yield request, self._predict_loaded(request, session, fmt, case, progress)
                 except (ValueError, OSError) as exc:
                     yield request, exc
 
-    def list_inputs(self, folder):
-        """An MSD or BraTS dataset's cases (BraTS keeps its label numbering), or every NIfTI file in `folder`."""
-        from kerasbrain.data.errors import DataError
-        from kerasbrain.data.layouts import NII, case_from_files, discover
+    @staticmethod
+    def _load(request: PredictRequest, progress=print):
+        """The input's format (checked against --out first) and its case, read and validated."""
+        from kerasbrain.data.io import format_of
 
-        try:
-            case = case_from_files([folder])  # a BraTS case folder itself
-            return [(case.case_id, (Path(folder),))]
-        except DataError:
-            pass
-        try:
-            dataset = discover(folder)
-        except DataError:
-            files = sorted(p for p in Path(folder).iterdir()
-                           if p.is_file() and p.name.endswith((NII, ".nii")) and not p.name.startswith("."))
-            if not files:
-                raise DataError(f"{folder}: no cases found: expected NIfTI files, an MSD dataset or BraTS case "
-                                "folders") from None
-            return [(p.name[: -len(NII)] if p.name.endswith(NII) else p.stem, (p,)) for p in files]
-        cases = dataset.cases + dataset.test_cases
-        if dataset.layout.startswith("brats"):
-            return [(c.case_id, (c.images[0].parent,)) for c in cases]
-        return [(c.case_id, c.images) for c in cases]
+        fmt = format_of(request.inputs, "volume")
+        fmt.check_output(request.out)
+        return fmt, fmt.load(request.inputs, request.input_options, progress)
 
-    def _session(self, request: PredictRequest, progress) -> VolumeSession:
-        if not str(request.out).endswith(".nii.gz"):
-            raise ValueError(f"--out must end with .nii.gz for a volumetric model. Received: {request.out}")
+    def _session(self, request: PredictRequest, fmt, progress) -> VolumeSession:
+        fmt.check_output(request.out)
         if request.truth is not None:
             raise ValueError("--truth is for slice inputs; a volume's own labels are shown when the case has them")
         if request.server:
             return self.remote_session(request, progress)
         return self.local_session(request.model, request.overrides)[1]
 
-    def _predict_loaded(self, request: PredictRequest, session: VolumeSession, files, case, progress) -> Prediction:
+    def _predict_loaded(self, request: PredictRequest, session: VolumeSession, fmt, case, progress) -> Prediction:
         from kerasbrain.data.labels import region_volumes_ml
         from kerasbrain.evaluation.figures import save_overlay
-        from kerasbrain.inference.predict_volume import predict_case, write_prediction
+        from kerasbrain.inference.predict_volume import predict_case
 
         labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing,
-                                     progress=lambda d, n: progress(f"{files.case_id}: window {d}/{n}"))
-        written = write_prediction(case, labels, request.out, probs if request.probabilities else None,
-                                   request.label_layout)
-        overlay = request.overlay or request.out.with_name(request.out.name[:-7] + ".png")
+                                     progress=lambda d, n: progress(f"{case.case_id}: window {d}/{n}"))
+        run = "" if request.server else str(run_dir_of(request.model))
+        written = fmt.write(case, labels, request.out, probs if request.probabilities else None, request.label_layout,
+                            model=self.name, run=run or f"{request.server} {request.model}", options=request.input_options)
+        overlay = request.overlay or request.out.with_name(fmt.stem(request.out) + ".png")
         written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
         spacing = case.grid.spacing
         volumes = region_volumes_ml(labels, spacing)
