@@ -208,10 +208,11 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
     channels, warnings = [], []
     for modality in MODALITIES:
         volume = volumes[modality]
-        same = volume.data.shape == shape and np.allclose(volume.affine, ref.affine, atol=1e-3)
-        if same:
+        same_grid = volume.data.shape == shape and np.allclose(volume.affine, ref.affine, atol=1e-3)
+        same_frame = volume.info.frame_of_reference == ref.info.frame_of_reference
+        if same_frame and same_grid:
             channels.append(volume.data)
-        elif volume.info.frame_of_reference and volume.info.frame_of_reference == ref.info.frame_of_reference:
+        elif same_frame and volume.info.frame_of_reference:
             lines.append(f"{modality:>5} resampled onto the {reference} grid (same frame of reference)")
             channels.append(resample_to(volume.data, volume.affine, shape, ref.affine))
         elif register:

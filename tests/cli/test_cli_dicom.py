@@ -1,0 +1,142 @@
+"""DICOM in, DICOM SEG out, through `kerasbrain predict`, on a tiny real 3-D U-Net.
+
+Known answers: the same phantom written as a DICOM study and as NIfTI predicts the same label map;
+the SEG read back by highdicom and by a hand-written pydicom reader gives, voxel for voxel in the
+source geometry, the NIfTI output's label map; its references are the source images' SOP UIDs.
+"""
+
+import csv
+import shutil
+
+import highdicom as hd
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from kerasbrain.data.dicom.study import load_study
+from kerasbrain.data.labels import from_internal
+from tests.conftest import once
+
+SHAPE = (41, 38, 35)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dicom")
+    result = run("synth", "dicom", "--out", root / "data", "--cases", 2, "--shape", *SHAPE, "--seed", 4,
+                 "--oblique", 10)
+    assert result.exit_code == 0, result.output
+    return root / "data"
+
+
+def _seg_by_pydicom(path, source_folder):
+    """Segment numbers per source slice, read with pydicom alone (frame references, not highdicom)."""
+    seg = pydicom.dcmread(path)
+    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    by_uid = {}
+    for i, group in enumerate(seg.PerFrameFunctionalGroupsSequence):
+        segment = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        plane = by_uid.setdefault(uid, np.zeros((seg.Rows, seg.Columns), np.uint8))
+        plane[frames[i] > 0] = segment
+    source = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: f for f in source_folder.iterdir()}
+    return by_uid, source
+
+
+def test_a_dicom_study_predicts_as_the_same_data_in_nifti_and_its_seg_reads_back_as_that(volume_run, studies,
+                                                                                        tmp_path):
+    study = studies / "studies" / "PHANTOM_001"
+    result = run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "p.dcm", "--probabilities",
+                 "--nifti-beside")
+    assert result.exit_code == 0, result.output
+    assert "T1Gd <- series #3 'AX T1 POST GD'" in result.output  # which series became which modality
+    result = run("predict", "--model", volume_run, "--input", studies / "nifti" / "PHANTOM_001.nii.gz",
+                 "--out", tmp_path / "n.nii.gz")
+    assert result.exit_code == 0, result.output
+    from_dicom, from_nifti = nib.load(tmp_path / "p.nii.gz"), nib.load(tmp_path / "n.nii.gz")
+    labels = np.asarray(from_nifti.dataobj)
+    np.testing.assert_array_equal(np.asarray(from_dicom.dataobj), labels)
+    np.testing.assert_allclose(from_dicom.affine, from_nifti.affine, atol=1e-4)
+    assert 0 < (labels > 0).sum() < labels.size  # a map with something to get wrong
+
+    # the SEG, read by highdicom: the label map in the source geometry (MSD numbering -> segments 1..3)
+    internal = {0: 0, 1: 2, 2: 1, 3: 3}  # MSD 1 edema, 2 core, 3 enhancing -> segments core 1, edema 2, ET 3
+    expected = np.vectorize(internal.get)(labels)
+    source = load_study(study).reference
+    uids = [f.sop_instance_uid for f in source.frames]
+    seg = hd.seg.segread(tmp_path / "p.dcm")
+    pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
+    np.testing.assert_array_equal(pixels.transpose(2, 1, 0), expected)
+    assert [d.SegmentLabel for d in seg.SegmentSequence] == ["necrotic / non-enhancing tumour core",
+                                                              "peritumoral edema", "enhancing tumour"]
+    assert [d.SegmentedPropertyTypeCodeSequence[0].CodeValue for d in seg.SegmentSequence] == \
+        ["6574001", "79654002", "108369006"]  # SNOMED CT: necrosis, edema, neoplasm
+    assert seg.FrameOfReferenceUID == pydicom.dcmread(source.frames[0].path).FrameOfReferenceUID
+    import kerasbrain
+
+    assert seg.SoftwareVersions == f"kerasbrain {kerasbrain.__version__}" and seg.ManufacturerModelName == "unet3d"
+    assert seg.DeviceSerialNumber == str(volume_run)[-64:]  # the run that made it
+    algorithm = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert algorithm.AlgorithmName == "kerasbrain unet3d"
+
+    # and by pydicom alone: every frame refers to a real source image, whose pixels it labels
+    by_uid, files = _seg_by_pydicom(tmp_path / "p.dcm", study / "series3")
+    assert set(by_uid) == set(files)  # every source image, and nothing else
+    for k, uid in enumerate(uids):
+        np.testing.assert_array_equal(by_uid[uid].T, expected[:, :, k])
+
+    # the fractional SEG holds the three region probabilities
+    fractional = hd.seg.segread(tmp_path / "p_probabilities.dcm")
+    assert fractional.SegmentationType == "FRACTIONAL" and len(fractional.SegmentSequence) == 3
+
+
+def test_a_folder_of_studies_and_zips_is_predicted_case_by_case(volume_run, studies, tmp_path):
+    incoming = tmp_path / "incoming"
+    shutil.copytree(studies / "studies" / "PHANTOM_001", incoming / "PHANTOM_001")
+    shutil.make_archive(str(incoming / "PHANTOM_002"), "zip", studies / "studies" / "PHANTOM_002")
+    result = run("predict", "--model", volume_run, "--input", incoming, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    assert [(r["case"], r["status"]) for r in rows] == [("PHANTOM_001", "ok"), ("PHANTOM_002", "ok")]
+    for case in ("PHANTOM_001", "PHANTOM_002"):
+        seg = hd.seg.segread(tmp_path / "out" / f"{case}_seg.dcm")
+        truth = pydicom.dcmread(next((studies / "studies" / case / "series3").iterdir()), stop_before_pixels=True)
+        assert seg.StudyInstanceUID == truth.StudyInstanceUID  # the SEG joins the source study
+
+
+@once
+def test_bad_dicom_input_exits_1_naming_the_fault_and_writes_nothing(volume_run, studies, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(studies / "studies" / "PHANTOM_001", study)
+    shutil.rmtree(study / "series2")  # no T1
+    out = tmp_path / "out" / "p.dcm"
+    result = run("predict", "--model", volume_run, "--input", study, "--out", out)
+    assert result.exit_code == 1
+    assert "Error: T1: no series found; choose one with --series T1=UID_OR_PATTERN" in result.output
+    assert not out.parent.exists()
+    result = run("predict", "--model", volume_run, "--input", study, "--out", out, "--series", "T1=#2")
+    assert result.exit_code == 1 and "T1: no series found" in result.output
+    result = run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "p.png")
+    assert result.exit_code == 1 and "--out must end with .dcm or .nii.gz for a DICOM study" in result.output
+    # a NIfTI input cannot give a DICOM SEG: there are no source images to refer to
+    result = run("predict", "--model", volume_run, "--input", studies / "nifti" / "PHANTOM_001.nii.gz",
+                 "--out", tmp_path / "n.dcm")
+    assert result.exit_code == 1 and "--out must end with .nii.gz for NIfTI volumes" in result.output
+
+
+@once
+def test_series_can_be_chosen_by_hand(volume_run, studies, tmp_path):
+    """--series overrides the rules: swapping T1 and T1Gd changes the image the model sees."""
+    study = studies / "studies" / "PHANTOM_001"
+    result = run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "swap.nii.gz",
+                 "--series", "T1=*POST*", "--series", "T1Gd=3", "--series", "T1Gd=2")
+    assert result.exit_code == 0, result.output  # the last --series for a modality wins
+    assert "T1 <- series #3 'AX T1 POST GD' (" in result.output and "--series T1=*POST*" in result.output
+    assert "T1Gd <- series #2 'AX T1 SE'" in result.output
