@@ -15,9 +15,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasbrain.data.pictures import PICTURE_SUFFIXES
-
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Largest upload the app takes by default (all files of one case together), in MB.
 DEFAULT_MAX_UPLOAD_MB = 1024
 
@@ -39,24 +36,36 @@ class AppResult:
 
 
 # --- uploads ---------------------------------------------------------------------------------------
+def upload_format(path):
+    """The input format (kerasbrain.data.io) an uploaded file's name belongs to, or None."""
+    from kerasbrain.data.io import format_of_upload
+
+    return format_of_upload([path])
+
+
 def upload_kind(path) -> str | None:
-    """"volume" for NIfTI, "image" for pictures, None for anything else (by name)."""
-    name = Path(path).name.lower()
-    if name.endswith(NIFTI_SUFFIXES):
-        return "volume"
-    if name.endswith(PICTURE_SUFFIXES):
-        return "image"
-    return None
+    """"volume" for NIfTI and zipped DICOM studies, "image" for pictures, None for anything else (by name)."""
+    fmt = upload_format(path)
+    return fmt.kind if fmt else None
+
+
+def _accepted(kind: str | None = None) -> str:
+    from kerasbrain.data.io import input_formats
+
+    return "; or ".join(f.description for f in input_formats(kind) if f.upload_suffixes)
 
 
 def check_upload(paths, input_kind: str, max_mb: float = DEFAULT_MAX_UPLOAD_MB) -> tuple[Path, ...]:
-    """The uploaded files as the model's `predict` wants them, or one `UploadError` line."""
+    """The uploaded files as the model's `predict` wants them, or one `UploadError` line.
+
+    Which formats the app takes, and how each checks its files, comes from the input-format registry.
+    """
     from kerasbrain.data.errors import DataError
-    from kerasbrain.data.layouts import order_modalities
+    from kerasbrain.data.io import format_of_upload
 
     paths = [Path(p) for p in (paths or [])]
     if not paths:
-        raise UploadError("Upload a file first: a PNG/JPEG/TIFF slice or a NIfTI case.")
+        raise UploadError(f"Upload a file first: {_accepted()}.")
     total = 0
     for path in paths:
         if not path.is_file():
@@ -65,27 +74,21 @@ def check_upload(paths, input_kind: str, max_mb: float = DEFAULT_MAX_UPLOAD_MB) 
         if size == 0:
             raise UploadError(f"{path.name}: the file is empty")
         total += size
-        if upload_kind(path) is None:
-            raise UploadError(f"{path.name}: not a picture (PNG, JPEG, TIFF) or a NIfTI volume (.nii, .nii.gz)")
+        if upload_format(path) is None:
+            raise UploadError(f"{path.name}: not a picture (PNG, JPEG, TIFF), a NIfTI volume (.nii, .nii.gz) or a "
+                              "DICOM study (.zip)")
     if total > max_mb * 1e6:
         raise UploadError(f"the upload is {total / 1e6:.0f} MB, over this app's limit of {max_mb:g} MB")
-    kinds = {upload_kind(p) for p in paths}
-    if len(kinds) > 1:
-        raise UploadError("upload either one picture or the NIfTI files of one case, not both")
-    if kinds != {input_kind}:
-        wanted = "a NIfTI case (one 4-D file or the four BraTS modalities)" if input_kind == "volume" \
-            else "one PNG/JPEG/TIFF picture"
-        raise UploadError(f"{paths[0].name}: this model takes {wanted}")
-    if input_kind == "image":
-        if len(paths) != 1:
-            raise UploadError(f"this model takes one picture; {len(paths)} were uploaded")
-        return tuple(paths)
-    if len(paths) == 1:
-        return tuple(paths)
-    if len(paths) != 4:
-        raise UploadError(f"a case is one 4-D NIfTI or the four BraTS modalities; {len(paths)} files were uploaded")
+    fmt = format_of_upload(paths)
+    if fmt is None:
+        raise UploadError("upload the files of one case in one format (one picture, the NIfTI files of one case or "
+                          "one zipped DICOM study), not both")
+    if fmt.kind != input_kind:
+        raise UploadError(f"{paths[0].name}: this model takes {_accepted(input_kind)}")
+    if input_kind == "image" and len(paths) != 1:
+        raise UploadError(f"this model takes one picture; {len(paths)} were uploaded")
     try:
-        return order_modalities(paths)
+        return fmt.check_upload(paths)
     except DataError as exc:
         raise UploadError(str(exc)) from None
 
@@ -130,8 +133,10 @@ class Workspace:
 
 # --- running a model -----------------------------------------------------------------------------
 def _case_name(inputs) -> str:
+    from kerasbrain.data.io import input_formats
+
     name = Path(inputs[0]).name
-    for suffix in NIFTI_SUFFIXES + PICTURE_SUFFIXES:
+    for suffix in sorted((s for f in input_formats() for s in f.upload_suffixes), key=len, reverse=True):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
@@ -167,7 +172,7 @@ def run_model(model, uploads, folder, max_mb: float = DEFAULT_MAX_UPLOAD_MB, pro
         shutil.copyfile(path, target)
         staged.append(target)
     name = _case_name(staged)
-    out = folder / (f"{name}_seg.nii.gz" if model.input_kind == "volume" else f"{name}.png")
+    out = folder / upload_format(staged[0]).output_name(name)
     request = PredictRequest(model.ref, tuple(staged), out, server=model.server,
                              saved_models=model.saved_models or Path("saved_models"))
     say(0.0, f"running {model.label}")

@@ -136,7 +136,8 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
             refresh_button = gr.Button("Refresh", elem_id="refresh", scale=1)
         note = gr.Markdown(visible=False, elem_id="empty-note")
         demo_button = gr.Button("Train the demo model here", visible=False, elem_id="train-demo")
-        uploads = gr.File(label="A slice (PNG/JPEG/TIFF) or a NIfTI case: one 4-D file or the four BraTS modalities",
+        uploads = gr.File(label="A slice (PNG/JPEG/TIFF), a NIfTI case (one 4-D file or the four BraTS modalities) "
+                                "or a DICOM study (.zip)",
                           file_count="multiple", elem_id="upload")
         with gr.Row():
             report_format = gr.Radio(["PNG", "PDF"], value="PNG", label="Report", elem_id="report-format")

@@ -3,8 +3,10 @@
 import gzip
 import random
 import shutil
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from click.testing import CliRunner
 
@@ -54,7 +56,7 @@ def test_uploads_the_model_cannot_use_are_refused_with_one_line(tmp_path, msd_di
     for uploads, message in cases:
         with pytest.raises(handlers.UploadError, match=message):
             handlers.check_upload(uploads, "image")
-    with pytest.raises(handlers.UploadError, match="this model takes a NIfTI case"):
+    with pytest.raises(handlers.UploadError, match="this model takes a DICOM study .*; or NIfTI volumes"):
         handlers.check_upload([picture], "volume")
     with pytest.raises(handlers.UploadError, match="3 files were uploaded"):
         handlers.check_upload([volume] * 3, "volume")
@@ -104,6 +106,33 @@ def test_brats_modalities_uploaded_in_any_order_predict_as_the_cli_with_them_in_
     result = handlers.run_model(model_of(volume_run), ordered[::-1], tmp_path / "app")
     assert gzip.decompress(result.prediction.mask.read_bytes()) == gzip.decompress(cli_out.read_bytes())
     assert result.prediction.mask.name == f"{case.name}_seg.nii.gz"
+
+
+def test_a_zipped_dicom_study_gives_the_clis_segmentation(tmp_path, volume_run):
+    """Upload a DICOM study as a zip: the app's SEG holds the CLI's label map; the viewer gets the volume."""
+    import shutil
+
+    import highdicom as hd
+
+    from kerasbrain.data.dicom.synth import write_dicom_dataset
+
+    data = write_dicom_dataset(tmp_path / "data", cases=1, shape=(41, 38, 35), seed=9)
+    study = data / "studies" / "PHANTOM_001"
+    upload = Path(shutil.make_archive(str(tmp_path / "upload" / "PHANTOM_001"), "zip", study))
+    cli_out = tmp_path / "cli.dcm"
+    run_cli("predict", "--model", volume_run, "--input", study, "--out", cli_out)
+    result = handlers.run_model(model_of(volume_run), [upload], tmp_path / "app")
+    assert result.prediction.mask.name == "PHANTOM_001_seg.dcm" and result.kind == "volume"
+    app_seg, cli_seg = hd.seg.segread(result.prediction.mask), hd.seg.segread(cli_out)
+    uids = [s.SOPInstanceUID for s in sorted(
+        (pydicom.dcmread(f, stop_before_pixels=True) for f in (study / "series3").iterdir()),
+        key=lambda d: float(d.ImagePositionPatient[2]))]
+    pixels = [s.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
+              for s in (app_seg, cli_seg)]
+    np.testing.assert_array_equal(pixels[0], pixels[1])
+    assert pixels[0].any()
+    assert result.prediction.image.shape == (41, 38, 35, 4)  # what the viewer shows, canonical
+    assert result.prediction.labels.shape == (41, 38, 35)
 
 
 def test_a_picture_run_gives_the_clis_mask_class_probabilities_and_a_grad_cam(tmp_path, brisc_images,
