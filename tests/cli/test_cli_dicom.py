@@ -140,3 +140,29 @@ def test_series_can_be_chosen_by_hand(volume_run, studies, tmp_path):
     assert result.exit_code == 0, result.output  # the last --series for a modality wins
     assert "T1 <- series #3 'AX T1 POST GD' (" in result.output and "--series T1=*POST*" in result.output
     assert "T1Gd <- series #2 'AX T1 SE'" in result.output
+
+
+def _seg_labels(path, study):
+    uids = [f.sop_instance_uid for f in load_study(study).reference.frames]
+    return hd.seg.segread(path).get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
+
+
+def test_a_dicom_study_through_a_server_gives_the_local_segmentation(volume_run, studies, tmp_path):
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    saved = tmp_path / "saved_models"
+    assert run("export", "--model", volume_run, "--name", "tumor3d", "--root", saved).exit_code == 0
+    server = build_server(model_name="tumor3d", model_base_path=saved / "tumor3d",
+                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)).start()
+    study = studies / "studies" / "PHANTOM_002"
+    try:
+        result = run("predict", "--server", f"grpc://127.0.0.1:{server.grpc_port}", "--model", "tumor3d",
+                     "--saved-models", saved, "--input", study, "--out", tmp_path / "remote.dcm")
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    assert run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "local.dcm").exit_code == 0
+    remote, local = _seg_labels(tmp_path / "remote.dcm", study), _seg_labels(tmp_path / "local.dcm", study)
+    np.testing.assert_array_equal(remote, local)
+    assert local.any()
+    assert hd.seg.segread(tmp_path / "remote.dcm").DeviceSerialNumber.endswith("tumor3d")
