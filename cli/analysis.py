@@ -14,6 +14,19 @@ _DATA = dict(required=True, type=click.Path(exists=True, file_okay=False, path_t
              help="BRISC 2025 (or its parent) or the Kaggle class folders.")
 
 
+def _image_model(model_path, purpose: str):
+    """(model, image size) of a 2-D image model's run; one line when the family cannot serve `purpose`."""
+    from kerasbrain.families import NotSupported, family_of_run
+    from kerasbrain.families.base import InferenceOverrides
+
+    family = family_of_run(model_path)
+    try:
+        family.require("image_analysis", model_path)
+    except NotSupported as exc:
+        raise click.ClickException(f"{exc} ({purpose} need a classifier or multitask model)") from None
+    return family.load_with_size(model_path, InferenceOverrides())
+
+
 @click.command()
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
@@ -33,13 +46,8 @@ def pseudomask(model_path, data, out, method, layer, threshold, percentile, comp
     """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
-    from kerasbrain.families import family_of_run
-    from kerasbrain.families.base import InferenceOverrides
 
-    family = family_of_run(model_path)
-    if not hasattr(family, "load_with_size"):
-        raise click.ClickException(f"{model_path}: pseudo-masks need a classifier or multitask model")
-    model, size = family.load_with_size(model_path, InferenceOverrides())
+    model, size = _image_model(model_path, "pseudo-masks")
     settings = PseudoMaskSettings(method, layer, threshold, percentile, components)
     summary = write_pseudomask_dataset(model, discover_tumour_images(data), size, out, settings, figures,
                                        progress=echo)
@@ -58,7 +66,8 @@ def calibrate(model_path, data):
     """Fit a temperature on the run's validation images; ECE/MCE/Brier before and after; save calibrated.keras."""
     from kerasbrain.evaluation.calibration import calibrate_run
 
-    result = calibrate_run(model_path, data, progress=echo)
+    model, size = _image_model(model_path, "calibration and its reliability diagram")
+    result = calibrate_run(model, size, model_path, data, progress=echo)
     click.echo(result["table"])
     click.echo("\n" + "\n".join(str(f) for f in result["files"]))
 
@@ -77,7 +86,8 @@ def robustness(model_path, data, out, corruptions, max_images, seed):
     """Scores under noise, motion, ghosting, bias field, blur and contrast loss at severities 0-5."""
     from kerasbrain.evaluation.robustness import CORRUPTIONS, evaluate_robustness
 
-    result = evaluate_robustness(model_path, data, out, tuple(corruptions) or CORRUPTIONS, max_images=max_images,
+    model, size = _image_model(model_path, "robustness scores")
+    result = evaluate_robustness(model, size, model_path, data, out, tuple(corruptions) or CORRUPTIONS, max_images=max_images,
                                  seed=seed, progress=echo)
     click.echo(result["table"])
     click.echo("\n" + "\n".join(str(f) for f in result["files"]))

@@ -26,5 +26,7 @@ def explain(model_path, image, method, layer, target, out):
 
     read_rgb(image)  # a broken picture is refused now, in one line, before the model loads
     echo(f"explaining {image.name} with {method}")
-    for item in family_of_run(model_path).explain(model_path, image, out, method, layer, target):
+    family = family_of_run(model_path)
+    family.require("explain", model_path)
+    for item in family.explain(model_path, image, out, method, layer, target):
         click.echo(str(item))

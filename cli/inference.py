@@ -93,6 +93,7 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
     request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
                              model_label, saved_models, truth, label_layout, probabilities, overlay, input_options)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
+    family.require("predict_server" if server else "predict", model_ref)
     if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png", ".dcm")):
         failed = predict_folder(family, request, inputs[0], out)
         if failed:

@@ -25,7 +25,9 @@ def export_cmd(model_path, name, version, root, warmup):
     """
     from kerasbrain.families import family_of_run
 
-    click.echo(str(family_of_run(model_path).export(model_path, name, root, version, warmup)))
+    family = family_of_run(model_path)
+    family.require("export", model_path)
+    click.echo(str(family.export(model_path, name, root, version, warmup)))
 
 
 @click.group(cls=KerasbrainGroup)

@@ -140,3 +140,41 @@ def test_the_slice_budget_recipe_is_the_races_and_for_cpus(monkeypatch):
     assert budget.model.norm == "auto" and budget.training.bn_recalibration_batches > 0
     monkeypatch.setattr(kerasbrain.runtime, "has_gpu", lambda: True)
     assert family.default_config_name(10.0) is None
+
+
+def test_declared_capabilities_match_what_each_family_implements():
+    """A family declares what it can do; the declaration and the methods it overrides agree."""
+    from kerasbrain.families.base import CAPABILITIES, ModelFamily
+
+    implemented_by = {"evaluate": "evaluate", "explain": "explain", "export": "export", "predict": "predict",
+                      "predict_folder": "predict", "image_analysis": "load_with_size"}
+    for name in families.family_names():
+        family = get_family(name)
+        assert family.capabilities <= set(CAPABILITIES), name
+        for capability, method in implemented_by.items():
+            overridden = getattr(type(family), method, None) is not getattr(ModelFamily, method, None)
+            if family.can(capability):
+                assert overridden, f"{name} declares {capability} without {method}"
+    assert get_family("unet3d").can("predict_server") and not get_family("unet2d").can("predict_server")
+    assert get_family("classifier").can("explain") and not get_family("segmenter").can("explain")
+    with pytest.raises(KeyError, match="unknown capability 'fly'"):
+        get_family("unet3d").can("fly")
+
+
+def test_a_served_slice_model_is_refused_before_anything_runs_and_not_offered_by_the_app(tmp_path):
+    """A 2-D slice family cannot predict through a server yet: predict says so, the app does not list it."""
+    from kerasbrain.app.catalogue import find_served_models
+
+    version = tmp_path / "saved_models" / "slices" / "1"
+    (version / "assets.extra").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")
+    (version / "assets.extra" / "kerasbrain.json").write_text(json.dumps({"family": "unet2d",
+                                                                          "kind": "slice_segmentation"}))
+    picture = tmp_path / "slice.png"
+    picture.write_bytes(b"\x89PNG")
+    result = CliRunner().invoke(cli, ["predict", "--server", "http://127.0.0.1:9", "--model", "slices",
+                                      "--saved-models", str(tmp_path / "saved_models"), "--input", str(picture),
+                                      "--out", str(tmp_path / "out.png")])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: slices: a unet2d model cannot predict through a served model (--server)"
+    assert find_served_models("http://127.0.0.1:9", tmp_path / "saved_models", warn=print) == []

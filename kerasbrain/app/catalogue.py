@@ -1,8 +1,9 @@
 """The models the web app offers: run folders and `.keras` files on disk, or versions a server serves.
 
 Models are found through the family registry, exactly as the CLI finds them (`family_of_run`,
-`family_of_served_model`), and a family says what its `predict` takes (`input_kind`), so a new
-family appears in the app without app changes. A run folder offers its `calibrated.keras` when
+`family_of_served_model`), and a family declares what it can do (`capabilities`: a served model
+is listed only when its family can predict through a server) and what its `predict` takes
+(`input_kind`), so a new family appears in the app without app changes. A run folder offers its `calibrated.keras` when
 `kerasbrain calibrate` made one (calibrated class probabilities), else its `best.keras`.
 """
 
@@ -59,7 +60,7 @@ def _candidates(root: Path):
 
 
 def find_local_models(root, warn=print) -> list[AppModel]:
-    """Every predictable model under `root` (families whose `input_kind` is None are left out)."""
+    """Every model under `root` whose family can predict locally (others, such as SimCLR encoders, are left out)."""
     from kerasbrain.families import family_of_run
 
     root = Path(root)
@@ -72,7 +73,7 @@ def find_local_models(root, warn=print) -> list[AppModel]:
         except Exception as exc:  # an unreadable or foreign file must not stop the app
             warn(f"{path}: skipped ({exc})")
             continue
-        if family.input_kind is None:
+        if not family.can("predict"):
             continue
         shown = path.parent if path.name in RUN_MODELS else path
         name = shown.relative_to(root) if shown != root else Path(shown.name)
@@ -99,6 +100,6 @@ def find_served_models(server: str, saved_models, warn=print) -> list[AppModel]:
         except Exception as exc:
             warn(f"{folder}: skipped ({exc})")
             continue
-        if family.input_kind is not None:
+        if family.can("predict_server"):  # a served model whose family cannot be asked through a server is not listed
             models.append(AppModel(f"{folder.name} ({family.name}, served)", folder.name, family, server, saved_models))
     return models

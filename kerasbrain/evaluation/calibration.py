@@ -110,23 +110,19 @@ def save_reliability_diagram(path, probabilities_before, probabilities_after, la
     return path
 
 
-def calibrate_run(model_path, data_dir, progress=print) -> dict:
+def calibrate_run(model, size: int, model_path, data_dir, progress=print) -> dict:
     """Fit T on the run's validation images, score its test images before and after, save the calibrated model.
+
+    `model` is the run's model loaded at its image `size` (the family loads it: `load_with_size`).
 
     Writes `<run>/calibrated.keras` and `<run>/calibration/{calibration.json, calibration.md,
     reliability.png}`; returns {"temperature", "validation", "test": {"before", "after"}, "files"}.
     """
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
     from kerasbrain.evaluation.classification import predict_images
-    from kerasbrain.families import family_of_run
-    from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.files import atomic_write, write_json, write_text
     from kerasbrain.runs import run_dir_of, subset_ids
 
-    family = family_of_run(model_path)
-    if not hasattr(family, "load_with_size"):
-        raise ValueError(f"{model_path}: calibration is for models with a class head (classifier, multitask)")
-    model, size = family.load_with_size(model_path, InferenceOverrides())
     if "class" not in getattr(model, "tasks", ()):
         raise ValueError(f"{model_path}: the model has no class head to calibrate")
     run_dir = run_dir_of(model_path)

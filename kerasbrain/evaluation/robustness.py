@@ -193,19 +193,16 @@ def save_corruption_gallery(path, image: np.ndarray, corruptions=CORRUPTIONS, se
     return path
 
 
-def evaluate_robustness(model_path, data_dir, out_dir, corruptions=CORRUPTIONS, severities=SEVERITIES,
-                        max_images: int = 0, seed: int = 0, progress=print) -> dict:
-    """Score a classifier / multi-task model on the run's test images (all test images without a run split)."""
+def evaluate_robustness(model, size: int, model_path, data_dir, out_dir, corruptions=CORRUPTIONS,
+                        severities=SEVERITIES, max_images: int = 0, seed: int = 0, progress=print) -> dict:
+    """Score a classifier / multi-task model on the run's test images (all test images without a run split).
+
+    `model` is the run's model loaded at its image `size` (the family loads it: `load_with_size`).
+    """
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
-    from kerasbrain.families import family_of_run
-    from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.files import write_csv, write_json, write_text
     from kerasbrain.runs import SPLIT_FILE, run_dir_of, subset_ids
 
-    family = family_of_run(model_path)
-    if not hasattr(family, "load_with_size"):
-        raise ValueError(f"{model_path}: robustness is measured for 2-D image models (classifier, multitask)")
-    model, size = family.load_with_size(model_path, InferenceOverrides())
     samples = discover_tumour_images(data_dir)
     run_dir = run_dir_of(model_path)
     if (run_dir / SPLIT_FILE).exists():

@@ -102,7 +102,8 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
         drawn = json.loads((mt_run / "evaluation_drawn" / "summary.json").read_text()).get("masks")
 
     progress("== 5/6 temperature calibration")
-    calibration = calibrate_run(mt_run / "best.keras", pseudo_data, progress=progress)
+    model, size = multitask_family.load_with_size(mt_run / "best.keras", InferenceOverrides())
+    calibration = calibrate_run(model, size, mt_run / "best.keras", pseudo_data, progress=progress)
 
     progress("== 6/6 supervised baseline (random init, same budget and seed)")
     baseline = out_dir / "supervised"

@@ -19,6 +19,19 @@ class NotSupported(ValueError):
     """A family was asked for a verb it does not offer (a one-line error on the command line)."""
 
 
+#: What a family can declare in `ModelFamily.capabilities`; callers ask `family.can(name)` or
+#: `family.require(name, subject)` instead of probing for methods.
+CAPABILITIES = {
+    "predict": "predict a case with a local model",
+    "predict_folder": "predict a folder of cases",
+    "predict_server": "predict through a served model (--server)",
+    "evaluate": "be evaluated",
+    "explain": "explain a prediction",
+    "export": "be exported for serving",
+    "image_analysis": "be loaded at its run's image size for pseudo-masks, calibration and robustness",
+}
+
+
 @dataclass(frozen=True)
 class TrainOption:
     """A family-specific `kerasbrain train FAMILY` flag, declared without importing click."""
@@ -121,6 +134,18 @@ class ModelFamily:
     # kind in `kerasbrain.data.io`: NIfTI or DICOM volumes, pictures), or None
     config_class: str = ""  # "module:Class" of the config dataclass, imported only when a config is read
     budget_config: str = ""  # shipped config for a --time-budget run on a CPU without --config ("": defaults)
+    capabilities: frozenset[str] = frozenset()  # names from CAPABILITIES
+
+    def can(self, capability: str) -> bool:
+        """Whether the family declares `capability` (a name from CAPABILITIES)."""
+        if capability not in CAPABILITIES:
+            raise KeyError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+        return capability in self.capabilities
+
+    def require(self, capability: str, subject) -> None:
+        """Raise `NotSupported` in one line when the family cannot do `capability`."""
+        if not self.can(capability):
+            raise NotSupported(f"{subject}: a {self.name} model cannot {CAPABILITIES[capability]}")
 
     # --- configuration -------------------------------------------------------------------------
     def _config_cls(self):
@@ -185,8 +210,7 @@ class ModelFamily:
 
         Any registered input format of the family's kind lists them (`kerasbrain.data.io`).
         """
-        if self.input_kind is None:
-            raise NotSupported(f"the {self.name} family cannot predict a folder")
+        self.require("predict_folder", folder)
         from kerasbrain.data.io import list_cases
 
         return [(name, inputs, fmt.output_name(name)) for name, inputs, fmt in list_cases(folder, self.input_kind)]

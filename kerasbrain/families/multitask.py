@@ -27,6 +27,9 @@ class MultiTaskFamily(ModelFamily):
 
     def __init__(self, name: str, tasks: tuple[str, ...], description: str):
         self.name, self.tasks, self.description = name, tasks, description
+        explained = {"explain"} if "class" in tasks else set()  # explanations are of a class
+        self.capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export",
+                                       "image_analysis"} | explained)
 
     def owns_model(self, model) -> bool:
         return tuple(getattr(model, "tasks", ())) == self.tasks

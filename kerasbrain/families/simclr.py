@@ -20,6 +20,7 @@ class SimCLRFamily(ModelFamily):
                    "then a linear probe.")
     stage = "pretrain"
     config_class = "kerasbrain.training.config_simclr:SimCLRConfig"
+    capabilities = frozenset({"evaluate"})  # a linear probe of the encoder
 
     def owns_model(self, model) -> bool:
         from kerasbrain.models.simclr import SimCLRNet

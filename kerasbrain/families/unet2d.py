@@ -24,6 +24,7 @@ class SliceFamily(ModelFamily):
     description = "2-D slice U-Net (scratch or ResNet/EfficientNet encoder) on LGG kaggle_3m, patient-level splits."
     serving_kind = "slice_segmentation"
     input_kind = "image"
+    capabilities = frozenset({"predict", "predict_folder", "evaluate", "export"})  # served slices: not yet
     config_class = "kerasbrain.training.config2d:SliceConfig"
     budget_config = "cpu_budget_unet2d"  # README: "Ten CPU-minutes, held-out patients"
     train_options = (ENCODER_WEIGHTS,)

@@ -32,6 +32,7 @@ class VolumetricFamily(ModelFamily):
     description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
     serving_kind = "volume_segmentation"
     input_kind = "volume"
+    capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export"})
     config_class = "kerasbrain.training.config:Config"
     budget_config = "cpu_budget_unet3d"  # README: "Hard cases within a training budget"
     train_options = (
