@@ -16,23 +16,11 @@ import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from kerasbrain.data.classes import CLASSES
-from kerasbrain.data.labels import REGIONS
 from kerasbrain.export.layout import MANIFEST, MODEL_CARD, read_manifest, versions  # noqa: F401  (read_manifest re-exported)
 from kerasbrain.export.model_card import model_card
-from kerasbrain.export.signatures import (
-    SLICE_INPUTS,
-    SLICE_OUTPUTS,
-    VOLUME_INPUTS,
-    VOLUME_OUTPUTS,
-    classification_outputs,
-    image_classification_endpoint,
-    slice_segmentation_endpoint,
-    volume_segmentation_endpoint,
-)
-from kerasbrain.windows import size_divisor, spatial_dims
+from kerasbrain.export.signatures import serving_kind
+from kerasbrain.windows import spatial_dims
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -57,11 +45,8 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clah
     spatial dimensions (volume or slice segmentation).
     """
     kind = kind or model_kind(model)
-    endpoints = {"volume_segmentation": volume_segmentation_endpoint, "slice_segmentation": slice_segmentation_endpoint,
-                 "image_classification": image_classification_endpoint}
-    if kind not in endpoints:
-        raise ValueError(f"no serving signature of kind {kind!r}; known: {sorted(endpoints)}")
-    fn, signature, polymorphic = endpoints[kind](model)
+    spec = serving_kind(kind)
+    fn, signature, polymorphic = spec.endpoint(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     kwargs = {}
@@ -71,29 +56,21 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clah
     archive.write_out(str(path), verbose=False)
     manifest = {"kind": kind, "signature": "serving_default", "channels": int(model.inputs[0].shape[-1]),
                 "exported_from_backend": keras.backend.backend()}
-    if kind == "volume_segmentation":
-        manifest.update(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=size_divisor(model),
-                        regions=list(REGIONS))
-    elif kind == "image_classification":
-        manifest.update(inputs=["image"], outputs=classification_outputs(model), input_scale="0-255",
-                        size_divisor=size_divisor(model), classes=list(CLASSES))
-    else:
-        manifest.update(inputs=list(SLICE_INPUTS), outputs=list(SLICE_OUTPUTS), input_scale="0-255",
-                        size_divisor=size_divisor(model), requires_clahe=requires_clahe)
+    manifest.update(spec.manifest(model, requires_clahe))
     return manifest
 
 
-def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, batch: int = 1):
+def warmup_request(model_name: str, window: tuple[int, ...], channels: int = 4, batch: int = 1,
+                   kind: str | None = None):
     """A PredictionLog with one PredictRequest of the signature's shapes (zeros are fine for warm-up)."""
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+    kind = kind or SERVING_KINDS[len(window)]
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
-    request.inputs["image"].CopyFrom(tf.make_tensor_proto(np.zeros((batch,) + tuple(window) + (channels,), np.float32)))
-    if len(window) == 3:  # the volumetric signature also takes the case statistics
-        request.inputs["channel_mean"].CopyFrom(tf.make_tensor_proto(np.zeros((batch, channels), np.float32)))
-        request.inputs["channel_std"].CopyFrom(tf.make_tensor_proto(np.ones((batch, channels), np.float32)))
+    for name, value in serving_kind(kind).warmup_inputs(window, channels, batch).items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
     return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
@@ -129,7 +106,8 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
             import tensorflow as tf
 
             with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
-                writer.write(warmup_request(name, warmup_window, manifest["channels"]).SerializeToString())
+                writer.write(warmup_request(name, warmup_window, manifest["channels"], kind=manifest["kind"])
+                             .SerializeToString())
             manifest["warmup_window"] = list(warmup_window)
         (extra / MANIFEST).write_text(json.dumps(manifest, indent=2))
         (extra / MODEL_CARD).write_text(model_card(manifest, Path(run_dir) if run_dir else None))

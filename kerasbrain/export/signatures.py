@@ -17,7 +17,11 @@ The statistics travel with each window because a window alone cannot know its ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import keras
+import numpy as np
 from keras import ops
 
 from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE
@@ -124,3 +128,66 @@ def image_classification_endpoint(model: keras.Model):
 
     signature = [keras.InputSpec(shape=(None, None, None, channels), dtype="float32", name="image")]
     return serve, signature, [f"(b, {divisor}*h, {divisor}*w, {channels})"]
+
+
+# --- the registry of serving kinds -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ServingKind:
+    """One serving contract: the graph behind `serving_default`, what the manifest says, warm-up inputs.
+
+    A family names its kind (`ModelFamily.serving_kind`); export looks it up here, so a new serving
+    kind is one `register_serving_kind` call, not a branch in the exporter.
+    """
+
+    name: str
+    endpoint: Callable  # model -> (function, input signature, JAX shape constraints)
+    manifest: Callable  # (model, requires_clahe) -> the kind's manifest entries
+    warmup_inputs: Callable  # (window, channels, batch) -> {input name: zeros of the signature's shapes}
+
+
+SERVING_KIND_REGISTRY: dict[str, ServingKind] = {}
+
+
+def register_serving_kind(kind: ServingKind) -> ServingKind:
+    SERVING_KIND_REGISTRY[kind.name] = kind
+    return kind
+
+
+def serving_kind(name: str) -> ServingKind:
+    if name not in SERVING_KIND_REGISTRY:
+        raise ValueError(f"no serving signature of kind {name!r}; known: {sorted(SERVING_KIND_REGISTRY)}")
+    return SERVING_KIND_REGISTRY[name]
+
+
+def _image_only(window, channels, batch):
+    return {"image": np.zeros((batch,) + tuple(window) + (channels,), np.float32)}
+
+
+def _volume_warmup(window, channels, batch):  # the volumetric signature also takes the case statistics
+    return {**_image_only(window, channels, batch), "channel_mean": np.zeros((batch, channels), np.float32),
+            "channel_std": np.ones((batch, channels), np.float32)}
+
+
+def _volume_manifest(model, requires_clahe):
+    from kerasbrain.data.labels import REGIONS
+
+    return dict(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=size_divisor(model),
+                regions=list(REGIONS))
+
+
+def _slice_manifest(model, requires_clahe):
+    return dict(inputs=list(SLICE_INPUTS), outputs=list(SLICE_OUTPUTS), input_scale="0-255",
+                size_divisor=size_divisor(model), requires_clahe=requires_clahe)
+
+
+def _classification_manifest(model, requires_clahe):
+    from kerasbrain.data.classes import CLASSES
+
+    return dict(inputs=["image"], outputs=classification_outputs(model), input_scale="0-255",
+                size_divisor=size_divisor(model), classes=list(CLASSES))
+
+
+register_serving_kind(ServingKind("volume_segmentation", volume_segmentation_endpoint, _volume_manifest, _volume_warmup))
+register_serving_kind(ServingKind("slice_segmentation", slice_segmentation_endpoint, _slice_manifest, _image_only))
+register_serving_kind(ServingKind("image_classification", image_classification_endpoint, _classification_manifest,
+                                  _image_only))

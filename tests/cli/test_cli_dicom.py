@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from kerasbrain.data.dicom.study import load_study
-from kerasbrain.data.labels import from_internal
 from tests.conftest import once
 
 SHAPE = (41, 38, 35)
