@@ -20,6 +20,10 @@ from kerasbrain.files import atomic_write
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
+BEST_MODEL = "best.keras"  # lowest validation loss
+LAST_MODEL = "last.keras"
+CALIBRATED_MODEL = "calibrated.keras"  # `kerasbrain calibrate`: the best model with its temperature folded in
+HISTORY_FILE = "history.csv"
 
 
 def run_dir_of(model_path) -> Path:

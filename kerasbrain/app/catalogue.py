@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasbrain.runs import RUN_FILE
+from kerasbrain.runs import BEST_MODEL, CALIBRATED_MODEL, LAST_MODEL, RUN_FILE
 
 #: How deep below the models folder run folders and `.keras` files are looked for.
 SEARCH_DEPTH = 4
 #: A run folder's model, in order of preference.
-RUN_MODELS = ("calibrated.keras", "best.keras", "last.keras")
+RUN_MODELS = (CALIBRATED_MODEL, BEST_MODEL, LAST_MODEL)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def find_local_models(root, warn=print) -> list[AppModel]:
             continue
         shown = path.parent if path.name in RUN_MODELS else path
         name = shown.relative_to(root) if shown != root else Path(shown.name)
-        note = " calibrated" if path.name == "calibrated.keras" else ""
+        note = " calibrated" if path.name == CALIBRATED_MODEL else ""
         models.append(AppModel(f"{name} ({family.name}{note})", str(path), family))
     return models
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.runs import CALIBRATED_MODEL
+
 
 def calibration_errors(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
     """{"ece", "mce", "brier", "nll", "accuracy"} of class probabilities (N, K) against labels (N,)."""
@@ -146,7 +148,7 @@ def calibrate_run(model, size: int, model_path, data_dir, progress=print) -> dic
     report["test"] = {"before": calibration_errors(test_p, test_y), "after": calibration_errors(test_after, test_y)}
     fold_temperature(model, temperature)
     out = run_dir / "calibration"
-    files = [atomic_write(run_dir / "calibrated.keras", lambda tmp: model.save(tmp)),
+    files = [atomic_write(run_dir / CALIBRATED_MODEL, lambda tmp: model.save(tmp)),
              write_json(out / "calibration.json", report),
              write_text(out / "calibration.md", calibration_table(report) + "\n"),
              save_reliability_diagram(out / "reliability.png", test_p, test_after, test_y, temperature)]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.files import write_json, write_text
+from kerasbrain.runs import BEST_MODEL, SPLIT_FILE
 from kerasbrain.training.config_multitask import MultiTaskConfig
 from kerasbrain.training.config_simclr import SimCLRConfig
 
@@ -75,12 +76,12 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
 
     progress("== 2/6 classifier from the SimCLR encoder")
     classifier_family.train(data_dir, out_dir / "classifier", with_ssl, time_budget=time_budget, progress=progress)
-    split = json.loads((out_dir / "classifier" / "split.json").read_text())
+    split = json.loads((out_dir / "classifier" / SPLIT_FILE).read_text())
 
     progress("== 3/6 Grad-CAM pseudo-masks")
     pseudo = out_dir / "pseudomasks"
     if not (pseudo / "summary.json").exists():
-        model, size = classifier_family.load_with_size(out_dir / "classifier" / "best.keras", InferenceOverrides())
+        model, size = classifier_family.load_with_size(out_dir / "classifier" / BEST_MODEL, InferenceOverrides())
         write_pseudomask_dataset(model, discover_tumour_images(data_dir), size, pseudo, PseudoMaskSettings(),
                                  progress=progress)
     pseudo_summary = json.loads((pseudo / "summary.json").read_text())
@@ -89,10 +90,10 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     progress("== 4/6 multi-task network on class labels + pseudo-masks")
     mt_run = out_dir / "multitask"
     mt_run.mkdir(parents=True, exist_ok=True)
-    if not (mt_run / "split.json").exists():
-        write_json(mt_run / "split.json", _split_for(pseudo, split), indent=1)
+    if not (mt_run / SPLIT_FILE).exists():
+        write_json(mt_run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
     result = multitask_family.train(pseudo_data, mt_run, with_ssl, time_budget=time_budget, progress=progress)
-    test_ids = json.loads((mt_run / "split.json").read_text())["test"] or None
+    test_ids = json.loads((mt_run / SPLIT_FILE).read_text())["test"] or None
     multitask_family.evaluate(mt_run, pseudo_data, mt_run / "evaluation", test_ids, progress=progress)
     final = _scores(mt_run)
     drawn = None
@@ -102,14 +103,14 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
         drawn = json.loads((mt_run / "evaluation_drawn" / "summary.json").read_text()).get("masks")
 
     progress("== 5/6 temperature calibration")
-    model, size = multitask_family.load_with_size(mt_run / "best.keras", InferenceOverrides())
-    calibration = calibrate_run(model, size, mt_run / "best.keras", pseudo_data, progress=progress)
+    model, size = multitask_family.load_with_size(mt_run / BEST_MODEL, InferenceOverrides())
+    calibration = calibrate_run(model, size, mt_run / BEST_MODEL, pseudo_data, progress=progress)
 
     progress("== 6/6 supervised baseline (random init, same budget and seed)")
     baseline = out_dir / "supervised"
     baseline.mkdir(parents=True, exist_ok=True)
-    if not (baseline / "split.json").exists():
-        shutil.copyfile(out_dir / "classifier" / "split.json", baseline / "split.json")
+    if not (baseline / SPLIT_FILE).exists():
+        shutil.copyfile(out_dir / "classifier" / SPLIT_FILE, baseline / SPLIT_FILE)
     classifier_family.train(data_dir, baseline, multitask, time_budget=time_budget, progress=progress)
     classifier_family.evaluate(baseline, data_dir, baseline / "evaluation", split["test"] or None, progress=progress)
     supervised = _scores(baseline)
@@ -147,9 +148,9 @@ def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress
         return []
     samples = {s.id: s for s in discover_tumour_images(pseudo / "brisc2025")}
     picked = [samples[stem] for stem in chosen]
-    classifier, size = get_family("classifier").load_with_size(out_dir / "classifier" / "best.keras",
+    classifier, size = get_family("classifier").load_with_size(out_dir / "classifier" / BEST_MODEL,
                                                                InferenceOverrides())
-    model = get_family("multitask").load_with_size(mt_run / "best.keras", InferenceOverrides())[0]
+    model = get_family("multitask").load_with_size(mt_run / BEST_MODEL, InferenceOverrides())[0]
     images, labels, masks, _ = load_samples(picked, size)
     heat = explain_classes(classifier, images.astype(np.float32) / 255.0, labels)[0]
     output = predict_images(model, images)["mask"]

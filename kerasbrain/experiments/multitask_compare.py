@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kerasbrain.files import write_csv, write_json, write_text
+from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.training.config_multitask import MultiTaskConfig
 
 COLUMNS = ("model", "accuracy", "macro_f1", "macro_roc_auc")
@@ -40,13 +41,13 @@ def run_multitask_compare(data_dir, out_dir, config: MultiTaskConfig | None = No
     for name in ("classifier", "multitask"):
         family = get_family(name)
         run = out_dir / name
-        if first_split is not None and not (run / "split.json").exists():  # the same images for both
+        if first_split is not None and not (run / SPLIT_FILE).exists():  # the same images for both
             run.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(first_split, run / "split.json")
+            shutil.copyfile(first_split, run / SPLIT_FILE)
         progress(f"== {name}")
         result = family.train(data_dir, run, config, time_budget=time_budget, progress=progress)
-        first_split = first_split or run / "split.json"
-        test = json.loads((run / "split.json").read_text())["test"] or None
+        first_split = first_split or run / SPLIT_FILE
+        test = json.loads((run / SPLIT_FILE).read_text())["test"] or None
         family.evaluate(run, data_dir, run / "evaluation", test, progress=progress)
         scores = json.loads((run / "evaluation" / "summary.json").read_text())["classes"]
         rows.append({"model": TITLES[name], **{k: scores[k] for k in COLUMNS[1:]}})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kerasbrain.runs import CONFIG_FILE, RUN_FILE
+
 _IO = {
     "volume_segmentation": "a multi-modal MRI volume (normalised per channel with the sent statistics) -> "
                            "per-region probabilities and a label map",
@@ -50,11 +52,11 @@ def model_card(manifest: dict, run_dir: Path | None = None) -> str:
     temperature = manifest.get("calibration_temperature")
     lines.append(f"- calibration: temperature {temperature:.4f} folded into the class layer" if temperature
                  else "- calibration: none (probabilities as trained)")
-    info = json.loads(_read(run_dir / "run.json") or "{}") if run_dir else {}
+    info = json.loads(_read(run_dir / RUN_FILE) or "{}") if run_dir else {}
     if info:
         lines.append(f"- trained with kerasbrain {info.get('kerasbrain')}, Keras {info.get('keras')}, "
                      f"backend {info.get('backend')}")
-    config = json.loads(_read(run_dir / "config.json") or "null") if run_dir else None
+    config = json.loads(_read(run_dir / CONFIG_FILE) or "null") if run_dir else None
     if config:
         lines += ["", "## Training configuration", ""] + _flat(config)
     for title, relative in (("Evaluation (test images)", "evaluation/summary.md"),

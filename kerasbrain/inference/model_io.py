@@ -11,6 +11,7 @@ import keras
 import kerasbrain.models  # noqa: F401  (registers the custom objects)
 from kerasbrain.data.errors import DataError
 from kerasbrain.models.upsampling import with_upsampling
+from kerasbrain.runs import BEST_MODEL
 from kerasbrain.serialization import check_archive
 
 _LOADED = contextvars.ContextVar("kerasbrain_loaded_models", default=None)
@@ -34,8 +35,8 @@ def load_model(path) -> keras.Model:
     `PixelShuffleUpsampling` (same weights, same predictions).
     """
     path = Path(path)
-    if path.is_dir() and (path / "best.keras").exists():  # a run folder
-        path = path / "best.keras"
+    if path.is_dir() and (path / BEST_MODEL).exists():  # a run folder
+        path = path / BEST_MODEL
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
     if path.suffix != ".keras":

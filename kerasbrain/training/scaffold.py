@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 
 from kerasbrain.config import save_config_json
-from kerasbrain.runs import CONFIG_FILE, write_run_info
+from kerasbrain.runs import BEST_MODEL, CONFIG_FILE, HISTORY_FILE, LAST_MODEL, write_run_info
 from kerasbrain.training.callbacks import AtomicBackup, AtomicCheckpoint, TimeBudget, completed_epochs, trim_history
 
 
@@ -39,7 +39,7 @@ class Run:
 
     def artefacts(self, history: dict, split) -> dict:
         """What a trainer returns: paths of the models and logs, the history and the split."""
-        return {"run": self.dir, "best": self.dir / "best.keras", "last": self.dir / "last.keras",
+        return {"run": self.dir, "best": self.dir / BEST_MODEL, "last": self.dir / LAST_MODEL,
                 "logs": self.dir / "logs", "history": history, "split": split}
 
 
@@ -51,7 +51,7 @@ def start_run(run_dir, family: str, config, seed: int, time_budget: float | None
     write_run_info(run_dir, family)
     keras.utils.set_random_seed(seed)
     done = completed_epochs(run_dir / "backup")
-    trim_history(run_dir / "history.csv", done)  # an epoch logged but not backed up runs again
+    trim_history(run_dir / HISTORY_FILE, done)  # an epoch logged but not backed up runs again
     if done:
         progress(f"resuming after epoch {done} from {run_dir / 'backup'}")
     return Run(run_dir, done, TimeBudget(time_budget) if time_budget else None)
@@ -66,10 +66,10 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
     callbacks = [run.budget] if run.budget else []
     callbacks += list(metric_callbacks)
     callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
-        keras.callbacks.CSVLogger(str(run.dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(run.dir / HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
-        AtomicCheckpoint(run.dir / "best.keras", monitor=monitor, mode="min"),
-        AtomicCheckpoint(run.dir / "last.keras"),
+        AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min"),
+        AtomicCheckpoint(run.dir / LAST_MODEL),
         AtomicBackup(str(run.backup_dir), delete_checkpoint=False),
     ]
     callbacks += list(schedule_callbacks)

@@ -20,6 +20,7 @@ from kerasbrain.files import atomic_write
 from kerasbrain.losses import PerSampleDiceBCELoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.multitask import MultiTaskNet
+from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
@@ -49,7 +50,7 @@ def multitask_losses(config: MultiTaskConfig, tasks):
 def split_images(data_dir, config: MultiTaskConfig, run_dir: Path, progress=print):
     """Discover, split (saved to split.json, kept on resume) and return samples per subset."""
     samples = discover_tumour_images(data_dir)
-    split_file = run_dir / "split.json"
+    split_file = run_dir / SPLIT_FILE
     if split_file.exists():
         split = json.loads(split_file.read_text())
     else:

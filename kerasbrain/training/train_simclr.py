@@ -19,6 +19,7 @@ from kerasbrain.evaluation.linear_probe import linear_probe, probe_data
 from kerasbrain.files import atomic_write, write_json, write_text
 from kerasbrain.models.backbones import encoder_model
 from kerasbrain.models.simclr import SimCLRNet
+from kerasbrain.runs import BEST_MODEL
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_simclr import SimCLRConfig
@@ -61,7 +62,7 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
                         shuffle=False)
     if run.out_of_time:
         progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")
-    best = keras.saving.load_model(run.dir / "best.keras", compile=False)
+    best = keras.saving.load_model(run.dir / BEST_MODEL, compile=False)
     encoder_path = atomic_write(run.dir / ENCODER_FILE, lambda tmp: best.encoder.save(tmp))
     probe = None
     if config.probe.enabled:

@@ -20,6 +20,7 @@ from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
+from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.config2d import SliceConfig
@@ -83,7 +84,7 @@ def split_slices(data_dir, config: SliceConfig, run_dir: Path):
     slices = discover_lgg(data_dir)
     d = config.data
     split = patient_split(slices, d.n_splits, d.fold, d.split_seed, None if d.test_fold < 0 else d.test_fold)
-    save_split(split, run_dir / "split.json")
+    save_split(split, run_dir / SPLIT_FILE)
     by_subset = {k: [s for s in slices if s.patient in set(v)] for k, v in split.items()}
     cap = config.training.max_slices
     if cap:

@@ -18,6 +18,7 @@ from kerasbrain.data.preprocess import cached_preprocess
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
+from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
@@ -76,7 +77,7 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
     cases = {c.case_id: c for c in dataset.labelled()}
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to train on")
-    split = load_or_create_split(run_dir / "split.json", list(cases), config.data.validation_fraction,
+    split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
                                  config.data.split_seed)
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     spacing = tuple(config.data.target_spacing) or None
