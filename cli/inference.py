@@ -93,42 +93,24 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
     request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
                              model_label, saved_models, truth, label_layout, probabilities, overlay, input_options)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
-    family.require("predict_server" if server else "predict", model_ref)
     if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png", ".dcm")):
         failed = predict_folder(family, request, inputs[0], out)
         if failed:
             raise SystemExit(1)
         return
-    prediction = family.predict(request, progress=echo)
+    from kerasbrain.inference.predict_cases import predict_case
+
+    prediction = predict_case(family, request, progress=echo)
     for line in prediction.lines + [str(path) for path in prediction.files]:
         click.echo(line)
 
 
 def predict_folder(family, request, folder: Path, out: Path) -> int:
-    """Predict every case in `folder` into `out`; prints one line per case, returns how many failed."""
-    import dataclasses
+    """Predict every case in `folder` into `out` (kerasbrain.inference.predict_cases); returns how many failed."""
+    from kerasbrain.inference.predict_cases import predict_folder as run_folder
 
-    from kerasbrain.files import write_csv
-
-    cases = family.list_inputs(folder)
-    if not cases:
-        raise ValueError(f"{folder}: no cases found for a {family.name} model")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: not a folder (with --input a folder, --out is a folder)")
-    requests = [dataclasses.replace(request, inputs=inputs, out=out / output, overlay=None)
-                for name, inputs, output in cases]
-    rows, failed = [], 0
-    names = {id(r): name for r, (name, _, _) in zip(requests, cases)}
-    for i, (req, result) in enumerate(family.predict_many(requests, progress=lambda message: None), 1):
-        name = names[id(req)]
-        if isinstance(result, Exception):
-            failed += 1
-            echo(f"[{i}/{len(requests)}] {name}: FAILED: {result}")
-            rows.append({"case": name, "status": "failed", "files": "", "error": str(result)})
-        else:
-            echo(f"[{i}/{len(requests)}] {name}: " + "; ".join(result.lines))
-            rows.append({"case": name, "status": "ok", "files": " ".join(str(f) for f in result.files), "error": ""})
-    table = write_csv(out / "predictions.csv", rows)
+    result = run_folder(family, request, folder, out, progress=echo)
+    rows, failed = result["rows"], result["failed"]
     click.echo(f"{len(rows) - failed} of {len(rows)} cases predicted" + (f", {failed} failed" if failed else "")
-               + f"; per case: {table}")
+               + f"; per case: {result['table']}")
     return failed

@@ -176,7 +176,9 @@ def run_model(model, uploads, folder, max_mb: float = DEFAULT_MAX_UPLOAD_MB, pro
     request = PredictRequest(model.ref, tuple(staged), out, server=model.server,
                              saved_models=model.saved_models or Path("saved_models"))
     say(0.0, f"running {model.label}")
-    prediction = model.family.predict(request, progress=lambda message: say(fraction_of(message), message))
+    from kerasbrain.inference.predict_cases import predict_case
+
+    prediction = predict_case(model.family, request, progress=lambda message: say(fraction_of(message), message))
     result = AppResult(prediction, model.label, tuple(staged), model.input_kind)
     if explain and prediction.class_probabilities is not None:
         if model.server:

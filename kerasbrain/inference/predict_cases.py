@@ -1,0 +1,58 @@
+"""One predict pipeline for a case and for a folder of cases, whatever the family and the input format.
+
+`predict_case` runs a family's `predict` on one request; `predict_folder` lists a folder's cases
+through the input-format registry (each case with its format's result name), predicts them with
+the model loaded once (`ModelFamily.predict_many`), goes on past a case that fails, and writes
+`predictions.csv`. The CLI and the app call these; families never loop over folders themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from kerasbrain.files import write_csv
+
+PREDICTIONS_TABLE = "predictions.csv"
+
+
+def _check(family, request, folder: bool = False) -> None:
+    """Refuse in one line what the family does not declare (a served slice model, a folder ...)."""
+    family.require("predict_server" if request.server else "predict", request.model)
+    if folder:
+        family.require("predict_folder", request.model)
+
+
+def predict_case(family, request, progress=print):
+    """The `Prediction` of one request (the family checks the input before the model is asked)."""
+    _check(family, request)
+    return family.predict(request, progress=progress)
+
+
+def predict_folder(family, request, folder: Path, out: Path, progress=print) -> dict:
+    """Predict every case in `folder` into `out`; one progress line per case.
+
+    Returns {"rows": one dict per case (case, status, files, error), "failed": how many failed,
+    "table": the CSV written}.
+    """
+    folder, out = Path(folder), Path(out)
+    _check(family, request, folder=True)
+    cases = family.list_inputs(folder)
+    if not cases:
+        raise ValueError(f"{folder}: no cases found for a {family.name} model")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: not a folder (with --input a folder, --out is a folder)")
+    requests = [dataclasses.replace(request, inputs=inputs, out=out / output, overlay=None)
+                for _, inputs, output in cases]
+    names = {id(r): name for r, (name, _, _) in zip(requests, cases)}
+    rows, failed = [], 0
+    for i, (req, result) in enumerate(family.predict_many(requests, progress=lambda message: None), 1):
+        name = names[id(req)]
+        if isinstance(result, Exception):
+            failed += 1
+            progress(f"[{i}/{len(requests)}] {name}: FAILED: {result}")
+            rows.append({"case": name, "status": "failed", "files": "", "error": str(result)})
+        else:
+            progress(f"[{i}/{len(requests)}] {name}: " + "; ".join(result.lines))
+            rows.append({"case": name, "status": "ok", "files": " ".join(str(f) for f in result.files), "error": ""})
+    return {"rows": rows, "failed": failed, "table": write_csv(out / PREDICTIONS_TABLE, rows)}
