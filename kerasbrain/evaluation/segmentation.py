@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.data.layouts import discover, load_case
+from kerasbrain.data.io import labelled_cases
 from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import choose_postprocessing, postprocess, postprocessing_scores
-from kerasbrain.inference.predict_volume import predict_case, write_prediction
+from kerasbrain.inference.predict_volume import predict_case
 from kerasbrain.metrics.numpy_metrics import region_scores
 
 
@@ -51,21 +51,25 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
                      save_predictions: bool = False, target_spacing=None, progress=print) -> dict:
     """Predict and score each labelled case; writes cases.csv, summary.json and summary.md to `out_dir`.
 
-    A case that cannot be read is reported and left out (`failed` in the result and in
-    summary.json), so one broken file does not lose the others; the CLI then exits non-zero.
+    The cases come from any registered input format (`kerasbrain.data.io.labelled_cases`: MSD and
+    BraTS datasets, or a plug-in format's labelled cases). A case that cannot be read is reported
+    and left out (`failed` in the result and in summary.json), so one broken file does not lose
+    the others; the CLI then exits non-zero. A case read without labels is skipped with a note.
     """
     out_dir = Path(out_dir)
-    dataset = discover(data_dir)
-    cases = [c for c in dataset.labelled() if case_ids is None or c.case_id in set(case_ids)]
+    cases = [c for c in labelled_cases(data_dir, "volume") if case_ids is None or c[0] in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
     rows, failed, tuning = [], [], []
-    for i, files in enumerate(cases, 1):
+    for i, (name, load, fmt) in enumerate(cases, 1):
         try:
-            case = load_case(files)
+            case = load()
         except ValueError as exc:  # DataError / LabelError: this case only
-            failed.append({"case_id": files.case_id, "error": str(exc)})
-            progress(f"[{i}/{len(cases)}] {files.case_id}: FAILED: {exc}")
+            failed.append({"case_id": name, "error": str(exc)})
+            progress(f"[{i}/{len(cases)}] {name}: FAILED: {exc}")
+            continue
+        if case.labels is None:
+            progress(f"[{i}/{len(cases)}] {name}: skipped, no labels")
             continue
         raw, _ = predict_case(case, predict, out_channels, replace(cfg, min_component_ml=0.0, min_enhancing_ml=0.0),
                               target_spacing)
@@ -74,11 +78,12 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         scores = region_scores(labels, case.labels, case.grid.spacing)
         rows.append({"case_id": case.case_id, **scores})
         if save_predictions:
-            write_prediction(case, labels, out_dir / "predictions" / f"{case.case_id}.nii.gz")
+            fmt.write(case, labels, out_dir / "predictions" / f"{case.case_id}{fmt.output_suffixes[0]}", model="evaluate")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
                  " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
     if not rows:
-        raise ValueError(f"{data_dir}: none of the {len(cases)} cases could be read; first: {failed[0]['error']}")
+        why = f"could be read; first: {failed[0]['error']}" if failed else "has labels"
+        raise ValueError(f"{data_dir}: none of the {len(cases)} cases {why}")
     summary = summarise(rows)
     postprocessing = postprocessing_summary(tuning, cfg, rows)
     write_csv(out_dir / "cases.csv", rows)

@@ -1,6 +1,8 @@
 """The input-format registry: a format registered from a test file is taken by predict, predict --input
 DIR and the app with nothing else edited; the built-in formats recognise what they should."""
 
+import csv
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -26,11 +28,12 @@ def toy_format():
 
 @pytest.fixture(scope="module")
 def toy_cases(tmp_path_factory, msd_dir):
-    """Two MSD phantom cases saved as toy volumes, beside their NIfTI originals."""
+    """Two MSD phantom cases saved as toy volumes with their labels, beside their NIfTI originals."""
     folder = tmp_path_factory.mktemp("toy")
     for path in sorted((msd_dir / "imagesTr").glob("*.nii.gz"))[:2]:
-        image = nib.load(path)
-        np.savez(folder / (path.name[:-7] + ".toyvol.npz"), image=np.asarray(image.dataobj), affine=image.affine)
+        image, labels = nib.load(path), nib.load(msd_dir / "labelsTr" / path.name)
+        np.savez(folder / (path.name[:-7] + ".toyvol.npz"), image=np.asarray(image.dataobj), affine=image.affine,
+                 labels=np.asarray(labels.dataobj))
     return folder
 
 
@@ -69,6 +72,18 @@ def test_a_format_registered_from_a_test_file_works_in_predict_folders_and_the_a
     assert "2 of 2 cases predicted" in result.output
     with np.load(tmp_path / "folder" / "BRATS_001_seg.toyseg.npz") as written:
         np.testing.assert_array_equal(written["labels"], expected)
+
+    # evaluate scores the toy cases as it scores the same cases of the MSD dataset
+    result = run("evaluate", "--model", volume_run, "--data", toy_cases, "--out", tmp_path / "eval_toy")
+    assert result.exit_code == 0, result.output
+    result = run("evaluate", "--model", volume_run, "--data", msd_dir, "--out", tmp_path / "eval_msd")
+    assert result.exit_code == 0, result.output
+    toy_rows = list(csv.DictReader((tmp_path / "eval_toy" / "cases.csv").open()))
+    msd_rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "eval_msd" / "cases.csv").open())}
+    assert [r["case_id"] for r in toy_rows] == ["BRATS_001", "BRATS_002"]
+    for row in toy_rows:
+        assert row == msd_rows[row["case_id"]]
+    assert float(toy_rows[0]["dice_WT"]) > 0  # a score with something to get wrong
 
     model = next(m for m in find_local_models(volume_run.parent) if m.ref == str(volume_run / "best.keras"))
     app = handlers.run_model(model, [case], tmp_path / "app")

@@ -1,7 +1,8 @@
 """An input format defined outside kerasbrain, to show a new format needs no edit to the CLI or the app.
 
-A `.toyvol.npz` file holds one case: `image` (X, Y, Z, 4) on `affine` (voxel -> RAS). Results are
-written as `.toyseg.npz` holding `labels` in the file's own voxel order.
+A `.toyvol.npz` file holds one case: `image` (X, Y, Z, 4) on `affine` (voxel -> RAS), and optionally
+`labels` (MSD numbering) for evaluation. Results are written as `.toyseg.npz` holding `labels`
+(kerasbrain's internal numbering) in the file's own voxel order.
 """
 
 from pathlib import Path
@@ -31,14 +32,18 @@ class ToyVolumeFormat(InputFormat):
         from kerasbrain.data.layouts import Case
         from kerasbrain.data.nifti import Grid, to_canonical
 
+        from kerasbrain.data.labels import to_internal
+
         (path,) = inputs
         try:
             with np.load(path) as data:
                 image, affine = data["image"].astype(np.float32), data["affine"]
+                labels = to_internal(data["labels"], "msd") if "labels" in data else None
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{path}: not a toy volume ({exc})") from None
         grid = Grid(image.shape[:3], affine, None, str(path))
-        return Case(path.name[: -len(SUFFIX)], to_canonical(image, grid), None, grid, "msd")
+        labels = None if labels is None else to_canonical(labels, grid)
+        return Case(path.name[: -len(SUFFIX)], to_canonical(image, grid), labels, grid, "msd")
 
     def write(self, case, labels, out, probabilities=None, layout=None, model="", run="", options=None):
         from kerasbrain.data.nifti import from_canonical

@@ -54,6 +54,15 @@ class InputFormat:
         """The cases of this format in `folder` as (name, inputs) pairs; [] when it holds none."""
         return []
 
+    def labelled_cases(self, folder: Path) -> list[tuple[str, object]]:
+        """The cases in `folder` for `evaluate`, as (name, load) pairs with `load()` -> Case; [] when none.
+
+        By default every listed case; `evaluate` scores those whose loaded case carries labels.
+        """
+        from functools import partial
+
+        return [(name, partial(self.load, inputs)) for name, inputs in self.list_cases(folder)]
+
     def load(self, inputs, options: dict | None = None, progress=None):
         """Load one volumetric case as a `kerasbrain.data.layouts.Case` (image formats: the family reads)."""
         raise DataError(f"{self.name} inputs are read by the model family itself")
@@ -160,6 +169,20 @@ def list_cases(folder, kind: str) -> list[tuple[str, tuple[Path, ...], InputForm
             return [(name, inputs, fmt) for name, inputs in cases]
     accepted = "; ".join(f.description for f in input_formats(kind))
     raise DataError(f"{folder}: no cases found ({accepted})")
+
+
+def labelled_cases(folder, kind: str) -> list[tuple[str, object, InputFormat]]:
+    """The cases `evaluate` scores in `folder`, as (name, load, format), from the first format that has any."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    for fmt in input_formats(kind):
+        cases = fmt.labelled_cases(folder)
+        if cases:
+            return [(name, load, fmt) for name, load in cases]
+    accepted = "; ".join(f.description for f in input_formats(kind))
+    raise DataError(f"{folder}: no dataset found: expected MSD Task01 (dataset.json, imagesTr/, labelsTr/), BraTS "
+                    f"case folders, or labelled cases of another format ({accepted})")
 
 
 def all_options() -> list[InputOption]:

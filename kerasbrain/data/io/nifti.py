@@ -59,6 +59,20 @@ class NiftiFormat(InputFormat):
             return [(c.case_id, (c.images[0].parent,)) for c in cases]
         return [(c.case_id, c.images) for c in cases]
 
+    def labelled_cases(self, folder):
+        """An MSD or BraTS dataset's labelled cases (a broken dataset.json is an error, not "none")."""
+        from functools import partial
+
+        from kerasbrain.data.layouts import discover, load_case
+
+        try:
+            dataset = discover(folder)
+        except DataError:
+            if (Path(folder) / "dataset.json").is_file():
+                raise
+            return []
+        return [(c.case_id, partial(load_case, c)) for c in dataset.labelled()]
+
     def load(self, inputs, options=None, progress=None):
         from kerasbrain.data.layouts import case_from_files, load_case
 
