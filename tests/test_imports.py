@@ -31,3 +31,21 @@ def test_the_server_imports_no_network_or_training_code():
 def test_families_load_their_code_only_when_used():
     imports = "from kerasbrain.families import get_family; get_family('unet3d'); get_family('unet2d')"
     assert _loaded_after(imports, HEAVY + ("keras",)) == []
+
+
+def test_the_input_format_registry_and_the_cli_stay_light():
+    """The registry and its formats load no reader until a case is read (pydicom, highdicom, nibabel, Keras)."""
+    imports = "import kerasbrain.data.io as io; io.input_formats(); import cli.main"
+    assert _loaded_after(imports, HEAVY + ("keras", "tensorflow", "nibabel", "pydicom", "highdicom",
+                                           "SimpleITK")) == []
+
+
+def test_evaluation_never_imports_the_families():
+    """A family calls evaluation, never the reverse (README, Layout)."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "kerasbrain" / "evaluation").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("kerasbrain.families"), f"{path} imports {node.module}"
