@@ -93,7 +93,9 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
     request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
                              model_label, saved_models, truth, label_layout, probabilities, overlay, input_options)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
-    if len(inputs) == 1 and inputs[0].is_dir() and not out.name.lower().endswith((".nii.gz", ".nii", ".png", ".dcm")):
+    from kerasbrain.data.io import names_one_output
+
+    if len(inputs) == 1 and inputs[0].is_dir() and not names_one_output(out):
         failed = predict_folder(family, request, inputs[0], out)
         if failed:
             raise SystemExit(1)

@@ -185,6 +185,12 @@ def labelled_cases(folder, kind: str) -> list[tuple[str, object, InputFormat]]:
                     f"case folders, or labelled cases of another format ({accepted})")
 
 
+def names_one_output(out) -> bool:
+    """Whether `--out` names one result file (any format's output suffix) rather than a folder."""
+    suffixes = tuple(s for f in input_formats() for s in f.output_suffixes) + (".nii",)
+    return Path(out).name.lower().endswith(suffixes)
+
+
 def all_options() -> list[InputOption]:
     """Every format's flags, once each (for `kerasbrain predict`)."""
     seen, options = set(), []

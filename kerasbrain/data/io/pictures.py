@@ -13,7 +13,7 @@ class PictureFormat(InputFormat):
     kind = "image"
     description = "one PNG/JPEG/TIFF picture"
     upload_suffixes = PICTURE_SUFFIXES
-    output_suffixes = ()  # each family names its own outputs (a mask or a figure, .png)
+    output_suffixes = (".png",)  # a mask or a figure; each family names its extra files
 
     def recognises(self, inputs):
         return len(inputs) == 1 and inputs[0].name.lower().endswith(PICTURE_SUFFIXES)
@@ -23,8 +23,11 @@ class PictureFormat(InputFormat):
                           and not p.name.startswith("."))
         return [(p.stem, (p,)) for p in pictures]
 
+    def output_name(self, name):
+        return f"{name}.png"
+
     def check_output(self, out):
-        pass
+        pass  # the family checks its own outputs
 
 
 FORMAT = PictureFormat()
