@@ -165,3 +165,26 @@ def test_a_dicom_study_through_a_server_gives_the_local_segmentation(volume_run,
     np.testing.assert_array_equal(remote, local)
     assert local.any()
     assert hd.seg.segread(tmp_path / "remote.dcm").DeviceSerialNumber.endswith("tumor3d")
+
+
+@once
+def test_evaluate_scores_a_folder_of_studies_against_their_truth_segs(volume_run, studies, tmp_path):
+    """The scores of each DICOM study are the scores of its NIfTI twin's prediction against the true labels."""
+    from kerasbrain.data.labels import to_internal
+    from kerasbrain.metrics.numpy_metrics import region_scores
+
+    result = run("evaluate", "--model", volume_run, "--data", studies / "studies", "--out", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "eval" / "cases.csv").open()))
+    assert [r["case_id"] for r in rows] == ["PHANTOM_001", "PHANTOM_002"]
+    for row in rows:
+        case = row["case_id"]
+        out = tmp_path / f"{case}.nii.gz"
+        assert run("predict", "--model", volume_run, "--input", studies / "nifti" / f"{case}.nii.gz",
+                   "--out", out).exit_code == 0
+        truth = nib.load(studies / "labels" / f"{case}.nii.gz")
+        expected = region_scores(to_internal(np.asarray(out and nib.load(out).dataobj), "msd"),
+                                 to_internal(np.asarray(truth.dataobj), "msd"),
+                                 tuple(float(z) for z in truth.header.get_zooms()[:3]))
+        for key in ("dice_WT", "dice_TC", "dice_ET", "hd95_WT"):
+            assert float(row[key]) == pytest.approx(expected[key], abs=1e-6), (case, key)

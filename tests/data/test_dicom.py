@@ -114,6 +114,8 @@ def test_a_thick_slice_series_is_resampled_onto_the_reference_grid_as_simpleitk_
     np.testing.assert_allclose(study.image[..., 0][inside], expected[inside], atol=1e-2)
     # on the slices both grids share, resampling returns the stored values
     np.testing.assert_allclose(study.image[:, :, ::2, 0], written["FLAIR"].data, atol=1e-3)
+    # and the background stays exactly 0 (no round-off for the head mask to take for head)
+    assert not study.warnings and (study.image[..., 0][phantom[0][..., 2] == 0] == 0).mean() > 0.99
 
 
 def test_different_frames_of_reference_are_refused_or_registered(phantom, tmp_path):
@@ -124,6 +126,22 @@ def test_different_frames_of_reference_are_refused_or_registered(phantom, tmp_pa
     for m in range(4):  # the series lie where they are, so registration must leave them there
         a, b = study.image[..., m], phantom[0][..., m]
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+
+
+@pytest.mark.parametrize("multiframe", [False, True], ids=["single-frame", "multi-frame"])
+def test_a_seg_drawn_on_the_reference_series_gives_the_cases_labels(phantom, tmp_path, multiframe):
+    from kerasbrain.data.dicom.seg import write_segmentation
+
+    write_study(tmp_path, phantom[0], LPS_AFFINE, seed=9, multiframe=multiframe, rotate_degrees=(0, 0, 20))
+    assert load_study(tmp_path).labels is None  # no SEG yet
+    write_segmentation(tmp_path / "truth" / "seg.dcm", phantom[1], load_study(tmp_path), "phantom truth")
+    study = load_study(tmp_path)
+    np.testing.assert_array_equal(study.labels, phantom[1])
+    assert {1, 2, 3} <= set(np.unique(study.labels))
+    assert "labels <- segmentation seg.dcm" in study.lines[-1]
+    assert set(study.series) == {"FLAIR", "T1", "T1Gd", "T2"}  # the SEG is not taken for an image series
+    write_segmentation(tmp_path / "truth" / "second.dcm", phantom[1], study, "another reader")
+    assert load_study(tmp_path).labels is None  # two candidates: none is guessed
 
 
 # --- the modality rules -----------------------------------------------------------------------------
@@ -267,7 +285,7 @@ def test_compressed_scanner_files_decode_as_their_uncompressed_twin(tmp_path):
             ds.ImagePositionPatient = [float(v) + (3.0 * k if i == 2 else 0) for i, v in
                                        enumerate(ds.ImagePositionPatient)]
             ds.save_as(folder / f"{k}.dcm")
-        (info,) = scan_series(sorted(folder.iterdir()))[0].values()
+        (info,) = scan_series(sorted(folder.iterdir()))[0].values()  # (series, notes, segmentations)
         volumes[name] = read_volume(info)
     reference = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.T
     np.testing.assert_array_equal(volumes["MR_small.dcm"].data[:, :, 0], reference)

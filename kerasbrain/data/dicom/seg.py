@@ -9,6 +9,7 @@ geometry, frame by frame, so a PACS viewer overlays them on the images they came
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,67 @@ def _frames(volume: np.ndarray, frames) -> np.ndarray:
     for k, frame in enumerate(frames):
         out[frame.index] = planes[k]
     return out
+
+
+#: SNOMED CT property types read back as labels (a truth SEG from another tool uses them too).
+LABEL_OF_CODE = {"6574001": NECROTIC_CORE, "79654002": EDEMA, "108369006": ENHANCING}
+
+
+def _label_of_segment(segment) -> int | None:
+    code = segment.SegmentedPropertyTypeCodeSequence[0].CodeValue
+    if str(code) in LABEL_OF_CODE:
+        return LABEL_OF_CODE[str(code)]
+    text = str(segment.get("SegmentLabel", "")).lower()
+    for pattern, label in ((r"\b(core|necro\w*|ncr|net)\b", NECROTIC_CORE), (r"\b(o?edema|ed)\b", EDEMA),
+                           (r"\b(enhanc\w*|et)\b", ENHANCING)):  # core first: "non-enhancing core" is core
+        if re.search(pattern, text):
+            return label
+    return None
+
+
+def references_series(path, series_uid: str) -> bool:
+    """Whether the SEG at `path` was drawn on the series `series_uid` (its ReferencedSeriesSequence)."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return any(str(item.get("SeriesInstanceUID", "")) == series_uid for item in ds.get("ReferencedSeriesSequence", []))
+
+
+def read_segmentation(path, reference) -> np.ndarray:
+    """A SEG drawn on the `reference` series (a `SeriesVolume`) as internal labels (columns, rows, slices).
+
+    Segments are matched to labels by their SNOMED CT property type (necrosis, edema, neoplasm: what
+    `write_segmentation` writes) or, failing that, by their label text; any other segment is an error.
+    """
+    import highdicom as hd
+
+    from kerasbrain.data.errors import DataError
+
+    try:
+        seg = hd.seg.segread(path)
+        labels_of = {int(s.SegmentNumber): _label_of_segment(s) for s in seg.SegmentSequence}
+        unknown = [n for n, label in labels_of.items() if label is None]
+        if unknown:
+            raise DataError(f"{path}: segment {unknown[0]} is none of necrotic / non-enhancing core, edema, "
+                            "enhancing tumour")
+        frames = reference.frames
+        if frames[0].index is None:
+            pixels = seg.get_pixels_by_source_instance(
+                source_sop_instance_uids=[f.sop_instance_uid for f in frames], combine_segments=True,
+                assert_missing_frames_are_empty=True)
+        else:
+            pixels = seg.get_pixels_by_source_frame(
+                source_sop_instance_uid=frames[0].sop_instance_uid, source_frame_numbers=[f.index + 1 for f in frames],
+                combine_segments=True, assert_missing_frames_are_empty=True)
+    except DataError:
+        raise
+    except Exception as exc:  # highdicom raises many kinds for a SEG that does not fit its source
+        raise DataError(f"{path}: cannot be read as a segmentation of series {reference.info.uid} "
+                        f"({type(exc).__name__}: {exc})") from None
+    labels = np.zeros(pixels.shape, dtype=np.uint8)
+    for number, label in labels_of.items():
+        labels[pixels == number] = label
+    return np.ascontiguousarray(labels.transpose(2, 1, 0))
 
 
 def write_segmentation(path, labels: np.ndarray, source, model: str, run: str = "",

@@ -182,18 +182,23 @@ def _frames_of(ds, path: Path) -> list[Frame]:
     return frames
 
 
-def scan_series(paths) -> tuple[dict[str, SeriesInfo], list[str]]:
+SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+def scan_series(paths) -> tuple[dict[str, SeriesInfo], list[str], list[Path]]:
     """Read every file's header (no pixels) and group the image frames by SeriesInstanceUID.
 
-    Returns the series and the notes on what was passed over (non-DICOM files, objects without
-    pixels such as structured reports or a DICOMDIR). A file that starts as DICOM but cannot be
-    parsed (truncated) is an error naming it.
+    Returns the series, the notes on what was passed over (non-DICOM files, objects without
+    pixels such as structured reports or a DICOMDIR), and the DICOM Segmentations found (kept
+    apart: a SEG is a label map, not an image). A file that starts as DICOM but cannot be parsed
+    (truncated) is an error naming it.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     series: dict[str, SeriesInfo] = {}
     skipped: dict[str, int] = {}
+    segmentations: list[Path] = []
     for path in paths:
         path = Path(path)
         try:
@@ -208,12 +213,15 @@ def scan_series(paths) -> tuple[dict[str, SeriesInfo], list[str]]:
             reason = f"no image ({kind})" if kind else "no image"
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
+        if str(ds.get("SOPClassUID", "")) == SEGMENTATION_STORAGE:
+            segmentations.append(path)
+            continue
         uid = str(ds.SeriesInstanceUID)
         if uid not in series:
             series[uid] = _series_info(ds)
         series[uid].frames.extend(_frames_of(ds, path))
     notes = [f"{n} file(s) passed over: {reason}" for reason, n in sorted(skipped.items())]
-    return series, notes
+    return series, notes, segmentations
 
 
 def _ordered(info: SeriesInfo) -> tuple[list[Frame], np.ndarray]:

@@ -39,6 +39,7 @@ class DicomStudy:
     reference: SeriesVolume  # the series whose grid the image is on
     reference_headers: list  # pydicom Datasets (no pixels) of the reference frames' files, in slice order
     series: dict[str, SeriesVolume]  # modality -> the series read
+    labels: np.ndarray | None = None  # internal labels on the reference grid, from a SEG drawn on it
     lines: list[str] = field(default_factory=list)  # which series became which modality, and how
     warnings: list[str] = field(default_factory=list)
 
@@ -116,11 +117,15 @@ def resample_to(volume: np.ndarray, affine: np.ndarray, shape, target_affine: np
 
     to_source = np.linalg.inv(affine) @ target_affine
     out = np.empty(tuple(shape), dtype=np.float32)
+    # interpolating zeros in oblique coordinates leaves round-off (1e-12) where the background should be
+    # 0; the head mask (non-zero voxels) would take it for head, so values that small are set to 0
+    floor = 1e-6 * float(np.abs(volume).max())
     i, j = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     for k in range(shape[2]):  # one slice at a time keeps the coordinate arrays small
         points = np.stack([i.ravel(), j.ravel(), np.full(i.size, k), np.ones(i.size)])
         coords = (to_source @ points)[:3]
         out[:, :, k] = ndimage.map_coordinates(volume, coords, order=1, mode="constant", cval=0.0).reshape(i.shape)
+    out[np.abs(out) < floor] = 0.0
     return out
 
 
@@ -192,7 +197,7 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
     overrides = parse_overrides(series)
     name = path.name[:-4] if path.name.lower().endswith(".zip") else path.name
     with study_files(path) as files:
-        found, notes = scan_series(files)
+        found, notes, segmentations = scan_series(files)
         if not found:
             what = "; ".join(notes) or "no files"
             raise DataError(f"{path}: no DICOM image series found ({what})")
@@ -204,6 +209,7 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
             volumes[modality] = read_volume(info)
         ref = volumes[reference]
         headers = _reference_headers(ref.frames)
+        labels = _truth(segmentations, ref, lines)
     shape = ref.data.shape
     channels, warnings = [], []
     for modality in MODALITIES:
@@ -225,4 +231,19 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
     warning = border_warning(image, str(path))
     if warning:
         warnings.append(warning)
-    return DicomStudy(name, image, ref.affine, ref, headers, volumes, lines + notes, warnings)
+    return DicomStudy(name, image, ref.affine, ref, headers, volumes, labels=labels, lines=lines + notes,
+                      warnings=warnings)
+
+
+def _truth(segmentations, reference: SeriesVolume, lines: list[str]) -> np.ndarray | None:
+    """The labels of the one SEG in the study drawn on the reference series (None when there is none)."""
+    from kerasbrain.data.dicom.seg import read_segmentation, references_series
+
+    drawn = [p for p in segmentations if references_series(p, reference.info.uid)]
+    if len(drawn) > 1:
+        lines.append(f"{len(drawn)} segmentations refer to the reference series; none is used as its labels")
+        return None
+    if not drawn:
+        return None
+    lines.append(f"labels <- segmentation {drawn[0].name} (drawn on the reference series)")
+    return read_segmentation(drawn[0], reference)

@@ -205,13 +205,17 @@ def write_study(out, image: np.ndarray, affine_ras: np.ndarray, seed: int = 0, m
 
 def write_dicom_dataset(out, cases: int = 2, shape=(96, 96, 64), seed: int = 0, difficulty: str = "easy",
                         progress=None, **study_options) -> Path:
-    """Phantom cases as DICOM studies `out/studies/<case>/`, with their labels (and, when every series
-    shares one grid, the same decoded voxels) as NIfTI: `out/labels/<case>.nii.gz`, `out/nifti/<case>.nii.gz`.
+    """Phantom cases as DICOM studies `out/studies/<case>/`, each with its true labels as a DICOM SEG
+    drawn on the T1 post-contrast series (`truth/`), so `evaluate` scores a folder of studies; the
+    labels (and, when every series shares one grid, the same decoded voxels) also as NIfTI:
+    `out/labels/<case>.nii.gz`, `out/nifti/<case>.nii.gz`.
 
     The NIfTI twins let anyone check that a DICOM study predicts exactly as the same data in NIfTI.
     """
     import nibabel as nib
 
+    from kerasbrain.data.dicom.seg import write_segmentation
+    from kerasbrain.data.dicom.study import load_study
     from kerasbrain.data.labels import from_internal
     from kerasbrain.data.phantom import LPS_AFFINE, _to_file_order, make_phantom
     from kerasbrain.files import atomic_write
@@ -224,6 +228,8 @@ def write_dicom_dataset(out, cases: int = 2, shape=(96, 96, 64), seed: int = 0, 
         written = write_study(out / "studies" / cid, image, LPS_AFFINE, seed=seed * 100003 + i,
                               patient=f"Phantom^{cid}", **study_options)
         reference = written["T1Gd"]
+        write_segmentation(out / "studies" / cid / "truth" / "truth_seg.dcm", labels, load_study(out / "studies" / cid),
+                           "phantom truth")
         label_image = nib.Nifti1Image(from_internal(labels, "msd").astype(np.uint8), reference.affine)
         atomic_write(out / "labels" / f"{cid}.nii.gz", lambda tmp: nib.save(label_image, tmp))
         if all(w.data.shape == reference.data.shape and np.allclose(w.affine, reference.affine)

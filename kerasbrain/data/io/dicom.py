@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from kerasbrain.data.errors import DataError
 from kerasbrain.data.io import InputFormat, InputOption
 
@@ -63,11 +65,10 @@ class DicomFormat(InputFormat):
             if progress:
                 progress(line)
         grid = Grid(tuple(study.image.shape[:3]), study.affine.copy(), None, str(path))
-        image = to_canonical(study.image, grid).astype("float32")
-        study.image = None  # the canonical copy is the case's; the study keeps only what writing needs
-        import numpy as np
-
-        return Case(study.name, np.ascontiguousarray(image), None, grid, "msd", source=study)
+        image = to_canonical(study.image, grid).astype(np.float32)
+        labels = None if study.labels is None else np.ascontiguousarray(to_canonical(study.labels, grid))
+        study.image = study.labels = None  # the canonical copies are the case's; the study keeps what writing needs
+        return Case(study.name, np.ascontiguousarray(image), labels, grid, "msd", source=study)
 
     def write(self, case, labels, out, probabilities=None, layout=None, model="", run="", options=None):
         from kerasbrain.data.nifti import from_canonical
