@@ -273,11 +273,15 @@ def test_not_skull_stripped_input_is_warned_about(phantom, tmp_path):
 
 # --- pydicom's real scanner files -------------------------------------------------------------------
 def test_compressed_scanner_files_decode_as_their_uncompressed_twin(tmp_path):
-    """pydicom's MR_small (a real 64 x 64 MR slice) stored uncompressed and RLE-compressed: one volume."""
+    """pydicom's MR_small (a real 64 x 64 MR slice) stored uncompressed, RLE- and JPEG-LS-compressed: one volume.
+
+    RLE is pydicom's own decoder; JPEG-LS comes with highdicom's dependency pyjpegls.
+    """
     from pydicom.data import get_testdata_file
 
     volumes = {}
-    for name in ("MR_small.dcm", "MR_small_RLE.dcm"):
+    names = ("MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm")
+    for name in names:
         folder = tmp_path / name
         folder.mkdir()
         for k in range(2):  # a two-slice series from the one slice, 3 mm apart
@@ -290,4 +294,26 @@ def test_compressed_scanner_files_decode_as_their_uncompressed_twin(tmp_path):
         volumes[name] = read_volume(info)
     reference = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.T
     np.testing.assert_array_equal(volumes["MR_small.dcm"].data[:, :, 0], reference)
-    np.testing.assert_array_equal(volumes["MR_small_RLE.dcm"].data, volumes["MR_small.dcm"].data)
+    for name in names[1:]:
+        np.testing.assert_array_equal(volumes[name].data, volumes["MR_small.dcm"].data)
+
+
+def test_a_transfer_syntax_no_installed_handler_decodes_is_one_line_naming_it(tmp_path, monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "jpeg"
+    folder.mkdir()
+    for k in range(2):
+        ds = pydicom.dcmread(get_testdata_file("MR_small_jpeg_ls_lossless.dcm"))
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{k}"
+        ds.ImagePositionPatient = [0.0, 0.0, 3.0 * k]
+        ds.save_as(folder / f"{k}.dcm")
+    (info,) = scan_series(sorted(folder.iterdir()))[0].values()
+
+    def no_decoder(self, *args, **kwargs):
+        raise RuntimeError("Unable to decode the pixel data: no plugins are available")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_decoder))
+    with pytest.raises(DataError, match=r"0\.dcm: the pixel data cannot be decoded, transfer syntax JPEG-LS Lossless "
+                                        r"Image Compression \(RuntimeError: Unable to decode"):
+        read_volume(info)
