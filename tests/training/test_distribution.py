@@ -61,9 +61,12 @@ def test_two_devices_follow_one_device_loss_curve_and_resume_under_the_strategy(
     from kerasbrain.inference.model_io import load_model
 
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 16, 4)).astype("float32")
-    np.testing.assert_allclose(np.asarray(load_model(tmp_path / "two" / "last.keras").predict_on_batch(x)),
-                               np.asarray(load_model(tmp_path / "one" / "last.keras").predict_on_batch(x)),
-                               atol=1e-2)  # different weights would differ by tenths
+    difference = np.abs(np.asarray(load_model(tmp_path / "two" / "last.keras").predict_on_batch(x))
+                        - np.asarray(load_model(tmp_path / "one" / "last.keras").predict_on_batch(x)))
+    # Different weights would differ by tenths everywhere. Summation order carried through three epochs
+    # once moved 20 of 24,576 outputs by up to 0.016 (JAX, a loaded CPU), so the bound is on the mean
+    # and a loose one on the largest.
+    assert difference.mean() < 2e-3 and difference.max() < 0.05, (difference.mean(), difference.max())
 
 
 def test_a_global_batch_that_does_not_split_is_one_line_and_no_run(msd_dir, tmp_path):
