@@ -41,7 +41,7 @@ def main(argv=None):
                                "--out", str(seg_path)], capture_output=True, text=True)
         if done.returncode:
             sys.exit(done.stderr.strip().splitlines()[-1])
-        lines = [line.strip() for line in done.stderr.splitlines() if "<- series" in line]
+        lines = [line.strip() for line in done.stderr.splitlines() if "<- series" in line or "resampled" in line]
         study = load_study(args.study)
         seg = hd.seg.segread(seg_path)
         uids = [f.sop_instance_uid for f in study.reference.frames]
@@ -61,7 +61,8 @@ def main(argv=None):
         ax.set_title(f"T1 post-contrast + SEG, {plane} {index}")
         ax.axis("off")
     axes[3].axis("off")
-    text = ["series -> modality:"] + [line.split(" (1.")[0] for line in lines] + ["", "SEG segments:"] + \
+    text = ["series -> modality:"] + [line.split(" (1.")[0].replace(" (same frame of reference)", "")
+                                      for line in lines] + ["", "SEG segments:"] + \
         [f"{i}. {name}" for i, name in enumerate(names, 1)] + ["", f"{len(uids)} source images referenced",
                                                                  f"{seg.SOPClassUID.name}"]
     axes[3].text(0, 0.5, "\n".join(text), va="center", family="monospace", fontsize=8.5)
