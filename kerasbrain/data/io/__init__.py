@@ -158,31 +158,29 @@ def format_of_upload(paths) -> InputFormat | None:
     return get_input_format(found.pop()) if len(found) == 1 else None
 
 
-def list_cases(folder, kind: str) -> list[tuple[str, tuple[Path, ...], InputFormat]]:
-    """Every case in `folder` of any format of `kind`, as (name, inputs, format); the first format wins."""
+def _first_with_cases(folder, kind: str, cases_of, none_found: str) -> list[tuple]:
+    """(name, item, format) rows from the first format of `kind` whose `cases_of(format, folder)` finds any."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
     for fmt in input_formats(kind):
-        cases = fmt.list_cases(folder)
+        cases = cases_of(fmt, folder)
         if cases:
-            return [(name, inputs, fmt) for name, inputs in cases]
+            return [(name, item, fmt) for name, item in cases]
     accepted = "; ".join(f.description for f in input_formats(kind))
-    raise DataError(f"{folder}: no cases found ({accepted})")
+    raise DataError(f"{folder}: {none_found} ({accepted})")
+
+
+def list_cases(folder, kind: str) -> list[tuple[str, tuple[Path, ...], InputFormat]]:
+    """Every case in `folder` of any format of `kind`, as (name, inputs, format); the first format wins."""
+    return _first_with_cases(folder, kind, lambda fmt, f: fmt.list_cases(f), "no cases found")
 
 
 def labelled_cases(folder, kind: str) -> list[tuple[str, object, InputFormat]]:
     """The cases `evaluate` scores in `folder`, as (name, load, format), from the first format that has any."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    for fmt in input_formats(kind):
-        cases = fmt.labelled_cases(folder)
-        if cases:
-            return [(name, load, fmt) for name, load in cases]
-    accepted = "; ".join(f.description for f in input_formats(kind))
-    raise DataError(f"{folder}: no dataset found: expected MSD Task01 (dataset.json, imagesTr/, labelsTr/), BraTS "
-                    f"case folders, or labelled cases of another format ({accepted})")
+    return _first_with_cases(folder, kind, lambda fmt, f: fmt.labelled_cases(f),
+                             "no dataset found: expected MSD Task01 (dataset.json, imagesTr/, labelsTr/), BraTS "
+                             "case folders, or labelled cases of another format")
 
 
 def names_one_output(out) -> bool:
