@@ -31,6 +31,40 @@ def once_on(backend: str):
 
 once = once_on("tensorflow")
 
+
+# --- no test may skip by accident --------------------------------------------------------------------
+#: Skip reasons that are part of the plan: `once` tests on the other backend; outside CI, the browser
+#: tests on a machine without Chromium (in CI they fail instead: tests/app/test_browser.py).
+EXPECTED_SKIPS = ("backend-independent glue, run once on",
+                  # tests/serving/test_contract.py pointed at an external server (KERASBRAIN_CONTRACT_REST)
+                  "value checks are kerasbrain's server's own", "the body limit of an external server is its own")
+EXPECTED_SKIPS_OUTSIDE_CI = ("needs Debian's chromium and chromium-driver",)
+_unexpected_skips = []
+
+
+def expected_skip(reason: str, in_ci: bool) -> bool:
+    allowed = EXPECTED_SKIPS + (() if in_ci else EXPECTED_SKIPS_OUTSIDE_CI)
+    return reason.removeprefix("Skipped: ").startswith(allowed)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if not expected_skip(reason, bool(os.environ.get("CI"))):
+            _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _unexpected_skips and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _unexpected_skips:
+        terminalreporter.section("unexpected skips (a skip outside tests/conftest.py's EXPECTED_SKIPS fails the run)")
+        for line in _unexpected_skips:
+            terminalreporter.line(line)
+
 #: The smallest configs `kerasbrain train unet3d` / `multitask|classifier` take (a second per epoch).
 TINY_UNET3D_TOML = """
 [model]

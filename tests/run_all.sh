@@ -14,7 +14,7 @@ backends=(tensorflow jax)
 if [[ "${KERASBRAIN_SUITE_SEQUENTIAL:-0}" == 1 ]]; then
   for backend in "${backends[@]}"; do
     echo "== KERAS_BACKEND=$backend =="
-    KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@"
+    KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider "$@"
   done
   exit 0
 fi
@@ -22,7 +22,7 @@ fi
 logs=$(mktemp -d)
 declare -A pids
 for backend in "${backends[@]}"; do
-  KERAS_BACKEND=$backend python -m pytest -q -p no:cacheprovider "$@" >"$logs/$backend.log" 2>&1 &
+  KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider "$@" >"$logs/$backend.log" 2>&1 &
   pids[$backend]=$!
 done
 echo "== both backends started ($(date +%H:%M:%S)); each one's output follows when it ends"

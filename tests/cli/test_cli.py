@@ -132,10 +132,16 @@ def test_predict_a_brats_dataset_folder_keeps_its_label_numbering(trained, brats
     result = run("predict", "--model", run_dir, "--input", brats2021_dir, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     cases = sorted(p.name for p in brats2021_dir.iterdir() if p.is_dir())
-    for case in cases:
-        labels = np.unique(np.asarray(nib.load(tmp_path / "out" / f"{case}_seg.nii.gz").dataobj))
-        assert set(labels.tolist()) <= {0, 1, 2, 4}  # BraTS 2021 numbering
     assert f"{len(cases)} of {len(cases)} cases predicted" in result.output
+    for case in cases:  # the same prediction as in MSD numbering, renumbered as BraTS 2021 numbers labels
+        brats = np.asarray(nib.load(tmp_path / "out" / f"{case}_seg.nii.gz").dataobj)
+        msd_out = tmp_path / f"{case}_msd.nii.gz"
+        assert run("predict", "--model", run_dir, "--input", brats2021_dir / case, "--out", msd_out,
+                   "--labels", "msd").exit_code == 0
+        msd = np.asarray(nib.load(msd_out).dataobj)
+        assert set(np.unique(brats).tolist()) <= {0, 1, 2, 4} and (brats > 0).any()
+        for msd_label, brats_label in ((1, 2), (2, 1), (3, 4)):  # edema, core, enhancing
+            np.testing.assert_array_equal(brats == brats_label, msd == msd_label)
 
 
 def test_predict_from_four_brats_files_matches_the_4d_file(trained, tmp_path):

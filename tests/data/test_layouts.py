@@ -40,8 +40,15 @@ def test_every_layout_loads_to_the_same_case(msd_dir, brats2021_dir, brats2023_d
         np.testing.assert_array_equal(other.labels, msd.labels)
         np.testing.assert_allclose(other.image, msd.image)
     assert set(np.unique(msd.labels)) <= {0, 1, 2, 3}
-    raw = np.asarray(nib.load(discover(brats2021_dir).cases[0].label).dataobj)
-    assert 4 in np.unique(raw) or 3 not in np.unique(msd.labels)
+    # the second case has every label, so each layout's numbering is checked on each of them
+    for layout, root, numbers in (("msd", msd_dir, {1: 2, 2: 1, 3: 3}), ("brats2021", brats2021_dir, {1: 1, 2: 2, 3: 4}),
+                                  ("brats2023", brats2023_dir, {1: 1, 2: 2, 3: 3})):
+        files = discover(root).cases[1]
+        internal = load_case(files).labels
+        assert set(np.unique(internal)) == {0, 1, 2, 3}
+        raw = np.asarray(nib.load(files.label).dataobj)
+        for label, on_disk in numbers.items():  # the same voxels, counted in the file and after reading
+            assert (raw == on_disk).sum() == (internal == label).sum() > 0, (layout, label)
 
 
 def test_not_a_dataset(tmp_path):

@@ -28,9 +28,18 @@ def test_deep_supervision_outputs_halve():
     assert [o.shape[1:4] for o in outs] == [(16, 16, 16), (8, 8, 8), (4, 4, 4)]
 
 
-@pytest.mark.parametrize("norm", ["instance", "group", "batch", "none"])
-def test_norms_build(norm):
-    assert UNet(base_filters=8, depth=1, norm=norm).count_params() > 0
+def test_each_norm_adds_its_parameters_and_drops_the_conv_biases():
+    """Depth 1, 8 filters: 64 normalised conv channels (encoder 2 x 8, bottom 2 x 16, decoder 2 x 8).
+
+    Instance and group norm add a scale and an offset per channel and make the conv bias redundant
+    (+64); batch norm adds a moving mean and variance too (+192, of which 128 not trained).
+    """
+    counts = {norm: UNet(base_filters=8, depth=1, norm=norm) for norm in ("instance", "group", "batch", "none")}
+    none = counts["none"].count_params()
+    assert counts["instance"].count_params() == counts["group"].count_params() == none + 64
+    assert counts["batch"].count_params() == none + 192
+    trainable = {n: sum(int(np.prod(w.shape)) for w in m.trainable_weights) for n, m in counts.items()}
+    assert trainable["batch"] == trainable["instance"] == none + 64
 
 
 def test_bad_arguments():

@@ -1,0 +1,36 @@
+"""The suite's own guards: a skip nobody planned fails the run (tests/conftest.py, EXPECTED_SKIPS)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def _run_pytest(folder: Path, body: str, ci: bool = False):
+    (folder / "conftest.py").write_text("from tests.conftest import (pytest_runtest_logreport, pytest_sessionfinish,"
+                                        " pytest_terminal_summary)  # noqa: F401\n")
+    (folder / "test_some.py").write_text("import pytest\n\n\ndef test_ok():\n    pass\n\n\n" + body)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CI", None)
+    if ci:
+        env["CI"] = "true"
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)], cwd=folder,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("reason, ci, fails", [
+    ("a broken install", False, True),
+    ("backend-independent glue, run once on jax; its parts are tested on TensorFlow too", False, False),
+    ("needs Debian's chromium and chromium-driver (installed by .ci/run)", False, False),
+    ("needs Debian's chromium and chromium-driver (installed by .ci/run)", True, True),
+])
+def test_only_planned_skips_pass(tmp_path, reason, ci, fails):
+    result = _run_pytest(tmp_path, f"def test_skipped():\n    pytest.skip({reason!r})\n", ci)
+    assert (result.returncode == 1) == fails, result.stdout[-2000:]
+    assert ("unexpected skips" in result.stdout) == fails
+    if fails:
+        assert f"test_some.py::test_skipped: Skipped: {reason}" in result.stdout
