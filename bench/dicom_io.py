@@ -75,7 +75,8 @@ def main(argv=None):
             "write_seg_s": round(_median_seconds(
                 lambda: write_segmentation(tmp / "out" / "seg.dcm", labels, study, "bench"), args.repeats), 2),
             "write_seg_and_fractional_s": round(_median_seconds(
-                lambda: write_segmentation(tmp / "out" / "seg.dcm", labels, study, "bench", probabilities=probabilities),
+                lambda: write_segmentation(tmp / "out" / "seg.dcm", labels, study, "bench",
+                                           probabilities=probabilities),
                 args.repeats), 2),
             "repeats": args.repeats, "machine": _machine(),
         }

@@ -56,7 +56,8 @@ def evaluate(model_path, data, out, subset, save_predictions, **inference_flags)
                    "a DICOM study (a folder or a .zip), or one TIFF/PNG/JPEG slice for a 2-D model; or a folder of "
                    "cases with --out a folder.")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Label map .nii.gz (volumes; .dcm for a DICOM Segmentation of a DICOM study), mask .png (a 2-D slice model) or figure .png (class / multi-task "
+              help="Label map .nii.gz (volumes; .dcm for a DICOM Segmentation of a DICOM study), mask .png "
+                   "(a 2-D slice model) or figure .png (class / multi-task "
                    "models; a mask head also writes <out>_mask.png); a folder when --input is a folder of cases.")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Slice inputs: the ground-truth mask, shown in the figure.")

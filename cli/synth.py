@@ -8,8 +8,8 @@ import click
 
 from cli.common import echo
 
-LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023", "lgg": "lgg",
-           "brisc": "brisc", "classes": "classes"}
+LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023",
+           "lgg": "lgg", "brisc": "brisc", "classes": "classes"}
 
 
 @click.command()

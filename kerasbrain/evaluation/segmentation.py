@@ -78,7 +78,8 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         scores = region_scores(labels, case.labels, case.grid.spacing)
         rows.append({"case_id": case.case_id, **scores})
         if save_predictions:
-            fmt.write(case, labels, out_dir / "predictions" / f"{case.case_id}{fmt.output_suffixes[0]}", model="evaluate")
+            name = f"{case.case_id}{fmt.output_suffixes[0]}"
+            fmt.write(case, labels, out_dir / "predictions" / name, model="evaluate")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
                  " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
     if not rows:

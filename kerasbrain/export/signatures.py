@@ -187,7 +187,8 @@ def _classification_manifest(model, requires_clahe):
                 size_divisor=size_divisor(model), classes=list(CLASSES))
 
 
-register_serving_kind(ServingKind("volume_segmentation", volume_segmentation_endpoint, _volume_manifest, _volume_warmup))
+register_serving_kind(ServingKind("volume_segmentation", volume_segmentation_endpoint, _volume_manifest,
+                                  _volume_warmup))
 register_serving_kind(ServingKind("slice_segmentation", slice_segmentation_endpoint, _slice_manifest, _image_only))
 register_serving_kind(ServingKind("image_classification", image_classification_endpoint, _classification_manifest,
                                   _image_only))

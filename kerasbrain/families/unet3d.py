@@ -166,7 +166,8 @@ class VolumetricFamily(ModelFamily):
                                      progress=lambda d, n: progress(f"{case.case_id}: window {d}/{n}"))
         run = "" if request.server else str(run_dir_of(request.model))
         written = fmt.write(case, labels, request.out, probs if request.probabilities else None, request.label_layout,
-                            model=self.name, run=run or f"{request.server} {request.model}", options=request.input_options)
+                            model=self.name, run=run or f"{request.server} {request.model}",
+                            options=request.input_options)
         overlay = request.overlay or request.out.with_name(fmt.stem(request.out) + ".png")
         written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
         spacing = case.grid.spacing

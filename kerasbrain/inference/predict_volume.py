@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from kerasbrain.data.labels import from_internal, regions_to_labels
+from kerasbrain.data.io.nifti import write_prediction
+from kerasbrain.data.labels import regions_to_labels
 from kerasbrain.data.layouts import Case, CaseFiles, load_case
-from kerasbrain.data.nifti import from_canonical, save_nifti
 from kerasbrain.data.preprocess import Preprocessed, preprocess_case
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import postprocess
@@ -54,19 +54,6 @@ def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, t
     labels = postprocess(regions_to_labels(probs >= cfg.threshold), case.grid.spacing, cfg.min_component_ml,
                          cfg.min_enhancing_ml)
     return labels, probs
-
-
-def write_prediction(case: Case, labels: np.ndarray, out: str | Path, probs: np.ndarray | None = None,
-                     layout: str | None = None) -> list[Path]:
-    """Write the label map (in `layout`'s numbering, default the case's) in the input's voxel grid."""
-    layout = layout or case.layout
-    written = [save_nifti(out, from_canonical(from_internal(labels, layout), case.grid), case.grid, np.uint8)]
-    if probs is not None:
-        out = Path(out)
-        stem = out.name[:-7] if out.name.endswith(".nii.gz") else out.stem
-        prob_path = out.with_name(f"{stem}_probabilities.nii.gz")
-        written.append(save_nifti(prob_path, from_canonical(probs, case.grid), case.grid, np.float32))
-    return written
 
 
 def predict_files(case_files: CaseFiles, predict, out_channels: int, cfg: InferenceConfig, out: str | Path,

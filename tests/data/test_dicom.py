@@ -79,8 +79,8 @@ def test_gantry_tilt_keeps_every_slice_where_its_file_puts_it(phantom, tmp_path)
     assert volume.tilt_degrees == pytest.approx(20, abs=0.01)
     for k, frame in enumerate(volume.frames):  # voxel (0, 0, k) is the slice's ImagePositionPatient
         ds = pydicom.dcmread(frame.path, stop_before_pixels=True)
-        np.testing.assert_allclose(LPS @ (volume.affine @ [0, 0, k, 1])[:3], [float(v) for v in ds.ImagePositionPatient],
-                                   atol=1e-4)
+        position = [float(v) for v in ds.ImagePositionPatient]
+        np.testing.assert_allclose(LPS @ (volume.affine @ [0, 0, k, 1])[:3], position, atol=1e-4)
         pixels = pydicom.dcmread(frame.path).pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
         np.testing.assert_allclose(volume.data[:, :, k], pixels.T, atol=1e-3)
     # in-plane geometry and voxels are SimpleITK's (which drops the shear of the slice stack)

@@ -41,7 +41,8 @@ def test_every_layout_loads_to_the_same_case(msd_dir, brats2021_dir, brats2023_d
         np.testing.assert_allclose(other.image, msd.image)
     assert set(np.unique(msd.labels)) <= {0, 1, 2, 3}
     # the second case has every label, so each layout's numbering is checked on each of them
-    for layout, root, numbers in (("msd", msd_dir, {1: 2, 2: 1, 3: 3}), ("brats2021", brats2021_dir, {1: 1, 2: 2, 3: 4}),
+    for layout, root, numbers in (("msd", msd_dir, {1: 2, 2: 1, 3: 3}),
+                                  ("brats2021", brats2021_dir, {1: 1, 2: 2, 3: 4}),
                                   ("brats2023", brats2023_dir, {1: 1, 2: 2, 3: 3})):
         files = discover(root).cases[1]
         internal = load_case(files).labels

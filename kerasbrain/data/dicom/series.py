@@ -114,7 +114,7 @@ def _functional(groups, sequence: str, keyword: str):
 def _series_info(ds) -> SeriesInfo:
     enhanced = _item(ds, "SharedFunctionalGroupsSequence")
     mr = _item(enhanced, "MRTimingAndRelatedParametersSequence") if enhanced is not None else None
-    tr = _number(ds.get("RepetitionTime")) if "RepetitionTime" in ds else _number(mr.get("RepetitionTime") if mr else None)
+    tr = _number(ds.get("RepetitionTime") if "RepetitionTime" in ds else (mr.get("RepetitionTime") if mr else None))
     echo = _item(enhanced, "MREchoSequence") if enhanced is not None else None
     te = _number(ds.get("EchoTime")) if "EchoTime" in ds else _number(echo.get("EffectiveEchoTime") if echo else None)
     inversion = _number(ds.get("InversionTime"))

@@ -99,7 +99,8 @@ def study_files(path):
                 raise DataError(f"{path}: member {member.filename!r} would be written outside the study's folder")
         total = sum(m.file_size for m in members)
         if total > MAX_UNPACKED_BYTES:
-            raise DataError(f"{path}: unpacks to {total / 1e9:.1f} GB, over the {MAX_UNPACKED_BYTES / 1e9:.0f} GB limit")
+            raise DataError(f"{path}: unpacks to {total / 1e9:.1f} GB, over the "
+                            f"{MAX_UNPACKED_BYTES / 1e9:.0f} GB limit")
         folder = Path(tempfile.mkdtemp(prefix="kerasbrain-dicom-"))
         try:
             try:
@@ -222,11 +223,12 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
             lines.append(f"{modality:>5} resampled onto the {reference} grid (same frame of reference)")
             channels.append(resample_to(volume.data, volume.affine, shape, ref.affine))
         elif register:
-            lines.append(f"{modality:>5} registered rigidly onto the {reference} series (different frames of reference)")
+            lines.append(f"{modality:>5} registered rigidly onto the {reference} series "
+                         "(different frames of reference)")
             channels.append(register_rigid(ref, volume))
         else:
-            raise DataError(f"series {volume.info.label} ({modality}) and {ref.info.label} ({reference}) have different "
-                            "frames of reference; pass --register to align them rigidly")
+            raise DataError(f"series {volume.info.label} ({modality}) and {ref.info.label} ({reference}) have "
+                            "different frames of reference; pass --register to align them rigidly")
     image = np.stack(channels, axis=-1).astype(np.float32)
     warning = border_warning(image, str(path))
     if warning:

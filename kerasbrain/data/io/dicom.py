@@ -71,8 +71,8 @@ class DicomFormat(InputFormat):
         return Case(study.name, np.ascontiguousarray(image), labels, grid, "msd", source=study)
 
     def write(self, case, labels, out, probabilities=None, layout=None, model="", run="", options=None):
+        from kerasbrain.data.io.nifti import write_prediction
         from kerasbrain.data.nifti import from_canonical
-        from kerasbrain.inference.predict_volume import write_prediction
 
         out = Path(out)
         if out.name.lower().endswith(".nii.gz"):

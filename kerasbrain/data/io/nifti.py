@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from kerasbrain.data.errors import DataError
 from kerasbrain.data.io import InputFormat
 
@@ -79,9 +81,27 @@ class NiftiFormat(InputFormat):
         return load_case(case_from_files(list(inputs)), with_labels=True)
 
     def write(self, case, labels, out, probabilities=None, layout=None, model="", run="", options=None):
-        from kerasbrain.inference.predict_volume import write_prediction
-
         return write_prediction(case, labels, out, probabilities, layout)
+
+
+def write_prediction(case, labels: np.ndarray, out: str | Path, probs: np.ndarray | None = None,
+                     layout: str | None = None) -> list[Path]:
+    """Write the label map (in `layout`'s numbering, default the case's) in the input's voxel grid.
+
+    `case` is a loaded `layouts.Case` (any format with a world grid); `probs` (WT/TC/ET) go beside as
+    `<stem>_probabilities.nii.gz`.
+    """
+    from kerasbrain.data.labels import from_internal
+    from kerasbrain.data.nifti import from_canonical, save_nifti
+
+    layout = layout or case.layout
+    written = [save_nifti(out, from_canonical(from_internal(labels, layout), case.grid), case.grid, np.uint8)]
+    if probs is not None:
+        out = Path(out)
+        stem = out.name[:-7] if out.name.endswith(".nii.gz") else out.stem
+        prob_path = out.with_name(f"{stem}_probabilities.nii.gz")
+        written.append(save_nifti(prob_path, from_canonical(probs, case.grid), case.grid, np.float32))
+    return written
 
 
 FORMAT = NiftiFormat()
