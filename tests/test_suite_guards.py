@@ -34,3 +34,12 @@ def test_only_planned_skips_pass(tmp_path, reason, ci, fails):
     assert ("unexpected skips" in result.stdout) == fails
     if fails:
         assert f"test_some.py::test_skipped: Skipped: {reason}" in result.stdout
+
+
+def test_a_hanging_test_is_stopped(pytestconfig, tmp_path):
+    """pytest-timeout is installed and in force (setup.cfg: 20 minutes a test); a hang fails, never holds CI."""
+    assert float(pytestconfig.getini("timeout")) == 1200
+    (tmp_path / "test_hang.py").write_text("import time\n\n\ndef test_hang():\n    time.sleep(60)\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "2",
+                             str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Timeout" in result.stdout + result.stderr

@@ -93,7 +93,11 @@ def test_kill_9_at_random_moments_then_the_same_command_finishes_the_run(msd_dir
         before = backed_up()
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        deadline = time.monotonic() + 300
         while process.poll() is None and backed_up() == before:  # let it get somewhere first
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("training backed up no epoch within 300 s")
             time.sleep(0.05)
         if process.poll() is not None:
             break  # it finished before we could kill it
