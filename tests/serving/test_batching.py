@@ -54,10 +54,19 @@ def test_different_shapes_are_never_mixed():
     assert len(shapes) >= 2
 
 
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    """Wait until `condition()` holds (events, not fixed sleeps, order the threads); fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.005)
+
+
 def test_full_queue_is_refused_at_once():
-    release = threading.Event()
+    release, running = threading.Event(), threading.Event()
 
     def slow(inputs):
+        running.set()
         release.wait(10)
         return {"y": inputs["x"]}
 
@@ -65,10 +74,10 @@ def test_full_queue_is_refused_at_once():
                                             num_batch_threads=1))
     first = threading.Thread(target=batcher.submit, args=({"x": np.zeros((1, 1))},))
     first.start()
-    time.sleep(0.2)  # the first is running; the second fills the queue
+    assert running.wait(10)  # the first is running ...
     second = threading.Thread(target=batcher.submit, args=({"x": np.zeros((1, 1))},))
     second.start()
-    time.sleep(0.2)
+    _wait_for(lambda: len(batcher._queue) == 1)  # ... and the second fills the queue
     start = time.monotonic()
     with pytest.raises(ServingError) as info:
         batcher.submit({"x": np.zeros((1, 1))})

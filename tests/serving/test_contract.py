@@ -445,7 +445,11 @@ def test_new_versions_are_served_and_old_ones_retired_per_policy(target):
     broken = root / MODEL / "3"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a protobuf")
-    time.sleep(2)
+
+    def states():
+        return {int(s["version"]): s["state"] for s in RestClient(rest, MODEL).status()["model_version_status"]}
+
+    assert _wait(lambda: states().get(3) == "END"), states()  # tried, failed, and said so
     assert _served_versions(rest) == [1, 2]
     status, _ = raw_http(rest, "GET", f"/v1/models/{MODEL}/versions/2")
     assert status == 200
