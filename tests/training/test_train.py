@@ -2,6 +2,7 @@ import csv
 
 import keras
 import numpy as np
+import pytest
 
 from kerasbrain.training.config import config_from_dict
 from kerasbrain.training.train_unet3d import train_unet3d
@@ -39,5 +40,11 @@ def test_train_writes_a_complete_run_and_resumes(msd_dir, tmp_path):
 def test_deep_supervision_trains(msd_dir, tmp_path):
     config = config_from_dict({**TINY, "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1}})
     result = train_unet3d(msd_dir, tmp_path / "ds", config, epochs=1, verbose=0, progress=lambda m: None)
-    assert np.isfinite(result["history"]["loss"][0])
-    assert "val_probabilities_dice_WT" in result["history"] or "val_dice_WT" in result["history"]
+    h = {k: v[0] for k, v in result["history"].items()}
+    assert np.isfinite(h["loss"]) and "val_probabilities_dice_WT" in h
+    # nnU-Net's weights: 1 for the full-resolution output, 0.5 for the half-resolution one, normalised
+    assert h["val_loss"] == pytest.approx(h["val_probabilities_loss"] / 1.5 + h["val_aux1_loss"] * 0.5 / 1.5,
+                                          rel=1e-4)
+    model = keras.saving.load_model(tmp_path / "ds" / "last.keras")
+    outputs = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))
+    assert [o.shape for o in outputs] == [(1, 16, 16, 16, 3), (1, 8, 8, 8, 3)]
