@@ -147,7 +147,9 @@ def test_a_picture_run_gives_the_clis_mask_class_probabilities_and_a_grad_cam(tm
     assert sum(p.class_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     best = max(p.class_probabilities, key=p.class_probabilities.get)
     assert f"class: {best} {p.class_probabilities[best]:.3f}" in output
-    assert result.explanation.is_file()
+    cli_gradcam = tmp_path / "cli" / "gradcam.png"  # the app's Grad-CAM is `kerasbrain explain`'s, byte for byte
+    run_cli("explain", "--model", multitask_run, "--input", image, "--out", cli_gradcam)
+    assert result.explanation.read_bytes() == cli_gradcam.read_bytes()
     assert write_report(result, tmp_path / "report.png").stat().st_size > 10_000
 
 
