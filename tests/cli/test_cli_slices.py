@@ -34,15 +34,40 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+#: What each `fit` of the two-stage run saw: encoder trainable, learning rate, whether the encoder moved.
+FIT_CALLS = []
+
+
+def _recording_fit(fit):
+    def recorded(model, *args, **kwargs):
+        import keras
+
+        before = [keras.ops.convert_to_numpy(w).copy() for w in model.encoder.weights]
+        trainable = model.encoder.trainable
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        result = fit(model, *args, **kwargs)
+        # kernels, biases, scales and offsets; a batch norm's moving statistics are not trained weights
+        moved = any(not np.array_equal(b, keras.ops.convert_to_numpy(w)) for b, w in zip(before, model.encoder.weights)
+                    if "moving_" not in w.path)
+        FIT_CALLS.append({"encoder_trainable": trainable, "learning_rate": rate, "encoder_moved": moved})
+        return result
+
+    return recorded
+
+
 @pytest.fixture(scope="module")
 def slice_run(tmp_path_factory):
+    import keras
+
     root = tmp_path_factory.mktemp("slices")
     # 64 x 64 slices: the pipeline is the same as at kaggle_3m's 256 x 256, at a sixteenth of the cost
     result = run("synth", "lgg", "--patients", 5, "--slices", 4, "--image-size", 64, "--out", root / "lgg",
                  "--seed", 2)
     assert result.exit_code == 0, result.output
     (root / "tiny.toml").write_text(TINY)
-    result = run("train", "unet2d", "--data", root / "lgg", "--config", root / "tiny.toml", "--out", root / "run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "fit", _recording_fit(keras.Model.fit))
+        result = run("train", "unet2d", "--data", root / "lgg", "--config", root / "tiny.toml", "--out", root / "run")
     assert result.exit_code == 0, result.output
     return root
 
@@ -50,6 +75,9 @@ def slice_run(tmp_path_factory):
 def test_two_stage_run(slice_run):
     rows = list(csv.DictReader((slice_run / "run" / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1]  # stage 2 continues the epoch count
+    # stage 1 trains the decoder only at its rate; stage 2 trains everything at its own
+    assert FIT_CALLS == [{"encoder_trainable": False, "learning_rate": pytest.approx(1e-3), "encoder_moved": False},
+                         {"encoder_trainable": True, "learning_rate": pytest.approx(1e-4), "encoder_moved": True}]
     split = json.loads((slice_run / "run" / "split.json").read_text())
     assert not set(split["train"]) & set(split["validation"])
 
