@@ -143,9 +143,15 @@ class ModelFamily:
         return capability in self.capabilities
 
     def require(self, capability: str, subject) -> None:
-        """Raise `NotSupported` in one line when the family cannot do `capability`."""
+        """Raise `NotSupported` in one line when the family cannot do `capability`, with its reason if it has one."""
         if not self.can(capability):
-            raise NotSupported(f"{subject}: a {self.name} model cannot {CAPABILITIES[capability]}")
+            why = self.why_not(capability)
+            raise NotSupported(f"{subject}: a {self.name} model cannot {CAPABILITIES[capability]}"
+                               + (f" ({why})" if why else ""))
+
+    def why_not(self, capability: str) -> str:
+        """Why the family lacks `capability`, for the refusal ("" when there is nothing to add)."""
+        return ""
 
     # --- configuration -------------------------------------------------------------------------
     def _config_cls(self):

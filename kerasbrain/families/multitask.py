@@ -31,6 +31,11 @@ class MultiTaskFamily(ModelFamily):
         self.capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export",
                                        "image_analysis"} | explained)
 
+    def why_not(self, capability: str) -> str:
+        if capability == "explain" and "class" not in self.tasks:
+            return "it has no class head; explanations are of a class"
+        return ""
+
     def owns_model(self, model) -> bool:
         return tuple(getattr(model, "tasks", ())) == self.tasks
 
