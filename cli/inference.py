@@ -19,24 +19,44 @@ from cli.common import echo, inference_options, input_format_options, input_form
 @click.option("--subset", type=click.Choice(["all", "validation", "train", "test"]), default="all", show_default=True,
               help="Cases to score; validation/train/test need the run's split.json beside the model.")
 @click.option("--save-predictions", is_flag=True, help="Also write each predicted label map.")
+@click.option("--lesion-preset", type=click.Choice(["GLI", "MET", "PED", "MEN", "SSA"]), default="GLI",
+              show_default=True, help="Volumes: the BraTS 2023 challenge whose lesion-wise settings apply "
+                                      "(dilation 3/1/3/1/3 voxels, lesions over 50/2/50/50/50 mm^3 scored).")
+@click.option("--lesion-dilation", type=click.IntRange(0), help="Volumes: override the preset's dilation (voxels).")
+@click.option("--lesion-threshold", type=click.FloatRange(0), help="Volumes: override the preset's lesion volume "
+              "threshold (mm^3; lesions at or below it are left out).")
+@click.option("--postprocess-target", type=click.Choice(["legacy", "lesion"]), default="legacy", show_default=True,
+              help="Volumes: choose the post-processing thresholds for the whole-region Dice or the lesion-wise Dice.")
 @inference_options
-def evaluate(model_path, data, out, subset, save_predictions, **inference_flags):
+def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, lesion_dilation, lesion_threshold,
+             postprocess_target, **inference_flags):
     """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
 
-    3-D models are scored on whole volumes (MSD/BraTS); 2-D slice models on LGG slices, with
-    scores pooled over all pixels and averaged over images, and seed 002's pixel-wise report.
+    3-D models are scored on whole volumes (MSD/BraTS, DICOM studies with a truth SEG), region by
+    region ("legacy" Dice and HD95) and lesion by lesion as BraTS has ranked since 2023
+    (lesions.csv: every lesion and false positive); 2-D slice models on LGG slices, with scores
+    pooled over all pixels and averaged over images, and seed 002's pixel-wise report.
     """
     from kerasbrain.families import family_of_run
     from kerasbrain.runs import run_dir_of, subset_ids
 
     case_ids = subset_ids(run_dir_of(model_path), subset)
     out = out or data.parent / "evaluation"
+    from kerasbrain.families.base import ScoringOptions
+
     family = family_of_run(model_path)
+    scoring = ScoringOptions(lesion_preset, lesion_dilation, lesion_threshold, postprocess_target)
+    extra = {}
+    if family.can("lesion_wise"):
+        extra["scoring"] = scoring
+    elif scoring.given():
+        family.require("lesion_wise", model_path)
     result = family.evaluate(model_path, data, out, case_ids, overrides(inference_flags), save_predictions,
-                             progress=echo)
+                             progress=echo, **extra)
     click.echo(result["text"])
     names = {".csv": "per-case scores", ".json": "summary", ".md": "table", ".png": "curves"}
-    click.echo("\n" + "\n".join(f"{names.get(p.suffix, 'written')}: {p}" for p in result["files"]))
+    click.echo("\n" + "\n".join(f"{'per-lesion scores' if p.name == 'lesions.csv' else names.get(p.suffix, 'written')}"
+                                 f": {p}" for p in result["files"]))
     failed = result.get("failed") or []
     if failed:  # scored the rest; say which could not be read, and fail the command
         click.echo(f"{len(failed)} case(s) could not be scored: " + "; ".join(f["error"] for f in failed), err=True)

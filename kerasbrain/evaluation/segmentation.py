@@ -19,6 +19,7 @@ from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import choose_postprocessing, postprocess, postprocessing_scores
 from kerasbrain.inference.predict_volume import predict_case
+from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores
 from kerasbrain.metrics.numpy_metrics import region_scores
 
 
@@ -47,20 +48,34 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+#: The columns of lesions.csv: one row per lesion (matched, missed, below threshold) and false positive.
+LESION_COLUMNS = ("case_id", "region", "lesion", "volume_mm3", "predicted_components", "dice", "hd95", "status")
+#: What post-processing can be chosen for: the whole-region ("legacy") Dice or BraTS 2023's lesion-wise Dice.
+POSTPROCESS_TARGETS = ("legacy", "lesion")
+
+
 def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: InferenceConfig, case_ids=None,
-                     save_predictions: bool = False, target_spacing=None, progress=print) -> dict:
-    """Predict and score each labelled case; writes cases.csv, summary.json and summary.md to `out_dir`.
+                     save_predictions: bool = False, target_spacing=None, progress=print,
+                     lesion: LesionSettings = LesionSettings(), postprocess_target: str = "legacy") -> dict:
+    """Predict and score each labelled case; writes cases.csv, lesions.csv, summary.json and summary.md.
+
+    Each case gets the whole-region ("legacy") scores and BraTS 2023's lesion-wise Dice and HD95
+    under `lesion` (one row per lesion and false positive in lesions.csv); the post-processing
+    thresholds are judged on the lesion-wise or the legacy Dice (`postprocess_target`).
 
     The cases come from any registered input format (`kerasbrain.data.io.labelled_cases`: MSD and
     BraTS datasets, or a plug-in format's labelled cases). A case that cannot be read is reported
     and left out (`failed` in the result and in summary.json), so one broken file does not lose
     the others; the CLI then exits non-zero. A case read without labels is skipped with a note.
     """
+    if postprocess_target not in POSTPROCESS_TARGETS:
+        raise ValueError(f"postprocess_target must be one of {', '.join(POSTPROCESS_TARGETS)}. "
+                         f"Received: {postprocess_target!r}")
     out_dir = Path(out_dir)
     cases = [c for c in labelled_cases(data_dir, "volume") if case_ids is None or c[0] in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
-    rows, failed, tuning = [], [], []
+    rows, failed, tuning, lesion_rows = [], [], [], []
     for i, (name, load, fmt) in enumerate(cases, 1):
         try:
             case = load()
@@ -74,46 +89,67 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         raw, _ = predict_case(case, predict, out_channels, replace(cfg, min_component_ml=0.0, min_enhancing_ml=0.0),
                               target_spacing)
         labels = postprocess(raw, case.grid.spacing, cfg.min_component_ml, cfg.min_enhancing_ml)
-        tuning.append(postprocessing_scores(raw, case.labels, case.grid.spacing))
-        scores = region_scores(labels, case.labels, case.grid.spacing)
-        rows.append({"case_id": case.case_id, **scores})
+        spacing = case.grid.spacing
+        target = None if postprocess_target == "legacy" else _lesion_dice(spacing, lesion)
+        tuning.append(postprocessing_scores(raw, case.labels, spacing, score=target))
+        scores = region_scores(labels, case.labels, spacing)
+        lesion_scores, lesions = lesion_wise_region_scores(labels, case.labels, spacing, lesion)
+        rows.append({"case_id": case.case_id, **scores, **lesion_scores})
+        lesion_rows += [{"case_id": case.case_id, **row} for row in lesions]
         if save_predictions:
             name = f"{case.case_id}{fmt.output_suffixes[0]}"
             fmt.write(case, labels, out_dir / "predictions" / name, model="evaluate")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
-                 " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS))
+                 " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS) + " | lesion-wise " +
+                 " ".join(f"{r}={lesion_scores[f'lesion_dice_{r}']:.3f}" for r in REGIONS))
     if not rows:
         why = f"could be read; first: {failed[0]['error']}" if failed else "has labels"
         raise ValueError(f"{data_dir}: none of the {len(cases)} cases {why}")
     summary = summarise(rows)
-    postprocessing = postprocessing_summary(tuning, cfg, rows)
+    postprocessing = postprocessing_summary(tuning, cfg, rows, postprocess_target)
     write_csv(out_dir / "cases.csv", rows)
-    extra = {"postprocessing": postprocessing, **({"failed": failed} if failed else {})}
+    write_csv(out_dir / "lesions.csv", lesion_rows, fieldnames=LESION_COLUMNS)
+    extra = {"postprocessing": postprocessing, "lesion_wise": {"preset": lesion.preset, "dilation": lesion.dilation,
+                                                               "min_volume_mm3": lesion.min_volume},
+             **({"failed": failed} if failed else {})}
     write_json(out_dir / "summary.json", {**summary, **extra})
     table = format_table(summary) + "\n\n" + postprocessing["advice"]
     write_text(out_dir / "summary.md", table + "\n")
     return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir, "failed": failed}
 
 
-def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[dict]) -> dict:
+def _lesion_dice(spacing, settings: LesionSettings):
+    """A `postprocessing_scores` score: the lesion-wise Dice per region."""
+    def score(labels, truth):
+        scores, _ = lesion_wise_region_scores(labels, truth, spacing, settings)
+        return tuple(scores[f"lesion_dice_{r}"] for r in REGIONS)
+
+    return score
+
+
+def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[dict], target: str = "legacy") -> dict:
     """What the cases favour for the two post-processing thresholds, and a line of advice.
 
+    The score is `target`'s: the mean WT/TC/ET whole-region ("legacy") Dice or lesion-wise Dice.
     `mean_dice_by_min_component_ml` is at the best enhancing threshold and
     `mean_dice_by_min_enhancing_ml` at the best component threshold; `mean_dice_off` is the mean
-    WT/TC/ET Dice with both rules off, `mean_dice_in_use` with the config's own thresholds.
+    with both rules off, `mean_dice_in_use` with the config's own thresholds.
     """
     (component, enhancing), means = choose_postprocessing(tuning)
     in_use = (cfg.min_component_ml, cfg.min_enhancing_ml)
     off = means[0.0, 0.0]
-    used = float(np.mean([[row[f"dice_{r}"] for r in REGIONS] for row in rows]))
+    column = "dice_{}" if target == "legacy" else "lesion_dice_{}"
+    used = float(np.mean([[row[column.format(r)] for r in REGIONS] for row in rows]))
+    what = "Dice" if target == "legacy" else "lesion-wise Dice"
     return {
+        "target": target,
         "min_component_ml_in_use": cfg.min_component_ml, "min_enhancing_ml_in_use": cfg.min_enhancing_ml,
         "best_min_component_ml": component, "best_min_enhancing_ml": enhancing,
         "mean_dice_off": off, "mean_dice_best": means[component, enhancing], "mean_dice_in_use": used,
         "mean_dice_by_min_component_ml": {str(c): d for (c, e), d in means.items() if e == enhancing},
         "mean_dice_by_min_enhancing_ml": {str(e): d for (c, e), d in means.items() if c == component},
         "advice": (f"Post-processing these cases favour: [inference] min_component_ml = {component:g}, "
-                   f"min_enhancing_ml = {enhancing:g} (mean WT/TC/ET Dice {off:.4f} with both off, "
+                   f"min_enhancing_ml = {enhancing:g} (mean WT/TC/ET {what} {off:.4f} with both off, "
                    f"{means[component, enhancing]:.4f} with these; in use: {in_use[0]:g} / {in_use[1]:g}). "
                    "Choose them on validation cases (--subset validation)."),
     }

@@ -29,7 +29,27 @@ CAPABILITIES = {
     "explain": "explain a prediction",
     "export": "be exported for serving",
     "image_analysis": "be loaded at its run's image size for pseudo-masks, calibration and robustness",
+    "lesion_wise": "be scored lesion by lesion (BraTS 2023; evaluate takes `scoring`)",
 }
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How `evaluate` scores volumetric cases: BraTS 2023's lesion-wise settings, the post-processing target."""
+
+    lesion_preset: str = "GLI"  # GLI, MET, PED, MEN, SSA (kerasbrain.metrics.lesion_wise.PRESETS)
+    lesion_dilation: int | None = None  # None: the preset's
+    lesion_min_volume: float | None = None  # mm^3; None: the preset's
+    postprocess_target: str = "legacy"  # "legacy" (whole-region Dice) or "lesion" (lesion-wise Dice)
+
+    def given(self) -> list[str]:
+        default = ScoringOptions()
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)]
+
+    def lesion_settings(self):
+        from kerasbrain.metrics.lesion_wise import LesionSettings
+
+        return LesionSettings.of(self.lesion_preset, self.lesion_dilation, self.lesion_min_volume)
 
 
 @dataclass(frozen=True)

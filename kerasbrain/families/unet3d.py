@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from kerasbrain.families.base import InferenceOverrides, ModelFamily, Prediction, PredictRequest, TrainOption
+from kerasbrain.families.base import (InferenceOverrides, ModelFamily, Prediction, PredictRequest, ScoringOptions,
+                                      TrainOption)
 from kerasbrain.runs import run_dir_of
 from kerasbrain.windows import check_window
 
@@ -32,7 +33,7 @@ class VolumetricFamily(ModelFamily):
     description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
     serving_kind = "volume_segmentation"
     input_kind = "volume"
-    capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export"})
+    capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export", "lesion_wise"})
     config_class = "kerasbrain.training.config:Config"
     budget_config = "cpu_budget_unet3d"  # README: "Hard cases within a training budget"
     train_options = (
@@ -110,13 +111,15 @@ class VolumetricFamily(ModelFamily):
         return VolumeSession(RemoteWindowPredictor(client), channels, request.overrides.apply(cfg), spacing)
 
     def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
-                 save_predictions=False, progress=print) -> dict:
+                 save_predictions=False, progress=print, scoring: ScoringOptions = ScoringOptions()) -> dict:
         from kerasbrain.evaluation.segmentation import evaluate_dataset
 
+        lesion = scoring.lesion_settings()  # a bad preset is refused before the model loads
         _, s = self.local_session(model_path, overrides)
         result = evaluate_dataset(data, s.predict, s.channels, out, s.config, case_ids, save_predictions, s.spacing,
-                                  progress=progress)
-        return {"text": result["table"], "files": [Path(out) / "cases.csv", Path(out) / "summary.json"],
+                                  progress=progress, lesion=lesion, postprocess_target=scoring.postprocess_target)
+        return {"text": result["table"], "files": [Path(out) / name for name in ("cases.csv", "lesions.csv",
+                                                                                 "summary.json")],
                 "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:

@@ -70,13 +70,18 @@ def region_dice(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, ...]:
 
 
 def postprocessing_scores(labels, truth, spacing, components=COMPONENT_CANDIDATES_ML,
-                          enhancing=ENHANCING_CANDIDATES_ML) -> dict[tuple[float, float], tuple[float, ...]]:
-    """One case's region Dice for each (min_component_ml, min_enhancing_ml) pair (`labels` raw)."""
+                          enhancing=ENHANCING_CANDIDATES_ML, score=None) -> dict[tuple[float, float], tuple[float, ...]]:
+    """One case's WT/TC/ET scores for each (min_component_ml, min_enhancing_ml) pair (`labels` raw).
+
+    `score(labels, truth)` gives the three scores; the default is the whole-region ("legacy") Dice;
+    evaluation passes the lesion-wise Dice when post-processing is chosen for it.
+    """
+    score = score or region_dice
     scores = {}
     for c in components:
         kept = remove_small_components(labels, spacing, c)
         for e in enhancing:
-            scores[c, e] = region_dice(relabel_small_enhancing(kept, spacing, e), truth)
+            scores[c, e] = score(relabel_small_enhancing(kept, spacing, e), truth)
     return scores
 
 

@@ -73,6 +73,36 @@ def test_evaluate_writes_per_case_and_summary(trained):
     assert [r["case_id"] for r in rows] == split["validation"]
 
 
+def test_evaluate_scores_lesion_by_lesion_as_the_saved_predictions_say(trained, tmp_path):
+    """Lesion-wise scores in cases.csv and lesions.csv are those of the written label maps against the truth."""
+    from kerasbrain.data.labels import to_internal
+    from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores
+
+    root, data, run_dir = trained
+    result = run("evaluate", "--model", run_dir, "--data", data, "--out", tmp_path / "eval", "--save-predictions",
+                 "--lesion-preset", "MET", "--postprocess-target", "lesion")
+    assert result.exit_code == 0, result.output
+    assert "lesion-wise WT=" in result.output and "per-lesion scores: " in result.output
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["lesion_wise"] == {"preset": "MET", "dilation": 1, "min_volume_mm3": 2.0}
+    assert summary["postprocessing"]["target"] == "lesion" and "lesion-wise Dice" in result.output
+    rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "eval" / "cases.csv").open())}
+    lesions = list(csv.DictReader((tmp_path / "eval" / "lesions.csv").open()))
+    for case, row in rows.items():
+        pred = to_internal(np.asarray(nib.load(tmp_path / "eval" / "predictions" / f"{case}.nii.gz").dataobj), "msd")
+        truth = nib.load(data / "labelsTr" / f"{case}.nii.gz")
+        spacing = tuple(float(z) for z in truth.header.get_zooms()[:3])
+        expected, expected_rows = lesion_wise_region_scores(pred, to_internal(np.asarray(truth.dataobj), "msd"),
+                                                            spacing, LesionSettings.of("MET"))
+        for key, value in expected.items():
+            assert float(row[key]) == pytest.approx(value, abs=1e-6), (case, key)
+        assert len([r for r in lesions if r["case_id"] == case]) == len(expected_rows)
+    assert summary["lesion_dice_WT"]["mean"] == pytest.approx(np.mean([float(r["lesion_dice_WT"])
+                                                                        for r in rows.values()]))
+    bad = run("evaluate", "--model", run_dir, "--data", data, "--out", tmp_path / "bad", "--lesion-threshold", "-1")
+    assert bad.exit_code == 2
+
+
 def test_evaluate_scores_the_readable_cases_and_fails_for_the_broken_one(trained, tmp_path):
     root, data, run_dir = trained
     copy = tmp_path / "Task01_BrainTumour"
