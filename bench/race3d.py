@@ -53,6 +53,8 @@ from kerasbrain.data.layouts import discover, load_case  # noqa: E402
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
 from kerasbrain.evaluation.segmentation import summarise  # noqa: E402
 from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
+from kerasbrain.families.base import ScoringOptions  # noqa: E402
+from kerasbrain.metrics.lesion_wise import lesion_wise_region_scores  # noqa: E402
 from kerasbrain.metrics.numpy_metrics import region_scores  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -99,6 +101,9 @@ def main():
                         help="Comma-separated ways to score the model: " + ", ".join(VARIANTS) + ".")
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
                         help="Change one config setting (TOML value), e.g. model.deep_supervision=2; repeatable.")
+    parser.add_argument("--postprocess-target", default="legacy", choices=["legacy", "lesion"],
+                        help="`post` chooses its thresholds on validation cases for the whole-region (legacy) or the "
+                             "BraTS 2023 lesion-wise Dice (GLI settings).")
     parser.add_argument("--score-only", action="store_true", help="Score the run kept in --out; do not train.")
     parser.add_argument("--out", help="Keep the data, run and scores here (default: a temporary folder).")
     parser.add_argument("--json", help="Append the result as one JSON line to this file.")
@@ -141,7 +146,8 @@ def main():
     tuned = None
     reference_only = args.score_only and args.monai
     if any("post" in v for v in variants) and split["validation"] and not reference_only:  # never on held-out
-        family.evaluate(best, train_dir, root / "eval_validation", split["validation"], progress=print)
+        family.evaluate(best, train_dir, root / "eval_validation", split["validation"], progress=print,
+                        scoring=ScoringOptions(postprocess_target=args.postprocess_target))
         tuned = json.loads((root / "eval_validation" / "summary.json").read_text())["postprocessing"]
         tuned = {key: tuned[f"best_{key}"] for key in ("min_component_ml", "min_enhancing_ml")}
         print(f"post-processing chosen on {len(split['validation'])} validation cases: " +
@@ -160,6 +166,7 @@ def main():
                 "mirror": config.inference.mirror if overrides.mirror is None else overrides.mirror,
                 "min_component_ml": overrides.min_component_ml or 0.0,
                 "min_enhancing_ml": overrides.min_enhancing_ml or 0.0, "test_cases": len(rows),
+                **({"postprocess_target": args.postprocess_target} if "post" in variant else {}),
                 **region_lines(summary, rows)}
         print_result(line, f"held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / "
                            f"{line['dice_ET']:.3f}, HD95 {line['hd95_WT']:.0f} / {line['hd95_TC']:.0f} / "
@@ -179,13 +186,18 @@ def main():
 
 
 def region_lines(summary: dict, rows: list[dict]) -> dict:
-    """Mean Dice and HD95 per region, and the range of Dice over cases, rounded for the result line."""
+    """Mean Dice and HD95 per region (whole-region and BraTS 2023 lesion-wise, GLI), the range of Dice over
+    cases and the false-positive islands in all, rounded for the result line."""
     line = {}
     for region in REGIONS:
         per_case = [float(row[f"dice_{region}"]) for row in rows]
         line[f"dice_{region}"] = round(summary[f"dice_{region}"]["mean"], 4)
         line[f"hd95_{region}"] = round(summary[f"hd95_{region}"]["mean"], 1)
         line[f"dice_{region}_range"] = [round(min(per_case), 2), round(max(per_case), 2)]
+        if f"lesion_dice_{region}" in summary:
+            line[f"lesion_dice_{region}"] = round(summary[f"lesion_dice_{region}"]["mean"], 4)
+            line[f"lesion_hd95_{region}"] = round(summary[f"lesion_hd95_{region}"]["mean"], 1)
+            line[f"lesions_fp_{region}"] = int(sum(float(row[f"lesions_fp_{region}"]) for row in rows))
     return line
 
 
@@ -195,7 +207,10 @@ def score_label_files(test_dir, predictions) -> list[dict]:
     for files in discover(test_dir).labelled():
         truth = load_case(files)
         predicted = load_case(replace(files, label=Path(predictions) / f"{files.case_id}.nii.gz"))
-        rows.append({"case_id": files.case_id, **region_scores(predicted.labels, truth.labels, truth.grid.spacing)})
+        spacing = truth.grid.spacing
+        lesion_scores, _ = lesion_wise_region_scores(predicted.labels, truth.labels, spacing)
+        rows.append({"case_id": files.case_id, **region_scores(predicted.labels, truth.labels, spacing),
+                     **lesion_scores})
     return rows
 
 if __name__ == "__main__":
