@@ -37,12 +37,16 @@ def trained(tmp_path_factory):
     result = run("train", "unet3d", "--data", data, "--config", config, "--out", root / "run", "--epochs", 1,
                  "--steps-per-epoch", 2)
     assert result.exit_code == 0, result.output
+    (root / "train_output.txt").write_text(result.output)
     return root, data, root / "run"
 
 
 def test_train_prints_where_outputs_are(trained):
     root, _, run_dir = trained
-    assert (run_dir / "best.keras").exists()
+    printed = (root / "train_output.txt").read_text()
+    for name in ("best.keras", "last.keras", "logs"):  # each output is named, and is where the line says
+        (line,) = [line for line in printed.splitlines() if line.rstrip().endswith(str(run_dir / name))]
+        assert (run_dir / name).exists(), line
     assert json.loads((run_dir / "config.json").read_text())["model"]["depth"] == 2
 
 
