@@ -91,6 +91,11 @@ def test_evaluate_slices(slice_run):
     assert {r["patient"] for r in rows} == set(split["test"]) and len(rows) == 4 * len(split["test"])
     summary = json.loads((slice_run / "eval" / "summary.json").read_text())
     assert set(summary) == {"pixels", "images"} and 0 <= summary["pixels"]["dice"] <= 1
+    # the per-image summary is the mean of the per-slice rows (undefined scores left out)
+    for key in ("dice", "precision", "recall"):
+        values = [float(r[key]) for r in rows if r[key] not in ("", "nan")]
+        values = [v for v in values if not np.isnan(v)]
+        assert summary["images"][key] == pytest.approx(np.mean(values)), key
     assert "Tumor" in (slice_run / "eval" / "classification_report.txt").read_text()
 
 
