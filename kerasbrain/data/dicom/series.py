@@ -6,6 +6,9 @@ frame; the geometry comes from ImagePositionPatient, ImageOrientationPatient and
 is turned from DICOM's LPS into the RAS world that NIfTI and the rest of kerasbrain use. Single-frame
 series and enhanced multi-frame images (per-frame and shared functional groups) are both read.
 
+One module on purpose: the header scan, the slice ordering and the pixel reading share the
+`Frame` / `SeriesInfo` records and the geometry rules, and read best together (about 300 lines).
+
 The volume's voxel axes are (column, row, slice), as ITK and nibabel order a DICOM series, so a
 voxel (i, j, k) sits at `affine @ (i, j, k, 1)` in RAS millimetres. A gantry tilt makes the slice
 step oblique to the image plane; the affine then carries that shear exactly.
@@ -61,6 +64,7 @@ class SeriesInfo:
     contrast_agent: str
     image_type: str
     frames: list[Frame] = field(default_factory=list)
+    headers: dict = field(default_factory=dict, repr=False)  # path -> pydicom header (no pixels), read once
 
     @property
     def label(self) -> str:
@@ -220,6 +224,7 @@ def scan_series(paths) -> tuple[dict[str, SeriesInfo], list[str], list[Path]]:
         if uid not in series:
             series[uid] = _series_info(ds)
         series[uid].frames.extend(_frames_of(ds, path))
+        series[uid].headers[path] = ds
     notes = [f"{n} file(s) passed over: {reason}" for reason, n in sorted(skipped.items())]
     return series, notes, segmentations
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.dicom.modalities import assign_modalities, parse_overrides
-from kerasbrain.data.dicom.series import Frame, SeriesVolume, read_volume, scan_series
+from kerasbrain.data.dicom.series import SeriesVolume, read_volume, scan_series
 from kerasbrain.data.errors import DataError
 from kerasbrain.data.layouts import MODALITIES
 
@@ -167,16 +167,9 @@ def register_rigid(fixed: SeriesVolume, moving: SeriesVolume) -> np.ndarray:
     return sitk.GetArrayFromImage(moved).transpose(2, 1, 0).astype(np.float32)
 
 
-def _reference_headers(frames: list[Frame]) -> list:
-    """The pydicom headers (no pixels) of the files the reference frames come from, in slice order."""
-    import pydicom
-
-    headers, seen = [], {}
-    for frame in frames:
-        if frame.path not in seen:
-            seen[frame.path] = pydicom.dcmread(frame.path, stop_before_pixels=True)
-            headers.append(seen[frame.path])
-    return headers
+def _reference_headers(volume: SeriesVolume) -> list:
+    """The headers (no pixels, as the scan read them) of the reference frames' files, in slice order."""
+    return list({frame.path: volume.info.headers[frame.path] for frame in volume.frames}.values())
 
 
 def border_warning(image: np.ndarray, name: str) -> str | None:
@@ -209,7 +202,7 @@ def load_study(path, series=(), reference: str = "T1Gd", register: bool = False,
                 progress(f"{name}: reading {modality}")
             volumes[modality] = read_volume(info)
         ref = volumes[reference]
-        headers = _reference_headers(ref.frames)
+        headers = _reference_headers(ref)
         labels = _truth(segmentations, ref, lines)
     shape = ref.data.shape
     channels, warnings = [], []
