@@ -159,13 +159,57 @@ def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, 
     assert (tmp_path / "remote.png").stat().st_size > 5000
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "lime"])
-def test_explain_draws_the_heat_map(brisc_run, tmp_path, method):
+def _library_heat_map(run_dir, image, method, class_name):
+    """The map each method's library function computes for one image, outside the CLI."""
+    import numpy as np
+
+    from kerasbrain.data.classes import class_index
+    from kerasbrain.data.pictures import read_rgb
+    from kerasbrain.data.tumour_images import prepare_image
+    from kerasbrain.evaluation import explain as ex
+    from kerasbrain.evaluation.explain_agnostic import lime_map, shap_map
+    from kerasbrain.families import family_of_run
+    from kerasbrain.families.base import InferenceOverrides
+
+    model, size = family_of_run(run_dir).load_with_size(run_dir, InferenceOverrides())
+    rgb = prepare_image(read_rgb(image), size)
+    x = rgb[None].astype("float32") / 255.0
+    outputs = model.predict_on_batch(x)
+    index = class_index(class_name)
+    if method in ("shap", "lime"):
+        def predict(batch):
+            return np.concatenate([model.predict_on_batch(np.asarray(batch[i:i + 32], "float32") / 255.0)["class"]
+                                   for i in range(0, len(batch), 32)])
+        heat = (shap_map if method == "shap" else lime_map)(predict, rgb, index)
+    elif method == "occlusion":
+        heat = ex.occlusion_sensitivity(model, x, index)[0]
+    elif method == "integrated-gradients":
+        heat = ex.integrated_gradients(model, x, index)[0]
+    else:
+        heat = ex.explain_classes(model, x, index, method)[0][0]
+    return rgb, heat, outputs["mask"][0, ..., 0], outputs["class"][0], index
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients", "lime", "shap"])
+def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method):
+    """The CLI's picture is, pixel for pixel, the figure of the map its method computes in-process (each
+    method's map has its own known-answer test in tests/evaluation), and that map is not blank."""
+    import cv2
+    import numpy as np
+
+    from kerasbrain.evaluation.figures import save_explanation_figure
+
     image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "meningioma").glob("*.jpg"))[0]
     result = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--class", "meningioma",
                  "--out", tmp_path / "e.png")
     assert result.exit_code == 0, result.output
-    assert f"{method} explains Meningioma" in result.output and (tmp_path / "e.png").stat().st_size > 10_000
+    assert f"{method} explains Meningioma" in result.output
+    rgb, heat, mask, probabilities, index = _library_heat_map(brisc_run / "run", image, method, "meningioma")
+    assert heat.shape == rgb.shape[:2] and heat.max() == pytest.approx(1.0, abs=1e-6) and heat.min() < heat.max()
+    save_explanation_figure(tmp_path / "expected.png", rgb, heat, mask, probabilities, index, method)
+    drawn, expected = (cv2.imread(str(tmp_path / name)) for name in ("e.png", "expected.png"))
+    assert drawn.shape == expected.shape
+    assert np.abs(drawn.astype(int) - expected.astype(int)).max() <= 2, method
     bad = run("explain", "--model", brisc_run / "run", "--input", image, "--class", "astrocytoma", "--out",
               tmp_path / "f.png")
     assert bad.exit_code == 1 and "--class must be one of" in bad.output and not (tmp_path / "f.png").exists()
