@@ -222,7 +222,13 @@ def test_multitask_vs_baseline_quick(brisc_run):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["model"] for r in rows] == ["ResNet supervised (single-task)", "ResNet multi-task (class + mask)"]
-    assert all(0 <= float(r["accuracy"]) <= 1 and 0 <= float(r["macro_f1"]) <= 1 for r in rows)
+    from sklearn.metrics import accuracy_score, f1_score
+
+    for row, name in zip(rows, ("classifier", "multitask")):  # each row recomputed from its per-image predictions
+        images = list(csv.DictReader((out / name / "evaluation" / "images.csv").open()))
+        truth, predicted = [i["true_class"] for i in images], [i["predicted_class"] for i in images]
+        assert float(row["accuracy"]) == pytest.approx(accuracy_score(truth, predicted))
+        assert float(row["macro_f1"]) == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
     splits = [json.loads((out / name / "split.json").read_text()) for name in ("classifier", "multitask")]
     assert splits[0] == splits[1]  # the same images for both
     assert "| Model | Accuracy | Macro F1 | Macro ROC-AUC |" in (out / "results.md").read_text()

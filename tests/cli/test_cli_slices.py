@@ -90,7 +90,11 @@ def test_evaluate_slices(slice_run):
     rows = list(csv.DictReader((slice_run / "eval" / "slices.csv").open()))
     assert {r["patient"] for r in rows} == set(split["test"]) and len(rows) == 4 * len(split["test"])
     summary = json.loads((slice_run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"pixels", "images"} and 0 <= summary["pixels"]["dice"] <= 1
+    assert set(summary) == {"pixels", "images"}
+    # the pooled Dice is the Tumor F1 scikit-learn computes over the same pixels (its report, 4 digits)
+    report = (slice_run / "eval" / "classification_report.txt").read_text()
+    tumour_f1 = float(next(line for line in report.splitlines() if line.strip().startswith("Tumor")).split()[3])
+    assert summary["pixels"]["dice"] == pytest.approx(tumour_f1, abs=6e-5)
     # the per-image summary is the mean of the per-slice rows (undefined scores left out)
     for key in ("dice", "precision", "recall"):
         values = [float(r[key]) for r in rows if r[key] not in ("", "nan")]
@@ -154,8 +158,12 @@ def test_lgg_compare_quick(slice_run):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["variant"] for r in rows] == ["raw-resnet18", "preprocessed-resnet18"]
-    for r in rows:
-        assert 0 <= float(r["dice"]) <= 1 and float(r["val_loss"]) > 0
+    for r in rows:  # each row is its variant's evaluation and history, read back
+        images = json.loads((out / r["variant"] / "evaluation" / "summary.json").read_text())["images"]
+        for key in ("dice", "iou", "accuracy", "precision", "recall"):
+            np.testing.assert_allclose(float(r[key]), images[key], rtol=1e-6, equal_nan=True, err_msg=key)
+        history = list(csv.DictReader((out / r["variant"] / "history.csv").open()))
+        assert float(r["val_loss"]) == pytest.approx(min(float(h["val_loss"]) for h in history), rel=1e-5)
     assert "| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |" in (out / "results.md").read_text()
     assert (out / "training_curves.png").stat().st_size > 1000
 

@@ -53,7 +53,8 @@ def test_real_multitask_network(layer):
     model = MultiTaskNet("resnet18", decoder_filters=(8, 8, 8, 8, 4))
     images = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype("float32")
     maps, probabilities = explain_classes(model, images, method="gradcam++", layer=layer)
-    assert maps.shape == (2, 64, 64) and 0.0 <= maps.min() and maps.max() <= 1.0
+    assert maps.shape == (2, 64, 64) and maps.min() >= 0.0
+    np.testing.assert_allclose(maps.max(axis=(1, 2)), 1.0, atol=1e-6)  # each image its own map, peak 1
     np.testing.assert_allclose(probabilities, model.predict_on_batch(images)["class"], atol=1e-5)
     with pytest.raises(ValueError, match="no layer 'nope'"):
         explain_classes(model, images, layer="nope")
