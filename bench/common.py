@@ -31,6 +31,41 @@ def report(name: str, times: list[float], unit_per_call: float = 1.0, unit: str 
           f"(min {min(times):.3f}, max {max(times):.3f}); {unit_per_call / med:.2f} {unit}/s")
 
 
+def machine() -> dict:
+    """Where and with what a figure was measured: CPU model and count, date, backend and versions."""
+    import datetime
+    import os
+    import platform
+
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    line = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpus": os.cpu_count(),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+    try:
+        import keras
+
+        line.update(backend=keras.backend.backend(), keras=keras.__version__)
+    except ImportError:
+        pass
+    return line
+
+
+def add_json_option(parser) -> None:
+    parser.add_argument("--json", help="Append the result as one JSON line to this file (bench/results*/).")
+
+
+def record(json_path, name: str, **figures) -> dict:
+    """Append one result line (the bench's name, its figures and `machine()`) to `json_path`, if given."""
+    line = {"bench": name, **figures, **machine()}
+    if json_path:
+        with open(json_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+    return line
+
+
 def print_result(line: dict, summary: str, json_path=None) -> None:
     """Print a bench's result as one JSON line and a sentence; append the JSON line to `json_path`."""
     print(json.dumps(line))

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbrain/__init__.py
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import peak_rss_gb  # noqa: E402
+from common import add_json_option, peak_rss_gb, record  # noqa: E402
 
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 from kerasbrain.data.layouts import discover  # noqa: E402
@@ -32,6 +32,7 @@ def main():
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--cases", type=int, default=2)
     parser.add_argument("--no-augment", action="store_true")
+    add_json_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(Path(tmp) / "msd", "msd", cases=args.cases, shape=(240, 240, 155), seed=2)
@@ -49,6 +50,8 @@ def main():
         print(f"input pipeline (augment={not args.no_augment}): {n / elapsed:.2f} patches/s "
               f"({elapsed / n:.3f} s/patch, {os.cpu_count()} CPUs)")
         print(f"peak memory: {peak_rss_gb():.2f} GB")
+        record(args.json, "input_pipeline", augment=not args.no_augment, patch=args.patch, batch=args.batch,
+               patches=n, patches_per_second=n / elapsed, peak_gb=peak_rss_gb())
 
 
 if __name__ == "__main__":

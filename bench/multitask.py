@@ -9,6 +9,7 @@ image weighted for both tasks: the costlier case). Random weights: speed does no
 
 import argparse
 import os
+import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import peak_rss_gb, report, timed  # noqa: E402
+from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.models.multitask import MultiTaskNet  # noqa: E402
 from kerasbrain.runtime import resolve_jit_compile  # noqa: E402
@@ -35,6 +36,7 @@ def main():
     parser.add_argument("--encoders", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--tasks", nargs="+", default=["both", "class"], choices=sorted(TASKS))
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.batch, args.size, args.size, 3)).astype("float32")
@@ -52,9 +54,14 @@ def main():
             y = {k: y[k] for k in tasks}
             sw = {k: np.ones(args.batch, "float32") for k in tasks}
             print(f"{encoder} {'+'.join(tasks)}: {model.count_params():,} parameters")
-            report("  train step", timed(lambda: model.train_on_batch(x, y, sample_weight=sw), args.steps),
-                   args.batch, "images")
-            report("  inference", timed(lambda: model.predict_on_batch(x), args.steps), args.batch, "images")
+            train = timed(lambda: model.train_on_batch(x, y, sample_weight=sw), args.steps)
+            infer = timed(lambda: model.predict_on_batch(x), args.steps)
+            report("  train step", train, args.batch, "images")
+            report("  inference", infer, args.batch, "images")
+            record(args.json, "multitask", encoder=encoder, tasks="+".join(tasks), params=model.count_params(),
+                   batch=args.batch, size=args.size, jit_compile=bool(jit),
+                   train_images_per_second=args.batch / statistics.median(train),
+                   inference_images_per_second=args.batch / statistics.median(infer), steps=args.steps)
     print(f"peak memory: {peak_rss_gb():.2f} GB")
 
 

@@ -11,6 +11,7 @@ overlap 0.5), the same windows as MONAI's `sliding_window_inference` on the full
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
-from common import peak_rss_gb, report, timed  # noqa: E402
+from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.data.layouts import discover, load_case  # noqa: E402
 from kerasbrain.data.preprocess import Preprocessed  # noqa: E402
@@ -40,6 +41,7 @@ def main():
     parser.add_argument("--mirror", action="store_true")
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
     parser.add_argument("--full-grid", action="store_true", help="No head crop: every window of the full volume.")
+    add_json_option(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(Path(tmp) / "msd", "msd", cases=1, shape=(240, 240, 155), seed=1)
@@ -67,6 +69,9 @@ def main():
         print(f"windows per volume: {windows[-1]}")
         report("predict 4x240x240x155", times, 1, "volumes")
         print(f"peak memory: {peak_rss_gb():.2f} GB")
+        record(args.json, "predict_volume", jit_compile=bool(model.jit_compile), window=args.window,
+               overlap=args.overlap, batch_size=args.batch_size, mirror=args.mirror, full_grid=args.full_grid,
+               windows=windows[-1], seconds=statistics.median(times), repeats=len(times), peak_gb=peak_rss_gb())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
+from common import add_json_option, record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kerasbrain.export.saved_model import export_version  # noqa: E402
@@ -56,6 +57,7 @@ def main():
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--no-batching", action="store_true")
+    add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     inputs = {"image": rng.normal(500, 100, (1,) + (args.window,) * 3 + (4,)).astype(np.float32),
@@ -89,6 +91,9 @@ def main():
                         baseline[concurrency] = rps
                     ratio = baseline.get(concurrency, rps) / rps
                     print(f"{name:24s} {concurrency:4d} {rps:8.2f} {p50 * 1e3:8.1f} {p99 * 1e3:8.1f} {ratio:12.2f}x")
+                    record(args.json, "serving", path=name, concurrency=concurrency, window=args.window,
+                           requests=args.requests, batching=not args.no_batching, requests_per_second=rps,
+                           p50_ms=p50 * 1e3, p99_ms=p99 * 1e3, slower_than_in_process=ratio)
         finally:
             server.stop()
 

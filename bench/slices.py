@@ -8,6 +8,7 @@ encoder U-Nets. Random weights: speed does not depend on them.
 
 import argparse
 import os
+import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import peak_rss_gb, report, timed  # noqa: E402
+from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.encoder_unet import EncoderUNet  # noqa: E402
@@ -37,6 +38,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["scratch", "resnet50", "efficientnet_b0"])
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(args.batch, 256, 256, 3)).astype("float32")
@@ -47,8 +49,13 @@ def main():
         model = build(name)
         model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=DiceCELoss(batch_dice=True), jit_compile=jit)
         print(f"{name}: {model.count_params():,} parameters")
-        report("  train step", timed(lambda: model.train_on_batch(x, y), args.steps), args.batch, "images")
-        report("  inference", timed(lambda: model.predict_on_batch(x), args.steps), args.batch, "images")
+        train = timed(lambda: model.train_on_batch(x, y), args.steps)
+        infer = timed(lambda: model.predict_on_batch(x), args.steps)
+        report("  train step", train, args.batch, "images")
+        report("  inference", infer, args.batch, "images")
+        record(args.json, "slices", model=name, params=model.count_params(), batch=args.batch, size=256,
+               jit_compile=bool(jit), train_images_per_second=args.batch / statistics.median(train),
+               inference_images_per_second=args.batch / statistics.median(infer), steps=args.steps)
     print(f"peak memory: {peak_rss_gb():.2f} GB")
 
 

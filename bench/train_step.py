@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import peak_rss_gb, report, timed  # noqa: E402
+from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
@@ -28,6 +28,7 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
+    add_json_option(parser)
     args = parser.parse_args()
     jit = resolve_jit_compile(args.compile_mode)
     model = UNet()
@@ -41,6 +42,10 @@ def main():
     times = timed(lambda: model.train_on_batch(x, y), args.steps, warmup=1)
     report("train step", times, args.batch, "patches")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
+    import statistics
+
+    record(args.json, "train_step", jit_compile=bool(jit), params=model.count_params(), batch=args.batch,
+           patch=args.patch, seconds_per_step=statistics.median(times), steps=len(times), peak_gb=peak_rss_gb())
 
 
 if __name__ == "__main__":
