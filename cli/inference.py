@@ -27,9 +27,12 @@ from cli.common import echo, inference_options, input_format_options, input_form
               "threshold (mm^3; lesions at or below it are left out).")
 @click.option("--postprocess-target", type=click.Choice(["legacy", "lesion"]), default="legacy", show_default=True,
               help="Volumes: choose the post-processing thresholds for the whole-region Dice or the lesion-wise Dice.")
+@click.option("--uncertainty", is_flag=True, help="Volumes: with mirror TTA, score the members' uncertainty as "
+              "QU-BraTS does (Dice as the most uncertain voxels are filtered out, filtered TP / TN ratios, their "
+              "areas and score) beside the same uncertainty shuffled within the head; uncertainty.json and .png.")
 @inference_options
 def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, lesion_dilation, lesion_threshold,
-             postprocess_target, **inference_flags):
+             postprocess_target, uncertainty, **inference_flags):
     """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
 
     3-D models are scored on whole volumes (MSD/BraTS, DICOM studies with a truth SEG), region by
@@ -45,8 +48,10 @@ def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, les
     from kerasbrain.families.base import ScoringOptions
 
     family = family_of_run(model_path)
-    scoring = ScoringOptions(lesion_preset, lesion_dilation, lesion_threshold, postprocess_target)
+    scoring = ScoringOptions(lesion_preset, lesion_dilation, lesion_threshold, postprocess_target, uncertainty)
     extra = {}
+    if uncertainty:
+        family.require("uncertainty", model_path)
     if family.can("lesion_wise"):
         extra["scoring"] = scoring
     elif scoring.given():
@@ -87,10 +92,13 @@ def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, les
               "DICOM SEG <out>_probabilities.dcm with --out .dcm.")
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path),
               help="Picture to write (default: <out> with .png for volumes, <out>_figure.png for slices).")
+@click.option("--uncertainty", is_flag=True, help="Volumes: with mirror TTA, also write <out>_entropy.nii.gz and "
+              "<out>_variance.nii.gz (per region, the members' spread) and <out>_lesions.json (each predicted "
+              "lesion's volume, centre, mean probability and entropy).")
 @inference_options
 @input_format_options
 def predict(model_ref, server, model_version, model_label, saved_models, inputs, out, truth, label_layout,
-            probabilities, overlay, **inference_flags):
+            probabilities, overlay, uncertainty, **inference_flags):
     """Segment one case, or every case in a folder; writes the result in the input's own grid and a picture.
 
     Volumes go locally (--model best.keras) or through a TF Serving endpoint (--server URL --model
@@ -112,7 +120,8 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
         raise click.BadParameter(f"{model_ref}: no such model file or run folder", param_hint="--model")
     input_options = input_format_values(inference_flags)
     request = PredictRequest(model_ref, tuple(inputs), out, overrides(inference_flags), server, model_version,
-                             model_label, saved_models, truth, label_layout, probabilities, overlay, input_options)
+                             model_label, saved_models, truth, label_layout, probabilities, overlay, input_options,
+                             uncertainty)
     family = family_of_served_model(saved_models, model_ref) if server else family_of_run(model_ref)
     from kerasbrain.data.io import names_one_output
 

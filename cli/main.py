@@ -27,6 +27,7 @@ from cli.common import KerasbrainGroup  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
 from cli.explain import explain  # noqa: E402
 from cli.inference import evaluate, predict  # noqa: E402
+from cli.longitudinal import compare  # noqa: E402
 from cli.serving import export_cmd, serve, serving  # noqa: E402
 from cli.synth import synth  # noqa: E402
 from cli.train import pretrain, train  # noqa: E402
@@ -42,7 +43,7 @@ def cli():
     """
 
 
-for command in (synth, pretrain, train, evaluate, predict, explain, pseudomask, calibrate, robustness, export_cmd,
+for command in (synth, pretrain, train, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
                 serving, serve, experiment, demo, app):
     cli.add_command(command)
 

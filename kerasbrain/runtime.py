@@ -114,7 +114,8 @@ class LocalPredictor:
         out = self.model.predict_on_batch(normalize_np(batch, mean, std))
         return out[0] if isinstance(out, (list, tuple)) else out
 
-    def volume_predictor(self, window, overlap: float, batch_size: int, mirror: bool, blend: str = "auto"):
+    def volume_predictor(self, window, overlap: float, batch_size: int, mirror: bool, blend: str = "auto",
+                         moments: bool = False):
         """A compiled whole-volume predictor, or None where blending on the host is the faster choice.
 
         blend "auto" blends on the device whenever the model runs under XLA (always on JAX, on a
@@ -125,11 +126,12 @@ class LocalPredictor:
             raise ValueError(f"blend must be one of {BLEND_MODES}. Received: blend={blend!r}")
         if blend == "host" or (blend == "auto" and not self.jit_compile):
             return None
-        key = (tuple(window), overlap, batch_size, mirror)
+        key = (tuple(window), overlap, batch_size, mirror, moments)
         if key not in self._volume:
             from kerasbrain.inference.device_window import DeviceSlidingWindow
 
-            self._volume[key] = DeviceSlidingWindow(self.model, window, overlap, batch_size, mirror, self.jit_compile)
+            self._volume[key] = DeviceSlidingWindow(self.model, window, overlap, batch_size, mirror, self.jit_compile,
+                                                    moments)
         return self._volume[key]
 
 

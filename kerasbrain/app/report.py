@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.app import views
 from kerasbrain.app.views import LABEL_STYLE, PLANES, overlay_picture, render_view, tumour_centre
 
 
@@ -64,7 +65,8 @@ def write_report(result, path) -> Path:
                                                else ""))
         for name, value in sorted(p.class_probabilities.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {name:16s} {value:6.3f}")
-    lines += [line for line in p.lines if not line.startswith(("volumes:", "class:"))] + list(result.notes)
+    lines += views.lesion_lines(getattr(p, "report", None))
+    lines += [line for line in p.lines if not line.startswith(("volumes:", "class:", "lesions "))] + list(result.notes)
     fig.text(0.05, 0.37 if wide is not None else 0.56, "\n".join(lines), va="top", fontsize=10, family="monospace")
     fig.text(0.05, 0.03, "Made by kerasbrain for research. Not a medical device; not for diagnosis.",
              fontsize=8, color="grey")

@@ -72,7 +72,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
 
     def run(label, uploads, report_format, request: gr.Request, progress=gr.Progress()):
         nothing = (None, gr.update(value=None, visible=False), gr.update(value=None, visible=False),
-                   gr.update(visible=False), None, "", None, gr.update(), None)
+                   gr.update(visible=False), None, "", None, gr.update(), None, gr.update(choices=[], value=None))
         models = catalogue()
         if label not in models:
             return (_status("No model", "pick a model first" if models else empty_note()),) + nothing
@@ -107,7 +107,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
                 gr.update(value=str(result.explanation) if result.explanation else None,
                           visible=result.explanation is not None),
                 gr.update(visible=volume), view, views.volumes_table(p.region_volumes_ml), downloads,
-                slider, result)
+                slider, result, gr.update(choices=views.lesion_choices(p.report), value=None))
 
     def redraw(result, plane, index, channel, shown, opacity):
         if result is None or result.kind != "volume":
@@ -124,6 +124,13 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         centre = views.tumour_centre(p.labels)
         return gr.update(maximum=views.slice_count(p.image.shape, plane) - 1,
                          value=centre[{"axial": 2, "coronal": 1, "sagittal": 0}[plane]])
+
+    def go_to_lesion(result, choice):
+        """Show the chosen lesion: the axial plane at its RANO slice (or its centre)."""
+        if result is None or result.kind != "volume":
+            return gr.update(), gr.update()
+        z = views.lesion_slice(result.prediction.report, choice)
+        return (gr.update(), gr.update()) if z is None else (gr.update(value="axial"), gr.update(value=z))
 
     def leave(request: gr.Request):
         workspace.release(getattr(request, "session_hash", None) or "anonymous")
@@ -158,6 +165,7 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
             with gr.Row():
                 shown = gr.CheckboxGroup(LABEL_CHOICES, value=LABEL_CHOICES, label="Labels", elem_id="labels")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Opacity", elem_id="opacity")
+            lesions = gr.Dropdown([], label="Lesions (choose one to show its slice)", elem_id="lesions")
             view = gr.Image(label="Viewer", type="numpy", interactive=False, elem_id="view")
             volumes = gr.Markdown(elem_id="volumes")
         downloads = gr.File(label="Downloads: mask and report", file_count="multiple", interactive=False,
@@ -169,8 +177,10 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         demo_button.click(train_demo, None, [status, picker, note, demo_button], concurrency_limit=1)
         run_button.click(lambda: _status("Running", "the case is on its way; progress shows here"), None, status,
                          queue=False).then(run, [picker, uploads, report_format],
-                         [status, figure, probabilities, explanation, viewer, view, volumes, downloads, index, result])
-        plane.change(change_plane, [result, plane], [index])
+                         [status, figure, probabilities, explanation, viewer, view, volumes, downloads, index, result,
+                          lesions])
+        lesions.change(go_to_lesion, [result, lesions], [plane, index])
+        plane.input(change_plane, [result, plane], [index])  # a user's choice; go_to_lesion sets its own slice
         for control in (plane, index, channel, shown, opacity):
             control.change(redraw, [result, plane, index, channel, shown, opacity], [view], show_progress="hidden")
         app.unload(leave)

@@ -97,3 +97,45 @@ def volumes_table(volumes: dict[str, float] | None) -> str:
     names = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}
     rows = [f"| {names.get(r, r)} ({r}) | {v:.2f} |" for r, v in volumes.items()]
     return "| region | volume (mL) |\n|---|---|\n" + "\n".join(rows)
+
+
+def lesion_label(lesion: dict) -> str:
+    """One line naming a lesion of a case report: region, number, volume, RANO diameters, confidence."""
+    text = f"{lesion['region']} {lesion['lesion']}: {lesion['volume_ml']:.2f} mL"
+    if "rano" in lesion:
+        r = lesion["rano"]
+        text += f", {r['longest_mm']:.0f} x {r['perpendicular_mm']:.0f} mm" + ("" if r["measurable"] else
+                                                                               " (not measurable)")
+    if "mean_probability" in lesion:
+        text += f", p {lesion['mean_probability']:.2f}"
+    return text
+
+
+def lesion_choices(report: dict | None) -> list[str]:
+    """The lesions of a volume's report, enhancing ones first (those RANO measures), as lines to pick from."""
+    if not report:
+        return []
+    order = {"ET": 0, "TC": 1, "WT": 2}
+    return [lesion_label(x) for x in sorted(report["lesions"], key=lambda x: (order[x["region"]], x["lesion"]))]
+
+
+def lesion_slice(report: dict | None, choice: str | None) -> int | None:
+    """The axial slice to show for a chosen lesion: its RANO slice if measured, else its centre's."""
+    for lesion in (report or {}).get("lesions", []):
+        if lesion_label(lesion) == choice:
+            return int(lesion["rano"]["slice"]) if lesion.get("rano", {}).get("slice", -1) >= 0 \
+                else int(round(lesion["centre_voxel"][2]))
+    return None
+
+
+def lesion_lines(report: dict | None, limit: int = 8) -> list[str]:
+    """The report's lesion table as text lines (the one-page report shows the first `limit`)."""
+    if not report:
+        return []
+    choices = lesion_choices(report)
+    lines = ["Lesions (" + ", ".join(f"{r} {n}" for r, n in report["lesion_counts"].items()) + ")"]
+    lines += [f"  {c}" for c in choices[:limit]] + ([f"  ... {len(choices) - limit} more"] if len(choices) > limit
+                                                    else [])
+    lines.append(f"  RANO sum of products: {report['rano_sum_of_products_mm2']:.0f} mm^2 "
+                 f"({report['measurable_enhancing_lesions']} measurable enhancing lesions)")
+    return lines

@@ -36,6 +36,11 @@ class Grid:
         )
 
     @property
+    def canonical_affine(self) -> np.ndarray:
+        """Voxel -> world (mm) for the RAS+ array `to_canonical` makes (positions of canonical voxels)."""
+        return np.asarray(self.affine, float) @ orientations.inv_ornt_aff(self.to_canonical, self.shape[:3])
+
+    @property
     def spacing(self) -> tuple[float, ...]:
         """Voxel size in mm along the canonical axes."""
         if self.header is not None:

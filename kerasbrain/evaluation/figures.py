@@ -169,6 +169,41 @@ def save_history_curves(path, series: dict[str, list], titles: tuple[str, ...]) 
     return path
 
 
+def save_filtering_curves(path, result: dict) -> Path:
+    """QU-BraTS's panels: Dice, filtered TP ratio and filtered TN ratio against 100 - threshold, per
+    region, the uncertainty (solid) against its shuffled control (dashed); `result` as uncertainty.json."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = 100 - np.asarray(result["thresholds"], float)
+    rows = (("dice", "Dice of the voxels kept"), ("ftp", "filtered TP ratio"), ("ftn", "filtered TN ratio"))
+    regions = list(result["mean"])
+    fig, axes = plt.subplots(len(rows), len(regions), figsize=(4 * len(regions), 2.8 * len(rows)), sharex=True)
+    for j, region in enumerate(regions):
+        for i, (key, title) in enumerate(rows):
+            ax = axes[i, j]
+            for kind, style in (("uncertainty", "-o"), ("shuffled", "--s")):
+                curve = result["mean"][region][kind]
+                ax.plot(x, curve[key], style, label=f"{kind} (AUC {curve['auc_' + key]:.3f})", markersize=4)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            if i == 0:
+                ax.set_title(f"{region}: score {result['mean'][region]['uncertainty']['score']:.3f} "
+                             f"(shuffled {result['mean'][region]['shuffled']['score']:.3f})", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(title)
+            if i == len(rows) - 1:
+                ax.set_xlabel("100 - uncertainty threshold")
+    fig.suptitle(f"uncertainty filtering (QU-BraTS), mean of {result['cases']} cases", fontsize=10)
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path
+
+
 def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mask: np.ndarray, title: str,
                            output=None, truth=None) -> Path:
     """Seed 000's figure: original | Grad-CAM overlay | pseudo-mask | segmentation output (when given).

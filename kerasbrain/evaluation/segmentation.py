@@ -18,7 +18,7 @@ from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import choose_postprocessing, postprocess, postprocessing_scores
-from kerasbrain.inference.predict_volume import predict_case
+from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores
 from kerasbrain.metrics.numpy_metrics import region_scores
 
@@ -56,12 +56,17 @@ POSTPROCESS_TARGETS = ("legacy", "lesion")
 
 def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: InferenceConfig, case_ids=None,
                      save_predictions: bool = False, target_spacing=None, progress=print,
-                     lesion: LesionSettings = LesionSettings(), postprocess_target: str = "legacy") -> dict:
+                     lesion: LesionSettings = LesionSettings(), postprocess_target: str = "legacy",
+                     uncertainty: bool = False) -> dict:
     """Predict and score each labelled case; writes cases.csv, lesions.csv, summary.json and summary.md.
 
     Each case gets the whole-region ("legacy") scores and BraTS 2023's lesion-wise Dice and HD95
     under `lesion` (one row per lesion and false positive in lesions.csv); the post-processing
     thresholds are judged on the lesion-wise or the legacy Dice (`postprocess_target`).
+
+    With `uncertainty`, mirror TTA is on and the members' uncertainty is scored as QU-BraTS does
+    (`metrics/uncertainty_filtering.py`) beside a control that shuffles it within the head:
+    `qu_*` columns per case, the mean curves in uncertainty.json and uncertainty.png.
 
     The cases come from any registered input format (`kerasbrain.data.io.labelled_cases`: MSD and
     BraTS datasets, or a plug-in format's labelled cases). A case that cannot be read is reported
@@ -75,7 +80,8 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
     cases = [c for c in labelled_cases(data_dir, "volume") if case_ids is None or c[0] in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
-    rows, failed, tuning, lesion_rows = [], [], [], []
+    rows, failed, tuning, lesion_rows, curves = [], [], [], [], []
+    raw_cfg = replace(cfg, min_component_ml=0.0, min_enhancing_ml=0.0)
     for i, (name, load, fmt) in enumerate(cases, 1):
         try:
             case = load()
@@ -86,15 +92,21 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         if case.labels is None:
             progress(f"[{i}/{len(cases)}] {name}: skipped, no labels")
             continue
-        raw, _ = predict_case(case, predict, out_channels, replace(cfg, min_component_ml=0.0, min_enhancing_ml=0.0),
-                              target_spacing)
+        if uncertainty:
+            raw, members = predict_case_uncertain(case, predict, out_channels, raw_cfg, target_spacing)
+        else:
+            raw, _ = predict_case(case, predict, out_channels, raw_cfg, target_spacing)
         labels = postprocess(raw, case.grid.spacing, cfg.min_component_ml, cfg.min_enhancing_ml)
         spacing = case.grid.spacing
         target = None if postprocess_target == "legacy" else _lesion_dice(spacing, lesion)
         tuning.append(postprocessing_scores(raw, case.labels, spacing, score=target))
         scores = region_scores(labels, case.labels, spacing)
         lesion_scores, lesions = lesion_wise_region_scores(labels, case.labels, spacing, lesion)
-        rows.append({"case_id": case.case_id, **scores, **lesion_scores})
+        qu = {}
+        if uncertainty:
+            qu, case_curves = uncertainty_scores(labels, case.labels, members, case.image)
+            curves.append(case_curves)
+        rows.append({"case_id": case.case_id, **scores, **lesion_scores, **qu})
         lesion_rows += [{"case_id": case.case_id, **row} for row in lesions]
         if save_predictions:
             name = f"{case.case_id}{fmt.output_suffixes[0]}"
@@ -112,10 +124,48 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
     extra = {"postprocessing": postprocessing, "lesion_wise": {"preset": lesion.preset, "dilation": lesion.dilation,
                                                                "min_volume_mm3": lesion.min_volume},
              **({"failed": failed} if failed else {})}
+    if uncertainty:
+        extra["uncertainty"] = write_uncertainty_curves(curves, out_dir)
     write_json(out_dir / "summary.json", {**summary, **extra})
     table = format_table(summary) + "\n\n" + postprocessing["advice"]
     write_text(out_dir / "summary.md", table + "\n")
     return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir, "failed": failed}
+
+
+def uncertainty_scores(labels, truth, members, image, seed: int = 0) -> tuple[dict, dict]:
+    """QU-BraTS columns for one case (per region: its score and three areas, and the shuffled control's
+    score) and the case's curves; the head is where any modality is non-zero."""
+    from kerasbrain.data.labels import labels_to_regions
+    from kerasbrain.metrics.uncertainty_filtering import filtering_curves, shuffled_within
+
+    head = np.any(np.asarray(image) != 0, axis=-1)
+    predicted, true = labels_to_regions(labels).astype(bool), labels_to_regions(truth).astype(bool)
+    scale = members.qubrats_scale()
+    columns, curves = {}, {}
+    for r, region in enumerate(REGIONS):
+        real = filtering_curves(true[..., r], predicted[..., r], scale[..., r], head)
+        control = filtering_curves(true[..., r], predicted[..., r], shuffled_within(scale[..., r], head, seed), head)
+        columns.update({f"qu_score_{region}": real["score"], f"qu_auc_dice_{region}": real["auc_dice"],
+                        f"qu_auc_ftp_{region}": real["auc_ftp"], f"qu_auc_ftn_{region}": real["auc_ftn"],
+                        f"qu_score_shuffled_{region}": control["score"]})
+        curves[region] = {"uncertainty": real, "shuffled": control}
+    return columns, curves
+
+
+def write_uncertainty_curves(curves: list[dict], out_dir: Path) -> dict:
+    """Mean filtering curves over cases (uncertainty and shuffled control) to uncertainty.json and .png."""
+    from kerasbrain.evaluation.figures import save_filtering_curves
+    from kerasbrain.metrics.uncertainty_filtering import THRESHOLDS
+
+    mean = {region: {kind: {key: np.mean([c[region][kind][key] for c in curves], axis=0).tolist()
+                            for key in ("dice", "ftp", "ftn", "auc_dice", "auc_ftp", "auc_ftn", "score")}
+                     for kind in ("uncertainty", "shuffled")} for region in REGIONS}
+    result = {"thresholds": list(THRESHOLDS), "cases": len(curves), "mean": mean,
+              "uncertainty": "binary entropy of the mirror members' mean probability x 100 (0 = certain)",
+              "control": "the same values shuffled among the head's voxels"}
+    write_json(out_dir / "uncertainty.json", result)
+    save_filtering_curves(out_dir / "uncertainty.png", result)
+    return {"file": "uncertainty.json", **{r: {k: round(mean[r][k]["score"], 4) for k in mean[r]} for r in REGIONS}}
 
 
 def _lesion_dice(spacing, settings: LesionSettings):

@@ -30,6 +30,7 @@ CAPABILITIES = {
     "export": "be exported for serving",
     "image_analysis": "be loaded at its run's image size for pseudo-masks, calibration and robustness",
     "lesion_wise": "be scored lesion by lesion (BraTS 2023; evaluate takes `scoring`)",
+    "uncertainty": "give per-voxel uncertainty (--uncertainty: the mirror members' spread, per lesion)",
 }
 
 
@@ -41,6 +42,7 @@ class ScoringOptions:
     lesion_dilation: int | None = None  # None: the preset's
     lesion_min_volume: float | None = None  # mm^3; None: the preset's
     postprocess_target: str = "legacy"  # "legacy" (whole-region Dice) or "lesion" (lesion-wise Dice)
+    uncertainty: bool = False  # also score the mirror members' uncertainty as QU-BraTS does (mirror TTA on)
 
     def given(self) -> list[str]:
         default = ScoringOptions()
@@ -121,6 +123,7 @@ class PredictRequest:
     probabilities: bool = False
     overlay: Path | None = None
     input_options: dict = field(default_factory=dict)  # the input format's flags (DICOM: series, register ...)
+    uncertainty: bool = False  # also write the mirror members' entropy and variance, and per-lesion confidence
 
 
 @dataclass
@@ -140,6 +143,7 @@ class Prediction:
     image: np.ndarray | None = None
     labels: np.ndarray | None = None
     spacing: tuple[float, ...] | None = None  # mm per voxel along the image's axes
+    report: dict | None = None  # a volume's measurements: volumes, lesions, RANO diameters (+ confidence)
 
 
 class ModelFamily:

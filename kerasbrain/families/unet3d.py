@@ -33,7 +33,8 @@ class VolumetricFamily(ModelFamily):
     description = "Volumetric 3-D U-Net on random patches (seed 003 / nnU-Net recipe), MSD or BraTS layout."
     serving_kind = "volume_segmentation"
     input_kind = "volume"
-    capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export", "lesion_wise"})
+    capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export", "lesion_wise",
+                              "uncertainty"})
     config_class = "kerasbrain.training.config:Config"
     budget_config = "cpu_budget_unet3d"  # README: "Hard cases within a training budget"
     train_options = (
@@ -117,9 +118,11 @@ class VolumetricFamily(ModelFamily):
         lesion = scoring.lesion_settings()  # a bad preset is refused before the model loads
         _, s = self.local_session(model_path, overrides)
         result = evaluate_dataset(data, s.predict, s.channels, out, s.config, case_ids, save_predictions, s.spacing,
-                                  progress=progress, lesion=lesion, postprocess_target=scoring.postprocess_target)
-        return {"text": result["table"], "files": [Path(out) / name for name in ("cases.csv", "lesions.csv",
-                                                                                 "summary.json")],
+                                  progress=progress, lesion=lesion, postprocess_target=scoring.postprocess_target,
+                                  uncertainty=scoring.uncertainty)
+        names = ("cases.csv", "lesions.csv", "summary.json") + (
+            ("uncertainty.json", "uncertainty.png") if scoring.uncertainty else ())
+        return {"text": result["table"], "files": [Path(out) / name for name in names],
                 "failed": result["failed"]}
 
     def predict(self, request: PredictRequest, progress=print) -> Prediction:
@@ -163,10 +166,16 @@ class VolumetricFamily(ModelFamily):
     def _predict_loaded(self, request: PredictRequest, session: VolumeSession, fmt, case, progress) -> Prediction:
         from kerasbrain.data.labels import region_volumes_ml
         from kerasbrain.evaluation.figures import save_overlay
-        from kerasbrain.inference.predict_volume import predict_case
+        from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
 
-        labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing,
-                                     progress=lambda d, n: progress(f"{case.case_id}: window {d}/{n}"))
+        windows = lambda d, n: progress(f"{case.case_id}: window {d}/{n}")  # noqa: E731
+        if request.uncertainty:
+            labels, uncertainty = predict_case_uncertain(case, session.predict, session.channels, session.config,
+                                                         session.spacing, progress=windows)
+            probs = uncertainty.probabilities
+        else:
+            labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing,
+                                         progress=windows)
         run = "" if request.server else str(run_dir_of(request.model))
         written = fmt.write(case, labels, request.out, probs if request.probabilities else None, request.label_layout,
                             model=self.name, run=run or f"{request.server} {request.model}",
@@ -175,9 +184,46 @@ class VolumetricFamily(ModelFamily):
         written.append(save_overlay(overlay, case.image, labels, case.labels, title=case.case_id))
         spacing = case.grid.spacing
         volumes = region_volumes_ml(labels, spacing)
-        return Prediction(written, mask=written[0], figure=written[-1], region_volumes_ml=volumes,
-                          lines=["volumes: " + ", ".join(f"{r} {v:.1f} mL" for r, v in volumes.items())],
-                          image=case.image, labels=labels, spacing=spacing)
+        lines = ["volumes: " + ", ".join(f"{r} {v:.1f} mL" for r, v in volumes.items())]
+        report, extra = self._write_report(fmt, case, labels, uncertainty if request.uncertainty else None,
+                                           request.out)
+        written[1:1] = extra
+        enhancing = [x for x in report["lesions"] if x["region"] == "ET"]
+        lines.append("lesions WT/TC/ET: " + "/".join(str(report["lesion_counts"][r]) for r in ("WT", "TC", "ET"))
+                     + "".join(f"; ET {x['lesion']}: {x['rano']['longest_mm']:.0f} x {x['rano']['perpendicular_mm']:.0f} mm"
+                               f" (slice {x['rano']['slice']})" for x in enhancing[:3]))
+        if request.uncertainty:
+            lines.append(f"uncertainty over {uncertainty.members} mirror members: lowest lesion confidence "
+                         + (", ".join(f"{x['region']} {x['lesion']} p={x['mean_probability']:.2f}" for x in
+                                      sorted(report["lesions"], key=lambda x: x["mean_probability"])[:3]) or "none"))
+        return Prediction(written, mask=written[0], figure=written[-1], region_volumes_ml=volumes, lines=lines,
+                          image=case.image, labels=labels, spacing=spacing, report=report)
+
+    @staticmethod
+    def _write_report(fmt, case, labels, uncertainty, out):
+        """`<stem>_report.json` (volumes, lesions, RANO diameters; with uncertainty each lesion's confidence)
+        and, with uncertainty, the entropy and variance maps beside the result."""
+        from kerasbrain.data.labels import labels_to_regions
+        from kerasbrain.files import write_json
+        from kerasbrain.inference.uncertainty import lesion_confidence, uncertainty_summary
+        from kerasbrain.metrics.measurements import case_measurements
+
+        regions = labels_to_regions(labels).astype(bool)
+        affine = case.grid.canonical_affine
+        report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, affine),
+                  "note": "measurements only: no diagnosis or response category is implied"}
+        written = []
+        if uncertainty is not None:
+            confidence = lesion_confidence(regions, uncertainty, case.grid.spacing, affine)
+            for row, extra in zip(report["lesions"], confidence):  # the same components in the same order
+                row.update({k: extra[k] for k in ("mean_probability", "mean_entropy_bits", "mean_variance")})
+            report["uncertainty"] = {"members": uncertainty.members,
+                                     "entropy": "binary entropy of the mean probability, bits (QU-BraTS: x 100)",
+                                     "variance": "variance of the mirror members' probabilities",
+                                     **uncertainty_summary(uncertainty, regions)}
+            written = fmt.write_maps(case, {"entropy": uncertainty.entropy, "variance": uncertainty.variance}, out)
+        written.append(write_json(Path(out).with_name(fmt.stem(Path(out)) + "_report.json"), report))
+        return report, written
 
     # --- serving -------------------------------------------------------------------------------
     def export(self, model_path, name, root, version, warmup) -> Path:

@@ -10,6 +10,7 @@ loop over batches of windows, and only the blended probabilities come back.
 The window grid and the Gaussian are the host path's (`window_starts`, `gaussian_importance`), so
 both paths give the same result to float rounding. The grid is passed in as data, padded to whole
 batches with windows of weight 0, so one compiled function serves every volume of a shape.
+With `moments` the mirror members' mean of squares is blended too, as on the host path.
 """
 
 from __future__ import annotations
@@ -31,18 +32,21 @@ def window_grid(shape, window, overlap: float, batch_size: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.int32)
 
 
-def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_channels: int, mirror: bool):
+def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_channels: int, mirror: bool,
+                  moments: bool = False):
     """keras.ops body: probabilities (*spatial, out_channels) of a raw (*spatial, C) volume.
 
     `call` maps a normalised window batch (B, *window, C) to (B, *window, out_channels); `grid`
     comes from `window_grid`. The volume must be at least as large as the window on every axis.
+    With `moments` the result has 2 * out_channels: the members' mean, then their mean of squares.
     """
     dims = len(window)
     x = normalize_ops(image[None], mean[None], std[None])[0]
     channels = x.shape[-1]
     spatial = ops.shape(x)[:-1]
     weight = ops.convert_to_tensor(gaussian_importance(tuple(window))[..., None])
-    acc = ops.zeros(tuple(spatial) + (out_channels,), "float32")
+    blended = out_channels * (2 if moments else 1)
+    acc = ops.zeros(tuple(spatial) + (blended,), "float32")
     norm = ops.zeros(tuple(spatial) + (1,), "float32")
     mirror_sets = flips(dims, mirror)
     batches = ops.shape(grid)[0] // batch_size
@@ -52,16 +56,21 @@ def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_cha
         rows = ops.slice(grid, [i * batch_size, 0], [batch_size, dims + 1])
         starts = [[rows[j, a] for a in range(dims)] for j in range(batch_size)]
         windows = ops.stack([ops.slice(x, starts[j] + [0], tuple(window) + (channels,)) for j in range(batch_size)])
-        out = 0.0
+        out, squares = 0.0, 0.0
         for axes in mirror_sets:
             ax = tuple(a + 1 for a in axes)
             pred = ops.cast(call(ops.flip(windows, ax) if ax else windows), "float32")
-            out = out + (ops.flip(pred, ax) if ax else pred)
+            pred = ops.flip(pred, ax) if ax else pred
+            out = out + pred
+            if moments:
+                squares = squares + pred * pred
         out = out / len(mirror_sets)
+        if moments:
+            out = ops.concatenate([out, squares / len(mirror_sets)], axis=-1)
         for j in range(batch_size):
             w = weight * ops.cast(rows[j, dims], "float32")
             at = starts[j] + [0]
-            acc = ops.slice_update(acc, at, ops.slice(acc, at, tuple(window) + (out_channels,)) + out[j] * w)
+            acc = ops.slice_update(acc, at, ops.slice(acc, at, tuple(window) + (blended,)) + out[j] * w)
             norm = ops.slice_update(norm, at, ops.slice(norm, at, tuple(window) + (1,)) + w)
         return acc, norm
 
@@ -75,16 +84,18 @@ class DeviceSlidingWindow:
     Args:
         model: a Keras segmentation model (the first output is used with deep supervision).
         window, overlap, batch_size, mirror: as `InferenceConfig`.
+        moments: also blend the mirror members' mean of squares (2 * channels out).
         jit_compile: TensorFlow only; XLA (True) or TensorFlow's plain graph (False). JAX always uses XLA.
     """
 
     def __init__(self, model: keras.Model, window, overlap: float = 0.5, batch_size: int = 1, mirror: bool = False,
-                 jit_compile: bool = True):
+                 jit_compile: bool = True, moments: bool = False):
         self.model = model
         self.window = tuple(int(w) for w in window)
         self.overlap = overlap
         self.batch_size = int(batch_size)
         self.mirror = mirror
+        self.moments = moments
         self.out_channels = output_channels(model)
         self._fn = self._compile(jit_compile)
 
@@ -93,7 +104,7 @@ class DeviceSlidingWindow:
 
     def _body(self, call, image, mean, std, grid):
         return blend_windows(call, image, mean, std, grid, self.window, self.batch_size, self.out_channels,
-                             self.mirror)
+                             self.mirror, self.moments)
 
     def _compile(self, jit_compile: bool):
         backend = keras.backend.backend()

@@ -21,6 +21,8 @@ def _check(family, request, folder: bool = False) -> None:
     family.require("predict_server" if request.server else "predict", request.model)
     if folder:
         family.require("predict_folder", request.model)
+    if request.uncertainty:
+        family.require("uncertainty", request.model)
 
 
 def predict_case(family, request, progress=print):

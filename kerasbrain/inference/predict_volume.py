@@ -16,15 +16,17 @@ from kerasbrain.inference.postprocess import postprocess
 from kerasbrain.inference.sliding_window import sliding_window_predict
 
 
-def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None):
-    """Region probabilities (X, Y, Z, C) on the case's full canonical grid (0 outside the crop).
+def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: InferenceConfig, progress=None,
+                          moments: bool = False):
+    """Region probabilities (X, Y, Z, C) on the case's full canonical grid (0 outside the crop); with
+    `moments`, (X, Y, Z, 2C): the mirror members' mean, then their mean of squares.
 
     `pre` holds the raw cropped image and its statistics; `predict(raw batch, mean, std)` is a
     local (`kerasbrain.runtime.predictor`) or remote (`kerasbrain.serving.client`) window predictor.
     A local predictor may blend the whole volume on the device instead (`cfg.blend`).
     """
     volume = getattr(predict, "volume_predictor", None)
-    device = volume(cfg.window, cfg.overlap, cfg.batch_size, cfg.mirror, cfg.blend) if volume else None
+    device = volume(cfg.window, cfg.overlap, cfg.batch_size, cfg.mirror, cfg.blend, moments) if volume else None
     if device is not None:
         probs = device(pre.image, pre.mean, pre.std)
         if progress:
@@ -37,12 +39,12 @@ def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: In
             return predict(batch, np.repeat(mean, n, axis=0), np.repeat(std, n, axis=0))
 
         probs = sliding_window_predict(pre.image, predict_windows, cfg.window, out_channels, cfg.overlap,
-                                       cfg.batch_size, cfg.mirror, progress)
+                                       cfg.batch_size, cfg.mirror, progress, moments)
     crop_shape = tuple(b - a for a, b in pre.bbox)
     if probs.shape[:3] != crop_shape:  # undo resampling
         factors = [c / p for c, p in zip(crop_shape, probs.shape[:3])] + [1.0]
         probs = ndimage.zoom(probs, factors, order=1)
-    full = np.zeros(tuple(pre.full_shape) + (out_channels,), dtype=np.float32)
+    full = np.zeros(tuple(pre.full_shape) + (probs.shape[-1],), dtype=np.float32)
     full[tuple(slice(a, b) for a, b in pre.bbox)] = probs
     return full
 
@@ -54,6 +56,25 @@ def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, t
     labels = postprocess(regions_to_labels(probs >= cfg.threshold), case.grid.spacing, cfg.min_component_ml,
                          cfg.min_enhancing_ml)
     return labels, probs
+
+
+def predict_case_uncertain(case: Case, predict, out_channels: int, cfg: InferenceConfig, target_spacing=None,
+                           progress=None):
+    """As `predict_case`, with mirror TTA on and the members' spread kept: (labels, `Uncertainty`).
+
+    The label map is the one mirror TTA gives without uncertainty (the same mean probabilities)."""
+    from dataclasses import replace
+
+    from kerasbrain.inference.sliding_window import flips
+    from kerasbrain.inference.uncertainty import Uncertainty
+
+    cfg = replace(cfg, mirror=True)
+    pre = preprocess_case(case, target_spacing, normalize=False)
+    moments = predict_probabilities(pre, predict, out_channels, cfg, progress, moments=True)
+    uncertainty = Uncertainty.from_moments(moments, len(flips(3, True)))
+    labels = postprocess(regions_to_labels(uncertainty.probabilities >= cfg.threshold), case.grid.spacing,
+                         cfg.min_component_ml, cfg.min_enhancing_ml)
+    return labels, uncertainty
 
 
 def predict_files(case_files: CaseFiles, predict, out_channels: int, cfg: InferenceConfig, out: str | Path,

@@ -4,6 +4,8 @@ The volume is covered by windows whose starts are spaced by `window * (1 - overl
 window's output is weighted by a Gaussian centred on it (sigma = window / 8, as nnU-Net), so the
 less reliable window borders count less, then the weighted sum is normalised. Windows go to the
 model in batches; optional mirror test-time augmentation averages predictions over flips.
+With `moments=True` the second moment of the mirror members' probabilities is blended beside their
+mean, so their spread (an uncertainty: `inference/uncertainty.py`) costs no extra model call.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def flips(spatial_dims: int, mirror: bool) -> list[tuple[int, ...]]:
 
 def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], window, out_channels: int,
                            overlap: float = 0.5, batch_size: int = 1, mirror: bool = False,
-                           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Predict a (*spatial, C) volume window by window; returns (*spatial, out_channels) float32.
+                           progress: Callable[[int, int], None] | None = None, moments: bool = False) -> np.ndarray:
+    """Predict a (*spatial, C) volume window by window; returns (*spatial, out_channels) float32, or
+    (*spatial, 2 * out_channels) with `moments`: the members' mean, then their mean of squares.
 
     `predict` maps a batch (B, *window, C) to (B, *window, out_channels). Volumes smaller than the
     window are zero-padded and cropped back.
@@ -65,7 +68,7 @@ def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np
     padded = pad_to_window(image, window)
     shape = padded.shape[:-1]
     weight = gaussian_importance(window)
-    acc = np.zeros(shape + (out_channels,), dtype=np.float32)
+    acc = np.zeros(shape + (out_channels * (2 if moments else 1),), dtype=np.float32)
     norm = np.zeros(shape, dtype=np.float32)
     starts = window_positions(shape, window, overlap)
     mirror_sets = flips(len(window), mirror)
@@ -75,12 +78,18 @@ def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np
         slices = [tuple(slice(s, s + w) for s, w in zip(st, window)) for st in chunk]
         batch = np.stack([padded[sl] for sl in slices]).astype(np.float32)
         out = np.zeros(batch.shape[:-1] + (out_channels,), dtype=np.float32)
+        squares = np.zeros_like(out) if moments else None
         for axes in mirror_sets:
             ax = tuple(a + 1 for a in axes)
             flipped = np.flip(batch, ax) if ax else batch
             pred = np.asarray(predict(np.ascontiguousarray(flipped)), dtype=np.float32)
-            out += np.flip(pred, ax) if ax else pred
+            pred = np.flip(pred, ax) if ax else pred
+            out += pred
+            if moments:
+                squares += pred * pred
         out /= len(mirror_sets)
+        if moments:
+            out = np.concatenate([out, squares / len(mirror_sets)], axis=-1)
         for sl, o in zip(slices, out):
             acc[sl] += o * weight[..., None]
             norm[sl] += weight

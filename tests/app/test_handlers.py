@@ -95,6 +95,16 @@ def test_a_volume_run_writes_the_clis_label_map_byte_for_byte(tmp_path, msd_dir,
     for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
         report = write_report(result, tmp_path / f"report{suffix}")
         assert report.read_bytes()[:4] == magic
+    # the lesions the page lists are the CLI's report's, and choosing one shows its slice
+    import json
+
+    cli_report = json.loads((tmp_path / "cli" / "case_seg_report.json").read_text())
+    assert p.report["lesions"] == cli_report["lesions"]
+    choices = views.lesion_choices(p.report)
+    assert len(choices) == sum(cli_report["lesion_counts"].values())
+    for lesion in cli_report["lesions"]:
+        z = views.lesion_slice(p.report, views.lesion_label(lesion))
+        assert p.labels[..., z].any()  # the slice shown has tumour on it
 
 
 def test_brats_modalities_uploaded_in_any_order_predict_as_the_cli_with_them_in_order(tmp_path, brats2021_dir,
@@ -196,6 +206,20 @@ def test_views_show_the_right_anatomy_at_true_aspect_ratio():
     sagittal = views.render_view(image, labels, "sagittal", 8, spacing=(1, 1, 3), height=90)
     assert sagittal.shape == (90, 20, 3)  # 30 slices of 3 mm against 20 rows of 1 mm
     assert views.slice_count(image.shape, "coronal") == 20
+
+
+def test_a_chosen_lesion_opens_at_its_rano_slice_or_its_centre():
+    report = {"lesion_counts": {"WT": 1, "TC": 0, "ET": 1}, "rano_sum_of_products_mm2": 600.0,
+              "measurable_enhancing_lesions": 1,
+              "lesions": [{"region": "WT", "lesion": 1, "volume_ml": 12.5, "centre_voxel": [40.0, 41.0, 30.4]},
+                          {"region": "ET", "lesion": 1, "volume_ml": 2.25, "centre_voxel": [40.0, 41.0, 28.0],
+                           "rano": {"longest_mm": 30.0, "perpendicular_mm": 20.0, "product_mm2": 600.0,
+                                    "slice": 33, "measurable": True}, "mean_probability": 0.91}]}
+    assert views.lesion_choices(report) == ["ET 1: 2.25 mL, 30 x 20 mm, p 0.91", "WT 1: 12.50 mL"]
+    assert views.lesion_slice(report, "ET 1: 2.25 mL, 30 x 20 mm, p 0.91") == 33
+    assert views.lesion_slice(report, "WT 1: 12.50 mL") == 30
+    assert views.lesion_slice(report, "nothing") is None and views.lesion_choices(None) == []
+    assert views.lesion_lines(report)[-1] == "  RANO sum of products: 600 mm^2 (1 measurable enhancing lesions)"
 
 
 def test_region_volumes_count_each_region_in_millilitres():

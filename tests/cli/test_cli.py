@@ -141,6 +141,73 @@ def test_predict_writes_in_the_input_grid(trained):
     assert (root / "pred" / "BRATS_004_seg.png").stat().st_size > 1000
 
 
+def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confidence(trained, tmp_path):
+    """--uncertainty keeps mirror TTA's label map; its maps are the entropy of the written probabilities
+    and a variance within [0, 0.25]; the report's lesions are the label map's components, each with its
+    mean probability."""
+    from scipy import ndimage
+
+    from kerasbrain.data.labels import labels_to_regions, to_internal
+    from kerasbrain.inference.uncertainty import binary_entropy
+
+    root, data, run_dir = trained
+    image = data / "imagesTs" / "BRATS_004.nii.gz"
+    mirrored = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "m.nii.gz", "--mirror")
+    result = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "u.nii.gz", "--uncertainty",
+                 "--probabilities")
+    assert mirrored.exit_code == 0 and result.exit_code == 0, result.output
+    assert "uncertainty over 8 mirror members" in result.output
+    labels = np.asarray(nib.load(tmp_path / "u.nii.gz").dataobj)
+    np.testing.assert_array_equal(labels, np.asarray(nib.load(tmp_path / "m.nii.gz").dataobj))
+    probs = np.asarray(nib.load(tmp_path / "u_probabilities.nii.gz").dataobj)
+    entropy = nib.load(tmp_path / "u_entropy.nii.gz")
+    variance = np.asarray(nib.load(tmp_path / "u_variance.nii.gz").dataobj)
+    np.testing.assert_array_equal(entropy.affine, nib.load(image).affine)
+    np.testing.assert_allclose(np.asarray(entropy.dataobj), binary_entropy(probs), atol=1e-5)
+    assert variance.shape == probs.shape and variance.min() >= 0 and variance.max() <= 0.25
+    report = json.loads((tmp_path / "u_report.json").read_text())
+    assert report["uncertainty"]["members"] == 8
+    canonical = {name: np.asarray(nib.as_closest_canonical(nib.load(tmp_path / name)).dataobj)
+                 for name in ("u.nii.gz", "u_probabilities.nii.gz")}  # the report's voxels are RAS+
+    regions = labels_to_regions(to_internal(canonical["u.nii.gz"], "msd")).astype(bool)
+    canonical_probs = canonical["u_probabilities.nii.gz"]
+    for r, region in enumerate(("WT", "TC", "ET")):
+        mine = [x for x in report["lesions"] if x["region"] == region]
+        components, n = ndimage.label(regions[..., r], np.ones((3, 3, 3)))
+        assert len(mine) == n, region
+        voxel_ml = np.prod(nib.load(image).header.get_zooms()[:3]) / 1000
+        assert sorted(x["volume_ml"] for x in mine) == pytest.approx(
+            sorted(np.bincount(components.ravel())[1:] * voxel_ml), abs=1e-4)
+        for x in mine:  # each lesion's confidence is its mean probability inside
+            inside = components == next(i for i in range(1, n + 1) if np.allclose(
+                np.mean(np.argwhere(components == i), 0), x["centre_voxel"], atol=0.051))
+            assert x["mean_probability"] == pytest.approx(float(canonical_probs[..., r][inside].mean()), abs=1e-4)
+    forced = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "x.nii.gz",
+                      "--uncertainty", "--no-mirror")
+    assert forced.exit_code == 0  # --uncertainty turns mirroring on whatever --mirror says
+
+
+def test_evaluate_scores_the_uncertainty_against_a_shuffled_control(trained, tmp_path):
+    root, data, run_dir = trained
+    result = run("evaluate", "--model", run_dir, "--data", data, "--out", tmp_path / "eval", "--uncertainty")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "eval" / "cases.csv").open()))
+    for region in ("WT", "TC", "ET"):
+        for row in rows:
+            score = float(row[f"qu_score_{region}"])
+            areas = [float(row[f"qu_auc_{k}_{region}"]) for k in ("dice", "ftp", "ftn")]
+            assert score == pytest.approx((areas[0] + 2 - areas[1] - areas[2]) / 3, abs=1e-9)
+            assert row[f"qu_score_shuffled_{region}"] != ""
+    curves = json.loads((tmp_path / "eval" / "uncertainty.json").read_text())
+    assert curves["cases"] == 3 and curves["thresholds"] == [100.0, 75.0, 50.0, 25.0, 0.0]
+    wt = curves["mean"]["WT"]["uncertainty"]
+    assert wt["score"] == pytest.approx(np.mean([float(r["qu_score_WT"]) for r in rows]))
+    assert wt["ftp"][0] == 0 and wt["ftn"][0] == 0  # at threshold 100 nothing is filtered
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["uncertainty"]["WT"]["uncertainty"] == pytest.approx(wt["score"], abs=1e-4)
+    assert (tmp_path / "eval" / "uncertainty.png").stat().st_size > 10_000
+
+
 def test_predict_a_folder_goes_on_past_a_broken_case_and_exits_non_zero(trained, tmp_path):
     root, data, run_dir = trained
     folder = tmp_path / "incoming"

@@ -90,6 +90,17 @@ class InputFormat:
         """Write a volumetric result (internal labels, canonical RAS grid) in the input's own terms."""
         raise DataError(f"{self.name} results are written by the model family itself")
 
+    def write_maps(self, case, maps: dict, out: Path) -> list[Path]:
+        """Write per-voxel maps (name -> canonical (X, Y, Z, C) float) beside `out` as
+        `<stem>_<name>.nii.gz` in the input's voxel grid (uncertainty maps; any volumetric format)."""
+        import numpy as np
+
+        from kerasbrain.data.nifti import from_canonical, save_nifti
+
+        out = Path(out)
+        return [save_nifti(out.with_name(f"{self.stem(out)}_{name}.nii.gz"), from_canonical(value, case.grid),
+                           case.grid, np.float32) for name, value in maps.items()]
+
     def __repr__(self):
         return f"<input format {self.name!r}>"
 

@@ -1,0 +1,99 @@
+"""Where not to trust a mask: per-voxel uncertainty from the mirror test-time members, per lesion.
+
+Mirror test-time augmentation predicts every window under 8 flips (the members). Their mean is the
+prediction; their spread says how much the answer depends on the view. Both are blended over the
+windows in the same pass (`moments=True` in the sliding-window paths), so uncertainty costs what
+mirror TTA costs, nothing more. Per region (WT, TC, ET, each a binary decision):
+
+- entropy: the binary entropy of the mean probability, in bits (0 = certain, 1 = a coin toss);
+  QU-BraTS's uncertainty scale is this times 100.
+- variance: the members' variance of the probability (their mean of squares minus the squared mean,
+  blended over windows), in [0, 0.25].
+
+Each predicted lesion (a 26-connected component of a region's mask) gets a confidence: its mean
+probability and mean entropy inside, its volume and where it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+REGIONS = ("WT", "TC", "ET")
+
+
+@dataclasses.dataclass
+class Uncertainty:
+    """Per-region maps on the case's canonical grid, each (X, Y, Z, 3) float32 in WT, TC, ET order."""
+
+    probabilities: np.ndarray
+    entropy: np.ndarray  # bits, [0, 1]
+    variance: np.ndarray  # [0, 0.25]
+    members: int  # how many predictions each voxel's spread is over (8 mirror members per window)
+
+    @classmethod
+    def from_moments(cls, moments: np.ndarray, members: int) -> "Uncertainty":
+        """From the blended (X, Y, Z, 2C) members' mean and mean of squares."""
+        channels = moments.shape[-1] // 2
+        mean = np.clip(moments[..., :channels], 0.0, 1.0).astype(np.float32)
+        variance = np.clip(moments[..., channels:] - mean * mean, 0.0, 0.25).astype(np.float32)
+        return cls(mean, binary_entropy(mean), variance, members)
+
+    def qubrats_scale(self) -> np.ndarray:
+        """Entropy as QU-BraTS reads uncertainty: 0 (certain) to 100 (most uncertain), per region."""
+        return self.entropy * 100.0
+
+
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    """H(p) = -p log2 p - (1 - p) log2 (1 - p), in bits; 0 at p in {0, 1}, 1 at p = 0.5."""
+    p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    return np.where(h < 1e-9, 0.0, h).astype(np.float32)
+
+
+def lesion_confidence(labels_regions: np.ndarray, uncertainty: Uncertainty, spacing, affine=None) -> list[dict]:
+    """One row per predicted lesion of each region: volume, centre, mean probability and entropy inside.
+
+    `labels_regions` is the (X, Y, Z, 3) boolean WT / TC / ET mask of the final label map (after
+    post-processing), so the lesions are the ones the user sees. Centres are in voxels and, with the
+    grid's `affine`, in world millimetres.
+    """
+    from scipy import ndimage
+
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    structure = np.ones((3, 3, 3), bool)
+    rows = []
+    for r, region in enumerate(REGIONS):
+        components, n = ndimage.label(labels_regions[..., r], structure)
+        if not n:
+            continue
+        index = np.arange(1, n + 1)
+        sizes = ndimage.sum_labels(np.ones(components.shape), components, index)
+        probability = ndimage.mean(uncertainty.probabilities[..., r], components, index)
+        entropy = ndimage.mean(uncertainty.entropy[..., r], components, index)
+        variance = ndimage.mean(uncertainty.variance[..., r], components, index)
+        centres = ndimage.center_of_mass(np.ones(components.shape), components, index)
+        for i in range(n):
+            centre = np.asarray(centres[i])
+            row = {"region": region, "lesion": i + 1, "voxels": int(sizes[i]),
+                   "volume_ml": round(float(sizes[i]) * voxel_ml, 4),
+                   "centre_voxel": [round(float(c), 1) for c in centre],
+                   "mean_probability": round(float(probability[i]), 4),
+                   "mean_entropy_bits": round(float(entropy[i]), 4),
+                   "mean_variance": round(float(variance[i]), 5)}
+            if affine is not None:
+                row["centre_mm"] = [round(float(c), 1) for c in (np.asarray(affine) @ np.append(centre, 1.0))[:3]]
+            rows.append(row)
+    return rows
+
+
+def uncertainty_summary(uncertainty: Uncertainty, labels_regions: np.ndarray) -> dict:
+    """Per region: mean entropy inside the predicted region and over its uncertain band (entropy > 0.5)."""
+    out = {}
+    for r, region in enumerate(REGIONS):
+        inside = labels_regions[..., r]
+        entropy = uncertainty.entropy[..., r]
+        out[region] = {"mean_entropy_inside": round(float(entropy[inside].mean()), 4) if inside.any() else 0.0,
+                       "uncertain_voxels": int((entropy > 0.5).sum())}
+    return out
