@@ -45,7 +45,9 @@ def _time_point(path: Path, model, layout: str, options: dict):
               show_default=True, help="The numbering of label-map inputs (kerasbrain writes the input's).")
 @click.option("--match-mm", type=click.FloatRange(0), default=10.0, show_default=True,
               help="A lesion that overlaps no earlier one is matched with the nearest within this distance.")
-def compare(before, after, out, model_path, layout, match_mm):
+@click.option("--register", is_flag=True, help="Rigidly register the later scan onto the earlier one first "
+              "(scans from different sessions; needs --model, since it registers the images).")
+def compare(before, after, out, model_path, layout, match_mm, register):
     """Match the lesions of two scans of one patient: matched, new and vanished lesions, the change in
     volume (WT, TC, ET) and in RANO's bidimensional product, per lesion and in total; a side-by-side
     picture. Measurements only: no diagnosis or response category is implied."""
@@ -53,6 +55,8 @@ def compare(before, after, out, model_path, layout, match_mm):
     from kerasbrain.files import write_csv, write_json
 
     model = None
+    if register and model_path is None:
+        raise click.UsageError("--register needs --model: it registers the scans' images")
     if model_path is not None:
         from kerasbrain.families import family_of_run
 
@@ -65,7 +69,7 @@ def compare(before, after, out, model_path, layout, match_mm):
         points = [_time_point(path, model, layout, {}) for path in (before, after)]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    result = compare_time_points(*points, match_mm=match_mm)
+    result = compare_time_points(*points, match_mm=match_mm, register=register)
     after_here = result.pop("_after_here")
     out.mkdir(parents=True, exist_ok=True)
     written = [write_json(out / "comparison.json", result),

@@ -2,8 +2,10 @@
 
 Both label maps are brought onto the earlier scan's canonical grid through their world (scanner)
 coordinates, nearest neighbour, so scans of different sizes, voxel spacings and orientations compare
-directly; scans in different frames of reference must be registered first (`predict --register`
-for DICOM studies). Lesions are 26-connected whole-tumour components. A later lesion is matched
+directly. Scans from different sessions (another position in the scanner, another frame of
+reference) are rigidly registered first with `register=True` (the later scan's first channel onto
+the earlier one's, Mattes mutual information: `data/registration.py`), which needs the images.
+Lesions are 26-connected whole-tumour components. A later lesion is matched
 with the earlier lesion it overlaps most, else with the nearest unmatched earlier lesion whose centre
 lies within `match_mm`; earlier lesions left unmatched vanished, later ones are new. For each match:
 whole-tumour, core and enhancing volumes before and after, and RANO's bidimensional product of its
@@ -50,6 +52,22 @@ def onto(moving: TimePoint, fixed: TimePoint) -> TimePoint:
     return TimePoint(moving.name, labels.astype(moving.labels.dtype), fixed.affine, image)
 
 
+def register_onto(moving: TimePoint, fixed: TimePoint) -> TimePoint:
+    """`moving` rigidly registered onto `fixed` (both with images) and resampled onto its grid: labels by
+    nearest neighbour, the image linearly."""
+    from kerasbrain.data.registration import resample_onto, rigid_transform, to_itk
+
+    if moving.image is None or fixed.image is None:
+        raise ValueError("registering two time points needs their images (give the scans and --model)")
+    fixed_image = to_itk(fixed.image[..., 0].astype(np.float32), fixed.affine)
+    moving_image = to_itk(moving.image[..., 0].astype(np.float32), moving.affine)
+    transform = rigid_transform(fixed_image, moving_image)
+    labels = resample_onto(to_itk(moving.labels, moving.affine), fixed_image, transform, labels=True)
+    image = np.stack([resample_onto(to_itk(moving.image[..., c].astype(np.float32), moving.affine), fixed_image,
+                                    transform) for c in range(moving.image.shape[-1])], axis=-1)
+    return TimePoint(moving.name, labels.astype(moving.labels.dtype), fixed.affine, image)
+
+
 def _lesions(labels: np.ndarray):
     from scipy import ndimage
 
@@ -68,11 +86,12 @@ def _measure(regions, component_mask, spacing) -> dict:
     return out
 
 
-def compare_time_points(before: TimePoint, after: TimePoint, match_mm: float = 10.0) -> dict:
-    """Matched, new and vanished lesions and the totals' change; `after` is taken onto `before`'s grid."""
+def compare_time_points(before: TimePoint, after: TimePoint, match_mm: float = 10.0, register: bool = False) -> dict:
+    """Matched, new and vanished lesions and the totals' change; `after` is taken onto `before`'s grid
+    (through world coordinates, or by rigid registration with `register`)."""
     from scipy import ndimage
 
-    after_here = onto(after, before)
+    after_here = register_onto(after, before) if register else onto(after, before)
     spacing = before.spacing
     (b_regions, b_comp, nb), (a_regions, a_comp, na) = _lesions(before.labels), _lesions(after_here.labels)
     world = np.asarray(before.affine, float)
@@ -124,7 +143,8 @@ def compare_time_points(before: TimePoint, after: TimePoint, match_mm: float = 1
         totals[k]["change_percent"] = (round(100 * totals[k]["change"] / totals[k]["before"], 1)
                                        if totals[k]["before"] else None)
     counts = {s: sum(r["status"] == s for r in rows) for s in ("matched", "split", "new", "vanished")}
-    return {"before": before.name, "after": after.name, "grid": "before's canonical grid, through world coordinates",
+    how = "rigid registration (Mattes mutual information)" if register else "world coordinates"
+    return {"before": before.name, "after": after.name, "grid": f"before's canonical grid, through {how}",
             "match_mm": match_mm, "counts": counts, "totals": totals, "lesions": rows,
             "note": "measurements only: no diagnosis or response category is implied",
             "_after_here": after_here}

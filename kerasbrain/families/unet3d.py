@@ -221,7 +221,8 @@ class VolumetricFamily(ModelFamily):
                                      "entropy": "binary entropy of the mean probability, bits (QU-BraTS: x 100)",
                                      "variance": "variance of the mirror members' probabilities",
                                      **uncertainty_summary(uncertainty, regions)}
-            written = fmt.write_maps(case, {"entropy": uncertainty.entropy, "variance": uncertainty.variance}, out)
+            written = fmt.write_maps(case, {"entropy": uncertainty.entropy, "variance": uncertainty.variance}, out,
+                                     model="unet3d")
         written.append(write_json(Path(out).with_name(fmt.stem(Path(out)) + "_report.json"), report))
         return report, written
 

@@ -96,6 +96,32 @@ def test_a_dicom_study_predicts_as_the_same_data_in_nifti_and_its_seg_reads_back
     assert fractional.SegmentationType == "FRACTIONAL" and len(fractional.SegmentSequence) == 3
 
 
+def test_uncertainty_of_a_dicom_study_comes_back_as_parametric_maps_on_its_series(volume_run, studies, tmp_path):
+    """Each map's Parametric Map holds, frame by frame on the source images, the NIfTI map of the same
+    prediction (read with pydicom: float pixels, one frame per slice and region)."""
+    study = studies / "studies" / "PHANTOM_001"
+    result = run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "u.dcm", "--uncertainty")
+    assert result.exit_code == 0, result.output
+    result = run("predict", "--model", volume_run, "--input", study, "--out", tmp_path / "u.nii.gz", "--uncertainty")
+    assert result.exit_code == 0, result.output
+    source = load_study(study).reference
+    uids = [f.sop_instance_uid for f in source.frames]
+    for kind in ("entropy", "variance"):
+        nifti = np.asarray(nib.load(tmp_path / f"u_{kind}.nii.gz").dataobj)  # (columns, rows, slices, 3)
+        pm = pydicom.dcmread(tmp_path / f"u_{kind}.dcm")
+        assert pm.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30" and pm.ContentLabel == kind.upper()
+        assert pm.FrameOfReferenceUID == pydicom.dcmread(source.frames[0].path).FrameOfReferenceUID
+        pixels = pm.pixel_array.reshape(-1, pm.Rows, pm.Columns)
+        assert len(pixels) == 3 * len(uids)
+        for i, group in enumerate(pm.PerFrameFunctionalGroupsSequence):
+            uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+            mapping = group.RealWorldValueMappingSequence[0]
+            region = ["WT", "TC", "ET"].index(mapping.LUTLabel.split()[0])
+            np.testing.assert_allclose(pixels[i].T, nifti[:, :, uids.index(uid), region], atol=1e-6)
+    report = __import__("json").loads((tmp_path / "u_report.json").read_text())
+    assert report["uncertainty"]["members"] == 8
+
+
 def test_a_folder_of_studies_and_zips_is_predicted_case_by_case(volume_run, studies, tmp_path):
     incoming = tmp_path / "incoming"
     shutil.copytree(studies / "studies" / "PHANTOM_001", incoming / "PHANTOM_001")

@@ -95,3 +95,45 @@ def test_the_compare_command_writes_the_table_and_the_picture(tmp_path):
                                    str(tmp_path / "t1.nii.gz"), "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 1 and len(bad.output.strip().splitlines()) == 1 and "scan.nii.gz" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def _head_and_tumour():
+    """A phantom head (ellipsoid with bright and dark structures) and a tumour, on AFFINE's grid."""
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in SHAPE], indexing="ij"), -1).astype(float)
+    image = np.zeros(SHAPE, np.float32)
+    image[(((grid - (24, 20, 15)) / (20, 17, 12)) ** 2).sum(-1) <= 1] = 100
+    image[_ball((16, 14, 15), 5)] = 180
+    image[_ball((30, 26, 12), 4)] = 40
+    image[(np.abs(grid[..., 0] - 24) <= 1) & (image > 0)] = 140  # a midline
+    labels = _labels([((28, 14, 16), 6)])
+    image[labels > 0] += 60
+    return image, labels
+
+
+def test_registration_undoes_a_head_moved_between_sessions():
+    from scipy import ndimage
+
+    image, labels = _head_and_tumour()
+    before = TimePoint("t0", labels, AFFINE, image[..., None])
+    angle = np.deg2rad(6)  # the same head lying 6 degrees rotated and 3 voxels shifted in the scanner
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    centre = np.array(SHAPE) / 2
+    offset = centre - rotation @ centre + (3, -2, 0)
+    moved_image = ndimage.affine_transform(image, rotation, offset, order=1)
+    moved_labels = ndimage.affine_transform(labels, rotation, offset, order=0)
+    after = TimePoint("t1", moved_labels, AFFINE, moved_image[..., None])
+
+    def dice(a, b):
+        return 2 * ((a > 0) & (b > 0)).sum() / ((a > 0).sum() + (b > 0).sum())
+
+    plain = compare_time_points(before, after)
+    registered = compare_time_points(before, after, register=True)
+    from kerasbrain.evaluation.longitudinal import register_onto
+
+    back = register_onto(after, before)
+    assert dice(back.labels, labels) > 0.9 > dice(moved_labels, labels) + 0.1
+    assert registered["counts"]["matched"] == 1 and "registration" in registered["grid"]
+    assert abs(registered["totals"]["WT_ml"]["change"]) < 0.05 * registered["totals"]["WT_ml"]["before"]
+    assert plain["grid"].endswith("world coordinates")
+    with pytest.raises(ValueError, match="needs their images"):
+        register_onto(TimePoint("x", labels, AFFINE), before)

@@ -135,36 +135,16 @@ def register_rigid(fixed: SeriesVolume, moving: SeriesVolume) -> np.ndarray:
 
     Returns `moving` resampled onto `fixed`'s grid (linear interpolation, 0 outside).
     """
-    import SimpleITK as sitk
+    from kerasbrain.data.registration import resample_onto, rigid_transform, to_itk
 
-    def to_itk(volume: SeriesVolume):
+    for volume in (fixed, moving):
         if volume.tilt_degrees > 0.1:
             raise DataError(f"series {volume.info.label}: a gantry-tilted series cannot be registered; "
                             "resample it first")
-        lps = np.diag([-1.0, -1.0, 1.0]) @ volume.affine[:3, :3]
-        spacing = np.linalg.norm(lps, axis=0)
-        image = sitk.GetImageFromArray(np.ascontiguousarray(volume.data.transpose(2, 1, 0)))
-        image.SetSpacing(spacing.tolist())
-        image.SetDirection((lps / spacing).ravel().tolist())
-        image.SetOrigin((np.diag([-1.0, -1.0, 1.0]) @ volume.affine[:3, 3]).tolist())
-        return image
-
-    fixed_image, moving_image = to_itk(fixed), to_itk(moving)
-    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(),
-                                                sitk.CenteredTransformInitializerFilter.GEOMETRY)
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.1, seed=0)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3, numberOfIterations=200)
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([4, 2, 1])
-    method.SetSmoothingSigmasPerLevel([2, 1, 0])
-    method.SetInitialTransform(initial, inPlace=False)
-    transform = method.Execute(fixed_image, moving_image)
-    moved = sitk.Resample(moving_image, fixed_image, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    return sitk.GetArrayFromImage(moved).transpose(2, 1, 0).astype(np.float32)
+    fixed_image = to_itk(fixed.data.astype(np.float32), fixed.affine)
+    moving_image = to_itk(moving.data.astype(np.float32), moving.affine)
+    transform = rigid_transform(fixed_image, moving_image)
+    return resample_onto(moving_image, fixed_image, transform).astype(np.float32)
 
 
 def _reference_headers(volume: SeriesVolume) -> list:

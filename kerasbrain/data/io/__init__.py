@@ -90,7 +90,7 @@ class InputFormat:
         """Write a volumetric result (internal labels, canonical RAS grid) in the input's own terms."""
         raise DataError(f"{self.name} results are written by the model family itself")
 
-    def write_maps(self, case, maps: dict, out: Path) -> list[Path]:
+    def write_maps(self, case, maps: dict, out: Path, model: str = "") -> list[Path]:
         """Write per-voxel maps (name -> canonical (X, Y, Z, C) float) beside `out` as
         `<stem>_<name>.nii.gz` in the input's voxel grid (uncertainty maps; any volumetric format)."""
         import numpy as np

@@ -87,5 +87,17 @@ class DicomFormat(InputFormat):
             written += write_prediction(case, labels, out.with_name(self.stem(out) + ".nii.gz"), None, layout)
         return written
 
+    def write_maps(self, case, maps, out, model: str = ""):
+        """Beside a SEG, each map as a DICOM Parametric Map on the source series (`<stem>_<name>.dcm`);
+        beside NIfTI, NIfTI files."""
+        from kerasbrain.data.dicom.parametric_map import write_parametric_map
+        from kerasbrain.data.nifti import from_canonical
+
+        out = Path(out)
+        if out.name.lower().endswith(".nii.gz") or case.source is None:
+            return super().write_maps(case, maps, out, model)
+        return [write_parametric_map(out.with_name(f"{self.stem(out)}_{name}.dcm"), from_canonical(value, case.grid),
+                                     case.source, name, model or "kerasbrain") for name, value in maps.items()]
+
 
 FORMAT = DicomFormat()
