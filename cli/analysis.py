@@ -60,10 +60,28 @@ def pseudomask(model_path, data, out, method, layer, threshold, percentile, comp
 
 
 @click.command()
-@click.option("--model", "model_path", **_MODEL)
-@click.option("--data", **_DATA)
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A classifier, multitask or unet3d run folder or .keras model.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The run's data: BRISC 2025 / Kaggle class folders, or the MSD / BraTS dataset of a unet3d run.")
 def calibrate(model_path, data):
-    """Fit a temperature on the run's validation images; ECE/MCE/Brier before and after; save calibrated.keras."""
+    """Fit a temperature on the run's validation data; calibration errors before and after; save calibrated.keras.
+
+    Class models: one temperature for the class head (ECE, MCE, Brier on the test images). 3-D
+    segmenters: one temperature per region (WT, TC, ET) on validation voxels, voxel-level ECE and a
+    reliability diagram per region; the label map does not change (a temperature keeps 0.5 at 0.5).
+    """
+    from kerasbrain.families import family_of_run
+
+    family = family_of_run(model_path)
+    if family.can("region_calibration"):
+        from kerasbrain.evaluation.region_calibration import calibrate_volume_run
+
+        model, session = family.local_session(model_path)
+        result = calibrate_volume_run(model, model_path, data, session, progress=echo)
+        click.echo(result["table"])
+        click.echo("\n" + "\n".join(str(f) for f in result["files"]))
+        return
     from kerasbrain.evaluation.calibration import calibrate_run
 
     model, size = _image_model(model_path, "calibration and its reliability diagram")

@@ -31,6 +31,7 @@ CAPABILITIES = {
     "image_analysis": "be loaded at its run's image size for pseudo-masks, calibration and robustness",
     "lesion_wise": "be scored lesion by lesion (BraTS 2023; evaluate takes `scoring`)",
     "uncertainty": "give per-voxel uncertainty (--uncertainty: the mirror members' spread, per lesion)",
+    "region_calibration": "be calibrated region by region (a temperature per WT / TC / ET on validation voxels)",
 }
 
 

@@ -34,7 +34,7 @@ class VolumetricFamily(ModelFamily):
     serving_kind = "volume_segmentation"
     input_kind = "volume"
     capabilities = frozenset({"predict", "predict_folder", "predict_server", "evaluate", "export", "lesion_wise",
-                              "uncertainty"})
+                              "uncertainty", "region_calibration"})
     config_class = "kerasbrain.training.config:Config"
     budget_config = "cpu_budget_unet3d"  # README: "Hard cases within a training budget"
     train_options = (

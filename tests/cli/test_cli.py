@@ -208,6 +208,32 @@ def test_evaluate_scores_the_uncertainty_against_a_shuffled_control(trained, tmp
     assert (tmp_path / "eval" / "uncertainty.png").stat().st_size > 10_000
 
 
+def test_calibrate_fits_a_temperature_per_region_and_keeps_the_label_map(trained, tmp_path):
+    from kerasbrain.evaluation.region_calibration import scale_probabilities
+
+    root, data, run_dir = trained
+    result = run("calibrate", "--model", run_dir, "--data", data)
+    assert result.exit_code == 0, result.output
+    report = json.loads((run_dir / "calibration" / "calibration.json").read_text())
+    split = json.loads((run_dir / "split.json").read_text())
+    assert report["cases"] == split["validation"] and set(report["temperatures"]) == {"WT", "TC", "ET"}
+    assert all(report["after"][r]["nll"] <= report["before"][r]["nll"] + 1e-9 for r in ("WT", "TC", "ET"))
+    assert (run_dir / "calibration" / "reliability.png").stat().st_size > 10_000
+    image = data / "imagesTs" / "BRATS_004.nii.gz"
+    for name in ("best.keras", "calibrated.keras"):
+        done = run("predict", "--model", run_dir / name, "--input", image, "--out", tmp_path / f"{name}.nii.gz",
+                   "--probabilities")
+        assert done.exit_code == 0, done.output
+    labels = [np.asarray(nib.load(tmp_path / f"{n}.nii.gz").dataobj) for n in ("best.keras", "calibrated.keras")]
+    np.testing.assert_array_equal(labels[0], labels[1])  # a temperature never moves the 0.5 threshold
+    probs = [np.asarray(nib.load(tmp_path / f"{n}_probabilities.nii.gz").dataobj)
+             for n in ("best.keras", "calibrated.keras")]
+    inside = probs[0][..., 0] > 0  # the head's crop (0 outside it in both)
+    for r, region in enumerate(("WT", "TC", "ET")):  # window blending mixes scaled windows: close, not exact
+        np.testing.assert_allclose(probs[1][..., r][inside], scale_probabilities(
+            probs[0][..., r][inside], report["temperatures"][region]), atol=0.02)
+
+
 def test_predict_a_folder_goes_on_past_a_broken_case_and_exits_non_zero(trained, tmp_path):
     root, data, run_dir = trained
     folder = tmp_path / "incoming"

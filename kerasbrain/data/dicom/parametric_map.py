@@ -42,7 +42,8 @@ def write_parametric_map(path, values: np.ndarray, source, kind: str, model: str
         series_number=901 if kind == "entropy" else 902, sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer="kerasbrain", manufacturer_model_name=model[:64], software_versions=_software(),
         device_serial_number=(run or "unknown")[-64:], contains_recognizable_visual_features=False,
-        real_world_value_mappings=mappings, window_center=float(values.max()) / 2 or 0.5,
-        window_width=float(values.max()) or 1.0, content_label=kind.upper()[:16],
+        real_world_value_mappings=mappings, content_label=kind.upper()[:16],
+        voi_lut_transformations=[hd.VOILUTTransformation(window_center=float(values.max()) / 2 or 0.5,
+                                                         window_width=float(values.max()) or 1.0)],
         content_description=f"kerasbrain {model} {kind} per region"[:64])
     return atomic_write(Path(path), lambda tmp: pm.save_as(tmp))
