@@ -26,7 +26,7 @@ def main():
     from kerasbrain.app.report import write_report
 
     run = args.model.resolve()
-    models = [m for m in find_local_models(run.parent) if Path(m.ref).parent == run]
+    models = [m for m in find_local_models(run.parent) if Path(m.ref) == run / "best.keras"]
     if not models:
         sys.exit(f"{run}: no model found there")
     result = handlers.run_model(models[0], [args.case], args.out / "work", progress=lambda f, m: None)

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
+from common import machine  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
@@ -236,11 +237,13 @@ def main():
     records = load.records
     print(f"{args.seconds:.0f} s, {args.clients} clients (gRPC and REST), window {args.window}^3 x 4, "
           f"versions 1 -> 4 with a broken one and a config edit")
+    latency_ms = {}
     for protocol in ("grpc", "rest"):
         mine = [r for r in records if r[0] == protocol]
         ok = [r[2] for r in mine if r[1]]
         errors = Counter(r[4] for r in mine if not r[1])
         q = statistics.quantiles(ok, n=100) if len(ok) > 1 else [float("nan")] * 99
+        latency_ms[protocol] = {"p50": statistics.median(ok) * 1000 if ok else None, "p99": q[98] * 1000}
         print(f"{protocol}: {len(mine)} requests, {len(mine) - len(ok)} failed {dict(errors) or ''}; "
               f"p50 {statistics.median(ok) * 1000 if ok else float('nan'):.0f} ms, p99 {q[98] * 1000:.0f} ms")
     versions = Counter(r[3] for r in records if r[0] == "grpc" and r[1])
@@ -263,7 +266,8 @@ def main():
             "malformed_answers": dict(load.bad_answers), "swaps": [what for _, what in swaps],
             "final_states": {str(v): s for v, s in states.items()},
             "states_seen": {str(v): seen for v, seen in load.states_seen.items()},
-            "rss_mb": [rss_start, rss_end]}, indent=2))
+            "latency_ms": latency_ms, "seconds": args.seconds, "clients": args.clients, "window": args.window,
+            "rss_mb": [rss_start, rss_end], **machine()}, indent=2))
     return 1 if failed else 0
 
 

@@ -32,7 +32,10 @@ def write_report(result, path) -> Path:
     fig.text(0.05, 0.93, "\n".join(header), va="top", fontsize=9, family="monospace")
     panels, wide = [], None
     if result.kind == "volume" and p.image is not None:
-        centre = tumour_centre(p.labels)
+        centre = list(tumour_centre(p.labels))
+        measured = [x for x in (getattr(p, "report", None) or {}).get("lesions", []) if x.get("rano", {}).get("slice", -1) >= 0]
+        if measured:  # the axial view at the largest enhancing lesion's RANO slice, where it was measured
+            centre[2] = max(measured, key=lambda x: x["rano"]["product_mm2"])["rano"]["slice"]
         for plane, axis in zip(PLANES, (2, 1, 0)):
             panels.append((plane, render_view(p.image, p.labels, plane, centre[axis], spacing=p.spacing)))
     else:

@@ -171,7 +171,8 @@ def save_history_curves(path, series: dict[str, list], titles: tuple[str, ...]) 
 
 def save_filtering_curves(path, result: dict) -> Path:
     """QU-BraTS's panels: Dice, filtered TP ratio and filtered TN ratio against 100 - threshold, per
-    region, the uncertainty (solid) against its shuffled control (dashed); `result` as uncertainty.json."""
+    region, the uncertainty (solid) against its shuffled (dashed) and edge (dotted) controls; `result` as
+    uncertainty.json."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,15 +185,19 @@ def save_filtering_curves(path, result: dict) -> Path:
     for j, region in enumerate(regions):
         for i, (key, title) in enumerate(rows):
             ax = axes[i, j]
-            for kind, style in (("uncertainty", "-o"), ("shuffled", "--s")):
+            for kind, style in (("uncertainty", "-o"), ("shuffled", "--s"), ("edge", ":^")):
+                if kind not in result["mean"][region]:
+                    continue
                 curve = result["mean"][region][kind]
                 ax.plot(x, curve[key], style, label=f"{kind} (AUC {curve['auc_' + key]:.3f})", markersize=4)
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
             if i == 0:
-                ax.set_title(f"{region}: score {result['mean'][region]['uncertainty']['score']:.3f} "
-                             f"(shuffled {result['mean'][region]['shuffled']['score']:.3f})", fontsize=9)
+                scores = result["mean"][region]
+                ax.set_title(f"{region}: score {scores['uncertainty']['score']:.3f} (shuffled "
+                             f"{scores['shuffled']['score']:.3f}" + (f", edge {scores['edge']['score']:.3f}"
+                                                                     if "edge" in scores else "") + ")", fontsize=9)
             if j == 0:
                 ax.set_ylabel(title)
             if i == len(rows) - 1:

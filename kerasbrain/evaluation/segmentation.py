@@ -133,10 +133,12 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
 
 
 def uncertainty_scores(labels, truth, members, image, seed: int = 0) -> tuple[dict, dict]:
-    """QU-BraTS columns for one case (per region: its score and three areas, and the shuffled control's
-    score) and the case's curves; the head is where any modality is non-zero."""
+    """QU-BraTS columns for one case (per region: its score and three areas, the shuffled control's
+    and edge controls' scores, and the voxel-level ECE of the probabilities inside the head) and the
+    case's curves; the head is where any modality is non-zero."""
     from kerasbrain.data.labels import labels_to_regions
-    from kerasbrain.metrics.uncertainty_filtering import filtering_curves, shuffled_within
+    from kerasbrain.evaluation.region_calibration import binary_calibration_errors
+    from kerasbrain.metrics.uncertainty_filtering import edge_uncertainty, filtering_curves, shuffled_within
 
     head = np.any(np.asarray(image) != 0, axis=-1)
     predicted, true = labels_to_regions(labels).astype(bool), labels_to_regions(truth).astype(bool)
@@ -145,10 +147,14 @@ def uncertainty_scores(labels, truth, members, image, seed: int = 0) -> tuple[di
     for r, region in enumerate(REGIONS):
         real = filtering_curves(true[..., r], predicted[..., r], scale[..., r], head)
         control = filtering_curves(true[..., r], predicted[..., r], shuffled_within(scale[..., r], head, seed), head)
+        edge = filtering_curves(true[..., r], predicted[..., r], edge_uncertainty(predicted[..., r]), head)
         columns.update({f"qu_score_{region}": real["score"], f"qu_auc_dice_{region}": real["auc_dice"],
                         f"qu_auc_ftp_{region}": real["auc_ftp"], f"qu_auc_ftn_{region}": real["auc_ftn"],
-                        f"qu_score_shuffled_{region}": control["score"]})
-        curves[region] = {"uncertainty": real, "shuffled": control}
+                        f"qu_score_shuffled_{region}": control["score"], f"qu_score_edge_{region}": edge["score"],
+                        f"qu_auc_dice_edge_{region}": edge["auc_dice"],
+                        f"ece_{region}": binary_calibration_errors(members.probabilities[..., r][head],
+                                                                   true[..., r][head])["ece"]})
+        curves[region] = {"uncertainty": real, "shuffled": control, "edge": edge}
     return columns, curves
 
 
@@ -159,10 +165,11 @@ def write_uncertainty_curves(curves: list[dict], out_dir: Path) -> dict:
 
     mean = {region: {kind: {key: np.mean([c[region][kind][key] for c in curves], axis=0).tolist()
                             for key in ("dice", "ftp", "ftn", "auc_dice", "auc_ftp", "auc_ftn", "score")}
-                     for kind in ("uncertainty", "shuffled")} for region in REGIONS}
+                     for kind in ("uncertainty", "shuffled", "edge")} for region in REGIONS}
     result = {"thresholds": list(THRESHOLDS), "cases": len(curves), "mean": mean,
               "uncertainty": "binary entropy of the mirror members' mean probability x 100 (0 = certain)",
-              "control": "the same values shuffled among the head's voxels"}
+              "control": "the same values shuffled among the head's voxels",
+              "edge": "100 on the predicted border falling to 0 three voxels away (near-the-border control)"}
     write_json(out_dir / "uncertainty.json", result)
     save_filtering_curves(out_dir / "uncertainty.png", result)
     return {"file": "uncertainty.json", **{r: {k: round(mean[r][k]["score"], 4) for k in mean[r]} for r in REGIONS}}

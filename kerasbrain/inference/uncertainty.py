@@ -41,8 +41,10 @@ class Uncertainty:
         return cls(mean, binary_entropy(mean), variance, members)
 
     def qubrats_scale(self) -> np.ndarray:
-        """Entropy as QU-BraTS reads uncertainty: 0 (certain) to 100 (most uncertain), per region."""
-        return self.entropy * 100.0
+        """Entropy as QU-BraTS reads uncertainty: whole numbers from 0 (certain) to 100 (most uncertain),
+        per region, as the challenge's 0-100 maps are. Rounding matters at the last threshold (0): a
+        float entropy is almost never exactly 0, so unrounded every voxel would be filtered there."""
+        return np.rint(self.entropy * 100.0).astype(np.float32)
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:

@@ -11,8 +11,11 @@ filtered out and three things are measured:
   the correct voxels.
 
 Each curve's area over tau / 100 (trapezoids) summarises it, and the challenge's score is
-(AUC Dice + (1 - AUC FTP) + (1 - AUC FTN)) / 3. An uncertainty that knows nothing (the control:
-the same values shuffled within the head) filters correct and wrong voxels alike.
+(AUC Dice + (1 - AUC FTP) + (1 - AUC FTN)) / 3. Two controls: the same values shuffled within the
+head (an uncertainty that knows nothing; it mostly lands on easy background, so it filters little
+and the score, which rewards filtering little, can favour it), and an edge map that says only "near
+the predicted border is uncertain" (100 on the border falling to 0 at `width` voxels away): an
+uncertainty worth having beats the edge map, which flags as many voxels in the same places.
 """
 
 from __future__ import annotations
@@ -55,3 +58,16 @@ def shuffled_within(uncertainty: np.ndarray, head: np.ndarray, seed: int = 0) ->
     np.random.default_rng(seed).shuffle(values)
     out[inside] = values
     return out
+
+
+def edge_uncertainty(prediction: np.ndarray, width: float = 3.0) -> np.ndarray:
+    """The edge control: 100 at the predicted region's border, falling linearly to 0 at `width` voxels
+    from it on either side, whole numbers (0 everywhere when nothing or everything is predicted)."""
+    from scipy import ndimage
+
+    prediction = np.asarray(prediction, bool)
+    if not prediction.any() or prediction.all():
+        return np.zeros(prediction.shape, np.float32)
+    distance = np.where(prediction, ndimage.distance_transform_edt(prediction),
+                        ndimage.distance_transform_edt(~prediction))  # 1 on either side of the border
+    return np.rint(100.0 * np.clip(1.0 - (distance - 1.0) / width, 0.0, 1.0)).astype(np.float32)

@@ -197,7 +197,7 @@ def test_evaluate_scores_the_uncertainty_against_a_shuffled_control(trained, tmp
             score = float(row[f"qu_score_{region}"])
             areas = [float(row[f"qu_auc_{k}_{region}"]) for k in ("dice", "ftp", "ftn")]
             assert score == pytest.approx((areas[0] + 2 - areas[1] - areas[2]) / 3, abs=1e-9)
-            assert row[f"qu_score_shuffled_{region}"] != ""
+            assert row[f"qu_score_shuffled_{region}"] != "" and 0 <= float(row[f"ece_{region}"]) <= 1
     curves = json.loads((tmp_path / "eval" / "uncertainty.json").read_text())
     assert curves["cases"] == 3 and curves["thresholds"] == [100.0, 75.0, 50.0, 25.0, 0.0]
     wt = curves["mean"]["WT"]["uncertainty"]

@@ -24,6 +24,8 @@ def test_moments_give_the_members_mean_and_variance():
     assert u.variance[0, 0, 0, 0] == pytest.approx(members.var(), abs=1e-6)  # 0.045
     assert u.entropy[0, 0, 0, 0] == pytest.approx(1.0)
     assert u.qubrats_scale()[0, 0, 0, 0] == pytest.approx(100.0)
+    nearly = Uncertainty.from_moments(np.array([0.9999, 0.9999 ** 2], np.float32).reshape(1, 1, 1, 2), 8)
+    assert 0 < nearly.entropy[0, 0, 0, 0] < 0.005 and nearly.qubrats_scale()[0, 0, 0, 0] == 0.0  # kept at tau = 0
 
 
 def _not_flip_equivariant(batch):

@@ -65,3 +65,15 @@ def test_the_shuffled_control_keeps_values_and_loses_the_information():
     np.testing.assert_array_equal(shuffled[~head], uncertainty[~head])
     good, control = (filtering_curves(truth, prediction, u, head)["score"] for u in (uncertainty, shuffled))
     assert good > control + 0.05
+
+
+def test_the_edge_control_marks_the_predicted_border():
+    from kerasbrain.metrics.uncertainty_filtering import edge_uncertainty
+
+    prediction = np.zeros(20, bool)
+    prediction[8:12] = True
+    edge = edge_uncertainty(prediction, width=3)
+    # inside voxels 8 and 11 and outside voxels 7 and 12 touch the border: 100; then 67, 33, 0 away from it
+    np.testing.assert_array_equal(edge[4:16], [0, 33, 67, 100, 100, 67, 67, 100, 100, 67, 33, 0])
+    assert edge[:4].max() == 0 and edge[16:].max() == 0
+    assert edge_uncertainty(np.zeros(5, bool)).max() == 0 and edge_uncertainty(np.ones(5, bool)).max() == 0
