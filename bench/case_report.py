@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, type=Path, help="A run folder (its best.keras is used).")
+    parser.add_argument("--model", required=True, type=Path,
+                        help="A run folder (the model the app offers for it: calibrated.keras if there is one).")
     parser.add_argument("--case", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
@@ -26,7 +27,7 @@ def main():
     from kerasbrain.app.report import write_report
 
     run = args.model.resolve()
-    models = [m for m in find_local_models(run.parent) if Path(m.ref) == run / "best.keras"]
+    models = [m for m in find_local_models(run.parent) if Path(m.ref).parent == run]  # as the app offers it
     if not models:
         sys.exit(f"{run}: no model found there")
     result = handlers.run_model(models[0], [args.case], args.out / "work", progress=lambda f, m: None)

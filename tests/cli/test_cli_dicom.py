@@ -214,3 +214,17 @@ def test_evaluate_scores_a_folder_of_studies_against_their_truth_segs(volume_run
                                  tuple(float(z) for z in truth.header.get_zooms()[:3]))
         for key in ("dice_WT", "dice_TC", "dice_ET", "hd95_WT"):
             assert float(row[key]) == pytest.approx(expected[key], abs=1e-6), (case, key)
+
+
+def test_compare_two_time_points_given_as_a_dicom_study_and_its_nifti_twin(volume_run, studies, tmp_path):
+    """The same scan as a DICOM study and as NIfTI, predicted by --model: every lesion matched, nothing changed."""
+    import json
+
+    result = run("compare", "--model", volume_run, "--before", studies / "studies" / "PHANTOM_001",
+                 "--after", studies / "nifti" / "PHANTOM_001.nii.gz", "--out", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["counts"]["new"] == 0 and saved["counts"]["vanished"] == 0
+    for key in ("WT_ml", "TC_ml", "ET_ml"):
+        assert abs(saved["totals"][key]["change"]) <= 1e-3, key
+    assert saved["totals"]["WT_ml"]["before"] > 0
