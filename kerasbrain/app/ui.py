@@ -129,8 +129,11 @@ def build_app(models_dir="runs", server=None, saved_models="saved_models",
         """Show the chosen lesion: the axial plane at its RANO slice (or its centre)."""
         if result is None or result.kind != "volume":
             return gr.update(), gr.update()
-        z = views.lesion_slice(result.prediction.report, choice)
-        return (gr.update(), gr.update()) if z is None else (gr.update(value="axial"), gr.update(value=z))
+        p = result.prediction
+        z = views.lesion_slice(p.report, choice)
+        if z is None:
+            return gr.update(), gr.update()
+        return gr.update(value="axial"), gr.update(maximum=views.slice_count(p.image.shape, "axial") - 1, value=z)
 
     def leave(request: gr.Request):
         workspace.release(getattr(request, "session_hash", None) or "anonymous")

@@ -189,6 +189,22 @@ def test_a_user_segments_a_volume_checks_it_and_downloads_the_clis_mask(browser,
     cli_predict("predict", "--model", app_models / "brain3d", "--input", case, "--out", cli_out)
     assert mask.read_bytes() == cli_out.read_bytes()
     assert download(browser, "report.png").read_bytes()[:4] == b"\x89PNG"
+    # the lesion list is the CLI report's; choosing a lesion shows the axial plane at its slice
+    import json
+
+    from kerasbrain.app import views
+
+    report = json.loads((tmp_path / "cli_seg_report.json").read_text())
+    choices = views.lesion_choices(report)
+    assert choices, "the model found no lesion to list"
+    click(css(browser, "#lesions input")[0])
+    option = wait_for(lambda: [o for o in css(browser, "[role=option]") if o.text.strip() == choices[-1]], 20,
+                      "the lesion list")[0]
+    click(option)
+    z = views.lesion_slice(report, choices[-1])
+    wait_for(lambda: css(browser, "#plane input[value='axial']")[0].is_selected(), 20, "the axial plane")
+    wait_for(lambda: css(browser, "#slice input[type=number]")[0].get_attribute("value") == str(z), 20,
+             f"slice {z}")
 
 
 def test_a_user_classifies_a_picture_and_downloads_its_mask(browser, app_url, app_models, tmp_path):
