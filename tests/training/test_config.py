@@ -56,5 +56,6 @@ def test_slice_configs():
                                                                                         (15, 1e-5, False)]
     assert seed004.training.plateau_patience == 3 and seed004.training.plateau_factor == 0.1
     assert load_slice_config("seed002_unet2d").augmentation.rotation_degrees == 35.0
+    assert seed004.augmentation.rotation_degrees == 25.0 and seed004.augmentation.elastic  # seed 004's +-25 degrees
     with pytest.raises(ConfigError, match=r"\[\[stages\]\] #1: unknown key"):
         slice_config_from_dict({"stages": [{"epoch": 3}]})
