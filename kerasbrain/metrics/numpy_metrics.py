@@ -66,6 +66,14 @@ def hd95(pred, truth, spacing=None) -> float:
     return float(max(np.percentile(dist_to_truth[sp], 95), np.percentile(dist_to_pred[st], 95)))
 
 
+def soft_dice(probabilities, truth, epsilon: float = 1e-5) -> float:
+    """Seed 003's Dice coefficient: (2 sum(p * y) + eps) / (sum(p) + sum(y) + eps) on probabilities,
+    not thresholded (its `dice_coefficient` metric, whose validation value 0.7273 it reports)."""
+    p = np.asarray(probabilities, np.float64)
+    y = np.asarray(truth, np.float64)
+    return float((2 * (p * y).sum() + epsilon) / (p.sum() + y.sum() + epsilon))
+
+
 def region_scores(pred_labels, truth_labels, spacing=None, with_hd95=True) -> dict[str, float]:
     """All per-case scores for internal label maps: per region (Dice, sens, spec, HD95) and per label.
 

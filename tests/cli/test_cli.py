@@ -58,6 +58,9 @@ def test_evaluate_writes_per_case_and_summary(trained):
     assert [r["case_id"] for r in rows] == ["BRATS_001", "BRATS_002", "BRATS_003"]
     summary = json.loads((root / "eval" / "summary.json").read_text())
     assert summary["dice_WT"]["n"] == 3
+    for r in rows:  # seed 003's soft Dice: per region, and its mean as the seed reports it
+        assert float(r["soft_dice_mean"]) == pytest.approx(np.mean([float(r[f"soft_dice_{k}"]) for k in
+                                                                    ("WT", "TC", "ET")]), abs=1e-6)
     values = [float(r["dice_WT"]) for r in rows]
     assert summary["dice_WT"]["mean"] == pytest.approx(np.mean(values))
     assert "| dice_WT |" in result.output

@@ -66,3 +66,14 @@ def test_region_scores_hand_computed():
     assert s["sens_ET"] == pytest.approx(0.5)
     # per label (seed 003): edema truth {2}, pred {2,3,5} -> sensitivity 1, specificity 3/5
     assert s["sens_edema"] == 1.0 and s["spec_edema"] == pytest.approx(3 / 5)
+
+
+def test_seed_003s_soft_dice_hand_computed():
+    from kerasbrain.metrics.numpy_metrics import soft_dice
+
+    p = np.array([0.9, 0.8, 0.3, 0.0])
+    y = np.array([1, 1, 0, 0])
+    # 2 * (0.9 + 0.8) / (2.0 + 2) = 0.85, with seed 003's epsilon 1e-5 on both sides
+    assert soft_dice(p, y) == pytest.approx((3.4 + 1e-5) / (4.0 + 1e-5))
+    assert soft_dice(np.zeros(4), np.zeros(4)) == pytest.approx(1.0)  # nothing and nothing: eps / eps
+    assert soft_dice(np.full(4, 0.5), y) == pytest.approx((2 * 1.0 + 1e-5) / (2.0 + 2 + 1e-5))
