@@ -193,7 +193,7 @@ def _library_heat_map(run_dir, image, method, class_name):
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients", "lime", "shap"])
 def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method):
     """The CLI's picture is, pixel for pixel, the figure of the map its method computes in-process (each
-    method's map has its own known-answer test in tests/evaluation), and that map is not blank."""
+    method's map has its own known-answer test in tests/evaluation)."""
     import cv2
     import numpy as np
 
@@ -205,7 +205,9 @@ def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method)
     assert result.exit_code == 0, result.output
     assert f"{method} explains Meningioma" in result.output
     rgb, heat, mask, probabilities, index = _library_heat_map(brisc_run / "run", image, method, "meningioma")
-    assert heat.shape == rgb.shape[:2] and heat.max() == pytest.approx(1.0, abs=1e-6) and heat.min() < heat.max()
+    # normalised to a peak of 1, or all 0 where a barely trained model has no positive evidence for the
+    # class (Grad-CAM on JAX once); non-blank maps on known evidence: tests/evaluation/test_explain*.py
+    assert heat.shape == rgb.shape[:2] and heat.min() >= 0 and (heat.max() == 0 or abs(heat.max() - 1) < 1e-6)
     save_explanation_figure(tmp_path / "expected.png", rgb, heat, mask, probabilities, index, method)
     drawn, expected = (cv2.imread(str(tmp_path / name)) for name in ("e.png", "expected.png"))
     assert drawn.shape == expected.shape
