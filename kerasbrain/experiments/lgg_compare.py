@@ -60,8 +60,11 @@ def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"),
 
 
 def save_curves(path, histories: dict) -> Path:
-    """Validation loss and Dice per epoch for every variant, side by side."""
+    """Training and validation loss and Dice per epoch for every variant, as seed 004's curves show them."""
     from kerasbrain.evaluation.figures import save_history_curves
 
-    series = {name: [h["val_loss"], h["val_dice"]] for name, h in histories.items()}
-    return save_history_curves(path, series, ("validation loss (Dice + BCE)", "validation Dice"))
+    series = {}
+    for name, h in histories.items():
+        series[f"{name} training"] = [h["loss"], h["dice"]]
+        series[f"{name} validation"] = [h["val_loss"], h["val_dice"]]
+    return save_history_curves(path, series, ("loss (Dice + BCE)", "Dice"))

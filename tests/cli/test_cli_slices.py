@@ -166,6 +166,9 @@ def test_lgg_compare_quick(slice_run):
         assert float(r["val_loss"]) == pytest.approx(min(float(h["val_loss"]) for h in history), rel=1e-5)
     assert "| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |" in (out / "results.md").read_text()
     assert (out / "training_curves.png").stat().st_size > 1000
+    histories = json.loads((out / "histories.json").read_text())  # what the curves draw: seed 004's train and val loss
+    for name, h in histories.items():
+        assert len(h["loss"]) == len(h["val_loss"]) == len(h["dice"]) == len(h["val_dice"]) == 2, name
 
 
 def test_rerunning_a_finished_run_resumes_instead_of_restarting(slice_run):
