@@ -46,8 +46,8 @@ def pixel_hash(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _duplicates(hashes: dict[str, str], split_of: dict[str, str], what: str) -> tuple[list[str], list[str]]:
-    """Problems for the same content in two splits (or twice in one split), one line per group."""
+def _duplicates(hashes: dict[str, str], split_of: dict[str, str], what: str, groups_are: str = "") -> list[str]:
+    """Problems for the same content in two splits (or patients: `groups_are`), or twice in one, one line each."""
     groups = defaultdict(list)
     for name, digest in hashes.items():
         groups[digest].append(name)
@@ -55,9 +55,10 @@ def _duplicates(hashes: dict[str, str], split_of: dict[str, str], what: str) -> 
     for names in groups.values():
         if len(names) > 1:
             splits = sorted({split_of.get(n, "") for n in names})
-            where = f"in {' and '.join(splits)}" if len(splits) > 1 else f"twice in {splits[0] or 'the data'}"
+            where = (f"in {groups_are + ' ' if groups_are else ''}{' and '.join(splits)}" if len(splits) > 1
+                     else f"twice in {splits[0] or 'the data'}")
             problems.append(f"the same {what} {where}: {', '.join(sorted(names))}")
-    return problems, []
+    return problems
 
 
 def check_volumes(folder: Path, progress=print) -> CheckReport:
@@ -103,8 +104,7 @@ def check_volumes(folder: Path, progress=print) -> CheckReport:
         rows.append(row)
         if progress:
             progress(f"[{i}/{len(cases)}] {name}: {row['modalities']} modalities, {row['shape']}, {row['orientation']}")
-    duplicate_problems, _ = _duplicates(hashes, split_of, "image")
-    problems += duplicate_problems
+    problems += _duplicates(hashes, split_of, "image")
     modalities = Counter(r["modalities"] for r in rows)
     if len(modalities) > 1:
         usual = modalities.most_common(1)[0][0]
@@ -138,8 +138,7 @@ def check_slices(folder: Path, progress=print) -> CheckReport:
             continue
         hashes[name] = pixel_hash(image)
         areas.append(float((mask > 0).mean()))
-    duplicate_problems, _ = _duplicates(hashes, split_of, "slice")
-    problems += [p.replace(" in ", " in patients ", 1) for p in duplicate_problems]
+    problems += _duplicates(hashes, split_of, "slice", groups_are="patients")
     patients = Counter(s.patient for s in slices)
     tumour = sum(a > 0 for a in areas)
     counts = {"patients": len(patients), "slices": len(slices), "with_tumour": tumour,
@@ -172,8 +171,7 @@ def check_images(folder: Path, progress=print) -> CheckReport:
             continue
         counts[sample.subset][CLASSES[sample.label] if sample.label is not None else "unlabelled"] += 1
         hashes[key] = pixel_hash(image)
-    duplicate_problems, _ = _duplicates(hashes, split_of, "picture")
-    problems += duplicate_problems
+    problems += _duplicates(hashes, split_of, "picture")
     for subset, by_class in counts.items():
         if by_class and max(by_class.values()) > 3 * max(min(by_class.values()), 1):
             notes.append(f"{subset}: classes out of balance, " + ", ".join(f"{c} {n}" for c, n in sorted(by_class.items())))

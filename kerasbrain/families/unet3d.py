@@ -205,18 +205,16 @@ class VolumetricFamily(ModelFamily):
         and, with uncertainty, the entropy and variance maps beside the result."""
         from kerasbrain.data.labels import labels_to_regions
         from kerasbrain.files import write_json
-        from kerasbrain.inference.uncertainty import lesion_confidence, uncertainty_summary
+        from kerasbrain.inference.uncertainty import uncertainty_summary
         from kerasbrain.metrics.measurements import case_measurements
 
         regions = labels_to_regions(labels).astype(bool)
-        affine = case.grid.canonical_affine
-        report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, affine),
+        means = uncertainty.lesion_maps() if uncertainty is not None else None  # each lesion's confidence
+        report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, case.grid.canonical_affine,
+                                                            per_lesion_means=means),
                   "note": "measurements only: no diagnosis or response category is implied"}
         written = []
         if uncertainty is not None:
-            confidence = lesion_confidence(regions, uncertainty, case.grid.spacing, affine)
-            for row, extra in zip(report["lesions"], confidence):  # the same components in the same order
-                row.update({k: extra[k] for k in ("mean_probability", "mean_entropy_bits", "mean_variance")})
             report["uncertainty"] = {"members": uncertainty.members,
                                      "entropy": "binary entropy of the mean probability, bits (QU-BraTS: x 100)",
                                      "variance": "variance of the mirror members' probabilities",

@@ -40,6 +40,11 @@ class Uncertainty:
         variance = np.clip(moments[..., channels:] - mean * mean, 0.0, 0.25).astype(np.float32)
         return cls(mean, binary_entropy(mean), variance, members)
 
+    def lesion_maps(self) -> dict:
+        """The maps a lesion's confidence averages, under the names the case report gives them."""
+        return {"mean_probability": self.probabilities, "mean_entropy_bits": self.entropy,
+                "mean_variance": self.variance}
+
     def qubrats_scale(self) -> np.ndarray:
         """Entropy as QU-BraTS reads uncertainty: whole numbers from 0 (certain) to 100 (most uncertain),
         per region, as the challenge's 0-100 maps are. Rounding matters at the last threshold (0): a
@@ -55,39 +60,15 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
 
 
 def lesion_confidence(labels_regions: np.ndarray, uncertainty: Uncertainty, spacing, affine=None) -> list[dict]:
-    """One row per predicted lesion of each region: volume, centre, mean probability and entropy inside.
+    """One row per predicted lesion of each region: volume, centre, mean probability, entropy and variance inside.
 
     `labels_regions` is the (X, Y, Z, 3) boolean WT / TC / ET mask of the final label map (after
-    post-processing), so the lesions are the ones the user sees. Centres are in voxels and, with the
-    grid's `affine`, in world millimetres.
+    post-processing), so the lesions are the ones the user sees; they are the case report's lesions
+    (`metrics.measurements.case_measurements`), with the confidence added.
     """
-    from scipy import ndimage
+    from kerasbrain.metrics.measurements import case_measurements
 
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    structure = np.ones((3, 3, 3), bool)
-    rows = []
-    for r, region in enumerate(REGIONS):
-        components, n = ndimage.label(labels_regions[..., r], structure)
-        if not n:
-            continue
-        index = np.arange(1, n + 1)
-        sizes = ndimage.sum_labels(np.ones(components.shape), components, index)
-        probability = ndimage.mean(uncertainty.probabilities[..., r], components, index)
-        entropy = ndimage.mean(uncertainty.entropy[..., r], components, index)
-        variance = ndimage.mean(uncertainty.variance[..., r], components, index)
-        centres = ndimage.center_of_mass(np.ones(components.shape), components, index)
-        for i in range(n):
-            centre = np.asarray(centres[i])
-            row = {"region": region, "lesion": i + 1, "voxels": int(sizes[i]),
-                   "volume_ml": round(float(sizes[i]) * voxel_ml, 4),
-                   "centre_voxel": [round(float(c), 1) for c in centre],
-                   "mean_probability": round(float(probability[i]), 4),
-                   "mean_entropy_bits": round(float(entropy[i]), 4),
-                   "mean_variance": round(float(variance[i]), 5)}
-            if affine is not None:
-                row["centre_mm"] = [round(float(c), 1) for c in (np.asarray(affine) @ np.append(centre, 1.0))[:3]]
-            rows.append(row)
-    return rows
+    return case_measurements(labels_regions, spacing, affine, per_lesion_means=uncertainty.lesion_maps())["lesions"]
 
 
 def uncertainty_summary(uncertainty: Uncertainty, labels_regions: np.ndarray) -> dict:

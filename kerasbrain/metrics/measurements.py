@@ -67,12 +67,15 @@ def lesion_bidimensional(lesion: np.ndarray, spacing) -> dict:
     return best
 
 
-def case_measurements(regions: np.ndarray, spacing, affine=None, min_volume_ml: float = 0.0) -> dict:
+def case_measurements(regions: np.ndarray, spacing, affine=None, min_volume_ml: float = 0.0,
+                      per_lesion_means: dict | None = None) -> dict:
     """Volumes, lesions and RANO diameters of one case.
 
     `regions` is the (X, Y, Z, 3) boolean WT / TC / ET mask on the canonical grid; `affine` maps its
     voxels to world mm (positions are given in both). Lesions are 26-connected components of each
-    region; each enhancing (ET) lesion is measured bidimensionally.
+    region; each enhancing (ET) lesion is measured bidimensionally. `per_lesion_means` ({name:
+    (X, Y, Z, 3) map}, for example probabilities and uncertainty) adds each map's mean inside the
+    lesion, in the lesion's region, under that name.
     """
     from scipy import ndimage
 
@@ -91,11 +94,13 @@ def case_measurements(regions: np.ndarray, spacing, affine=None, min_volume_ml: 
                 continue
             count += 1
             centre = np.array([s.start for s in box]) + np.array(ndimage.center_of_mass(lesion))
-            row = {"region": region, "lesion": count, "volume_ml": round(volume, 4),
+            row = {"region": region, "lesion": count, "voxels": int(lesion.sum()), "volume_ml": round(volume, 4),
                    "centre_voxel": [round(float(c), 1) for c in centre],
                    "box_voxels": [[int(s.start), int(s.stop)] for s in box]}
             if affine is not None:
                 row["centre_mm"] = [round(float(c), 1) for c in (np.asarray(affine) @ np.append(centre, 1.0))[:3]]
+            for name, values in (per_lesion_means or {}).items():
+                row[name] = round(float(np.asarray(values)[box][..., r][lesion].mean()), 5)
             if region == "ET":
                 rano = lesion_bidimensional(lesion, spacing)
                 if rano["slice"] >= 0:
