@@ -82,11 +82,13 @@ def serve(model_config, model_name, model_base_path, saved_models, batching_conf
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     options = ServerOptions(rest_port=rest_port, grpc_port=grpc_port, host=host, poll_seconds=poll_seconds,
                             max_body_bytes=max_body_mb * 1024**2)
+    # The handler goes in before the ports open: a SIGTERM that arrives as soon as the server answers still
+    # stops it cleanly instead of killing the process mid-start.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = build_server(model_config, model_name, model_base_path, saved_models, batching_config,
                           monitoring_config, options).start()
     click.echo(f"serving REST on http://{host}:{server.rest_port}, gRPC on grpc://{host}:{server.grpc_port}", err=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
     except KeyboardInterrupt:
