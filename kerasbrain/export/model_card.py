@@ -46,6 +46,10 @@ def model_card(manifest: dict, run_dir: Path | None = None) -> str:
     lines = [f"# {name}, version {version}", "",
              f"- family: {manifest.get('family', 'unet3d')}; serving kind: {manifest.get('kind', 'volume_segmentation')}",
              f"- signature: {_IO.get(manifest.get('kind', 'volume_segmentation'), 'see the manifest')}"]
+    for name, entry in manifest.get("signatures", {}).items():
+        lines.append(f"- signature `{name}`: inputs {', '.join(entry['inputs'])} -> {', '.join(entry['outputs'])}"
+                     + (f"; run settings {json.dumps(entry['settings'])}" if "settings" in entry else "")
+                     + (f"; the same result as `{entry['same_as']}`" if "same_as" in entry else ""))
     for key in ("image_size", "tasks", "target_spacing", "out_channels", "requires_clahe"):
         if key in manifest:
             lines.append(f"- {key}: {json.dumps(manifest[key])}")

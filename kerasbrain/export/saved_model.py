@@ -37,25 +37,76 @@ def model_kind(model: keras.Model) -> str:
         raise ValueError(f"no serving signature is defined for this model ({exc})") from exc
 
 
-def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False,
-                      kind: str | None = None) -> dict:
-    """Write `model` with its `serving_default` signature to `path`; returns the manifest.
-
-    `kind` (a family's serving kind) picks the signature; by default it follows the network's
-    spatial dimensions (volume or slice segmentation).
-    """
-    kind = kind or model_kind(model)
-    spec = serving_kind(kind)
-    fn, signature, polymorphic = spec.endpoint(model)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
+def _add(archive, name: str, endpoint):
+    """Add one (function, input signature, JAX shape constraints) endpoint; returns its tf.function."""
+    fn, signature, polymorphic = endpoint
     kwargs = {}
     if keras.backend.backend() == "jax":
         kwargs["jax2tf_kwargs"] = {"polymorphic_shapes": polymorphic}
-    archive.add_endpoint("serving_default", fn, input_signature=signature, **kwargs)
-    archive.write_out(str(path), verbose=False)
-    manifest = {"kind": kind, "signature": "serving_default", "channels": int(model.inputs[0].shape[-1]),
+    return archive.add_endpoint(name, fn, input_signature=signature, **kwargs)
+
+
+DESCRIBE_SIGNATURE = "describe"
+
+
+def _describe_endpoint(description: dict):
+    """A signature answering the version's run settings as JSON, for clients without `saved_models/`.
+
+    TF Serving's metadata API returns signature definitions only; a client predicting a whole case
+    still needs the run's threshold, post-processing and target spacing. Input `request` (n,) strings
+    (any), output `manifest` (n,) the JSON.
+    """
+    import tensorflow as tf
+
+    text = json.dumps(description, sort_keys=True)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="request")])
+    def describe(request):  # one answer per request row, so that batching servers may merge requests
+        return {"manifest": tf.fill(tf.shape(request), tf.constant(text))}
+
+    describe.get_concrete_function()
+    return describe
+
+
+def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clahe: bool = False,
+                      kind: str | None = None, settings: dict | None = None, description: dict | None = None) -> dict:
+    """Write `model` with its `serving_default` signature to `path`; returns the manifest.
+
+    `kind` (a family's serving kind) picks the signature; by default it follows the network's
+    spatial dimensions (volume or slice segmentation). With the run's inference `settings` the
+    kind's extra signatures are written too (a volumetric model's whole-case `segment_case` and its
+    gzip twin `segment_case_compressed`); with a `description` (the manifest's run entries), a
+    `describe` signature that answers it.
+    """
+    from kerasbrain.export.compressed import COMPRESSED_INPUTS, COMPRESSED_SUFFIX, compressed_endpoint
+
+    kind = kind or model_kind(model)
+    spec = serving_kind(kind)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    _add(archive, "serving_default", spec.endpoint(model))
+    channels = int(model.inputs[0].shape[-1])
+    extra = {}
+    for name, endpoint in (spec.extra_endpoints if settings else {}).items():
+        case_fn = _add(archive, name, endpoint(model, settings))
+        archive.add_endpoint(name + COMPRESSED_SUFFIX, compressed_endpoint(case_fn, channels))
+        extra[name] = {"inputs": ["image"], "outputs": ["probabilities", "mask"],
+                       "settings": {k: settings[k] for k in ("window", "overlap", "batch_size", "mirror", "threshold")}}
+        extra[name + COMPRESSED_SUFFIX] = {"inputs": list(COMPRESSED_INPUTS), "outputs": ["mask"],
+                                           "same_as": name}
+    if description:
+        archive.add_endpoint(DESCRIBE_SIGNATURE, _describe_endpoint(description))
+        extra[DESCRIBE_SIGNATURE] = {"inputs": ["request"], "outputs": ["manifest"]}
+    # Serving never asks for gradients; JAX's converted functions carry custom ones that a wrapping
+    # tf.function (the gzip twin) cannot re-trace, so none are saved.
+    import tensorflow as tf
+
+    archive.write_out(str(path), options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+                      verbose=False)
+    manifest = {"kind": kind, "signature": "serving_default", "channels": channels,
                 "exported_from_backend": keras.backend.backend()}
+    if extra:
+        manifest["signatures"] = extra
     manifest.update(spec.manifest(model, requires_clahe))
     return manifest
 
@@ -97,7 +148,8 @@ def export_version(model: keras.Model, name: str, root: str | os.PathLike = "sav
         raise FileExistsError(f"{final}: version {version} of {name!r} already exists; versions are immutable")
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_root))
     try:
-        manifest = write_saved_model(model, staging / "model", requires_clahe, kind)
+        settings = (manifest_extra or {}).get("inference")
+        manifest = write_saved_model(model, staging / "model", requires_clahe, kind, settings, manifest_extra)
         extra = staging / "model" / "assets.extra"
         extra.mkdir(parents=True, exist_ok=True)
         manifest.update(manifest_extra or {})

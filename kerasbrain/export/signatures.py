@@ -17,7 +17,7 @@ The statistics travel with each window because a window alone cannot know its ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -62,6 +62,44 @@ def volume_segmentation_endpoint(model: keras.Model):
     d = divisor
     polymorphic = [f"(b, {d}*x, {d}*y, {d}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
     return serve, signature, polymorphic
+
+
+CASE_SIGNATURE = "segment_case"
+CASE_INPUTS = ("image",)
+
+
+def case_segmentation_endpoint(model: keras.Model, settings: dict):
+    """(function, input signature, JAX shape constraints) of the whole-case signature `segment_case`.
+
+    Volumetric segmentation, signature `segment_case` (usually one case per request, n = 1):
+        inputs   image          float32 (n, x, y, z, 4)  raw cases in RAS+ (FLAIR, T1, T1Gd, T2), any size
+        outputs  probabilities  float32 (n, x, y, z, 3)  WT, TC, ET probabilities in the same grid
+                 mask           uint8   (n, x, y, z)     labels decoded with BraTS nesting at the run's threshold
+    The cases of a request are predicted one by one, each with its own statistics: a server that
+    merges concurrent requests along the first axis (TF Serving's batching) merges whole cases.
+    Head statistics, the head box, padding, the window grid, Gaussian blending and mirror TTA run in
+    the graph (`inference/whole_case.py`) with the run's window, overlap, batch size and mirror
+    setting (`settings`, the manifest's `inference`). Connected-component post-processing needs the
+    voxel spacing and stays with the client, as in local prediction.
+    """
+    from kerasbrain.inference.whole_case import cases_probabilities
+
+    channels = model.inputs[0].shape[-1]
+    window = tuple(int(w) for w in settings["window"])
+    threshold = float(settings.get("threshold", THRESHOLD))
+
+    def call(windows):
+        outputs = model(windows, training=False)
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    def serve(image):
+        probabilities = cases_probabilities(call, image, window, float(settings["overlap"]),
+                                           int(settings["batch_size"]), int(model.outputs[0].shape[-1]),
+                                           bool(settings["mirror"]))
+        return {"probabilities": probabilities, "mask": decode_regions_ops(probabilities, threshold)}
+
+    signature = [keras.InputSpec(shape=(None, None, None, None, channels), dtype="float32", name="image")]
+    return serve, signature, [f"(n, x, y, z, {channels})"]
 
 
 SLICE_INPUTS = ("image",)
@@ -143,6 +181,9 @@ class ServingKind:
     endpoint: Callable  # model -> (function, input signature, JAX shape constraints)
     manifest: Callable  # (model, requires_clahe) -> the kind's manifest entries
     warmup_inputs: Callable  # (window, channels, batch) -> {input name: zeros of the signature's shapes}
+    #: {signature name: (model, the run's inference settings) -> (function, input signature, JAX constraints)}
+    #: of signatures served beside `serving_default` when the export knows the run's settings.
+    extra_endpoints: dict = field(default_factory=dict)
 
 
 SERVING_KIND_REGISTRY: dict[str, ServingKind] = {}
@@ -188,7 +229,7 @@ def _classification_manifest(model, requires_clahe):
 
 
 register_serving_kind(ServingKind("volume_segmentation", volume_segmentation_endpoint, _volume_manifest,
-                                  _volume_warmup))
+                                  _volume_warmup, {CASE_SIGNATURE: case_segmentation_endpoint}))
 register_serving_kind(ServingKind("slice_segmentation", slice_segmentation_endpoint, _slice_manifest, _image_only))
 register_serving_kind(ServingKind("image_classification", image_classification_endpoint, _classification_manifest,
                                   _image_only))

@@ -83,8 +83,13 @@ class VolumetricFamily(ModelFamily):
 
     def remote_session(self, request: PredictRequest, progress=print) -> VolumeSession:
         """A session predicting through TF Serving, with the served version's exported settings."""
+        import json
+
+        import numpy as np
+
         from kerasbrain.config import build_section
-        from kerasbrain.export.saved_model import read_manifest
+        from kerasbrain.export.saved_model import DESCRIBE_SIGNATURE, read_manifest
+        from kerasbrain.export.signatures import CASE_SIGNATURE
         from kerasbrain.inference.config import InferenceConfig
         from kerasbrain.serving.client import RemoteWindowPredictor, ServingClientError, connect
 
@@ -99,17 +104,26 @@ class VolumetricFamily(ModelFamily):
             raise ValueError(f"{request.server}: model {request.model!r} is not available ({exc.message})") from exc
         if not versions:
             raise ValueError(f"{request.server}: model {request.model!r} has no available version")
-        version_dir = Path(request.saved_models) / request.model / str(versions[-1])
-        manifest = read_manifest(version_dir)
+        signatures = client.signature_names()
+        if DESCRIBE_SIGNATURE in signatures:  # the served version says its run settings itself
+            where = f"{request.server} {request.model} version {versions[-1]}"
+            manifest = json.loads(client.predict({"request": np.asarray([b"manifest"], dtype=object)},
+                                                 DESCRIBE_SIGNATURE)["manifest"][0])
+        else:  # versions exported before `describe`: read the manifest from the export folder
+            where = Path(request.saved_models) / request.model / str(versions[-1])
+            manifest = read_manifest(where)
         cfg, spacing = InferenceConfig(), None
         if "inference" in manifest:
-            cfg = build_section(InferenceConfig, manifest["inference"], f"{version_dir}: inference")
+            cfg = build_section(InferenceConfig, manifest["inference"], f"{where}: inference")
             spacing = tuple(manifest.get("target_spacing") or ()) or None
         else:
-            progress(f"{version_dir}: no exported run settings found; using default inference settings")
+            progress(f"{where}: no exported run settings found; using default inference settings")
         if channels <= 0:
             channels = int(manifest.get("out_channels", 3))
-        return VolumeSession(RemoteWindowPredictor(client), channels, request.overrides.apply(cfg), spacing)
+        case = manifest["inference"] if CASE_SIGNATURE in signatures and "inference" in manifest else None
+        fetch = request.probabilities or "threshold" in request.overrides.given()
+        return VolumeSession(RemoteWindowPredictor(client, case_settings=case, fetch_probabilities=fetch), channels,
+                             request.overrides.apply(cfg), spacing)
 
     def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
                  save_predictions=False, progress=print, scoring: ScoringOptions = ScoringOptions()) -> dict:

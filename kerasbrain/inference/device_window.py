@@ -42,6 +42,24 @@ def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_cha
     """
     dims = len(window)
     x = normalize_ops(image[None], mean[None], std[None])[0]
+
+    def window_at(k):
+        row = ops.slice(grid, [k, 0], [1, dims + 1])[0]
+        return [row[a] for a in range(dims)], row[dims]
+
+    acc, norm = accumulate_windows(call, x, window_at, ops.shape(grid)[0] // batch_size, window, batch_size,
+                                   out_channels, mirror, moments)
+    return acc / norm
+
+
+def accumulate_windows(call, x, window_at, batches, window, batch_size: int, out_channels: int, mirror: bool,
+                       moments: bool = False):
+    """keras.ops: the Gaussian-weighted sums (acc, norm) of `batches` batches of windows of normalised `x`.
+
+    `window_at(k)` gives window k's start corner (a list of scalars) and its weight (1, or 0 for a
+    padding window); `batches` may be a traced scalar. acc has out_channels (x 2 with `moments`).
+    """
+    dims = len(window)
     channels = x.shape[-1]
     spatial = ops.shape(x)[:-1]
     weight = ops.convert_to_tensor(gaussian_importance(tuple(window))[..., None])
@@ -49,13 +67,11 @@ def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_cha
     acc = ops.zeros(tuple(spatial) + (blended,), "float32")
     norm = ops.zeros(tuple(spatial) + (1,), "float32")
     mirror_sets = flips(dims, mirror)
-    batches = ops.shape(grid)[0] // batch_size
 
     def body(i, carry):
         acc, norm = carry
-        rows = ops.slice(grid, [i * batch_size, 0], [batch_size, dims + 1])
-        starts = [[rows[j, a] for a in range(dims)] for j in range(batch_size)]
-        windows = ops.stack([ops.slice(x, starts[j] + [0], tuple(window) + (channels,)) for j in range(batch_size)])
+        placed = [window_at(i * batch_size + j) for j in range(batch_size)]
+        windows = ops.stack([ops.slice(x, list(at) + [0], tuple(window) + (channels,)) for at, _ in placed])
         out, squares = 0.0, 0.0
         for axes in mirror_sets:
             ax = tuple(a + 1 for a in axes)
@@ -67,15 +83,14 @@ def blend_windows(call, image, mean, std, grid, window, batch_size: int, out_cha
         out = out / len(mirror_sets)
         if moments:
             out = ops.concatenate([out, squares / len(mirror_sets)], axis=-1)
-        for j in range(batch_size):
-            w = weight * ops.cast(rows[j, dims], "float32")
-            at = starts[j] + [0]
+        for j, (at, valid) in enumerate(placed):
+            w = weight * ops.cast(valid, "float32")
+            at = list(at) + [0]
             acc = ops.slice_update(acc, at, ops.slice(acc, at, tuple(window) + (blended,)) + out[j] * w)
             norm = ops.slice_update(norm, at, ops.slice(norm, at, tuple(window) + (1,)) + w)
         return acc, norm
 
-    acc, norm = ops.fori_loop(0, batches, body, (acc, norm))
-    return acc / norm
+    return ops.fori_loop(0, batches, body, (acc, norm))
 
 
 class DeviceSlidingWindow:

@@ -23,12 +23,13 @@ def predict_probabilities(pre: Preprocessed, predict, out_channels: int, cfg: In
 
     `pre` holds the raw cropped image and its statistics; `predict(raw batch, mean, std)` is a
     local (`kerasbrain.runtime.predictor`) or remote (`kerasbrain.serving.client`) window predictor.
-    A local predictor may blend the whole volume on the device instead (`cfg.blend`).
+    A local predictor may blend the whole volume on the device instead (`cfg.blend`), a remote one
+    may send the whole case in one request (`segment_case`).
     """
     volume = getattr(predict, "volume_predictor", None)
     device = volume(cfg.window, cfg.overlap, cfg.batch_size, cfg.mirror, cfg.blend, moments) if volume else None
-    if device is not None:
-        probs = device(pre.image, pre.mean, pre.std)
+    probs = device(pre.image, pre.mean, pre.std) if device is not None else None  # None: go by windows
+    if probs is not None:
         if progress:
             progress(1, 1)
     else:

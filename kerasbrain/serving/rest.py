@@ -97,6 +97,7 @@ def parse_predict_body(body: dict, signature, b64: bool = True) -> tuple[dict[st
 
 
 def _json_value(array: np.ndarray):
+    array = np.asarray(array, dtype=object) if isinstance(array, bytes) else array  # items of a string array
     if array.dtype.kind in "OS":
         return [_json_value(a) for a in array] if array.ndim else (
             {"b64": base64.b64encode(array.item()).decode()} if isinstance(array.item(), bytes) else array.item())

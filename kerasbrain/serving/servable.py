@@ -85,9 +85,9 @@ class Servable:
         fn = self.signatures[key].function
         try:
             outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            raise invalid(message.strip().splitlines()[0][:2000]) from exc
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, ValueError, TypeError) as exc:
+            # DataLoss: bytes the graph could not decompress, the request's fault like a bad shape
+            raise invalid(_reason(getattr(exc, "message", None) or str(exc))) from exc
         return {k: v.numpy() for k, v in outputs.items()}
 
     def predict(self, signature_name: str | None, inputs: dict[str, np.ndarray],
@@ -102,7 +102,7 @@ class Servable:
             raise invalid(f"unknown input(s) {extra}; signature '{sig.name}' expects {sorted(sig.inputs)}")
         for key, value in inputs.items():
             sig.inputs[key].check(key, value)
-        check_values(inputs, self.contract)
+        check_values(inputs, self.contract if sig.name == DEFAULT_SIGNATURE else {})  # the window contract
         if output_filter:
             unknown = sorted(set(output_filter) - set(sig.outputs))
             if unknown:
@@ -133,6 +133,19 @@ class Servable:
     def close(self):
         for batcher in self._batchers.values():
             batcher.close()
+
+
+def _reason(message: str) -> str:
+    """The line of a TensorFlow error that says what is wrong (a graph assertion's own message first)."""
+    import re
+
+    asserted = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if asserted:
+        return asserted.group(1)[:2000]
+    lines = [line.strip() for line in message.strip().splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("Graph execution error", "Detected at node",
+                                                                     "[[", "File ", "Traceback", "<stack traces"))]
+    return (lines or [message.strip()])[0][:2000]
 
 
 #: Inputs of kerasbrain's volume signature that divide the image: zero or negative is never valid.

@@ -1,0 +1,185 @@
+"""The whole case in one served request (`segment_case`), equal to local prediction voxel for voxel.
+
+A tiny real U-Net is exported with its run's settings (window 16, overlap 0.5, 3 windows per
+batch, mirror TTA), served by `kerasbrain serve`'s server, and asked through the client that
+`kerasbrain predict --server` uses, from a "machine" without the export folder: the settings come
+from the served `describe` signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasbrain.data.layouts import Case, discover, load_case
+from kerasbrain.data.nifti import Grid
+from kerasbrain.data.preprocess import preprocess_case
+from kerasbrain.export.compressed import encode_case
+from kerasbrain.export.saved_model import export_version
+from kerasbrain.families.base import InferenceOverrides, PredictRequest
+from kerasbrain.families.unet3d import FAMILY
+from kerasbrain.inference.config import InferenceConfig
+from kerasbrain.inference.predict_volume import predict_case
+from kerasbrain.inference.sliding_window import window_positions
+from kerasbrain.models.unet import UNet
+from kerasbrain.runtime import predictor
+from kerasbrain.serving.client import GrpcClient, RestClient, ServingClientError
+
+MODEL = "kb_case"
+SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3, mirror=True)
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(5)
+    return UNet(base_filters=4, depth=2)
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    root = tmp_path_factory.mktemp("case_models")
+    export_version(model, MODEL, root, version=1, manifest_extra={"family": "unet3d",
+                                                                  "inference": dataclasses.asdict(SETTINGS),
+                                                                  "target_spacing": [], "out_channels": 3})
+    server = build_server(model_name=MODEL, model_base_path=root / MODEL,
+                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0))
+    server.start()
+    yield {"rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"grpc://127.0.0.1:{server.grpc_port}",
+           "root": root}
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def case(msd_dir):
+    return load_case(discover(msd_dir).labelled()[0])
+
+
+def _session(server, protocol, tmp_path, **request):
+    """The family's remote session as `kerasbrain predict --server` builds it, with no saved_models copy."""
+    empty = tmp_path / "no_saved_models"
+    empty.mkdir(exist_ok=True)
+    req = PredictRequest(MODEL, (Path("unused.nii.gz"),), tmp_path / "out.nii.gz", server=server[protocol],
+                         saved_models=empty, **request)
+    session = FAMILY.remote_session(req, progress=lambda message: None)
+    calls = []
+    original = session.predict.client.predict
+
+    def counted(inputs, signature_name="serving_default", output_filter=None):
+        calls.append(signature_name)
+        return original(inputs, signature_name, output_filter)
+
+    session.predict.client.predict = counted
+    return session, calls
+
+
+def _local(model, case, cfg=SETTINGS):
+    return predict_case(case, predictor(model, "graph"), 3, cfg)
+
+
+def test_the_case_needs_several_windows_and_batches(case):
+    pre = preprocess_case(case, None, normalize=False)
+    assert len(window_positions(pre.image.shape[:3], SETTINGS.window, SETTINGS.overlap)) > 2 * SETTINGS.batch_size
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_one_request_per_case_equals_local_prediction(server, model, case, protocol, tmp_path):
+    session, calls = _session(server, protocol, tmp_path)
+    assert session.config == SETTINGS  # read from the served `describe`, not from a folder
+    labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
+    local_labels, _ = _local(model, case)
+    assert calls == ["segment_case_compressed" if protocol == "rest" else "segment_case"]
+    assert local_labels.any() and (local_labels != local_labels.flat[0]).any()
+    np.testing.assert_array_equal(labels, local_labels)
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_probabilities_come_back_when_asked(server, model, case, protocol, tmp_path):
+    session, calls = _session(server, protocol, tmp_path, probabilities=True)
+    labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing)
+    local_labels, local_probs = _local(model, case)
+    assert calls == ["segment_case"]
+    assert np.abs(probs - local_probs).max() <= 1e-5
+    np.testing.assert_array_equal(labels, local_labels)
+
+
+def test_settings_the_graph_does_not_have_go_by_windows(server, model, case, tmp_path):
+    session, calls = _session(server, "grpc", tmp_path, overrides=InferenceOverrides(overlap=0.25))
+    labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
+    assert set(calls) == {"serving_default"} and len(calls) > 1
+    np.testing.assert_array_equal(labels, _local(model, case, dataclasses.replace(SETTINGS, overlap=0.25))[0])
+
+
+def _small_head_case(shape, box):
+    """A case whose head box is smaller than the window on some axes and touches the far end."""
+    rng = np.random.default_rng(11)
+    image = np.zeros(tuple(shape) + (4,), np.float32)
+    image[tuple(slice(a, b) for a, b in box)] = np.round(rng.normal(300, 80, size=[b - a for a, b in box] + [4]))
+    return Case("small", image, None, Grid(tuple(shape), np.eye(4), None, "memory"), "msd")
+
+
+def test_a_whole_case_sent_as_is_equals_local_prediction_at_any_size(server, model):
+    """Another client sends the raw case uncropped: the graph finds the head box itself."""
+    client = GrpcClient(server["grpc"][len("grpc://"):], MODEL)
+    for shape, box in (((40, 37, 29), ((3, 30), (20, 37), (17, 29))), ((12, 50, 20), ((0, 12), (5, 45), (2, 9)))):
+        case = _small_head_case(shape, box)
+        served = client.predict({"image": case.image[None]}, "segment_case")
+        _, local_probs = _local(model, case)
+        assert served["probabilities"].shape == (1,) + shape + (3,)
+        assert np.abs(served["probabilities"][0] - local_probs).max() <= 1e-5
+        outside = np.ones(shape, bool)
+        outside[tuple(slice(a, b) for a, b in box)] = False
+        assert not served["probabilities"][0][outside].any()
+
+
+def test_compact_requests_merge_cases_of_any_size(server, model):
+    """Two cases of different sizes in one gzip request: each gets its own label map, padded to the larger."""
+    from kerasbrain.data.labels import regions_to_labels
+
+    client = RestClient(server["rest"], MODEL)
+    cases = [_small_head_case((40, 37, 29), ((3, 30), (20, 37), (17, 29))),
+             _small_head_case((12, 50, 20), ((0, 12), (5, 45), (2, 9)))]
+    parts = [encode_case(cases[0].image, "int16"), encode_case(cases[1].image, "float32")]
+    inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    mask = client.predict(inputs, "segment_case_compressed")["mask"]
+    assert mask.shape == (2, 40, 50, 29)
+    for i, case in enumerate(cases):
+        expected = regions_to_labels(_local(model, case)[1] >= 0.5)
+        np.testing.assert_array_equal(mask[i][:case.image.shape[0], :case.image.shape[1], :case.image.shape[2]],
+                                      expected)
+    assert not mask[1][12:].any()
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_bad_compact_requests_are_refused_and_the_server_lives(server, protocol):
+    image = np.ones((8, 8, 8, 4), np.float32)
+    client = RestClient(server["rest"], MODEL) if protocol == "rest" else GrpcClient(server["grpc"][7:], MODEL)
+    bad_size = {**encode_case(image), "shape": np.asarray([[8, 8, 9, 4]], np.int32)}
+    bad_dtype = {**encode_case(image), "dtype": np.asarray([b"float64"], object)}
+    bad_channels = encode_case(np.ones((8, 8, 8, 3), np.float32))
+    not_gzip = {**encode_case(image), "image_gzip": np.asarray([b"plain bytes"], object)}
+    for inputs, words in ((bad_size, "prod(shape)"), (bad_dtype, "float32 or int16"),
+                          (bad_channels, "4 channels"), (not_gzip, "inflate")):
+        with pytest.raises(ServingClientError) as error:
+            client.predict(inputs, "segment_case_compressed")
+        assert error.value.status in (400, "INVALID_ARGUMENT")
+        assert words in error.value.message
+    assert client.predict(encode_case(image), "segment_case_compressed")["mask"].shape == (1, 8, 8, 8)
+
+
+def test_the_manifest_describes_the_signatures(server):
+    manifest = json.loads((server["root"] / MODEL / "1" / "assets.extra" / "kerasbrain.json").read_text())
+    assert manifest["signatures"]["segment_case"]["settings"] == {
+        "window": [16, 16, 16], "overlap": 0.5, "batch_size": 3, "mirror": True, "threshold": 0.5}
+    assert manifest["signatures"]["segment_case_compressed"]["inputs"] == ["image_gzip", "shape", "dtype"]
+    card = (server["root"] / MODEL / "1" / "assets.extra" / "MODEL_CARD.md").read_text()
+    assert "segment_case" in card
+    loaded = tf.saved_model.load(str(server["root"] / MODEL / "1"))
+    assert sorted(loaded.signatures) == ["describe", "segment_case", "segment_case_compressed", "serving_default"]
