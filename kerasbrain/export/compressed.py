@@ -53,18 +53,17 @@ def compressed_endpoint(case_fn, channels: int):
                   tf.debugging.assert_equal(tf.shape(dtype)[0], tf.shape(image_gzip)[0],
                                             message="image_gzip, shape and dtype must have one entry per case"),
                   tf.debugging.assert_equal(shape[:, 3], channels, message=f"each case must have {channels} channels")]
-        with tf.control_dependencies(checks):
-            largest = tf.reduce_max(shape[:, :3], axis=0)
-
         def one(i, masks):
             image = tf.ensure_shape(decode_case(image_gzip[i], shape[i], dtype[i]), [None, None, None, channels])
             mask = case_fn(image[None])["mask"][0]
             padding = tf.stack([tf.zeros(3, tf.int32), largest - shape[i, :3]], axis=1)
             return i + 1, masks.write(i, tf.pad(mask, padding))
 
-        masks = tf.TensorArray(tf.uint8, size=tf.shape(image_gzip)[0], element_shape=[None, None, None])
-        _, masks = tf.while_loop(lambda i, _: i < tf.shape(image_gzip)[0], one, (0, masks))
-        return {"mask": tf.ensure_shape(masks.stack(), [None, None, None, None])}
+        with tf.control_dependencies(checks):  # the request is named wrong before any case is decoded
+            largest = tf.reduce_max(shape[:, :3], axis=0)
+            masks = tf.TensorArray(tf.uint8, size=tf.shape(image_gzip)[0], element_shape=[None, None, None])
+            _, masks = tf.while_loop(lambda i, _: i < tf.shape(image_gzip)[0], one, (tf.constant(0), masks))
+            return {"mask": tf.ensure_shape(masks.stack(), [None, None, None, None])}
 
     serve.get_concrete_function()
     return serve

@@ -3,6 +3,7 @@
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]            model version status
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata   signature definitions
     POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    row ("instances") or columnar ("inputs")
+    /v2/...                                                  the Open Inference Protocol (open_inference.py)
 
 Every failure is answered as `{"error": "..."}` with TF Serving's HTTP status; a handler never
 lets an exception reach the server loop, so no request can stop the server.
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from google.protobuf import json_format
 
+from kerasbrain.serving import open_inference
 from kerasbrain.serving.errors import ServingError, invalid, not_found
 from kerasbrain.serving.servable import coerce
 
@@ -159,12 +161,14 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
         def log_message(self, fmt, *args):  # route http.server's access log to logging
             log.debug("%s - %s", self.address_string(), fmt % args)
 
-        def _send(self, status: int, payload, content_type="application/json"):
+        def _send(self, status: int, payload, content_type="application/json", headers=None):
             body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):  # the client left before its answer
@@ -215,6 +219,9 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                 body = self._read_body()
                 if body:
                     raise invalid("GET requests must not have a body")
+                if self.path.startswith("/v2"):
+                    self._send_v2(*open_inference.rest_get(manager, self.path.split("?", 1)[0]))
+                    return
                 name, version, label, suffix = self._route()
                 if suffix is None:
                     self._send(200, status_json(manager.status(name, version, label)))
@@ -236,6 +243,11 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
             start, model, status = time.perf_counter(), "", "OK"
             try:
                 body = self._read_body()
+                if self.path.startswith("/v2"):
+                    model = self.path.split("/")[3] if self.path.count("/") >= 3 else ""
+                    self._send_v2(*open_inference.rest_infer(manager, self.path.split("?", 1)[0], body,
+                                                             self.headers.get(open_inference.HEADER_LENGTH)))
+                    return
                 name, version, label, suffix = self._route()
                 model = name
                 if suffix in (":classify", ":regress"):
@@ -268,6 +280,10 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                 self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"[:2000]})
             finally:
                 metrics.record(model or "unknown", "predict", status, time.perf_counter() - start)
+
+        def _send_v2(self, status: int, body: bytes, headers: dict):
+            headers = dict(headers)
+            self._send(status, body, headers.pop("Content-Type"), headers)
 
         def _not_allowed(self):
             try:

@@ -2,7 +2,8 @@
 
 It reads the same `models.config`, `batching.config` and `monitoring.config` as
 `tensorflow_model_server` and serves the same `saved_models/`, so clients and the contract tests
-run unchanged against either.
+run unchanged against either. The same ports also speak the Open Inference Protocol v2 (REST under
+/v2, gRPC `inference.GRPCInferenceService`) on the same models and versions.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tritonclient.grpc import service_pb2_grpc
 
 from kerasbrain.serving.batching import BatchingOptions
 from kerasbrain.serving.grpc_service import ModelServicer, PredictionServicer
 from kerasbrain.serving.manager import ModelManager
+from kerasbrain.serving.open_inference_grpc import OpenInferenceServicer
 from kerasbrain.serving.protos import parse_batching_parameters, parse_monitoring_config
 from kerasbrain.serving.rest import Metrics, RestServer, make_handler
 
@@ -62,6 +65,7 @@ class Server:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.manager),
                                                                             self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self._grpc)
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OpenInferenceServicer(self.manager), self._grpc)
         self.grpc_port = self._grpc.add_insecure_port(f"{o.host}:{o.grpc_port}")
         if self.grpc_port == 0:
             raise OSError(f"cannot bind gRPC to {o.host}:{o.grpc_port}")
