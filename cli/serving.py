@@ -66,9 +66,16 @@ def serving_config(saved_models, out, base_path_prefix):
 @click.option("--poll-seconds", default=5.0, show_default=True, type=click.FloatRange(0),
               help="How often to look for new versions and config edits (0 = never).")
 @click.option("--max-body-mb", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--max-inflight-mb", default=1024, show_default=True, type=click.IntRange(1),
+              help="REST request bodies read and parsed at once; beyond it requests wait, then get 429.")
+@click.option("--case-slots", default=2, show_default=True, type=click.IntRange(1),
+              help="Whole-case requests (segment_case) run at once, ~2 GB each for a BraTS-size case.")
+@click.option("--max-waiting", default=8, show_default=True, type=click.IntRange(0),
+              help="Requests waiting for either limit; more are answered 429 / RESOURCE_EXHAUSTED at once.")
 def serve(model_config, model_name, model_base_path, saved_models, batching_config, monitoring_config, host,
-          rest_port, grpc_port, poll_seconds, max_body_mb):
-    """Serve exported models over TF Serving's REST and gRPC protocols (until Ctrl-C)."""
+          rest_port, grpc_port, poll_seconds, max_body_mb, max_inflight_mb, case_slots, max_waiting):
+    """Serve exported models over TF Serving's REST and gRPC protocols and the Open Inference Protocol v2
+    on the same ports (until Ctrl-C)."""
     import logging
     import signal
     import threading
@@ -81,7 +88,8 @@ def serve(model_config, model_name, model_base_path, saved_models, batching_conf
         raise click.UsageError("--model-name needs --model-base-path")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     options = ServerOptions(rest_port=rest_port, grpc_port=grpc_port, host=host, poll_seconds=poll_seconds,
-                            max_body_bytes=max_body_mb * 1024**2)
+                            max_body_bytes=max_body_mb * 1024**2, max_inflight_mb=max_inflight_mb,
+                            case_slots=case_slots, max_waiting=max_waiting)
     # The handler goes in before the ports open: a SIGTERM that arrives as soon as the server answers still
     # stops it cleanly instead of killing the process mid-start.
     stop = threading.Event()

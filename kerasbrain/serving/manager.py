@@ -62,13 +62,14 @@ class ModelManager:
     """Thread-safe registry of servables, refreshed by `refresh()` (called by a polling thread)."""
 
     def __init__(self, model_config_file=None, model_name=None, model_base_path=None, saved_models_dir=None,
-                 batching: BatchingOptions | None = None):
+                 batching: BatchingOptions | None = None, case_admission=None):
         if (model_config_file is None) == (model_name is None):
             raise ValueError("give either a model config file or a model name and base path")
         self.config_file = Path(model_config_file) if model_config_file else None
         self.single = (model_name, Path(model_base_path)) if model_name else None
         self.saved_models_dir = Path(saved_models_dir) if saved_models_dir else None
         self.batching = batching
+        self.case_admission = case_admission
         self.config_error = ""
         self._config_text = None
         self._entries: dict[str, ModelEntry] = {}
@@ -181,7 +182,8 @@ class ModelManager:
         with self._lock:
             entry.states[version] = VersionState("LOADING")
         try:
-            servable = Servable(entry.name, version, entry.base_path / str(version), self.batching)
+            servable = Servable(entry.name, version, entry.base_path / str(version), self.batching,
+                                self.case_admission)
             servable.warm_up()
         except Exception as exc:  # a broken version never takes the server down
             message = f"failed to load {entry.name} version {version}: {type(exc).__name__}: {exc}"

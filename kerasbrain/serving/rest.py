@@ -153,7 +153,11 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path: str | None):
+def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path: str | None, bodies=None):
+    from kerasbrain.serving.admission import Admission
+
+    bodies = bodies or Admission(4 * max_body_bytes, 8, 60.0, "request bodies", " bytes")
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "kerasbrain-serving"
@@ -239,47 +243,61 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                 log.exception("GET %s failed", self.path)
                 self._send(500, {"error": f"internal error: {type(exc).__name__}"})
 
-        def do_POST(self):  # noqa: N802
-            start, model, status = time.perf_counter(), "", "OK"
+        def _declared_length(self) -> int:
             try:
-                body = self._read_body()
-                if self.path.startswith("/v2"):
-                    model = self.path.split("/")[3] if self.path.count("/") >= 3 else ""
-                    self._send_v2(*open_inference.rest_infer(manager, self.path.split("?", 1)[0], body,
-                                                             self.headers.get(open_inference.HEADER_LENGTH)))
-                    return
-                name, version, label, suffix = self._route()
-                model = name
-                if suffix in (":classify", ":regress"):
-                    raise ServingError("UNIMPLEMENTED", f"{suffix[1:]} is not supported by kerasbrain models; "
-                                       "use :predict")
-                if suffix != ":predict":
-                    raise ServingError("METHOD_NOT_ALLOWED", f"POST is only for :predict (got {self.path})")
-                if not body:
-                    raise invalid("the request body is empty")
-                try:
-                    request = json.loads(body)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise invalid(f"JSON Parse error: {exc}") from exc
-                servable = manager.resolve(name, version, label)
-                if not isinstance(request, dict):
-                    raise invalid("the request body must be a JSON object")
-                signature_name = request.get("signature_name")
-                if signature_name is not None and not isinstance(signature_name, str):
-                    raise invalid("'signature_name' must be a string")
-                signature = servable.signature(signature_name)
-                inputs, form = parse_predict_body(request, signature, b64=b'"b64"' in body)
-                outputs = servable.predict(signature.name, inputs)
-                self._send(200, format_predict_response(outputs, form))
+                return max(int(self.headers.get("Content-Length") or 0), 0)
+            except ValueError:
+                return 0  # _read_body refuses it with its own message
+
+        def do_POST(self):  # noqa: N802
+            start, status, self._model = time.perf_counter(), "OK", ""
+            try:
+                declared = self._declared_length()
+                if declared > max_body_bytes:
+                    self._read_body()  # refuses it as too large, unread
+                with bodies.admit(declared):  # waits for room, or refuses before a byte is read
+                    self._post()
             except ServingError as exc:
                 status = exc.code
+                if exc.code == "RESOURCE_EXHAUSTED":
+                    self.close_connection = True  # the body may be unread
                 self._error(exc)
             except Exception as exc:  # noqa: BLE001
                 status = "INTERNAL"
                 log.exception("POST %s failed", self.path)
                 self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"[:2000]})
             finally:
-                metrics.record(model or "unknown", "predict", status, time.perf_counter() - start)
+                metrics.record(self._model or "unknown", "predict", status, time.perf_counter() - start)
+
+        def _post(self):
+            body = self._read_body()
+            if self.path.startswith("/v2"):
+                self._model = self.path.split("/")[3] if self.path.count("/") >= 3 else ""
+                self._send_v2(*open_inference.rest_infer(manager, self.path.split("?", 1)[0], body,
+                                                         self.headers.get(open_inference.HEADER_LENGTH)))
+                return
+            name, version, label, suffix = self._route()
+            self._model = name
+            if suffix in (":classify", ":regress"):
+                raise ServingError("UNIMPLEMENTED", f"{suffix[1:]} is not supported by kerasbrain models; use :predict")
+            if suffix != ":predict":
+                raise ServingError("METHOD_NOT_ALLOWED", f"POST is only for :predict (got {self.path})")
+            if not body:
+                raise invalid("the request body is empty")
+            try:
+                request = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise invalid(f"JSON Parse error: {exc}") from exc
+            servable = manager.resolve(name, version, label)
+            if not isinstance(request, dict):
+                raise invalid("the request body must be a JSON object")
+            signature_name = request.get("signature_name")
+            if signature_name is not None and not isinstance(signature_name, str):
+                raise invalid("'signature_name' must be a string")
+            signature = servable.signature(signature_name)
+            inputs, form = parse_predict_body(request, signature, b64=b'"b64"' in body)
+            outputs = servable.predict(signature.name, inputs)
+            self._send(200, format_predict_response(outputs, form))
 
         def _send_v2(self, status: int, body: bytes, headers: dict):
             headers = dict(headers)

@@ -46,8 +46,10 @@ class Signature:
 class Servable:
     """A SavedModel version ready to answer requests."""
 
-    def __init__(self, name: str, version: int, path: str | Path, batching: BatchingOptions | None = None):
+    def __init__(self, name: str, version: int, path: str | Path, batching: BatchingOptions | None = None,
+                 case_admission=None):
         self.name, self.version, self.path = name, int(version), Path(path)
+        self.case_admission = case_admission  # bounds whole-case requests running at once (admission.py)
         self._model = tf.saved_model.load(str(self.path))
         self.signatures: dict[str, Signature] = {}
         for key, fn in self._model.signatures.items():
@@ -108,7 +110,12 @@ class Servable:
             if unknown:
                 raise invalid(f"output_filter names unknown output(s) {unknown}; outputs are {sorted(sig.outputs)}")
         batcher = self._batchers.get(sig.name)
-        outputs = batcher.submit(inputs) if batcher is not None else self._run(sig.name, inputs)
+        run = (lambda: batcher.submit(inputs)) if batcher is not None else (lambda: self._run(sig.name, inputs))
+        if self.case_admission is not None and sig.name in self.contract.get("whole_case", ()):
+            with self.case_admission.admit():
+                outputs = run()
+        else:
+            outputs = run()
         if output_filter:
             outputs = {k: outputs[k] for k in output_filter}
         return outputs
@@ -162,7 +169,9 @@ def _read_contract(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     inputs = data.get("inputs") or []
-    return {"spatial_input": inputs[0] if inputs else None, "size_divisor": int(data.get("size_divisor") or 1)}
+    whole_case = [k for k, v in (data.get("signatures") or {}).items() if "settings" in v or "same_as" in v]
+    return {"spatial_input": inputs[0] if inputs else None, "size_divisor": int(data.get("size_divisor") or 1),
+            "whole_case": whole_case}
 
 
 def check_values(inputs: dict[str, np.ndarray], contract: dict) -> None:

@@ -17,6 +17,7 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tritonclient.grpc import service_pb2_grpc
 
+from kerasbrain.serving.admission import Admission
 from kerasbrain.serving.batching import BatchingOptions
 from kerasbrain.serving.grpc_service import ModelServicer, PredictionServicer
 from kerasbrain.serving.manager import ModelManager
@@ -36,6 +37,10 @@ class ServerOptions:
     max_body_bytes: int = 256 * 1024**2
     grpc_max_message_bytes: int = 512 * 1024**2
     grpc_workers: int = 16
+    max_inflight_mb: int = 1024  # REST bodies read and parsed at once (admission.py)
+    case_slots: int = 2  # whole-case requests run at once (each ~2 GB for a BraTS-size case)
+    max_waiting: int = 8  # requests waiting for either; more are answered RESOURCE_EXHAUSTED
+    wait_seconds: float = 60.0
 
 
 class Server:
@@ -54,7 +59,9 @@ class Server:
         o = self.options
         self.manager.refresh()
         self.manager.start_polling(o.poll_seconds)
-        handler = make_handler(self.manager, o.max_body_bytes, self.metrics, self.monitoring_path)
+        self.bodies = Admission(o.max_inflight_mb * 1024**2, o.max_waiting, o.wait_seconds, "request bodies",
+                                " bytes")
+        handler = make_handler(self.manager, o.max_body_bytes, self.metrics, self.monitoring_path, self.bodies)
         self._rest = RestServer((o.host, o.rest_port), handler)
         self.rest_port = self._rest.server_address[1]
         threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True).start()
@@ -91,5 +98,6 @@ def build_server(model_config_file=None, model_name=None, model_base_path=None, 
         prometheus = parse_monitoring_config(monitoring_config).prometheus_config
         if prometheus.enable:
             monitoring_path = prometheus.path or "/monitoring/prometheus/metrics"
-    manager = ModelManager(model_config_file, model_name, model_base_path, saved_models_dir, batching)
+    cases = Admission(options.case_slots, options.max_waiting, options.wait_seconds, "whole-case requests")
+    manager = ModelManager(model_config_file, model_name, model_base_path, saved_models_dir, batching, cases)
     return Server(manager, options, monitoring_path)

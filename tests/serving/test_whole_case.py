@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -183,3 +184,70 @@ def test_the_manifest_describes_the_signatures(server):
     assert "segment_case" in card
     loaded = tf.saved_model.load(str(server["root"] / MODEL / "1"))
     assert sorted(loaded.signatures) == ["describe", "segment_case", "segment_case_compressed", "serving_default"]
+
+
+def test_admission_waits_then_refuses_beyond_its_line():
+    """Capacity 2, one waiting place: a third request waits for room, a fourth is refused at once."""
+    import threading
+
+    from kerasbrain.serving.admission import Admission
+    from kerasbrain.serving.errors import ServingError
+
+    gate = Admission(2, 1, wait_seconds=30, what="cases")
+    first, second = gate.admit(), gate.admit()
+    first.__enter__(), second.__enter__()
+    admitted = threading.Event()
+
+    def third():
+        with gate.admit():
+            admitted.set()
+
+    waiter = threading.Thread(target=third)
+    waiter.start()
+    deadline = time.monotonic() + 30
+    while gate.waiting != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.waiting == 1 and not admitted.is_set()
+    with pytest.raises(ServingError) as error:
+        with gate.admit():
+            pass
+    assert error.value.code == "RESOURCE_EXHAUSTED" and "2/2 in use, 1 waiting" in error.value.message
+    first.__exit__(None, None, None)
+    assert admitted.wait(30)
+    waiter.join(30)
+    with pytest.raises(ServingError, match="exceeds the server's capacity of 2"):
+        with gate.admit(3):
+            pass
+    second.__exit__(None, None, None)
+    assert gate.in_use == 0 and gate.refused == 2
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_a_full_server_answers_resource_exhausted_and_recovers(model, tmp_path, protocol):
+    from kerasbrain.serving.server import ServerOptions, build_server
+
+    export_version(model, MODEL, tmp_path, version=1, manifest_extra={"inference": dataclasses.asdict(SETTINGS)})
+    server = build_server(model_name=MODEL, model_base_path=tmp_path / MODEL,
+                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0, case_slots=1,
+                                                max_waiting=0, max_inflight_mb=1))
+    server.start()
+    try:
+        client = (RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL) if protocol == "rest" else
+                  GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL))
+        small = np.zeros((1, 8, 8, 8, 4), np.float32)
+        small[0, 2:6, 2:6, 2:6] = 50
+        with server.manager.case_admission.admit():  # a whole case is running
+            with pytest.raises(ServingClientError) as error:
+                client.predict({"image": small}, "segment_case")
+            assert error.value.status in (429, "RESOURCE_EXHAUSTED")
+        if protocol == "rest":  # a body larger than the in-flight budget is refused unread
+            with pytest.raises(ServingClientError) as error:
+                client.predict({"image": np.ones((1, 40, 40, 40, 4), np.float32)}, "segment_case")
+            assert error.value.status == 429 and "exceeds the server's capacity" in error.value.message
+        assert client.predict({"image": small}, "segment_case")["mask"].shape == (1, 8, 8, 8)
+        deadline = time.monotonic() + 30  # a handler releases its room just after its answer is sent
+        while (server.manager.case_admission.in_use or server.bodies.in_use) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.manager.case_admission.in_use == 0 and server.bodies.in_use == 0
+    finally:
+        server.stop()
