@@ -28,7 +28,7 @@ class Admission:
     def __init__(self, capacity: int, max_waiting: int, wait_seconds: float, what: str, unit: str = ""):
         self.capacity, self.max_waiting, self.wait_seconds = int(capacity), int(max_waiting), float(wait_seconds)
         self.what, self.unit = what, unit
-        self.in_use = self.waiting = self.refused = 0
+        self.in_use = self.waiting = self.refused = self.peak = 0  # peak: the most in use at once
         self._condition = threading.Condition()
 
     def _busy(self, amount: int) -> ServingError:
@@ -58,6 +58,7 @@ class Admission:
                 finally:
                     self.waiting -= 1
             self.in_use += amount
+            self.peak = max(self.peak, self.in_use)
         try:
             yield
         finally:

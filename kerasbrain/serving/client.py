@@ -208,6 +208,24 @@ def connect(server: str, model: str, version: int | None = None, label: str | No
     raise ValueError(f"server must start with http://, https:// or grpc://. Received: server={server!r}")
 
 
+BUSY = (429, "RESOURCE_EXHAUSTED")
+
+
+def with_retries(call, attempts: int = 8, first_wait: float = 0.25, on_busy=None):
+    """`call()`, retried with exponential back-off while the server answers busy (429 / RESOURCE_EXHAUSTED)."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ServingClientError as exc:
+            if exc.status not in BUSY or attempt == attempts - 1:
+                raise
+            if on_busy:
+                on_busy()
+            time.sleep(first_wait * 2**attempt)
+
+
 class RemoteWindowPredictor:
     """A window predictor `(raw batch, mean, std) -> probabilities` backed by a serving client.
 
@@ -249,7 +267,8 @@ class RemoteCasePredictor:
     label map comes back and is returned as 0/1 region maps, which threshold to the same regions
     (the graph decoded them at the run's threshold): a twentieth of the bytes. Over REST the case
     goes gzipped (`segment_case_compressed`, int16 when its values are whole numbers) unless
-    probabilities are asked for. Returns None when the case's head box is not the whole array
+    probabilities are asked for. A busy server (429) is retried with back-off (`with_retries`).
+    Returns None when the case's head box is not the whole array
     (possible after resampling): the graph would place its windows on the box, so windows it is.
     """
 
@@ -265,8 +284,8 @@ class RemoteCasePredictor:
         if nonzero_bbox(image) != tuple((0, s) for s in image.shape[:-1]):
             return None
         if self.fetch_probabilities:
-            return self.client.predict({"image": image[None]}, "segment_case",
-                                       output_filter=["probabilities"])["probabilities"][0]
+            return with_retries(lambda: self.client.predict({"image": image[None]}, "segment_case",
+                                                            output_filter=["probabilities"]))["probabilities"][0]
         if isinstance(self.client, RestClient):
             from kerasbrain.export.compressed import encode_case
 
@@ -274,6 +293,6 @@ class RemoteCasePredictor:
             inputs, signature = encode_case(image, "int16" if whole else "float32"), "segment_case_compressed"
         else:
             inputs, signature = {"image": image[None]}, "segment_case"
-        mask = self.client.predict(inputs, signature, output_filter=["mask"])["mask"][0]
+        mask = with_retries(lambda: self.client.predict(inputs, signature, output_filter=["mask"]))["mask"][0]
         mask = mask[tuple(slice(0, s) for s in image.shape[:-1])]  # the compact twin pads to its largest case
         return labels_to_regions(mask).astype(np.float32)
