@@ -121,7 +121,7 @@ class VolumetricFamily(ModelFamily):
         if channels <= 0:
             channels = int(manifest.get("out_channels", 3))
         case = manifest["inference"] if CASE_SIGNATURE in signatures and "inference" in manifest else None
-        fetch = request.probabilities or "threshold" in request.overrides.given()
+        fetch = request.probabilities  # else the label map alone comes back (it thresholds to the same regions)
         return VolumeSession(RemoteWindowPredictor(client, case_settings=case, fetch_probabilities=fetch), channels,
                              request.overrides.apply(cfg), spacing)
 
