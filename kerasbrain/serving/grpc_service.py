@@ -52,17 +52,20 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = self.manager.resolve(*_spec(request.model_spec))
             signature = servable.signature(request.model_spec.signature_name or None)
-            inputs = {}
-            for key, proto in request.inputs.items():
-                try:
-                    value = tf.make_ndarray(proto)
-                except Exception as exc:  # noqa: BLE001 - malformed TensorProto
-                    raise invalid(f"input '{key}' is not a valid TensorProto ({exc})") from exc
-                info = signature.inputs.get(key)
-                if info is not None and value.dtype != info.dtype:
-                    raise invalid(f"input '{key}' expects {info.dtype.name}; got {value.dtype.name}")
-                inputs[key] = value
-            outputs = servable.predict(signature.name, inputs, list(request.output_filter) or None)
+            with servable.admission(signature.name):  # before decoding: a waiting case holds no copies
+                inputs = {}
+                for key, proto in request.inputs.items():
+                    try:
+                        value = tf.make_ndarray(proto)
+                    except Exception as exc:  # noqa: BLE001 - malformed TensorProto
+                        raise invalid(f"input '{key}' is not a valid TensorProto ({exc})") from exc
+                    info = signature.inputs.get(key)
+                    if info is not None and value.dtype != info.dtype:
+                        raise invalid(f"input '{key}' expects {info.dtype.name}; got {value.dtype.name}")
+                    inputs[key] = value
+                outputs = servable.predict(signature.name, inputs, list(request.output_filter) or None,
+                                           admitted=True)
+                del inputs
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version

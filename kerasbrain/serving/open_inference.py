@@ -135,14 +135,23 @@ def tensor_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
-def infer(manager, name: str, version, inputs: dict[str, np.ndarray], outputs: list[str] | None,
-          parameters: dict | None = None):
-    """Run one inference; returns (servable, {output name: array}) with only the asked outputs."""
+def infer(manager, name: str, version, decode, outputs: list[str] | None, parameters: dict | None = None):
+    """Run one inference; returns (servable, {output name: array}) with only the asked outputs.
+
+    `decode()` gives the input arrays; it runs once the request holds its slot (`Servable.admission`).
+    """
     servable = manager.resolve(name, _version(version))
     signature_name = (parameters or {}).get("signature_name")
     if signature_name is not None and not isinstance(signature_name, str):
         raise invalid("parameter 'signature_name' must be a string")
     signature = servable.signature(signature_name)
+    with servable.admission(signature.name):
+        return servable, servable.predict(signature.name, _coerced(decode(), signature), outputs or None,
+                                          admitted=True)
+
+
+def _coerced(inputs: dict[str, np.ndarray], signature) -> dict[str, np.ndarray]:
+    """Inputs in the signature's dtypes (BYTES as object arrays); a wrong type is INVALID_ARGUMENT."""
     coerced = {}
     for key, value in inputs.items():
         info = signature.inputs.get(key)
@@ -154,7 +163,7 @@ def infer(manager, name: str, version, inputs: dict[str, np.ndarray], outputs: l
             raise invalid(f"input '{key}' must be {datatype(info.dtype)}; got {datatype(value.dtype)}")
         else:
             coerced[key] = value
-    return servable, servable.predict(signature.name, coerced, outputs or None)
+    return coerced
 
 
 # --- REST binding -----------------------------------------------------------------------------------
@@ -204,25 +213,30 @@ def rest_infer(manager, path: str, body: bytes, header_length: str | None) -> tu
     if not match or match["suffix"] != "/infer":
         raise not_found(f"no such endpoint: POST {path}")
     request, binary = _split_body(body, header_length)
-    inputs, at = {}, 0
-    for entry in request["inputs"]:
-        if not isinstance(entry, dict) or not {"name", "datatype", "shape"} <= set(entry):
-            raise invalid("each input needs 'name', 'datatype' and 'shape'")
-        size = (entry.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            if at + int(size) > len(binary):
-                raise invalid(f"input '{entry['name']}': binary_data_size {size} runs past the body")
-            inputs[entry["name"]] = tensor_from_bytes(entry["name"], entry["datatype"], entry["shape"],
-                                                      binary[at:at + int(size)])
-            at += int(size)
-        elif "data" in entry:
-            inputs[entry["name"]] = tensor_from_data(entry["name"], entry["datatype"], entry["shape"], entry["data"])
-        else:
-            raise invalid(f"input '{entry['name']}' has neither 'data' nor binary_data_size")
+
+    def decode():
+        inputs, at = {}, 0
+        for entry in request["inputs"]:
+            if not isinstance(entry, dict) or not {"name", "datatype", "shape"} <= set(entry):
+                raise invalid("each input needs 'name', 'datatype' and 'shape'")
+            size = (entry.get("parameters") or {}).get("binary_data_size")
+            if size is not None:
+                if at + int(size) > len(binary):
+                    raise invalid(f"input '{entry['name']}': binary_data_size {size} runs past the body")
+                inputs[entry["name"]] = tensor_from_bytes(entry["name"], entry["datatype"], entry["shape"],
+                                                          binary[at:at + int(size)])
+                at += int(size)
+            elif "data" in entry:
+                inputs[entry["name"]] = tensor_from_data(entry["name"], entry["datatype"], entry["shape"],
+                                                         entry["data"])
+            else:
+                raise invalid(f"input '{entry['name']}' has neither 'data' nor binary_data_size")
+        return inputs
+
     parameters = request.get("parameters") or {}
     asked = request.get("outputs") or []
     names = [o["name"] for o in asked if isinstance(o, dict) and "name" in o]
-    servable, outputs = infer(manager, match["name"], match["version"], inputs, names, parameters)
+    servable, outputs = infer(manager, match["name"], match["version"], decode, names, parameters)
     binary_all = bool(parameters.get("binary_data_output"))
     binary_of = {o["name"]: (o.get("parameters") or {}).get("binary_data", binary_all) for o in asked
                  if isinstance(o, dict)}

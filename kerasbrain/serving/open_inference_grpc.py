@@ -92,7 +92,7 @@ class OpenInferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         try:
             names = [o.name for o in request.outputs]
             servable, outputs = open_inference.infer(self.manager, request.model_name, request.model_version,
-                                                     request_inputs(request), names,
+                                                     lambda: request_inputs(request), names,
                                                      _parameters(request.parameters))
             response = service_pb2.ModelInferResponse(model_name=request.model_name,
                                                       model_version=str(servable.version), id=request.id)

@@ -295,8 +295,9 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
             if signature_name is not None and not isinstance(signature_name, str):
                 raise invalid("'signature_name' must be a string")
             signature = servable.signature(signature_name)
-            inputs, form = parse_predict_body(request, signature, b64=b'"b64"' in body)
-            outputs = servable.predict(signature.name, inputs)
+            with servable.admission(signature.name):
+                inputs, form = parse_predict_body(request, signature, b64=b'"b64"' in body)
+                outputs = servable.predict(signature.name, inputs, admitted=True)
             self._send(200, format_predict_response(outputs, form))
 
         def _send_v2(self, status: int, body: bytes, headers: dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,20 @@ class Servable:
             raise invalid(_reason(getattr(exc, "message", None) or str(exc))) from exc
         return {k: v.numpy() for k, v in outputs.items()}
 
+    def admission(self, signature_name: str | None):
+        """The slot a request of this signature holds while its inputs are decoded and run: a whole-case
+        slot (`admission.py`) for whole-case signatures, nothing for the others. Taking it before
+        decoding keeps refused and waiting requests from holding decoded copies of their cases."""
+        key = signature_name or DEFAULT_SIGNATURE
+        if self.case_admission is not None and key in self.contract.get("whole_case", ()):
+            return _releasing(self.case_admission.admit())
+        return contextlib.nullcontext()
+
     def predict(self, signature_name: str | None, inputs: dict[str, np.ndarray],
-                output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Check `inputs` against the signature and run it; errors are ServingError."""
+                output_filter: list[str] | None = None, admitted: bool = False) -> dict[str, np.ndarray]:
+        """Check `inputs` against the signature and run it; errors are ServingError.
+
+        `admitted`: the caller already holds `admission(signature_name)`."""
         sig = self.signature(signature_name)
         missing = sorted(set(sig.inputs) - set(inputs))
         if missing:
@@ -110,13 +122,11 @@ class Servable:
             if unknown:
                 raise invalid(f"output_filter names unknown output(s) {unknown}; outputs are {sorted(sig.outputs)}")
         batcher = self._batchers.get(sig.name)
-        run = (lambda: batcher.submit(inputs)) if batcher is not None else (lambda: self._run(sig.name, inputs))
-        if self.case_admission is not None and sig.name in self.contract.get("whole_case", ()):
-            with self.case_admission.admit():
-                outputs = run()
-            _return_freed_memory()  # a case's gigabytes of working memory, back to the system, not kept
+        if admitted:
+            outputs = batcher.submit(inputs) if batcher is not None else self._run(sig.name, inputs)
         else:
-            outputs = run()
+            with self.admission(sig.name):
+                outputs = batcher.submit(inputs) if batcher is not None else self._run(sig.name, inputs)
         if output_filter:
             outputs = {k: outputs[k] for k in output_filter}
         return outputs
@@ -141,6 +151,14 @@ class Servable:
     def close(self):
         for batcher in self._batchers.values():
             batcher.close()
+
+
+@contextlib.contextmanager
+def _releasing(slot):
+    """Hold `slot`; afterwards give a whole case's freed working memory back to the system."""
+    with slot:
+        yield
+    _return_freed_memory()
 
 
 def _return_freed_memory() -> None:

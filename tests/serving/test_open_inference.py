@@ -7,8 +7,6 @@ the protocol specifies them.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -17,11 +15,11 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from kerasbrain.data.labels import regions_to_labels
-from kerasbrain.export.saved_model import export_version
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.whole_case import case_probabilities
 from kerasbrain.intensity import normalize_np
 from kerasbrain.models.unet import UNet
+from tests.serving.whole_case_server import serve_with_settings
 
 MODEL = "kb_oip"
 SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=2, mirror=False)
@@ -35,14 +33,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def clients(model, tmp_path_factory):
-    from kerasbrain.serving.server import ServerOptions, build_server
-
-    root = tmp_path_factory.mktemp("oip_models")
-    export_version(model, MODEL, root, version=1, manifest_extra={"family": "unet3d",
-                                                                  "inference": dataclasses.asdict(SETTINGS)})
-    server = build_server(model_name=MODEL, model_base_path=root / MODEL,
-                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0))
-    server.start()
+    server = serve_with_settings(model, MODEL, tmp_path_factory.mktemp("oip_models"), SETTINGS)
     http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}", network_timeout=120)
     grpc = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
     yield {"http": http, "grpc": grpc}

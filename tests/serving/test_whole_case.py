@@ -22,7 +22,6 @@ from kerasbrain.data.layouts import Case, discover, load_case
 from kerasbrain.data.nifti import Grid
 from kerasbrain.data.preprocess import preprocess_case
 from kerasbrain.export.compressed import encode_case
-from kerasbrain.export.saved_model import export_version
 from kerasbrain.families.base import InferenceOverrides, PredictRequest
 from kerasbrain.families.unet3d import FAMILY
 from kerasbrain.inference.config import InferenceConfig
@@ -30,6 +29,7 @@ from kerasbrain.inference.predict_volume import predict_case
 from kerasbrain.inference.sliding_window import window_positions
 from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import predictor
+from tests.serving.whole_case_server import serve_with_settings
 from kerasbrain.serving.client import GrpcClient, RestClient, ServingClientError
 
 MODEL = "kb_case"
@@ -44,15 +44,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def server(model, tmp_path_factory):
-    from kerasbrain.serving.server import ServerOptions, build_server
-
     root = tmp_path_factory.mktemp("case_models")
-    export_version(model, MODEL, root, version=1, manifest_extra={"family": "unet3d",
-                                                                  "inference": dataclasses.asdict(SETTINGS),
-                                                                  "target_spacing": [], "out_channels": 3})
-    server = build_server(model_name=MODEL, model_base_path=root / MODEL,
-                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0))
-    server.start()
+    server = serve_with_settings(model, MODEL, root, SETTINGS)
     yield {"rest": f"http://127.0.0.1:{server.rest_port}", "grpc": f"grpc://127.0.0.1:{server.grpc_port}",
            "root": root}
     server.stop()
@@ -224,13 +217,7 @@ def test_admission_waits_then_refuses_beyond_its_line():
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_a_full_server_answers_resource_exhausted_and_recovers(model, tmp_path, protocol):
-    from kerasbrain.serving.server import ServerOptions, build_server
-
-    export_version(model, MODEL, tmp_path, version=1, manifest_extra={"inference": dataclasses.asdict(SETTINGS)})
-    server = build_server(model_name=MODEL, model_base_path=tmp_path / MODEL,
-                          options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0, case_slots=1,
-                                                max_waiting=0, max_inflight_mb=1))
-    server.start()
+    server = serve_with_settings(model, MODEL, tmp_path, SETTINGS, case_slots=1, max_waiting=0, max_inflight_mb=1)
     try:
         client = (RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL) if protocol == "rest" else
                   GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL))
