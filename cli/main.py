@@ -25,6 +25,7 @@ from cli.analysis import calibrate, pseudomask, robustness  # noqa: E402
 from cli.app import app  # noqa: E402
 from cli.common import KerasbrainGroup  # noqa: E402
 from cli.data import data  # noqa: E402
+from cli.encoders import encoders  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
 from cli.explain import explain  # noqa: E402
 from cli.inference import evaluate, predict  # noqa: E402
@@ -44,7 +45,7 @@ def cli():
     """
 
 
-for command in (synth, data, pretrain, train, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
+for command in (synth, data, encoders, pretrain, train, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
                 serving, serve, experiment, demo, app):
     cli.add_command(command)
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.backbones import ENCODERS, copy_encoder_weights, encoder_model
+from kerasbrain.models.backbones import (ENCODERS, IMAGENET_MEAN, IMAGENET_STD, copy_encoder_weights,
+                                         copy_hub_weights, encoder_model, hub_encoder_model)
 from kerasbrain.models.unet import conv_block, decoder
 from kerasbrain.serialization import register
 
 
 @register
 class EncoderUNet(keras.Model):
-    """U-Net whose encoder is a keras-cv backbone built from explicit arguments.
+    """U-Net whose encoder is a keras-cv backbone built from explicit arguments, or a pretrained keras-hub one.
 
     Args:
         encoder: one of "resnet18", "resnet34", "resnet50", "efficientnet_b0".
@@ -38,22 +39,37 @@ class EncoderUNet(keras.Model):
             decoder's last skip (0: the raw image itself, as models saved before 2026-11-27).
         output_prior: the foreground probability every output starts at (None: 0.5); see
             `kerasbrain.models.layers.logits`. Initialisation only.
+        hub_backbone: the architecture of a keras-hub backbone (`backbones.serialize_hub_backbone`) to use
+            as the encoder instead of keras-cv's: what a pretrained encoder is built from
+            (`with_pretrained_encoder`) and rebuilt from when the model is loaded, offline.
+        input_normalization: "imagenet" standardises the [0, 1] image with ImageNet's mean and
+            standard deviation inside the model, as ImageNet weights expect; "none" leaves it.
+            Being a layer, it applies the same in training, evaluation, prediction and export.
     Input sides must be multiples of 32.
     """
 
     def __init__(self, encoder="resnet50", in_channels=3, out_channels=1, decoder_filters=(256, 128, 64, 32, 16),
                  norm="batch", final_activation="sigmoid", upsample="pixel_shuffle", stem_skip=True,
-                 image_skip_filters=32, output_prior=None, name=None, **kwargs):
+                 image_skip_filters=32, output_prior=None, hub_backbone=None, input_normalization="none", name=None,
+                 **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         if len(decoder_filters) != 5:
             raise ValueError(f"decoder_filters needs 5 widths. Received: decoder_filters={decoder_filters}")
+        if input_normalization not in ("none", "imagenet"):
+            raise ValueError(f"input_normalization must be 'none' or 'imagenet'. Received: {input_normalization!r}")
         inputs = keras.Input(shape=(None, None, in_channels), name="image")
-        enc = encoder_model(encoder, in_channels, (1, 2, 3, 4, 5) if stem_skip else (2, 3, 4, 5))
-        features = enc(inputs)
+        image = inputs
+        if input_normalization == "imagenet":
+            image = keras.layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
+                                               name="imagenet_normalization")(inputs)
+        levels = (1, 2, 3, 4, 5) if stem_skip else (2, 3, 4, 5)
+        enc = (hub_encoder_model(hub_backbone, levels, name=f"{encoder}_encoder") if hub_backbone
+               else encoder_model(encoder, in_channels, levels))
+        features = enc(image)
         p1, (p2, p3, p4, p5) = (features[0], features[1:]) if stem_skip else (None, features)
-        p0 = (conv_block(inputs, 2, image_skip_filters, norm, "relu", name="image_skip") if image_skip_filters
-              else inputs)
+        p0 = (conv_block(image, 2, image_skip_filters, norm, "relu", name="image_skip") if image_skip_filters
+              else image)
         x, _ = decoder(p5, [p4, p3, p2, p1, p0], 2, norm, "relu", filters=list(decoder_filters),
                        upsample=upsample)
         logits = L.logits(2, out_channels, output_prior)(x)
@@ -70,13 +86,31 @@ class EncoderUNet(keras.Model):
         self.stem_skip = stem_skip
         self.image_skip_filters = image_skip_filters
         self.output_prior = output_prior
+        self.hub_backbone = hub_backbone
+        self.input_normalization = input_normalization
+
+    @classmethod
+    def with_pretrained_encoder(cls, encoder: str, weights: str, **kwargs) -> EncoderUNet:
+        """A U-Net whose encoder starts from keras-hub weights ("imagenet", a preset folder, a weights file)
+        and whose input is ImageNet-normalised, as those weights expect (`models/presets.py`)."""
+        from kerasbrain.models.backbones import serialize_hub_backbone
+        from kerasbrain.models.presets import pretrained_backbone
+
+        backbone = pretrained_backbone(encoder, weights)
+        model = cls(encoder=encoder, hub_backbone=serialize_hub_backbone(backbone), input_normalization="imagenet",
+                    **kwargs)
+        copy_hub_weights(backbone, model.encoder)
+        return model
 
     def get_config(self):
-        return {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
-                "decoder_filters": list(self.decoder_filters), "norm": self.norm,
-                "final_activation": self.final_activation, "upsample": self.upsample, "stem_skip": self.stem_skip,
-                "image_skip_filters": self.image_skip_filters, "output_prior": self.output_prior, "name": self.name,
-                "trainable": self.trainable}
+        config = {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,
+                  "decoder_filters": list(self.decoder_filters), "norm": self.norm,
+                  "final_activation": self.final_activation, "upsample": self.upsample, "stem_skip": self.stem_skip,
+                  "image_skip_filters": self.image_skip_filters, "output_prior": self.output_prior, "name": self.name,
+                  "trainable": self.trainable}
+        if self.hub_backbone:  # models with keras-cv encoders keep the config they always had
+            config.update(hub_backbone=self.hub_backbone, input_normalization=self.input_normalization)
+        return config
 
     @classmethod
     def from_config(cls, config):

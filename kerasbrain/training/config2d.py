@@ -37,7 +37,7 @@ class SliceModel:
     base_filters: int = 32  # scratch U-Net only
     depth: int = 4  # scratch U-Net only
     norm: str = "auto"  # scratch U-Net and decoder: batch, instance, group, none; auto = batch (see train_unet2d)
-    encoder_weights: str = ""  # a saved .keras encoder to start from
+    encoder_weights: str = ""  # "" random; "imagenet" (keras-hub preset), a preset folder or .weights.h5; or a .keras encoder
     stem_skip: bool = True  # encoder U-Nets: the stride-2 decoder level takes the encoder's stem features
     image_skip_filters: int = 32  # encoder U-Nets: width of the full-resolution block over the image (0: raw image)
     output_prior: float = 0.01  # foreground probability the sigmoid output starts at (0: a zero bias, 0.5)

@@ -39,6 +39,15 @@ def _legacy_file(model, path, dropped={"upsample": "transpose"}):
     return path
 
 
+def _hub_unet(tmp_path):
+    """An EncoderUNet on a keras-hub ResNet-18 read from a preset folder in keras-hub's own format."""
+    from kerasbrain.models.backbones import hub_backbone
+
+    hub_backbone("resnet18").save_to_preset(str(tmp_path / "preset"))
+    return EncoderUNet.with_pretrained_encoder("resnet18", str(tmp_path / "preset"),
+                                               decoder_filters=(32, 16, 16, 8, 8))
+
+
 def _outputs(result) -> dict:
     return {k: np.asarray(v) for k, v in result.items()} if isinstance(result, dict) else {"y": np.asarray(result)}
 
@@ -59,6 +68,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "EncoderUNet": (EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8)), image),
         "MultiTaskNet": (multitask, image),
         "SimCLRNet": (simclr, image),
+        "EncoderUNetHub": (_hub_unet(tmp_path), image),  # a pretrained keras-hub encoder, rebuilt offline
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
     legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
@@ -93,7 +103,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     facts = json.loads((tmp_path / "facts.json").read_text())
     for name, outputs in expected.items():
-        assert facts[name]["type"] == {"legacy": "UNet", "legacy_2d": "EncoderUNet"}.get(name, name)
+        assert facts[name]["type"] == {"legacy": "UNet", "legacy_2d": "EncoderUNet",
+                                       "EncoderUNetHub": "EncoderUNet"}.get(name, name)
         for key, value in outputs.items():
             np.testing.assert_allclose(np.load(tmp_path / f"{name}_{key}_out.npy"), value, atol=1e-5)
     assert facts["MultiTaskNet"]["config"]["tasks"] == ["class", "mask"]
@@ -104,6 +115,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     assert load_model(tmp_path / "legacy.keras").upsample == "pixel_shuffle"  # kerasbrain's loader swaps it
     assert facts["legacy_2d"]["config"]["stem_skip"] is False and facts["EncoderUNet"]["config"]["stem_skip"] is True
     assert facts["legacy_2d"]["config"]["image_skip_filters"] == 0
+    assert facts["EncoderUNetHub"]["config"]["input_normalization"] == "imagenet"
+    assert "hub_backbone" not in facts["EncoderUNet"]["config"]  # keras-cv encoders keep their old config
     assert facts["EncoderUNet"]["config"]["image_skip_filters"] == 32
     loaded_2d = load_model(tmp_path / "legacy_2d.keras")
     assert loaded_2d.upsample == "pixel_shuffle" and loaded_2d.stem_skip is False and loaded_2d.image_skip_filters == 0
