@@ -132,6 +132,23 @@ def hub_encoder_model(backbone_config: dict, levels=(2, 3, 4, 5), name: str = "e
     return keras.Model(backbone.inputs[0], [outputs[f"P{i}"] for i in levels], name=name)
 
 
+def build_encoder(name: str, in_channels: int, levels, hub_backbone: dict | None = None) -> keras.Model:
+    """A network's encoder: keras-hub's from a recorded architecture, else keras-cv's (random weights)."""
+    if hub_backbone:
+        return hub_encoder_model(hub_backbone, levels, name=f"{name}_encoder")
+    return encoder_model(name, in_channels, levels)
+
+
+def normalise_input(inputs, input_normalization: str):
+    """The image the encoder sees: as given ("none"), or ImageNet-standardised ("imagenet") by a layer."""
+    if input_normalization == "none":
+        return inputs
+    if input_normalization != "imagenet":
+        raise ValueError(f"input_normalization must be 'none' or 'imagenet'. Received: {input_normalization!r}")
+    return keras.layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
+                                      name="imagenet_normalization")(inputs)
+
+
 def copy_hub_weights(backbone, encoder: keras.Model) -> None:
     """Copy a keras-hub backbone's weights into an encoder built by `hub_encoder_model`, layer by name."""
     for layer in encoder.layers:

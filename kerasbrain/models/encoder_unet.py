@@ -16,8 +16,7 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.backbones import (ENCODERS, IMAGENET_MEAN, IMAGENET_STD, copy_encoder_weights,
-                                         copy_hub_weights, encoder_model, hub_encoder_model)
+from kerasbrain.models.backbones import ENCODERS, build_encoder, copy_encoder_weights, normalise_input
 from kerasbrain.models.unet import conv_block, decoder
 from kerasbrain.serialization import register
 
@@ -56,16 +55,9 @@ class EncoderUNet(keras.Model):
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         if len(decoder_filters) != 5:
             raise ValueError(f"decoder_filters needs 5 widths. Received: decoder_filters={decoder_filters}")
-        if input_normalization not in ("none", "imagenet"):
-            raise ValueError(f"input_normalization must be 'none' or 'imagenet'. Received: {input_normalization!r}")
         inputs = keras.Input(shape=(None, None, in_channels), name="image")
-        image = inputs
-        if input_normalization == "imagenet":
-            image = keras.layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
-                                               name="imagenet_normalization")(inputs)
-        levels = (1, 2, 3, 4, 5) if stem_skip else (2, 3, 4, 5)
-        enc = (hub_encoder_model(hub_backbone, levels, name=f"{encoder}_encoder") if hub_backbone
-               else encoder_model(encoder, in_channels, levels))
+        image = normalise_input(inputs, input_normalization)
+        enc = build_encoder(encoder, in_channels, (1, 2, 3, 4, 5) if stem_skip else (2, 3, 4, 5), hub_backbone)
         features = enc(image)
         p1, (p2, p3, p4, p5) = (features[0], features[1:]) if stem_skip else (None, features)
         p0 = (conv_block(image, 2, image_skip_filters, norm, "relu", name="image_skip") if image_skip_filters
@@ -93,14 +85,9 @@ class EncoderUNet(keras.Model):
     def with_pretrained_encoder(cls, encoder: str, weights: str, **kwargs) -> EncoderUNet:
         """A U-Net whose encoder starts from keras-hub weights ("imagenet", a preset folder, a weights file)
         and whose input is ImageNet-normalised, as those weights expect (`models/presets.py`)."""
-        from kerasbrain.models.backbones import serialize_hub_backbone
-        from kerasbrain.models.presets import pretrained_backbone
+        from kerasbrain.models.presets import with_pretrained_encoder
 
-        backbone = pretrained_backbone(encoder, weights)
-        model = cls(encoder=encoder, hub_backbone=serialize_hub_backbone(backbone), input_normalization="imagenet",
-                    **kwargs)
-        copy_hub_weights(backbone, model.encoder)
-        return model
+        return with_pretrained_encoder(cls, encoder, weights, **kwargs)
 
     def get_config(self):
         config = {"encoder": self.encoder_name, "in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.backbones import ENCODERS, copy_encoder_weights, encoder_model
+from kerasbrain.models.backbones import ENCODERS, build_encoder, copy_encoder_weights, normalise_input
 from kerasbrain.models.unet import decoder
 from kerasbrain.serialization import register
 
@@ -34,6 +34,8 @@ class MultiTaskNet(keras.Model):
         norm: decoder normalisation ("batch", "group", "instance", "none").
         calibration_temperature: the temperature already folded into the class layer's weights by
             `evaluation.calibration.fold_temperature` (None: not calibrated); a record, not applied again.
+        hub_backbone, input_normalization: a pretrained keras-hub encoder and the ImageNet
+            standardisation it expects, as `EncoderUNet`'s (`with_pretrained_encoder`).
     Input sides must be multiples of 32; pixels are in [0, 1].
     """
 
@@ -41,22 +43,23 @@ class MultiTaskNet(keras.Model):
 
     def __init__(self, encoder="resnet18", num_classes=4, tasks=TASKS, in_channels=3,
                  decoder_filters=(256, 128, 64, 32, 16), dropout=0.3, norm="batch", upsample="pixel_shuffle",
-                 calibration_temperature=None, name=None, **kwargs):
+                 calibration_temperature=None, hub_backbone=None, input_normalization="none", name=None, **kwargs):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}. Received: encoder={encoder!r}")
         tasks = tuple(tasks)
         if not tasks or set(tasks) - set(TASKS):
             raise ValueError(f"tasks must be a non-empty subset of {TASKS}. Received: tasks={tasks}")
         inputs = keras.Input(shape=(None, None, in_channels), name="image")
-        enc = encoder_model(encoder, in_channels)
-        p2, p3, p4, p5 = enc(inputs)
+        image = normalise_input(inputs, input_normalization)
+        enc = build_encoder(encoder, in_channels, (2, 3, 4, 5), hub_backbone)
+        p2, p3, p4, p5 = enc(image)
         outputs = {}
         if "class" in tasks:
             x = keras.layers.GlobalAveragePooling2D(name="class_pool")(p5)
             x = keras.layers.Dropout(dropout, name="class_dropout")(x)
             outputs["class"] = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="class")(x)
         if "mask" in tasks:
-            x, _ = decoder(p5, [p4, p3, p2, None, inputs], 2, norm, "relu", filters=list(decoder_filters),
+            x, _ = decoder(p5, [p4, p3, p2, None, image], 2, norm, "relu", filters=list(decoder_filters),
                            upsample=upsample)
             logits = L.conv(2, 1, 1, name="mask_logits")(x)
             outputs["mask"] = keras.layers.Activation("sigmoid", dtype="float32", name="mask")(logits)
@@ -71,13 +74,25 @@ class MultiTaskNet(keras.Model):
         self.norm = norm
         self.upsample = upsample
         self.calibration_temperature = calibration_temperature
+        self.hub_backbone = hub_backbone
+        self.input_normalization = input_normalization
+
+    @classmethod
+    def with_pretrained_encoder(cls, encoder: str, weights: str, **kwargs) -> MultiTaskNet:
+        """As `EncoderUNet.with_pretrained_encoder`: keras-hub weights, ImageNet-normalised input."""
+        from kerasbrain.models.presets import with_pretrained_encoder
+
+        return with_pretrained_encoder(cls, encoder, weights, **kwargs)
 
     def get_config(self):
-        return {"encoder": self.encoder_name, "num_classes": self.num_classes, "tasks": list(self.tasks),
-                "in_channels": self.in_channels, "decoder_filters": list(self.decoder_filters),
-                "dropout": self.dropout, "norm": self.norm, "upsample": self.upsample,
-                "calibration_temperature": self.calibration_temperature, "name": self.name,
-                "trainable": self.trainable}
+        config = {"encoder": self.encoder_name, "num_classes": self.num_classes, "tasks": list(self.tasks),
+                  "in_channels": self.in_channels, "decoder_filters": list(self.decoder_filters),
+                  "dropout": self.dropout, "norm": self.norm, "upsample": self.upsample,
+                  "calibration_temperature": self.calibration_temperature, "name": self.name,
+                  "trainable": self.trainable}
+        if self.hub_backbone:  # models with keras-cv encoders keep the config they always had
+            config.update(hub_backbone=self.hub_backbone, input_normalization=self.input_normalization)
+        return config
 
     @property
     def size_divisor(self) -> int:

@@ -127,3 +127,27 @@ def fetch(encoder: str, out: str | os.PathLike) -> Path:
     backbone = download_preset(encoder)
     backbone.save_to_preset(str(out))
     return out
+
+
+def with_pretrained_encoder(cls, encoder: str, weights: str, **kwargs):
+    """`cls(encoder=..., **kwargs)` (an encoder network) with its encoder from keras-hub weights and its input
+    ImageNet-normalised, as those weights expect."""
+    from kerasbrain.models.backbones import copy_hub_weights, serialize_hub_backbone
+
+    backbone = pretrained_backbone(encoder, weights)
+    model = cls(encoder=encoder, hub_backbone=serialize_hub_backbone(backbone), input_normalization="imagenet",
+                **kwargs)
+    copy_hub_weights(backbone, model.encoder)
+    return model
+
+
+def build_with_encoder_weights(cls, encoder: str, weights: str, **kwargs):
+    """The network `[model] encoder_weights` asks for: random (""), keras-hub weights ("imagenet", a preset
+    folder, a .weights.h5), or a saved .keras encoder (SimCLR's, or any kerasbrain model's)."""
+    if is_pretrained_source(weights):
+        return with_pretrained_encoder(cls, encoder, weights, **kwargs)
+    model = cls(encoder=encoder, **kwargs)
+    if weights:
+        model.load_encoder_weights(weights)
+    return model
+

@@ -28,7 +28,7 @@ class MultiTaskModelConfig:
     dropout: float = 0.3
     norm: str = "batch"  # decoder normalisation
     decoder_filters: tuple[int, int, int, int, int] = (256, 128, 64, 32, 16)
-    encoder_weights: str = ""  # a saved .keras encoder (e.g. SimCLR) to start from
+    encoder_weights: str = ""  # "" random; "imagenet", a keras-hub preset folder or .weights.h5; or a .keras encoder
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,10 @@ from kerasbrain.windows import check_window
 
 def build_multitask_model(config: MultiTaskConfig, tasks) -> MultiTaskNet:
     m = config.model
-    model = MultiTaskNet(encoder=m.encoder, tasks=tasks, decoder_filters=m.decoder_filters, dropout=m.dropout,
-                         norm=m.norm)
-    if m.encoder_weights:
-        model.load_encoder_weights(m.encoder_weights)
-    return model
+    from kerasbrain.models.presets import build_with_encoder_weights
+
+    return build_with_encoder_weights(MultiTaskNet, m.encoder, m.encoder_weights, tasks=tasks,
+                                      decoder_filters=m.decoder_filters, dropout=m.dropout, norm=m.norm)
 
 
 def multitask_losses(config: MultiTaskConfig, tasks):

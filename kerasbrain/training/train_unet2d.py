@@ -45,16 +45,11 @@ def build_slice_model(config: SliceConfig) -> keras.Model:
         return UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=m.base_filters, depth=m.depth,
                     norm=slice_norm(config), activation="relu", final_activation="sigmoid",
                     output_prior=m.output_prior or None, name="unet2d")
-    from kerasbrain.models.presets import is_pretrained_source
+    from kerasbrain.models.presets import build_with_encoder_weights
 
-    options = dict(norm=slice_norm(config), stem_skip=m.stem_skip, image_skip_filters=m.image_skip_filters,
-                   output_prior=m.output_prior or None)
-    if is_pretrained_source(m.encoder_weights):  # keras-hub: "imagenet", a preset folder or a weights file
-        return EncoderUNet.with_pretrained_encoder(m.encoder, m.encoder_weights, **options)
-    model = EncoderUNet(encoder=m.encoder, **options)
-    if m.encoder_weights:  # a saved .keras encoder (SimCLR's, or any kerasbrain model's)
-        model.load_encoder_weights(m.encoder_weights)
-    return model
+    return build_with_encoder_weights(EncoderUNet, m.encoder, m.encoder_weights, norm=slice_norm(config),
+                                      stem_skip=m.stem_skip, image_skip_filters=m.image_skip_filters,
+                                      output_prior=m.output_prior or None)
 
 
 def slice_metrics():

@@ -110,3 +110,24 @@ def test_a_cached_preset_is_used_without_asking_the_network(resnet18_preset, tmp
     monkeypatch.setattr(presets, "reachable", lambda *a, **k: pytest.fail("the network was asked"))
     model = EncoderUNet.with_pretrained_encoder("resnet18", "imagenet")  # from the cache, offline
     assert model.get_config()["input_normalization"] == "imagenet"
+
+
+def test_the_multitask_network_takes_the_same_pretrained_encoder(resnet18_preset, tmp_path):
+    """Seeds 000 / 001's network: the class head and the mask decoder see the preset's encoder, standardised."""
+    from kerasbrain.models.multitask import MultiTaskNet
+    from kerasbrain.models.presets import build_with_encoder_weights
+
+    model = build_with_encoder_weights(MultiTaskNet, "resnet18", str(resnet18_preset),
+                                       decoder_filters=(16, 8, 8, 8, 4))
+    unet = EncoderUNet.with_pretrained_encoder("resnet18", str(resnet18_preset))
+    x = (_image(seed=5) - np.asarray(IMAGENET_MEAN, "float32")) / np.asarray(IMAGENET_STD, "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.encoder(x)[-1]),
+                               keras.ops.convert_to_numpy(unet.encoder(x)[-1]), rtol=1e-5, atol=1e-5)
+    assert model.get_config()["input_normalization"] == "imagenet"
+    model.save(tmp_path / "multitask.keras")
+    loaded = keras.saving.load_model(tmp_path / "multitask.keras")
+    image = _image(seed=6)
+    for key, value in model.predict_on_batch(image).items():
+        np.testing.assert_allclose(loaded.predict_on_batch(image)[key], value, atol=1e-5)
+    random = build_with_encoder_weights(MultiTaskNet, "resnet18", "", decoder_filters=(16, 8, 8, 8, 4))
+    assert "hub_backbone" not in random.get_config()  # random encoders stay keras-cv's
