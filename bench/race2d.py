@@ -80,6 +80,8 @@ def main():
     parser.add_argument("--model", help="scratch, resnet18/34/50 or efficientnet_b0 (default: scratch, or the "
                                             "config's).")
     parser.add_argument("--config", help="Train this slice config (shipped name or TOML file) on the race's split.")
+    parser.add_argument("--encoder-weights", help="With --config: override its encoder_weights ('' random; seed "
+                        "004's is 'imagenet', which needs a network or `kerasbrain encoders fetch`).")
     parser.add_argument("--norm", default="auto")
     parser.add_argument("--recalibration-batches", type=int, default=16)
     parser.add_argument("--patients", type=int, default=12)
@@ -134,6 +136,8 @@ def race_config(args) -> tuple[SliceConfig, float]:
         config = load_slice_config(args.config)
         model = config.model if args.model is None else replace(
             config.model, encoder="none" if args.model == "scratch" else args.model)
+        if args.encoder_weights is not None:
+            model = replace(model, encoder_weights=args.encoder_weights)
         return replace(config, data=replace(split, enhance=config.data.enhance), model=model), args.minutes or 0.0
     model = args.model or "scratch"
     return SliceConfig(

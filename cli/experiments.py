@@ -20,12 +20,15 @@ def experiment():
 @click.option("--out", default="runs/lgg-compare", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--encoder", "encoders", multiple=True, default=("resnet50", "efficientnet_b0"), show_default=True,
               type=click.Choice(["resnet18", "resnet34", "resnet50", "efficientnet_b0"]))
-@click.option("--quick", is_flag=True, help="Two short stages on at most 24 slices per subset (CPU, phantom data).")
-def lgg_compare(data, out, encoders, quick):
-    """Seed 004's table: raw / median+CLAHE x ResNet50 / EfficientNet-B0, two-stage fine-tuning."""
+@click.option("--quick", is_flag=True, help="Two short stages on at most 24 slices per subset (CPU, phantom data; "
+              "random encoders unless --encoder-weights is given).")
+@click.option("--encoder-weights", help="Override seed 004's `imagenet`: a keras-hub preset folder, or '' for random "
+              "encoders (the same folder is used for every encoder only if it fits them; see `kerasbrain encoders`).")
+def lgg_compare(data, out, encoders, quick, encoder_weights):
+    """Seed 004's table: raw / median+CLAHE x ResNet50 / EfficientNet-B0 on ImageNet encoders, two-stage fine-tuning."""
     from kerasbrain.experiments.lgg_compare import run_lgg_compare
 
-    result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo)
+    result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo, encoder_weights=encoder_weights)
     click.echo(result["table"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 

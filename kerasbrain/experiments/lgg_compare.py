@@ -18,8 +18,13 @@ from kerasbrain.training.config2d import SliceConfig, Stage, load_slice_config
 COLUMNS = ("variant", "dice", "iou", "accuracy", "precision", "recall", "val_loss")
 
 
-def variant_config(base: SliceConfig, encoder: str, enhance: bool, quick: bool) -> SliceConfig:
-    config = replace(base, model=replace(base.model, encoder=encoder), data=replace(base.data, enhance=enhance))
+def variant_config(base: SliceConfig, encoder: str, enhance: bool, quick: bool,
+                   encoder_weights: str | None = None) -> SliceConfig:
+    """Seed 004's config for one variant; `encoder_weights` None keeps the seed's ("imagenet"), except with
+    `quick` (phantom data in the suite), which starts from random encoders unless told otherwise."""
+    weights = encoder_weights if encoder_weights is not None else ("" if quick else base.model.encoder_weights)
+    config = replace(base, model=replace(base.model, encoder=encoder, encoder_weights=weights),
+                     data=replace(base.data, enhance=enhance))
     if quick:
         config = replace(config, stages=(Stage(1, 1e-3, True), Stage(1, 1e-4, False)),
                          training=replace(config.training, batch_size=4, max_slices=24))
@@ -27,7 +32,7 @@ def variant_config(base: SliceConfig, encoder: str, enhance: bool, quick: bool) 
 
 
 def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"), quick: bool = False,
-                    progress=print) -> dict:
+                    progress=print, encoder_weights: str | None = None) -> dict:
     from kerasbrain.evaluation.slices import evaluate_slices
     from kerasbrain.inference.model_io import load_model
     from kerasbrain.training.train_unet2d import split_slices, train_unet2d
@@ -39,7 +44,7 @@ def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"),
         for encoder in encoders:
             name = f"{'preprocessed' if enhance else 'raw'}-{encoder}"
             progress(f"== {name}")
-            config = variant_config(base, encoder, enhance, quick)
+            config = variant_config(base, encoder, enhance, quick, encoder_weights)
             run = out_dir / name
             result = train_unet2d(data_dir, run, config, verbose=2 if quick else "auto", progress=progress)
             subsets, _ = split_slices(data_dir, config, run)

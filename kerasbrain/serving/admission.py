@@ -3,7 +3,8 @@
 Two limits keep a server's memory bounded whatever arrives at once:
 
 - REST bodies: the bytes of request bodies being read and parsed at once (`max_inflight_mb`),
-  checked from Content-Length before a byte is read (gRPC bounds its own: at most
+  checked from Content-Length before the body is read (a refused one is dropped piece by piece,
+  never held: `rest.py`; gRPC bounds its own: at most
   `grpc_workers` messages of at most `grpc_max_message_bytes` are held);
 - whole cases: how many whole-case requests run at once (`case_slots`); one BraTS-size case
   needs about 2 GB of working memory in the graph, whatever encoding it arrived in.

@@ -250,7 +250,8 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                 return 0  # _read_body refuses it with its own message
 
         def do_POST(self):  # noqa: N802
-            start, status, self._model = time.perf_counter(), "OK", ""
+            start, status, self._model, self._body_read = time.perf_counter(), "OK", "", False
+            declared = 0
             try:
                 declared = self._declared_length()
                 if declared > max_body_bytes:
@@ -259,8 +260,8 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
                     self._post()
             except ServingError as exc:
                 status = exc.code
-                if exc.code == "RESOURCE_EXHAUSTED":
-                    self.close_connection = True  # the body may be unread
+                if exc.code == "RESOURCE_EXHAUSTED" and not self._body_read:
+                    self._discard_body(declared)
                 self._error(exc)
             except Exception as exc:  # noqa: BLE001
                 status = "INTERNAL"
@@ -269,8 +270,22 @@ def make_handler(manager, max_body_bytes: int, metrics: Metrics, monitoring_path
             finally:
                 metrics.record(self._model or "unknown", "predict", status, time.perf_counter() - start)
 
+        def _discard_body(self, declared: int, limit: int = 64 * 1024**2):
+            """Read a refused request's body in small pieces and drop it, so the client, still sending, reads
+            its 429 instead of a broken pipe; beyond `limit` bytes the connection is closed instead."""
+            if declared > limit:
+                self.close_connection = True
+                return
+            left = declared
+            while left > 0:
+                piece = self.rfile.read(min(left, 1024**2))
+                if not piece:
+                    break
+                left -= len(piece)
+
         def _post(self):
             body = self._read_body()
+            self._body_read = True
             if self.path.startswith("/v2"):
                 self._model = self.path.split("/")[3] if self.path.count("/") >= 3 else ""
                 self._send_v2(*open_inference.rest_infer(manager, self.path.split("?", 1)[0], body,

@@ -51,7 +51,7 @@ def test_slice_configs():
     from kerasbrain.training.config2d import load_slice_config, slice_config_from_dict
 
     seed004 = load_slice_config("seed004_resnet50")
-    assert seed004.model.encoder == "resnet50"
+    assert seed004.model.encoder == "resnet50" and seed004.model.encoder_weights == "imagenet"
     assert [(s.epochs, s.learning_rate, s.freeze_encoder) for s in seed004.stages] == [(5, 1e-4, True),
                                                                                         (15, 1e-5, False)]
     assert seed004.training.plateau_patience == 3 and seed004.training.plateau_factor == 0.1
