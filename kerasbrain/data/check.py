@@ -8,7 +8,8 @@ unreadable file, a mask that does not fit its image, a case with another number 
 the same image twice, above all in two splits: public brain-MRI classification sets are known to
 carry such duplicates between train and test); what is merely worth knowing is a **note**.
 Duplicates are found by a hash of the decoded pixels, so a copy saved in another lossless format
-counts too (a lossy re-encoding changes the pixels and is not found).
+counts too; near copies of 2-D pictures (a JPEG re-encoding, a slight brightness change: what
+the hash cannot see) by the correlation of 64 x 64 grey thumbnails (`near_copies`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,70 @@ def _duplicates(hashes: dict[str, str], split_of: dict[str, str], what: str, gro
                      else f"twice in {splits[0] or 'the data'}")
             problems.append(f"the same {what} {where}: {', '.join(sorted(names))}")
     return problems
+
+
+#: Thumbnail correlation at and above which two pictures are near copies. A JPEG re-encoding at quality 50
+#: correlates above 0.998; different phantom and MRI pictures, even of one class, stay well below.
+NEAR_COPY_CORRELATION = 0.99
+
+
+def thumbnail(image: np.ndarray, side: int = 64) -> np.ndarray:
+    """A picture as a z-scored `side` x `side` grey thumbnail, flattened (what `near_copies` compares)."""
+    import cv2
+
+    grey = image.astype(np.float32).mean(axis=-1) if image.ndim == 3 else image.astype(np.float32)
+    small = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA).ravel()
+    return (small - small.mean()) / max(float(small.std()), 1e-6)
+
+
+def near_copies(thumbnails: dict[str, np.ndarray], threshold: float = NEAR_COPY_CORRELATION,
+                block: int = 2048) -> list[tuple[str, str, float]]:
+    """Pairs (a, b, correlation) of thumbnails correlating at or above `threshold`, in blocks (bounded memory)."""
+    names = sorted(thumbnails)
+    if len(names) < 2:
+        return []
+    matrix = np.stack([thumbnails[n] for n in names]).astype(np.float32) / np.sqrt(len(thumbnails[names[0]]))
+    pairs = []
+    for start in range(0, len(names), block):
+        scores = matrix[start:start + block] @ matrix.T
+        for i, j in zip(*np.nonzero(scores >= threshold)):
+            if start + i < j:
+                pairs.append((names[start + i], names[j], float(scores[i, j])))
+    return pairs
+
+
+def _near_copy_findings(thumbnails, hashes, split_of, what, groups_are=""):
+    """(problems, notes), one line per group of near copies (pairs joined transitively): a group across
+    splits (or groups) is a problem, one within a split a note; groups of exact copies only are left to
+    `_duplicates`."""
+    parent = {}
+
+    def root(name):
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    best = {}
+    for a, b, score in near_copies(thumbnails):
+        parent[root(b)] = root(a)
+        best[(a, b)] = score
+    clusters = defaultdict(list)
+    for name in {n for pair in best for n in pair}:
+        clusters[root(name)].append(name)
+    problems, notes = [], []
+    for names in clusters.values():
+        names = sorted(names)
+        if len({hashes.get(n) for n in names}) == 1:
+            continue
+        lowest = min(score for (a, b), score in best.items() if a in names)
+        line = f"{', '.join(names)} (thumbnail correlation >= {lowest:.3f})"
+        splits = sorted({split_of.get(n, "") for n in names})
+        if len(splits) > 1:
+            where = f"in {groups_are + ' ' if groups_are else ''}{' and '.join(splits)}"
+            problems.append(f"near copies of a {what} (a lossy re-encoding?) {where}: {line}")
+        elif not groups_are:
+            notes.append(f"near copies of a {what} within {splits[0] or 'the data'}: {line}")
+    return sorted(problems), sorted(notes)
 
 
 def check_volumes(folder: Path, progress=print) -> CheckReport:
@@ -124,7 +189,7 @@ def check_slices(folder: Path, progress=print) -> CheckReport:
     from kerasbrain.data.lgg import discover_lgg, read_slice
 
     slices = discover_lgg(folder, require_masks=False)
-    problems, notes, hashes, split_of, areas = [], [], {}, {}, []
+    problems, notes, hashes, split_of, areas, thumbnails = [], [], {}, {}, [], {}
     for files in slices:
         name = f"{files.patient}/{files.image.name}"
         split_of[name] = files.patient
@@ -137,8 +202,11 @@ def check_slices(folder: Path, progress=print) -> CheckReport:
             problems.append(str(exc).splitlines()[0])
             continue
         hashes[name] = pixel_hash(image)
+        thumbnails[name] = thumbnail(image)
         areas.append(float((mask > 0).mean()))
     problems += _duplicates(hashes, split_of, "slice", groups_are="patients")
+    near, _ = _near_copy_findings(thumbnails, hashes, split_of, "slice", groups_are="patients")
+    problems += near  # within a patient, neighbouring slices may look alike
     patients = Counter(s.patient for s in slices)
     tumour = sum(a > 0 for a in areas)
     counts = {"patients": len(patients), "slices": len(slices), "with_tumour": tumour,
@@ -157,7 +225,7 @@ def check_images(folder: Path, progress=print) -> CheckReport:
     from kerasbrain.data.tumour_images import discover_tumour_images, read_binary_mask
 
     samples = discover_tumour_images(folder)
-    problems, notes, hashes, split_of = [], [], {}, {}
+    problems, notes, hashes, split_of, thumbnails = [], [], {}, {}, {}
     counts = defaultdict(Counter)
     for sample in samples:
         key = f"{sample.subset}/{sample.image.name}"
@@ -171,7 +239,11 @@ def check_images(folder: Path, progress=print) -> CheckReport:
             continue
         counts[sample.subset][CLASSES[sample.label] if sample.label is not None else "unlabelled"] += 1
         hashes[key] = pixel_hash(image)
+        thumbnails[key] = thumbnail(image)
     problems += _duplicates(hashes, split_of, "picture")
+    near_problems, near_notes = _near_copy_findings(thumbnails, hashes, split_of, "picture")
+    problems += near_problems
+    notes += near_notes
     for subset, by_class in counts.items():
         if by_class and max(by_class.values()) > 3 * max(min(by_class.values()), 1):
             notes.append(f"{subset}: classes out of balance, " + ", ".join(f"{c} {n}" for c, n in sorted(by_class.items())))

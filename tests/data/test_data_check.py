@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from kerasbrain.data.check import check_dataset, pixel_hash
+from kerasbrain.data.check import check_dataset, near_copies, pixel_hash, thumbnail
 
 
 def run(*args):
@@ -72,6 +72,42 @@ def test_class_pictures_duplicated_between_train_and_test(tmp_path):
     assert len(duplicates) == 1, report.problems
     assert all(name in duplicates[0] for name in (f"train/{train[0].name}", "test/copy.png", f"test/again_{train[0].name}"))
     assert report.counts["train"] and sum(report.counts["test"].values()) == len(test) + 2
+
+
+def test_a_lossy_copy_across_splits_is_found_and_distinct_pictures_are_not(tmp_path):
+    """A JPEG re-encoding (quality 50) and a brighter copy: different pixels, so no hash finds them."""
+    from kerasbrain.data.phantom_classes import write_brisc
+
+    root = write_brisc(tmp_path / "brisc", per_class=3, seed=2)
+    clean = check_dataset(tmp_path / "brisc", progress=None)
+    assert not [line for line in clean.problems + clean.notes if "near cop" in line], clean.problems + clean.notes
+    train = sorted(root.rglob("classification_task/train/*/*.jpg"))
+    original = cv2.imread(str(train[0]))
+    test_class = root / "classification_task" / "test" / train[0].parent.name
+    assert cv2.imwrite(str(test_class / "reencoded.jpg"), original, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    brighter = np.clip(original.astype(np.int16) + 12, 0, 255).astype(np.uint8)
+    assert cv2.imwrite(str(train[1].parent / "brighter.png"), brighter)
+    report = check_dataset(tmp_path / "brisc", progress=None)
+    near = [p for p in report.problems if "near copies" in p]  # one group: the original and both copies
+    assert len(near) == 1 and "in test and train" in near[0], report.problems
+    assert all(n in near[0] for n in (f"train/{train[0].name}", "test/reencoded.jpg", "brighter.png")), near
+    assert not [n for n in report.notes if "near copies" in n]
+    (test_class / "reencoded.jpg").unlink()  # the same two within train alone: a note, not a problem
+    report = check_dataset(tmp_path / "brisc", progress=None)
+    assert not [p for p in report.problems if "near copies" in p], report.problems
+    within = [n for n in report.notes if "near copies" in n]
+    assert len(within) == 1 and "within train" in within[0] and "brighter.png" in within[0], report.notes
+
+
+def test_near_copies_known_answer():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(64, 64)).astype(np.float32)
+    thumbs = {"a": thumbnail(base), "a_noisy": thumbnail(base + rng.normal(0, 0.05, size=base.shape)),
+              "other": thumbnail(rng.normal(size=(64, 64)))}
+    pairs = near_copies(thumbs, block=1)  # blocks of one row: the blocking changes nothing
+    assert [(a, b) for a, b, _ in pairs] == [("a", "a_noisy")]
+    expected = np.corrcoef(thumbs["a"], thumbs["a_noisy"])[0, 1]
+    assert pairs[0][2] == pytest.approx(expected, abs=1e-5)
 
 
 def test_lgg_slices_a_missing_mask_and_a_mask_of_another_size(tmp_path):
