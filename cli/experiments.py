@@ -29,7 +29,7 @@ def lgg_compare(data, out, encoders, quick, encoder_weights):
     from kerasbrain.experiments.lgg_compare import run_lgg_compare
 
     result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo, encoder_weights=encoder_weights)
-    click.echo(result["table"])
+    click.echo(result["table"] + "\n\n" + result["comparison"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 
@@ -48,7 +48,7 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
     from kerasbrain.training.config_multitask import load_multitask_config
 
     result = run_multitask_compare(data, out, load_multitask_config(config), quick, time_budget, progress=echo)
-    click.echo(result["table"])
+    click.echo(result["table"] + "\n\n" + result["comparison"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from kerasbrain.experiments.published import beside_published
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.training.config2d import SliceConfig, Stage, load_slice_config
 
@@ -58,10 +59,11 @@ def run_lgg_compare(data_dir, out_dir, encoders=("resnet50", "efficientnet_b0"),
     table = ["| Model | Dice | IoU | Accuracy | Precision | Recall | Val loss |", "|---|---|---|---|---|---|---|"]
     table += [f"| {r['variant']} | " + " | ".join(f"{r[k]:.4f}" for k in COLUMNS[1:]) + " |" for r in rows]
     table = "\n".join(table)
-    write_text(out_dir / "results.md", table + "\n")
+    comparison = beside_published("seed004", rows, "variant", COLUMNS[1:])
+    write_text(out_dir / "results.md", f"{table}\n\n## Beside seed 004's published table\n\n{comparison}\n")
     write_json(out_dir / "histories.json", histories, indent=None)
     curves = save_curves(out_dir / "training_curves.png", histories)
-    return {"rows": rows, "table": table, "curves": curves, "out_dir": out_dir}
+    return {"rows": rows, "table": table, "comparison": comparison, "curves": curves, "out_dir": out_dir}
 
 
 def save_curves(path, histories: dict) -> Path:

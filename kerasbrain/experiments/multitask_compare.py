@@ -14,6 +14,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from kerasbrain.experiments.published import beside_published
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.training.config_multitask import MultiTaskConfig
@@ -55,11 +56,12 @@ def run_multitask_compare(data_dir, out_dir, config: MultiTaskConfig | None = No
     table = ["| Model | Accuracy | Macro F1 | Macro ROC-AUC |", "|---|---:|---:|---:|"]
     table += [f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['macro_roc_auc']:.4f} |" for r in rows]
     table = "\n".join(table)
+    comparison = beside_published("seed000", rows, "model", COLUMNS[1:])
     write_csv(out_dir / "results.csv", rows, COLUMNS)
-    write_text(out_dir / "results.md", table + "\n")
+    write_text(out_dir / "results.md", f"{table}\n\n## Beside seed 000's published table\n\n{comparison}\n")
     write_json(out_dir / "histories.json", histories, indent=None)
     curves = save_curves(out_dir / "training_curves.png", histories)
-    return {"rows": rows, "table": table, "curves": curves, "out_dir": out_dir}
+    return {"rows": rows, "table": table, "comparison": comparison, "curves": curves, "out_dir": out_dir}
 
 
 def save_curves(path, histories: dict) -> Path:
