@@ -66,16 +66,19 @@ class TrainOption:
 
 
 #: The flag of every family whose networks have a 2-D encoder (SimCLR's `encoder.keras` goes here).
-ENCODER_WEIGHTS = TrainOption("encoder_weights", str, "A saved encoder to start from (a SimCLR run's encoder.keras, "
-                              "or any kerasbrain model with the same encoder); overrides [model].encoder_weights.")
+ENCODER_WEIGHTS = TrainOption("encoder_weights", str, "The encoder's start: 'imagenet' (a keras-hub preset), a preset "
+                              "folder or .weights.h5 (`kerasbrain encoders fetch`), or a saved encoder (a SimCLR run's "
+                              "encoder.keras, or any kerasbrain model with the same encoder); overrides "
+                              "[model].encoder_weights.")
 
 
 def with_encoder_weights(config, encoder_weights: str | None):
     """`config` with `[model] encoder_weights` replaced when the flag was given."""
     if not encoder_weights:
         return config
-    if not Path(encoder_weights).is_file():
-        raise ValueError(f"{encoder_weights}: --encoder-weights file not found")
+    if encoder_weights != "imagenet" and not Path(encoder_weights).exists():
+        raise ValueError(f"{encoder_weights}: --encoder-weights not found (give 'imagenet', a keras-hub preset folder, "
+                         "a .weights.h5 or a .keras encoder)")
     return replace(config, model=replace(config.model, encoder_weights=str(encoder_weights)))
 
 
