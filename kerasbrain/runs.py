@@ -77,7 +77,9 @@ def subset_ids(run_dir, subset: str) -> list[str] | None:
 
 
 def _has_saved_epoch(run_dir: Path) -> bool:
-    return any(run_dir.glob("*.keras")) or any((run_dir / "backup").glob("*"))
+    """Whether the run, or one of its folds (`fold_K/`, cross-validation), has saved an epoch."""
+    return any(any(d.glob("*.keras")) or any((d / "backup").glob("*"))
+               for d in [run_dir, *sorted(run_dir.glob("fold_*"))])
 
 
 @contextmanager

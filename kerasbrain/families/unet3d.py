@@ -44,6 +44,10 @@ class VolumetricFamily(ModelFamily):
                     "devices) or multi_worker (several machines, JAX: jax.distributed)."),
         TrainOption("devices", int, "Override [distribution].devices: data_parallel over the first N devices.",
                     minimum=1),
+        TrainOption("fold", str, "Cross-validation: train fold K (0..k-1, [data] folds) of the dataset's k-fold split "
+                    "(written once beside the data, shared by every configuration) into OUT/fold_K, or 'all' "
+                    "for every fold in turn; each resumable, each fold's validation cases predicted into "
+                    "OUT/fold_K/oof/ (--time-budget applies to each fold)."),
     )
 
     def owns_legacy_config(self, raw: dict) -> bool:
@@ -53,16 +57,42 @@ class VolumetricFamily(ModelFamily):
         return getattr(model, "spatial_dims", None) == 3
 
     def train(self, data, out, config, time_budget=None, progress=print, epochs=None, steps_per_epoch=None,
-              distribution=None, devices=None):
+              distribution=None, devices=None, fold=None):
         from kerasbrain.training.distribution import DistributionConfig, distributed
         from kerasbrain.training.train_unet3d import train_unet3d
 
         if distribution or devices:
             strategy = distribution or ("data_parallel" if devices else config.distribution.strategy)
             config = dataclasses.replace(config, distribution=DistributionConfig(strategy, devices or 0))
+        if fold is not None:
+            return self._train_folds(data, Path(out), config, fold, time_budget, progress, epochs, steps_per_epoch)
         with distributed(config.distribution, config.training.batch_size, progress) as where:
             return train_unet3d(data, where.run_dir(out), config, epochs, steps_per_epoch, progress=progress,
                                 time_budget=time_budget, data_shard=where.data_shard())
+
+    def _train_folds(self, data, out: Path, config, fold: str, time_budget, progress, epochs, steps_per_epoch):
+        """Train fold K or every fold (OUT/fold_K), then predict each fold's validation cases (`oof/`)."""
+        from kerasbrain.data.layouts import discover
+        from kerasbrain.evaluation.out_of_fold import write_out_of_fold
+        from kerasbrain.training.train_unet3d import train_unet3d
+
+        if fold != "all" and not str(fold).isdigit():
+            raise ValueError(f"--fold must be a fold number or 'all'. Received: {fold!r}")
+        folds = range(config.data.folds) if fold == "all" else [int(fold)]
+        cases = {c.case_id: c for c in discover(data).labelled()}
+        results = []
+        for k in folds:
+            progress(f"== fold {k} of {config.data.folds}")
+            result = train_unet3d(data, out / f"fold_{k}", config, epochs, steps_per_epoch, progress=progress,
+                                  time_budget=time_budget, fold=k)
+            _, session = self.local_session(result["best"])
+            result["oof"] = write_out_of_fold(out / f"fold_{k}", [cases[c] for c in result["split"]["validation"]],
+                                              session, progress)
+            results.append(result)
+        if len(results) == 1:
+            return results[0]
+        return {"best": ", ".join(str(r["best"]) for r in results), "last": ", ".join(str(r["last"]) for r in results),
+                "folds": results}
 
     # --- inference -----------------------------------------------------------------------------
     def local_session(self, model_path, overrides: InferenceOverrides = InferenceOverrides()):

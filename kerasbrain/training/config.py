@@ -32,10 +32,13 @@ class DataConfig:
     split_seed: int = 0
     target_spacing: tuple[float, ...] = ()  # () = keep the native spacing
     cache_dir: str = ""  # "" = <run>/cache
+    folds: int = 5  # k of `train --fold` (k-fold cross-validation; training/folds.py)
+    folds_file: str = ""  # "" = <data>/kerasbrain_folds.json, shared by every configuration on the dataset
 
     def __post_init__(self):
         check(0.0 <= self.validation_fraction < 1.0, "validation_fraction", "must be in [0, 1)",
               self.validation_fraction)
+        check(self.folds >= 2, "folds", "must be at least 2", self.folds)
         check(self.target_spacing == () or (len(self.target_spacing) == 3 and all(s > 0 for s in self.target_spacing)),
               "target_spacing", "[] or three positive sizes in mm", self.target_spacing)
 

@@ -71,14 +71,21 @@ def deep_supervision_targets(levels: int):
     return to_targets
 
 
-def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
-    """Discover, split and cache the dataset; returns (train folders, validation folders, split)."""
+def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold: int | None = None):
+    """Discover, split and cache the dataset; returns (train folders, validation folders, split).
+
+    With `fold`, the split is that fold of the dataset's k-fold split (`training/folds.py`), shared by
+    every run on the dataset; else the run's own seeded split.
+    """
     dataset = discover(data_dir)
     cases = {c.case_id: c for c in dataset.labelled()}
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to train on")
-    split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
-                                 config.data.split_seed)
+    if fold is None:
+        split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
+                                     config.data.split_seed)
+    else:
+        split = fold_split(data_dir, run_dir, config, list(cases), fold)
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     spacing = tuple(config.data.target_spacing) or None
     folders = {}
@@ -88,9 +95,28 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print):
     return [folders[c] for c in split["train"]], [folders[c] for c in split["validation"]], split
 
 
+def fold_split(data_dir, run_dir: Path, config: Config, case_ids: list[str], fold: int) -> dict:
+    """Fold `fold` of the dataset's shared k-fold split, also written to the run's split.json (a resumed run
+    checks it is still the same)."""
+    import json
+
+    from kerasbrain.training.folds import folds_path, load_or_create_folds
+
+    d = config.data
+    if not 0 <= fold < d.folds:
+        raise ValueError(f"--fold must be in 0..{d.folds - 1} ([data] folds = {d.folds}). Received: {fold}")
+    split = load_or_create_folds(folds_path(data_dir, d.folds_file), case_ids, d.folds, d.split_seed)[fold]
+    path = Path(run_dir) / SPLIT_FILE
+    if path.exists() and json.loads(path.read_text()) != split:
+        raise ValueError(f"{path}: this run was trained on another split than fold {fold} of "
+                         f"{folds_path(data_dir, d.folds_file)}")
+    path.write_text(json.dumps(split, indent=2))
+    return split
+
+
 def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, steps_per_epoch: int | None = None,
                  verbose="auto", progress=print, time_budget: float | None = None,
-                 data_shard: tuple[int, int] = (0, 1)) -> dict:
+                 data_shard: tuple[int, int] = (0, 1), fold: int | None = None) -> dict:
     """Train (or resume) a 3-D U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent.
 
     `data_shard` = (index, count): this process feeds 1/count of each global batch from its own
@@ -101,7 +127,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     config = replace(config, training=t)
     check_window(t.patch_size, unet_divisor(config.model.depth), "patch_size")
     run = start_run(run_dir, FAMILY_NAME, config, t.seed, time_budget, progress)
-    train_folders, val_folders, split = prepare_cases(data_dir, run.dir, config, progress)
+    train_folders, val_folders, split = prepare_cases(data_dir, run.dir, config, progress, fold)
     start_epoch = run.completed_epochs
     shard, shards = data_shard
     batch_size = t.batch_size // shards

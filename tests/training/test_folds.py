@@ -1,0 +1,78 @@
+"""k-fold cross-validation: the dataset's shared folds, `train unet3d --fold`, and out-of-fold probabilities."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from kerasbrain.training.folds import FOLDS_FILE, kfold_splits, load_or_create_folds
+from tests.conftest import TINY_UNET3D_TOML, once
+
+
+def test_every_case_is_validated_in_exactly_one_fold():
+    ids = [f"case_{i}" for i in range(7)]
+    splits = kfold_splits(ids, 3, seed=4)
+    validated = [c for s in splits for c in s["validation"]]
+    assert sorted(validated) == ids and len(set(validated)) == 7
+    assert sorted(len(s["validation"]) for s in splits) == [2, 2, 3]
+    for s in splits:
+        assert sorted(s["train"] + s["validation"]) == ids and not set(s["train"]) & set(s["validation"])
+    assert kfold_splits(list(reversed(ids)), 3, seed=4) == splits  # the case order given does not matter
+    assert kfold_splits(ids, 3, seed=5) != splits
+    with pytest.raises(ValueError, match="2 <= folds <= cases"):
+        kfold_splits(ids[:2], 3, seed=0)
+
+
+def test_the_folds_file_is_written_once_and_then_read(tmp_path):
+    path = tmp_path / FOLDS_FILE
+    ids = [f"c{i}" for i in range(6)]
+    first = load_or_create_folds(path, ids, 3, seed=0)
+    assert load_or_create_folds(path, ids, 3, seed=99) == first  # another seed later: the saved folds win
+    assert json.loads(path.read_text())["seed"] == 0
+    with pytest.raises(ValueError, match="folds name cases not in the dataset"):
+        load_or_create_folds(path, ids[1:], 3, seed=0)
+    with pytest.raises(ValueError, match="holds 3 folds, the config asks for 2"):
+        load_or_create_folds(path, ids, 2, seed=0)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@once
+def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, tmp_path):
+    from kerasbrain.data.layouts import discover
+    from kerasbrain.evaluation.out_of_fold import read_out_of_fold
+    from kerasbrain.families.unet3d import FAMILY
+    from kerasbrain.inference.predict_volume import predict_case
+
+    data = tmp_path / "Task01_BrainTumour"
+    shutil.copytree(msd_dir, data)
+    (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML + "[data]\nfolds = 2\n")
+    args = ("train", "unet3d", "--data", data, "--config", tmp_path / "tiny.toml", "--out", tmp_path / "cv",
+            "--epochs", 1, "--steps-per-epoch", 2, "--fold", "all")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    folds = json.loads((data / FOLDS_FILE).read_text())["folds"]  # beside the data, for every configuration
+    cases = {c.case_id: c for c in discover(data).labelled()}
+    assert sorted(c for f in folds for c in f["validation"]) == sorted(cases)
+    for k, fold in enumerate(folds):
+        run_dir = tmp_path / "cv" / f"fold_{k}"
+        assert json.loads((run_dir / "split.json").read_text()) == fold
+        _, session = FAMILY.local_session(run_dir / "best.keras")
+        for case_id in fold["validation"]:  # what the fold's own model predicts for a case it never saw
+            from kerasbrain.data.layouts import load_case
+
+            stored = read_out_of_fold(run_dir / "oof" / f"{case_id}.npz")
+            _, expected = predict_case(load_case(cases[case_id]), session.predict, session.channels, session.config,
+                                       session.spacing)
+            assert stored.shape == expected.shape and np.abs(stored - expected).max() <= 1e-3  # float16 storage
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "cv").glob("fold_*/oof/*.npz")}
+    result = run(*args)  # everything done: nothing is trained or predicted again
+    assert result.exit_code == 0, result.output
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    result = CliRunner().invoke(cli, [str(a) for a in args[:-1]] + ["7"])
+    assert result.exit_code == 1 and "--fold must be in 0..1" in result.output
