@@ -24,6 +24,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 from cli.analysis import calibrate, pseudomask, robustness  # noqa: E402
 from cli.app import app  # noqa: E402
 from cli.common import KerasbrainGroup  # noqa: E402
+from cli.crossval import crossval  # noqa: E402
 from cli.data import data  # noqa: E402
 from cli.encoders import encoders  # noqa: E402
 from cli.experiments import demo, experiment  # noqa: E402
@@ -45,7 +46,7 @@ def cli():
     """
 
 
-for command in (synth, data, encoders, pretrain, train, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
+for command in (synth, data, encoders, pretrain, train, crossval, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
                 serving, serve, experiment, demo, app):
     cli.add_command(command)
 

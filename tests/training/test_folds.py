@@ -76,3 +76,56 @@ def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, t
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     result = CliRunner().invoke(cli, [str(a) for a in args[:-1]] + ["7"])
     assert result.exit_code == 1 and "--fold must be in 0..1" in result.output
+
+
+@once
+def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(msd_dir, tmp_path):
+    """Two configurations on the same folds: each alone and their ensemble, scored by hand here too."""
+    from kerasbrain.data.labels import regions_to_labels
+    from kerasbrain.data.layouts import discover, load_case
+    from kerasbrain.evaluation.out_of_fold import read_out_of_fold
+    from kerasbrain.families.unet3d import FAMILY
+    from kerasbrain.inference.postprocess import region_dice
+    from kerasbrain.inference.predict_volume import predict_case
+
+    data = tmp_path / "Task01_BrainTumour"
+    shutil.copytree(msd_dir, data)
+    for name, seed in (("cv_a", 1), ("cv_b", 2)):
+        config = TINY_UNET3D_TOML.replace("[training]\n", f"[training]\nseed = {seed}\n") + "[data]\nfolds = 2\n"
+        (tmp_path / f"{name}.toml").write_text(config)
+        result = run("train", "unet3d", "--data", data, "--config", tmp_path / f"{name}.toml", "--out", tmp_path / name,
+                     "--epochs", 1, "--steps-per-epoch", 2, "--fold", "all")
+        assert result.exit_code == 0, result.output
+    result = run("crossval", tmp_path / "cv_a", tmp_path / "cv_b", "--data", data, "--out", tmp_path / "best")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "best" / "crossval.json").read_text())
+    rows = {r["candidate"]: r for r in report["candidates"]}
+    assert set(rows) == {"cv_a", "cv_b", "cv_a + cv_b"}
+    cases = {c.case_id: c for c in discover(data).labelled()}
+    oof = {name: {p.stem: p for p in (tmp_path / name).glob("fold_*/oof/*.npz")} for name in ("cv_a", "cv_b")}
+    by_hand = []  # the ensemble without post-processing: mean probabilities, thresholded, Dice per region
+    for case_id in report["cases"]:
+        mean = (read_out_of_fold(oof["cv_a"][case_id]) + read_out_of_fold(oof["cv_b"][case_id])) / 2
+        by_hand.append(np.mean(region_dice(regions_to_labels(mean >= 0.5), load_case(cases[case_id]).labels)))
+    assert rows["cv_a + cv_b"]["score_off"] == pytest.approx(np.mean(by_hand), abs=1e-9)
+    best = max(rows.values(), key=lambda r: (r["score"], -len(r["members"])))
+    assert report["best"] == best["candidate"] and best["score"] >= best["score_off"]
+    ensemble = json.loads((tmp_path / "best" / "ensemble.json").read_text())
+    assert len(ensemble["members"]) == 2 * len(best["members"]) and ensemble["candidate"] == best["candidate"]
+    assert sum(m["weight"] for m in ensemble["members"]) == pytest.approx(1.0)
+    # the ensemble file is a model: its probabilities are its members' weighted mean
+    _, session = FAMILY.local_session(tmp_path / "best" / "ensemble.json")
+    case = load_case(cases[report["cases"][0]])
+    _, probabilities = predict_case(case, session.predict, session.channels, session.config, session.spacing)
+    expected = 0
+    for member in ensemble["members"]:
+        _, member_session = FAMILY.local_session(member["model"])
+        expected = expected + member["weight"] * predict_case(case, member_session.predict, 3, session.config,
+                                                              session.spacing)[1]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert session.config.min_component_ml == best["min_component_ml"]
+    result = run("evaluate", "--model", tmp_path / "best" / "ensemble.json", "--data", data, "--out", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["crossval", str(tmp_path / "cv_a"), "--data", str(data), "--out",
+                                      str(tmp_path / "x"), "--metric", "lesion"])
+    assert result.exit_code == 0 and "lesion-wise Dice" in result.output, result.output
