@@ -18,8 +18,7 @@ from kerasbrain.data.labels import regions_to_labels
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.whole_case import case_probabilities
 from kerasbrain.intensity import normalize_np
-from kerasbrain.models.unet import UNet
-from tests.serving.whole_case_server import serve_with_settings
+from tests.serving.whole_case_server import serve_with_settings, tiny_unet
 
 MODEL = "kb_oip"
 SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=2, mirror=False)
@@ -27,8 +26,7 @@ SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=2, mirro
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(9)
-    return UNet(base_filters=4, depth=2)
+    return tiny_unet(9)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import json
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,10 +26,9 @@ from kerasbrain.families.unet3d import FAMILY
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.predict_volume import predict_case
 from kerasbrain.inference.sliding_window import window_positions
-from kerasbrain.models.unet import UNet
 from kerasbrain.runtime import predictor
-from tests.serving.whole_case_server import serve_with_settings
 from kerasbrain.serving.client import GrpcClient, RestClient, ServingClientError
+from tests.serving.whole_case_server import serve_with_settings, tiny_unet
 
 MODEL = "kb_case"
 SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3, mirror=True)
@@ -38,8 +36,7 @@ SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3, mirro
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(5)
-    return UNet(base_filters=4, depth=2)
+    return tiny_unet(5)
 
 
 @pytest.fixture(scope="module")

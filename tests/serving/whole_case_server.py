@@ -18,3 +18,14 @@ def serve_with_settings(model, name: str, root, settings, **options):
     server = build_server(model_name=name, model_base_path=root / name,
                           options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0, **options))
     return server.start()
+
+
+def tiny_unet(seed: int):
+    """A real 3-D U-Net of 4 base filters and depth 2, seeded."""
+    import keras
+
+    from kerasbrain.models.unet import UNet
+
+    keras.utils.set_random_seed(seed)
+    return UNet(base_filters=4, depth=2)
+
