@@ -96,9 +96,10 @@ class VolumetricFamily(ModelFamily):
 
     # --- inference -----------------------------------------------------------------------------
     def local_session(self, model_path, overrides: InferenceOverrides = InferenceOverrides()):
-        """Load the model with its run's inference settings (config.json beside it), overridden by flags."""
+        """Load the model with its run's inference settings (config.json beside it), overridden by flags.
+
+        `model_path` may be crossval's ensemble.json: its members load as one `EnsembleNet`."""
         from kerasbrain.inference.config import InferenceConfig
-        from kerasbrain.inference.ensemble import EnsemblePredictor, is_ensemble, read_ensemble
         from kerasbrain.inference.model_io import load_model, output_channels
         from kerasbrain.runtime import precision_policy, predictor
         from kerasbrain.windows import size_divisor
@@ -107,15 +108,6 @@ class VolumetricFamily(ModelFamily):
         cfg = config.inference if config else InferenceConfig()
         spacing = (tuple(config.data.target_spacing) or None) if config else None
         cfg = overrides.apply(cfg)
-        if is_ensemble(model_path):  # crossval's ensemble.json: every member's windows, weighted mean
-            ensemble = read_ensemble(model_path)
-            with precision_policy(cfg.precision):
-                models = [load_model(m["model"]) for m in ensemble["members"]]
-            for model in models:
-                check_window(cfg.window, size_divisor(model))
-            predict = EnsemblePredictor([predictor(m, cfg.compile_mode) for m in models],
-                                        [m["weight"] for m in ensemble["members"]])
-            return models[0], VolumeSession(predict, output_channels(models[0]), cfg, spacing)
         with precision_policy(cfg.precision):
             model = load_model(model_path)
         check_window(cfg.window, size_divisor(model))

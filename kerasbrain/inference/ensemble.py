@@ -4,10 +4,11 @@
      "members": [{"model": "/runs/cv_a/fold_0/best.keras", "weight": 0.1, "configuration": "cv_a"}, ...],
      "postprocessing": {"min_component_ml": 0.5, "min_enhancing_ml": 0}}
 
-Each batch of windows goes through every member and the weighted mean of their probabilities is
-what the sliding window blends; blending is linear, so this equals averaging each member's
-blended volume, in one pass over the windows. The `config.json` beside the file carries the
-inference settings and the chosen post-processing, so predict and evaluate read it as a run's.
+The members are loaded into one `EnsembleNet` (`models/ensemble.py`): each batch of windows goes
+through every member on the device and only the weighted mean comes back, which the sliding window
+blends (blending is linear, so this equals averaging each member's blended volume). The
+`config.json` beside the file carries the inference settings and the chosen post-processing, so
+predict, evaluate and export read it as a run's.
 """
 
 from __future__ import annotations
@@ -15,13 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 ENSEMBLE_KIND = "kerasbrain-ensemble"
-
-
-def is_ensemble(path) -> bool:
-    return str(path).endswith(".json")
 
 
 def read_ensemble(path) -> dict:
@@ -42,15 +37,14 @@ def read_ensemble(path) -> dict:
     return ensemble
 
 
-class EnsemblePredictor:
-    """`(raw windows, mean, std) -> probabilities`: the members' weighted mean (each a window predictor)."""
+def load_ensemble_model(path):
+    """The ensemble file's members (each loaded as `load_model` does) as one `EnsembleNet`."""
+    from kerasbrain.inference.model_io import load_model
+    from kerasbrain.models.ensemble import EnsembleNet
 
-    def __init__(self, predictors, weights):
-        self.predictors, self.weights = list(predictors), [float(w) for w in weights]
-
-    def __call__(self, batch, mean, std):
-        total = None
-        for predict, weight in zip(self.predictors, self.weights):
-            out = np.asarray(predict(batch, mean, std), dtype=np.float32) * weight
-            total = out if total is None else total + out
-        return total
+    ensemble = read_ensemble(path)
+    members = [load_model(m["model"]) for m in ensemble["members"]]
+    try:
+        return EnsembleNet(members, [m["weight"] for m in ensemble["members"]])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -32,15 +32,20 @@ def load_model(path) -> keras.Model:
     """Load a `.keras` model (safe mode, no custom_objects needed); errors name the file.
 
     U-Nets saved with transposed convolutions come back with the equivalent, faster
-    `PixelShuffleUpsampling` (same weights, same predictions).
+    `PixelShuffleUpsampling` (same weights, same predictions). An ensemble file comes back as one
+    `EnsembleNet` of its members.
     """
     path = Path(path)
     if path.is_dir() and (path / BEST_MODEL).exists():  # a run folder
         path = path / BEST_MODEL
     if not path.is_file():
         raise DataError(f"{path}: model file not found")
+    if path.suffix == ".json":  # crossval's ensemble.json: its members averaged in one model
+        from kerasbrain.inference.ensemble import load_ensemble_model
+
+        return load_ensemble_model(path)
     if path.suffix != ".keras":
-        raise DataError(f"{path}: expected a .keras model file")
+        raise DataError(f"{path}: expected a .keras model file (or a crossval ensemble.json)")
     loaded = _LOADED.get()
     key = (str(path.resolve()), path.stat().st_mtime_ns, keras.config.dtype_policy().name)
     if loaded is not None and key in loaded:

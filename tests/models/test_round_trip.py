@@ -19,6 +19,7 @@ from kerasbrain.inference.model_io import load_model
 from kerasbrain.losses import DiceCELoss, NTXentLoss, PerSampleDiceBCELoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
+from kerasbrain.models.ensemble import EnsembleNet
 from kerasbrain.models.multitask import MultiTaskNet
 from kerasbrain.models.simclr import SimCLRNet
 from kerasbrain.models.unet import UNet
@@ -69,6 +70,8 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "MultiTaskNet": (multitask, image),
         "SimCLRNet": (simclr, image),
         "EncoderUNetHub": (_hub_unet(tmp_path), image),  # a pretrained keras-hub encoder, rebuilt offline
+        "EnsembleNet": (EnsembleNet([UNet(base_filters=4, depth=2), UNet(base_filters=4, depth=3)], [0.25, 0.75]),
+                        rng.normal(size=(2, 16, 16, 16, 4)).astype("float32")),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
     legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
@@ -116,6 +119,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     assert facts["legacy_2d"]["config"]["stem_skip"] is False and facts["EncoderUNet"]["config"]["stem_skip"] is True
     assert facts["legacy_2d"]["config"]["image_skip_filters"] == 0
     assert facts["EncoderUNetHub"]["config"]["input_normalization"] == "imagenet"
+    assert facts["EnsembleNet"]["config"]["member_weights"] == [0.25, 0.75]
     assert "hub_backbone" not in facts["EncoderUNet"]["config"]  # keras-cv encoders keep their old config
     assert facts["EncoderUNet"]["config"]["image_skip_filters"] == 32
     loaded_2d = load_model(tmp_path / "legacy_2d.keras")

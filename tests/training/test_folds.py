@@ -126,6 +126,19 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     assert session.config.min_component_ml == best["min_component_ml"]
     result = run("evaluate", "--model", tmp_path / "best" / "ensemble.json", "--data", data, "--out", tmp_path / "ev")
     assert result.exit_code == 0, result.output
+    # exported, the ensemble is one SavedModel: the whole case averaged in the graph
+    import tensorflow as tf
+
+    result = run("export", "--model", tmp_path / "best" / "ensemble.json", "--name", "ens", "--root",
+                 tmp_path / "saved", "--no-warmup")
+    assert result.exit_code == 0, result.output
+    served = tf.saved_model.load(str(tmp_path / "saved" / "ens" / "1")).signatures["segment_case"]
+    from kerasbrain.data.preprocess import preprocess_case
+
+    pre = preprocess_case(case, None, normalize=False)
+    crop = served(image=tf.constant(pre.image[None]))["probabilities"].numpy()[0]
+    box = tuple(slice(a, b) for a, b in pre.bbox)
+    np.testing.assert_allclose(crop, expected[box], atol=1e-5)
     result = CliRunner().invoke(cli, ["crossval", str(tmp_path / "cv_a"), "--data", str(data), "--out",
                                       str(tmp_path / "x"), "--metric", "lesion"])
     assert result.exit_code == 0 and "lesion-wise Dice" in result.output, result.output
