@@ -4,7 +4,8 @@ Models are found through the family registry, exactly as the CLI finds them (`fa
 `family_of_served_model`), and a family declares what it can do (`capabilities`: a served model
 is listed only when its family can predict through a server) and what its `predict` takes
 (`input_kind`), so a new family appears in the app without app changes. A run folder offers its `calibrated.keras` when
-`kerasbrain calibrate` made one (calibrated class probabilities), else its `best.keras`.
+`kerasbrain calibrate` made one (calibrated class probabilities), else its `best.keras`; a `kerasbrain crossval`
+folder offers its `ensemble.json`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from kerasbrain.runs import BEST_MODEL, CALIBRATED_MODEL, LAST_MODEL, RUN_FILE
 #: How deep below the models folder run folders and `.keras` files are looked for.
 SEARCH_DEPTH = 4
 #: A run folder's model, in order of preference.
-RUN_MODELS = (CALIBRATED_MODEL, BEST_MODEL, LAST_MODEL)
+RUN_MODELS = (CALIBRATED_MODEL, BEST_MODEL, LAST_MODEL, "ensemble.json")  # the last: a crossval folder
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def find_local_models(root, warn=print) -> list[AppModel]:
             continue
         shown = path.parent if path.name in RUN_MODELS else path
         name = shown.relative_to(root) if shown != root else Path(shown.name)
-        note = " calibrated" if path.name == CALIBRATED_MODEL else ""
+        note = {CALIBRATED_MODEL: " calibrated", "ensemble.json": " ensemble"}.get(path.name, "")
         models.append(AppModel(f"{name} ({family.name}{note})", str(path), family))
     return models
 

@@ -1,6 +1,7 @@
 """The web app's work without a browser: uploads, runs equal to the CLI's, views, volumes, report, folders."""
 
 import gzip
+import json
 import random
 import shutil
 from pathlib import Path
@@ -178,11 +179,17 @@ def test_the_catalogue_offers_runs_through_the_family_registry_and_skips_junk(tm
     shutil.copyfile(multitask_run / "best.keras", tmp_path / "runs" / "nested" / "brisc" / "calibrated.keras")
     shutil.copyfile(volume_run / "best.keras", tmp_path / "runs" / "bare.keras")
     (tmp_path / "runs" / "junk.keras").write_bytes(b"not a zip")
+    ensemble = tmp_path / "runs" / "best_of_cv"  # what `kerasbrain crossval` writes
+    ensemble.mkdir()
+    shutil.copyfile(volume_run / "run.json", ensemble / "run.json")
+    shutil.copyfile(volume_run / "config.json", ensemble / "config.json")
+    (ensemble / "ensemble.json").write_text(json.dumps({"kind": "kerasbrain-ensemble", "members": [
+        {"model": str(volume_run / "best.keras"), "weight": 1.0}]}))
     warnings = []
     models = find_local_models(tmp_path / "runs", warn=warnings.append)
     assert {m.label: m.input_kind for m in models} == {
         "brain3d (unet3d)": "volume", "bare.keras (unet3d)": "volume",
-        "nested/brisc (multitask calibrated)": "image"}
+        "nested/brisc (multitask calibrated)": "image", "best_of_cv (unet3d ensemble)": "volume"}
     assert next(m for m in models if "brisc" in m.label).ref.endswith("calibrated.keras")
     assert len(warnings) == 1 and "junk.keras: skipped" in warnings[0]
     assert find_local_models(tmp_path / "missing") == []
