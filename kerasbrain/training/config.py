@@ -45,12 +45,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    architecture: str = "unet"  # "unet" (plain conv blocks) or "resenc" (nnU-Net's residual encoder, resenc_unet.py)
     base_filters: int = 16
     depth: int = 4
     max_filters: int = 320
     norm: str = "instance"
     activation: str = "leaky_relu"
     deep_supervision: int = 0
+    blocks_per_stage: tuple[int, ...] = ()  # resenc: residual blocks per encoder stage (() = ResEnc-M's)
+
+    def __post_init__(self):
+        check(self.architecture in ("unet", "resenc"), "architecture", "unet or resenc", self.architecture)
+        check(not self.blocks_per_stage or self.architecture == "resenc", "blocks_per_stage",
+              "applies to architecture = \"resenc\" only", self.blocks_per_stage)
 
 
 @dataclass(frozen=True)

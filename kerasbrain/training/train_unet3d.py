@@ -29,11 +29,17 @@ from kerasbrain.windows import check_window, unet_divisor
 FAMILY_NAME = "unet3d"
 
 
-def build_model(config: Config) -> UNet:
+def build_model(config: Config):
+    """The config's network: the plain U-Net, or nnU-Net's residual-encoder U-Net (`architecture = "resenc"`)."""
     m = config.model
-    return UNet(spatial_dims=3, in_channels=4, out_channels=3, base_filters=m.base_filters, depth=m.depth,
-                max_filters=m.max_filters, norm=m.norm, activation=m.activation, final_activation="sigmoid",
-                deep_supervision=m.deep_supervision)
+    common = dict(spatial_dims=3, in_channels=4, out_channels=3, base_filters=m.base_filters, depth=m.depth,
+                  max_filters=m.max_filters, norm=m.norm, activation=m.activation, final_activation="sigmoid",
+                  deep_supervision=m.deep_supervision)
+    if m.architecture == "resenc":
+        from kerasbrain.models.resenc_unet import ResEncUNet
+
+        return ResEncUNet(blocks_per_stage=tuple(m.blocks_per_stage) or None, **common)
+    return UNet(**common)
 
 
 def build_loss(name: str):

@@ -21,6 +21,7 @@ from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.ensemble import EnsembleNet
 from kerasbrain.models.multitask import MultiTaskNet
+from kerasbrain.models.resenc_unet import ResEncUNet
 from kerasbrain.models.simclr import SimCLRNet
 from kerasbrain.models.unet import UNet
 
@@ -70,6 +71,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "MultiTaskNet": (multitask, image),
         "SimCLRNet": (simclr, image),
         "EncoderUNetHub": (_hub_unet(tmp_path), image),  # a pretrained keras-hub encoder, rebuilt offline
+        "ResEncUNet": (ResEncUNet(base_filters=4, depth=2, blocks_per_stage=(1, 2, 2)), volume),
         "EnsembleNet": (EnsembleNet([UNet(base_filters=4, depth=2), UNet(base_filters=4, depth=3)], [0.25, 0.75]),
                         rng.normal(size=(2, 16, 16, 16, 4)).astype("float32")),
     }
