@@ -302,7 +302,11 @@ def main():
             load.stop.set()
             for t in threads:
                 t.join(timeout=900)
-            time.sleep(2)  # the poller unloads what the policy retired
+            settle_deadline = time.monotonic() + 120  # the last version loads and the policy retires the old ones
+            while time.monotonic() < settle_deadline and any(
+                    s.state in ("LOADING", "START", "UNLOADING") or (v in (1, 2) and s.state != "END")
+                    for v, s in server.manager.status("brain")):
+                time.sleep(0.2)
             rss_end = rss_mb()
             states = {v: s.state for v, s in server.manager.status("brain")}
             if args.burst:  # then many whole cases at once, against the two slots and four waiting places

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from kerasbrain.training.folds import FOLDS_FILE, kfold_splits, load_or_create_folds
-from tests.conftest import TINY_UNET3D_TOML, once
+from tests.conftest import TINY_UNET3D_TOML, once_on
 
 
 def test_every_case_is_validated_in_exactly_one_fold():
@@ -42,7 +42,7 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@once
+@once_on("jax")  # run on JAX to even out the two backends' runs (tests/run_all.sh)
 def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, tmp_path):
     from kerasbrain.data.layouts import discover
     from kerasbrain.evaluation.out_of_fold import read_out_of_fold
@@ -78,7 +78,7 @@ def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, t
     assert result.exit_code == 1 and "--fold must be in 0..1" in result.output
 
 
-@once
+@once_on("jax")
 def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(msd_dir, tmp_path):
     """Two configurations on the same folds: each alone and their ensemble, scored by hand here too."""
     from kerasbrain.data.labels import regions_to_labels
@@ -138,7 +138,7 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     pre = preprocess_case(case, None, normalize=False)
     crop = served(image=tf.constant(pre.image[None]))["probabilities"].numpy()[0]
     box = tuple(slice(a, b) for a, b in pre.bbox)
-    np.testing.assert_allclose(crop, expected[box], atol=1e-5)
+    np.testing.assert_allclose(crop, expected[box], atol=5e-5)  # exported from JAX, XLA orders sums its own way
     result = CliRunner().invoke(cli, ["crossval", str(tmp_path / "cv_a"), "--data", str(data), "--out",
                                       str(tmp_path / "x"), "--metric", "lesion"])
     assert result.exit_code == 0 and "lesion-wise Dice" in result.output, result.output
