@@ -99,3 +99,22 @@ def run_monai_reference(python: str, kind: str, out, **options) -> dict:
             sys.exit(f"bench/monai_reference.py failed (exit {process.returncode})")
         done.write_text(lines[-1])
     return json.loads(done.read_text())
+
+
+def forward_flops(model, shape) -> int | None:
+    """Floating-point operations of one forward pass of `model` on a batch of `shape` (TensorFlow's graph
+    profiler over the frozen graph; a multiply-add counts 2). None on other backends."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec(shape, tf.float32))
+    graph = convert_variables_to_constants_v2(function).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder(
+        tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()).with_empty_output().build()
+    return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
+
