@@ -174,6 +174,13 @@ def test_the_manifest_describes_the_signatures(server):
     assert "segment_case" in card
     loaded = tf.saved_model.load(str(server["root"] / MODEL / "1"))
     assert sorted(loaded.signatures) == ["describe", "segment_case", "segment_case_compressed", "serving_default"]
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((server["root"] / MODEL / "1" / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}  # nothing that needs a Python interpreter
+    assert {"DecodeCompressed", "DecodeRaw"} <= ops
 
 
 def test_admission_waits_then_refuses_beyond_its_line():
