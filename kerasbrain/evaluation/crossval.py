@@ -63,7 +63,8 @@ def _score_fn(metric: str, spacing, lesion):
 
 def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=print) -> dict:
     """Score `runs` (cross-validation folders) and their ensembles on their out-of-fold cases; write
-    crossval.json, crossval.md and the winner's ensemble.json (with config.json and run.json) to `out`."""
+    crossval.json, crossval.md, crossval.png and the winner's ensemble.json (with config.json and run.json)
+    to `out`."""
     from kerasbrain.data.layouts import discover, load_case
     from kerasbrain.metrics.lesion_wise import LesionSettings
 
@@ -121,7 +122,11 @@ def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=
     write_json(out / "crossval.json", {"metric": metric, "cases": case_ids, "candidates": rows,
                                        "best": best["candidate"]})
     write_text(out / "crossval.md", table + "\n")
-    return {"rows": rows, "best": best, "table": table, "files": [out / "crossval.json", out / "crossval.md", *written]}
+    from kerasbrain.evaluation.figures import save_candidate_scores
+
+    figure = save_candidate_scores(out / "crossval.png", rows, what)
+    return {"rows": rows, "best": best, "table": table,
+            "files": [out / "crossval.json", out / "crossval.md", figure, *written]}
 
 
 def write_ensemble(out: Path, configs: list[dict], best: dict, metric: str) -> list[Path]:

@@ -169,6 +169,28 @@ def save_history_curves(path, series: dict[str, list], titles: tuple[str, ...]) 
     return path
 
 
+def save_candidate_scores(path, rows: list[dict], metric_name: str) -> Path:
+    """crossval's candidates as horizontal bars: score without and with each one's post-processing, best first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r["score"])
+    fig, ax = plt.subplots(figsize=(8, 1.0 + 0.45 * len(rows)))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [r["score_off"] for r in rows], 0.4, label="no post-processing", color="0.7")
+    ax.barh(y + 0.2, [r["score"] for r in rows], 0.4, label="its best post-processing", color="tab:blue")
+    ax.set_yticks(y, [r["candidate"] for r in rows], fontsize=8)
+    ax.set_xlabel(f"mean WT/TC/ET {metric_name}, out-of-fold cases")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+    return path
+
+
 def save_filtering_curves(path, result: dict) -> Path:
     """QU-BraTS's panels: Dice, filtered TP ratio and filtered TN ratio against 100 - threshold, per
     region, the uncertainty (solid) against its shuffled (dashed) and edge (dotted) controls; `result` as

@@ -99,6 +99,9 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     result = run("crossval", tmp_path / "cv_a", tmp_path / "cv_b", "--data", data, "--out", tmp_path / "best")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "best" / "crossval.json").read_text())
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "best" / "crossval.png")).shape[0] == 100 + 45 * 3  # one row of bars each
     rows = {r["candidate"]: r for r in report["candidates"]}
     assert set(rows) == {"cv_a", "cv_b", "cv_a + cv_b"}
     cases = {c.case_id: c for c in discover(data).labelled()}
