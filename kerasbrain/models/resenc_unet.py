@@ -3,7 +3,7 @@
 nnU-Net's authors now recommend residual encoders as the default: each encoder stage is a stack of
 residual basic blocks (conv -> norm -> act -> conv -> norm, plus a shortcut, then act), the first
 block of a stage downsampling with stride 2 and a 1x1 projection on its shortcut; the decoder is
-the plain U-Net's (`unet.decoder`, one conv block per level). ResEnc-M for 3-D uses 1, 3, 4, 6, 6,
+the plain U-Net's (`unet.segmentation_head`, one conv block per level). ResEnc-M for 3-D uses 1, 3, 4, 6, 6,
 6 blocks per stage; with kerasbrain's default depth 4 (five stages) that is (1, 3, 4, 6, 6). Same
 inputs, outputs, deep supervision and window rule as `UNet`, so it trains, predicts, exports and
 serves wherever a U-Net does and ensembles with one (`models/ensemble.py`).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.unet import decoder
+from kerasbrain.models.unet import segmentation_head
 from kerasbrain.serialization import register
 
 RESENC_M_BLOCKS = (1, 3, 4, 6, 6, 6)
@@ -69,11 +69,8 @@ class ResEncUNet(keras.Model):
                 x = residual_block(x, spatial_dims, filters, norm, activation, name=f"stage{level}_block{b}",
                                    strides=2 if level > 0 and b == 0 else 1)
             skips.append(x)
-        x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, activation, deep_supervision,
-                         out_channels, final_activation, upsample=upsample, output_prior=output_prior)
-        logits = L.logits(spatial_dims, out_channels, output_prior)(x)
-        probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
-        outputs = [probabilities] + aux[::-1] if deep_supervision else probabilities
+        outputs = segmentation_head(skips, spatial_dims, norm, activation, deep_supervision, out_channels,
+                                    final_activation, upsample, output_prior)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.spatial_dims = spatial_dims
         self.in_channels, self.out_channels = in_channels, out_channels

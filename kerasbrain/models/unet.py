@@ -50,6 +50,17 @@ def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_cha
     return x, aux
 
 
+def segmentation_head(skips, spatial_dims, norm, act, deep_supervision, out_channels, final_activation, upsample,
+                      output_prior):
+    """The decoder over encoder features `skips` (shallow to deep) and the output layer(s): the probabilities,
+    or [probabilities, 1/2, 1/4, ...] with deep supervision. Shared by every U-Net-shaped network."""
+    x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, act, deep_supervision, out_channels,
+                     final_activation, upsample=upsample, output_prior=output_prior)
+    logits = L.logits(spatial_dims, out_channels, output_prior)(x)
+    probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
+    return [probabilities] + aux[::-1] if deep_supervision else probabilities
+
+
 @register
 class UNet(keras.Model):
     """U-Net with configurable depth, width, normalisation and optional deep supervision.
@@ -87,11 +98,8 @@ class UNet(keras.Model):
             x = conv_block(x, spatial_dims, filters, norm, activation, name=f"encoder{level}",
                            strides=1 if level == 0 else 2)
             skips.append(x)
-        x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, activation, deep_supervision,
-                         out_channels, final_activation, upsample=upsample, output_prior=output_prior)
-        logits = L.logits(spatial_dims, out_channels, output_prior)(x)
-        probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
-        outputs = [probabilities] + aux[::-1] if deep_supervision else probabilities
+        outputs = segmentation_head(skips, spatial_dims, norm, activation, deep_supervision, out_channels,
+                                    final_activation, upsample, output_prior)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
