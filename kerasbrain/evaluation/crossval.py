@@ -56,9 +56,9 @@ def candidates(configs: list[dict]) -> list[tuple[int, ...]]:
 def _score_fn(metric: str, spacing, lesion):
     if metric == "legacy":
         return None  # postprocessing_scores' default: the whole-region Dice
-    from kerasbrain.evaluation.segmentation import _lesion_dice
+    from kerasbrain.evaluation.segmentation import lesion_dice_score
 
-    return _lesion_dice(spacing, lesion)
+    return lesion_dice_score(spacing, lesion)
 
 
 def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=print) -> dict:

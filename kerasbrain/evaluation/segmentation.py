@@ -99,7 +99,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
             raw, probabilities = predict_case(case, predict, out_channels, raw_cfg, target_spacing)
         labels = postprocess(raw, case.grid.spacing, cfg.min_component_ml, cfg.min_enhancing_ml)
         spacing = case.grid.spacing
-        target = None if postprocess_target == "legacy" else _lesion_dice(spacing, lesion)
+        target = None if postprocess_target == "legacy" else lesion_dice_score(spacing, lesion)
         tuning.append(postprocessing_scores(raw, case.labels, spacing, score=target))
         scores = region_scores(labels, case.labels, spacing)
         lesion_scores, lesions = lesion_wise_region_scores(labels, case.labels, spacing, lesion)
@@ -188,7 +188,7 @@ def write_uncertainty_curves(curves: list[dict], out_dir: Path) -> dict:
     return {"file": "uncertainty.json", **{r: {k: round(mean[r][k]["score"], 4) for k in mean[r]} for r in REGIONS}}
 
 
-def _lesion_dice(spacing, settings: LesionSettings):
+def lesion_dice_score(spacing, settings: LesionSettings):
     """A `postprocessing_scores` score: the lesion-wise Dice per region."""
     def score(labels, truth):
         scores, _ = lesion_wise_region_scores(labels, truth, spacing, settings)

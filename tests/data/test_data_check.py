@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from kerasbrain.data.check import check_dataset, near_copies, pixel_hash, thumbnail
+from kerasbrain.data.check import check_dataset, pixel_hash
+from kerasbrain.data.near_copies import near_copies, thumbnail
 
 
 def run(*args):

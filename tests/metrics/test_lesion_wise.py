@@ -91,7 +91,7 @@ def test_region_scores_from_label_maps():
 
 def test_postprocessing_is_chosen_for_the_score_the_user_names():
     """A tiny false island: removing it changes nothing whole-region but halves the lesion-wise loss."""
-    from kerasbrain.evaluation.segmentation import _lesion_dice
+    from kerasbrain.evaluation.segmentation import lesion_dice_score
     from kerasbrain.inference.postprocess import choose_postprocessing, postprocessing_scores
 
     truth = np.zeros(SHAPE, np.uint8)
@@ -101,7 +101,7 @@ def test_postprocessing_is_chosen_for_the_score_the_user_names():
     spacing = (1.0, 1.0, 1.0)
     legacy = postprocessing_scores(pred, truth, spacing, components=(0.0, 0.01), enhancing=(0.0,))
     lesion = postprocessing_scores(pred, truth, spacing, components=(0.0, 0.01), enhancing=(0.0,),
-                                   score=_lesion_dice(spacing, LesionSettings()))
+                                   score=lesion_dice_score(spacing, LesionSettings()))
     assert lesion[0.0, 0.0][0] == pytest.approx(0.5) and lesion[0.01, 0.0][0] == 1.0  # WT: the island costs half
     assert legacy[0.0, 0.0][0] == pytest.approx(2 * 64 / (64 + 72))  # whole-region: a few per cent
     assert choose_postprocessing([lesion])[0] == (0.01, 0.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerasbrain.serving.errors import ServingError
-from kerasbrain.serving.rest import format_predict_response, parse_predict_body
+from kerasbrain.serving.rest_json import format_predict_response, parse_predict_body
 from kerasbrain.serving.servable import Signature, TensorInfo
 
 
