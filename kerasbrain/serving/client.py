@@ -38,25 +38,13 @@ def _model_path(model: str, version: int | None, label: str | None) -> str:
     return path
 
 
-def _json_tensor(value):
-    """A tensor as TF Serving's REST JSON: nested lists, with bytes as {"b64": ...}."""
-    array = np.asarray(value)
-    if array.dtype == object or array.dtype.kind == "S":
-        import base64
-
-        encode = np.vectorize(lambda b: {"b64": base64.b64encode(b).decode()} if isinstance(b, bytes) else str(b),
-                              otypes=[object])
-        return encode(array).tolist()
-    return array.tolist()
-
-
 def _from_json(value, dtype):
+    """A JSON output as an array of the signature's dtype ({"b64": ...} and plain strings as bytes)."""
     if dtype is object:
-        import base64
+        from kerasbrain.serving.rest_json import decode_b64
 
-        decode = np.vectorize(lambda v: base64.b64decode(v["b64"]) if isinstance(v, dict) else str(v).encode(),
-                              otypes=[object])
-        return decode(np.asarray(value, dtype=object))
+        decode = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode(), otypes=[object])
+        return decode(np.asarray(decode_b64(value), dtype=object))
     return np.asarray(value, dtype=dtype)
 
 
@@ -111,7 +99,9 @@ class RestClient:
             outputs = self.signature(signature_name)["outputs"]
             self._output_dtypes[signature_name] = {k: _DTYPES.get(v["dtype"], np.float32) for k, v in outputs.items()}
         dtypes = self._output_dtypes[signature_name]
-        body = {"signature_name": signature_name, "inputs": {k: _json_tensor(v) for k, v in inputs.items()}}
+        from kerasbrain.serving.rest_json import json_value  # the server's own encoding ({"b64": ...} for bytes)
+
+        body = {"signature_name": signature_name, "inputs": {k: json_value(np.asarray(v)) for k, v in inputs.items()}}
         result = self._request("POST", _model_path(self.model, self.version, self.label) + ":predict", body)
         outputs = result["outputs"]
         if not isinstance(outputs, dict):  # a single output comes back bare

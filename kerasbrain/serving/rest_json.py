@@ -14,7 +14,7 @@ from kerasbrain.serving.errors import invalid
 from kerasbrain.serving.servable import coerce
 
 
-def _decode_b64(value):
+def decode_b64(value):
     """Replace {"b64": "..."} objects (TF Serving's binary encoding) by bytes, recursively."""
     if isinstance(value, dict):
         if set(value) == {"b64"} and isinstance(value["b64"], str):
@@ -24,7 +24,7 @@ def _decode_b64(value):
                 raise invalid(f"invalid base64 value ({exc})") from exc
         raise invalid("a JSON object inside a tensor value must be {\"b64\": \"...\"}")
     if isinstance(value, list):
-        return [_decode_b64(v) for v in value]
+        return [decode_b64(v) for v in value]
     return value
 
 
@@ -37,7 +37,7 @@ def _has_bytes(value) -> bool:
 def _to_array(name, value, info, b64: bool = True):
     if not b64:  # the body has no "b64" key anywhere: skip walking large nested lists
         return coerce(name, value, info)
-    value = _decode_b64(value)
+    value = decode_b64(value)
     if _has_bytes(value) and info.dtype.kind not in "OSU":
         raise invalid(f"input '{name}' is {info.dtype.name}; b64 values are only for string inputs")
     return coerce(name, value, info)
@@ -80,10 +80,10 @@ def parse_predict_body(body: dict, signature, b64: bool = True) -> tuple[dict[st
     return arrays, "columnar"
 
 
-def _json_value(array: np.ndarray):
+def json_value(array: np.ndarray):
     array = np.asarray(array, dtype=object) if isinstance(array, bytes) else array  # items of a string array
     if array.dtype.kind in "OS":
-        return [_json_value(a) for a in array] if array.ndim else (
+        return [json_value(a) for a in array] if array.ndim else (
             {"b64": base64.b64encode(array.item()).decode()} if isinstance(array.item(), bytes) else array.item())
     return array.tolist()
 
@@ -92,9 +92,9 @@ def format_predict_response(outputs: dict[str, np.ndarray], form: str) -> dict:
     names = sorted(outputs)
     if form == "columnar":
         if len(names) == 1:
-            return {"outputs": _json_value(outputs[names[0]])}
-        return {"outputs": {n: _json_value(outputs[n]) for n in names}}
+            return {"outputs": json_value(outputs[names[0]])}
+        return {"outputs": {n: json_value(outputs[n]) for n in names}}
     rows = len(next(iter(outputs.values())))
     if len(names) == 1:
-        return {"predictions": _json_value(outputs[names[0]])}
-    return {"predictions": [{n: _json_value(outputs[n][i]) for n in names} for i in range(rows)]}
+        return {"predictions": json_value(outputs[names[0]])}
+    return {"predictions": [{n: json_value(outputs[n][i]) for n in names} for i in range(rows)]}
