@@ -104,9 +104,20 @@ class LocalPredictor:
 
     def __init__(self, model: keras.Model, compile_mode: str = "auto"):
         self.model = model
+        self.compile_mode = compile_mode
         self.jit_compile = resolve_jit_compile(compile_mode)
         model.jit_compile = self.jit_compile
         self._volume = {}
+        self._member_moments = None
+
+    def member_moments(self) -> "LocalPredictor | None":
+        """For an ensemble, a predictor of its members' mean and mean of squares (2C channels), so an
+        uncertainty spans members and mirror views; None for one network."""
+        if not hasattr(self.model, "moments_model"):
+            return None
+        if self._member_moments is None:
+            self._member_moments = LocalPredictor(self.model.moments_model(), self.compile_mode)
+        return self._member_moments
 
     def __call__(self, batch, mean, std):
         from kerasbrain.intensity import normalize_np

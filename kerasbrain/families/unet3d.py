@@ -239,7 +239,7 @@ class VolumetricFamily(ModelFamily):
                      + "".join(f"; ET {x['lesion']}: {x['rano']['longest_mm']:.0f} x {x['rano']['perpendicular_mm']:.0f} mm"
                                f" (slice {x['rano']['slice']})" for x in enhancing[:3]))
         if request.uncertainty:
-            lines.append(f"uncertainty over {uncertainty.members} mirror members: lowest lesion confidence "
+            lines.append(f"uncertainty over {uncertainty.describe_members()}: lowest lesion confidence "
                          + (", ".join(f"{x['region']} {x['lesion']} p={x['mean_probability']:.2f}" for x in
                                       sorted(report["lesions"], key=lambda x: x["mean_probability"])[:3]) or "none"))
         return Prediction(written, mask=written[0], figure=written[-1], region_volumes_ml=volumes, lines=lines,
@@ -261,9 +261,9 @@ class VolumetricFamily(ModelFamily):
                   "note": "measurements only: no diagnosis or response category is implied"}
         written = []
         if uncertainty is not None:
-            report["uncertainty"] = {"members": uncertainty.members,
+            report["uncertainty"] = {"members": uncertainty.members, "networks": uncertainty.networks,
                                      "entropy": "binary entropy of the mean probability, bits (QU-BraTS: x 100)",
-                                     "variance": "variance of the mirror members' probabilities",
+                                     "variance": f"variance of the probabilities over {uncertainty.describe_members()}",
                                      **uncertainty_summary(uncertainty, regions)}
             written = fmt.write_maps(case, {"entropy": uncertainty.entropy, "variance": uncertainty.variance}, out,
                                      model="unet3d")

@@ -10,7 +10,8 @@ loop over batches of windows, and only the blended probabilities come back.
 The window grid and the Gaussian are the host path's (`window_starts`, `gaussian_importance`), so
 both paths give the same result to float rounding. The grid is passed in as data, padded to whole
 batches with windows of weight 0, so one compiled function serves every volume of a shape.
-With `moments` the mirror members' mean of squares is blended too, as on the host path.
+With `moments` the mirror members' mean of squares is blended too, as on the host path (and an
+ensemble's moments model gives its members' moments itself: `sliding_window.mean_and_square`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from keras import ops
 
 from kerasbrain.inference.model_io import output_channels
-from kerasbrain.inference.sliding_window import flips, gaussian_importance, pad_to_window, window_positions
+from kerasbrain.inference.sliding_window import (flips, gaussian_importance, mean_and_square, pad_to_window,
+                                                 window_positions)
 from kerasbrain.intensity import normalize_ops
 
 
@@ -77,9 +79,10 @@ def accumulate_windows(call, x, window_at, batches, window, batch_size: int, out
             ax = tuple(a + 1 for a in axes)
             pred = ops.cast(call(ops.flip(windows, ax) if ax else windows), "float32")
             pred = ops.flip(pred, ax) if ax else pred
-            out = out + pred
+            mean, square = mean_and_square(pred, out_channels)
+            out = out + mean
             if moments:
-                squares = squares + pred * pred
+                squares = squares + square
         out = out / len(mirror_sets)
         if moments:
             out = ops.concatenate([out, squares / len(mirror_sets)], axis=-1)
@@ -111,7 +114,8 @@ class DeviceSlidingWindow:
         self.batch_size = int(batch_size)
         self.mirror = mirror
         self.moments = moments
-        self.out_channels = output_channels(model)
+        # an ensemble's moments model gives 2C channels: its members' mean and mean of squares
+        self.out_channels = output_channels(model) // (2 if getattr(model, "gives_member_moments", False) else 1)
         self._fn = self._compile(jit_compile)
 
     def _first(self, out):

@@ -63,16 +63,23 @@ def predict_case_uncertain(case: Case, predict, out_channels: int, cfg: Inferenc
                            progress=None):
     """As `predict_case`, with mirror TTA on and the members' spread kept: (labels, `Uncertainty`).
 
-    The label map is the one mirror TTA gives without uncertainty (the same mean probabilities)."""
+    The members are the 8 mirror views, times the ensemble's networks when `predict` runs an
+    ensemble locally (its `member_moments`). The label map is the one mirror TTA gives without
+    uncertainty (the same mean probabilities)."""
     from dataclasses import replace
 
     from kerasbrain.inference.sliding_window import flips
     from kerasbrain.inference.uncertainty import Uncertainty
 
     cfg = replace(cfg, mirror=True)
+    networks = 1
+    member_moments = getattr(predict, "member_moments", None)
+    ensemble = member_moments() if member_moments else None
+    if ensemble is not None:
+        predict, networks = ensemble, ensemble.model.member_count
     pre = preprocess_case(case, target_spacing, normalize=False)
     moments = predict_probabilities(pre, predict, out_channels, cfg, progress, moments=True)
-    uncertainty = Uncertainty.from_moments(moments, len(flips(3, True)))
+    uncertainty = Uncertainty.from_moments(moments, len(flips(3, True)) * networks, networks)
     labels = postprocess(regions_to_labels(uncertainty.probabilities >= cfg.threshold), case.grid.spacing,
                          cfg.min_component_ml, cfg.min_enhancing_ml)
     return labels, uncertainty

@@ -5,7 +5,9 @@ window's output is weighted by a Gaussian centred on it (sigma = window / 8, as 
 less reliable window borders count less, then the weighted sum is normalised. Windows go to the
 model in batches; optional mirror test-time augmentation averages predictions over flips.
 With `moments=True` the second moment of the mirror members' probabilities is blended beside their
-mean, so their spread (an uncertainty: `inference/uncertainty.py`) costs no extra model call.
+mean, so their spread (an uncertainty: `inference/uncertainty.py`) costs no extra model call. A
+predictor that averages members itself (an ensemble's `moments_model`) returns their mean and mean
+of squares, which are blended as they are (`mean_and_square`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def flips(spatial_dims: int, mirror: bool) -> list[tuple[int, ...]]:
     return [c for r in range(spatial_dims + 1) for c in itertools.combinations(axes, r)]
 
 
+def mean_and_square(pred, out_channels: int):
+    """A prediction's mean and mean of squares over its members (numpy arrays or keras tensors).
+
+    One network is one member: (pred, pred^2). An ensemble's moments model already gives its members'
+    weighted mean and mean of squares as 2 x out_channels channels, which are split, not squared.
+    """
+    if pred.shape[-1] == 2 * out_channels:
+        return pred[..., :out_channels], pred[..., out_channels:]
+    return pred, pred * pred
+
+
 def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], window, out_channels: int,
                            overlap: float = 0.5, batch_size: int = 1, mirror: bool = False,
                            progress: Callable[[int, int], None] | None = None, moments: bool = False) -> np.ndarray:
@@ -84,9 +97,10 @@ def sliding_window_predict(image: np.ndarray, predict: Callable[[np.ndarray], np
             flipped = np.flip(batch, ax) if ax else batch
             pred = np.asarray(predict(np.ascontiguousarray(flipped)), dtype=np.float32)
             pred = np.flip(pred, ax) if ax else pred
-            out += pred
+            mean, square = mean_and_square(pred, out_channels)
+            out += mean
             if moments:
-                squares += pred * pred
+                squares += square
         out /= len(mirror_sets)
         if moments:
             out = np.concatenate([out, squares / len(mirror_sets)], axis=-1)

@@ -1,7 +1,9 @@
 """Where not to trust a mask: per-voxel uncertainty from the mirror test-time members, per lesion.
 
-Mirror test-time augmentation predicts every window under 8 flips (the members). Their mean is the
-prediction; their spread says how much the answer depends on the view. Both are blended over the
+Mirror test-time augmentation predicts every window under 8 flips (the members); with an ensemble,
+every network under every flip. Their mean is the prediction; their spread says how much the answer
+depends on the view and, for an ensemble, on the network (each network weighted as the ensemble
+weighs it). Both are blended over the
 windows in the same pass (`moments=True` in the sliding-window paths), so uncertainty costs what
 mirror TTA costs, nothing more. Per region (WT, TC, ET, each a binary decision):
 
@@ -30,15 +32,21 @@ class Uncertainty:
     probabilities: np.ndarray
     entropy: np.ndarray  # bits, [0, 1]
     variance: np.ndarray  # [0, 0.25]
-    members: int  # how many predictions each voxel's spread is over (8 mirror members per window)
+    members: int  # how many predictions each voxel's spread is over (8 mirror views x networks)
+    networks: int = 1  # networks of an ensemble
 
     @classmethod
-    def from_moments(cls, moments: np.ndarray, members: int) -> "Uncertainty":
+    def from_moments(cls, moments: np.ndarray, members: int, networks: int = 1) -> "Uncertainty":
         """From the blended (X, Y, Z, 2C) members' mean and mean of squares."""
         channels = moments.shape[-1] // 2
         mean = np.clip(moments[..., :channels], 0.0, 1.0).astype(np.float32)
         variance = np.clip(moments[..., channels:] - mean * mean, 0.0, 0.25).astype(np.float32)
-        return cls(mean, binary_entropy(mean), variance, members)
+        return cls(mean, binary_entropy(mean), variance, members, networks)
+
+    def describe_members(self) -> str:
+        """What the spread is over, in words: "8 mirror views" or "8 mirror views x 5 networks"."""
+        views = self.members // self.networks
+        return f"{views} mirror views" + (f" x {self.networks} networks" if self.networks > 1 else "")
 
     def lesion_maps(self) -> dict:
         """The maps a lesion's confidence averages, under the names the case report gives them."""

@@ -35,6 +35,26 @@ class WeightedMean(keras.layers.Layer):
         return {**super().get_config(), "member_weights": self.member_weights}
 
 
+@register
+class WeightedMoments(keras.layers.Layer):
+    """[sum_i w_i x_i, sum_i w_i x_i^2] along the channels: the members' mean and mean of squares."""
+
+    def __init__(self, member_weights, **kwargs):
+        super().__init__(**kwargs)
+        self.member_weights = [float(w) for w in member_weights]
+
+    def call(self, inputs):
+        mean, square = 0.0, 0.0
+        for x, w in zip(inputs, self.member_weights):
+            x = ops.cast(x, "float32")
+            mean = mean + x * w
+            square = square + x * x * w
+        return ops.concatenate([mean, square], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "member_weights": self.member_weights}
+
+
 def _first(outputs):
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
@@ -79,6 +99,21 @@ class EnsembleNet(keras.Model):
         from kerasbrain.windows import size_divisor
 
         return math.lcm(*(size_divisor(m) for m in self.members))
+
+    def moments_model(self) -> keras.Model:
+        """The same members as a model of their weighted mean and mean of squares (2C channels).
+
+        Uncertainty (`inference/uncertainty.py`) then spans the members as well as the mirror views:
+        blended over windows and flips, these give the mean and variance over every (member, flip)
+        prediction, weighted as the ensemble weighs its members. Shares this model's weights.
+        """
+        inputs = keras.Input(shape=self.inputs[0].shape[1:], name="image")
+        outputs = WeightedMoments(self.member_weights, name="weighted_moments", dtype="float32")(
+            [_first(m(inputs)) for m in self.members])
+        model = keras.Model(inputs, outputs, name=f"{self.name}_moments")
+        model.gives_member_moments = True
+        model.member_count = len(self.members)
+        return model
 
     def get_config(self):
         return {"members": [keras.saving.serialize_keras_object(m) for m in self.members],

@@ -90,3 +90,59 @@ def test_lesion_confidence_on_hand_built_lesions():
     assert first["mean_probability"] == pytest.approx(0.9) and second["mean_probability"] == pytest.approx(0.6)
     assert second["mean_entropy_bits"] == pytest.approx(0.970951, abs=1e-4)  # H(0.6)
     assert first["mean_entropy_bits"] < second["mean_entropy_bits"]
+
+
+def _members_moments(members, weights, volume, mean, std, window, overlap, batch_size):
+    """The ensemble's moments worked out member by member: each network's own mirror moments (host path),
+    weighted as the ensemble weighs it; the variance is over every (network, flip) prediction."""
+    from kerasbrain.intensity import normalize_np
+
+    total = 0.0
+    for member, weight in zip(members, weights):
+        def predict(b, member=member):
+            out = member.predict_on_batch(normalize_np(b, mean, std))
+            return np.asarray(out[0] if isinstance(out, (list, tuple)) else out)
+
+        total = total + weight * sliding_window_predict(volume, predict, window, 3, overlap=overlap,
+                                                        batch_size=batch_size, mirror=True, moments=True)
+    return total
+
+
+@pytest.mark.parametrize("blend", ["host", "device"])
+def test_an_ensembles_uncertainty_spans_its_networks_and_the_mirror_views(blend):
+    """predict_case_uncertain with an ensemble: mean and variance over 2 networks x 8 flips, equal to the
+    members' moments combined by hand; wider than either network's own mirror spread where they disagree."""
+    from kerasbrain.data.layouts import Case
+    from kerasbrain.data.nifti import Grid
+    from kerasbrain.data.preprocess import preprocess_case
+    from kerasbrain.inference.config import InferenceConfig
+    from kerasbrain.inference.predict_volume import predict_case_uncertain
+    from kerasbrain.models.ensemble import EnsembleNet
+    from kerasbrain.models.unet import UNet
+    from kerasbrain.runtime import predictor
+
+    keras.utils.set_random_seed(3)
+    members = [UNet(base_filters=4, depth=2), UNet(base_filters=4, depth=2, deep_supervision=1)]
+    weights = [0.25, 0.75]
+    ensemble = EnsembleNet(members, weights)
+    rng = np.random.default_rng(3)
+    image = rng.normal(100, 20, (20, 18, 12, 4)).astype(np.float32)
+    case = Case("C", image, None, Grid(image.shape[:3], np.diag([1.0, 1.0, 2.0, 1.0]), None, "C"), "msd")
+    cfg = InferenceConfig(window=(8, 8, 8), overlap=0.5, batch_size=2, blend=blend, compile_mode="graph"
+                          if blend == "host" else "xla")
+    labels, u = predict_case_uncertain(case, predictor(ensemble, cfg.compile_mode), 3, cfg)
+    assert (u.members, u.networks) == (16, 2) and u.describe_members() == "8 mirror views x 2 networks"
+
+    pre = preprocess_case(case, None, normalize=False)
+    moments = _members_moments(members, weights, pre.image, pre.mean, pre.std, (8, 8, 8), 0.5, 2)
+    box = tuple(slice(a, b) for a, b in pre.bbox)
+    expected = Uncertainty.from_moments(moments, 16, 2)
+    np.testing.assert_allclose(u.probabilities[box], expected.probabilities, atol=2e-5)
+    np.testing.assert_allclose(u.variance[box], expected.variance, atol=2e-5)
+    # the law of total variance: within each network's flips, plus between the networks' means
+    own = [Uncertainty.from_moments(_members_moments([m], [1.0], pre.image, pre.mean, pre.std, (8, 8, 8), 0.5, 2), 8)
+           for m in members]
+    within = sum(w * o.variance for w, o in zip(weights, own))
+    between = sum(w * (o.probabilities - expected.probabilities) ** 2 for w, o in zip(weights, own))
+    np.testing.assert_allclose(u.variance[box], within + between, atol=3e-5)
+    assert between.mean() > 1e-3  # two random networks disagree: the spread is more than the flips'

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -129,6 +130,15 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     assert session.config.min_component_ml == best["min_component_ml"]
     result = run("evaluate", "--model", tmp_path / "best" / "ensemble.json", "--data", data, "--out", tmp_path / "ev")
     assert result.exit_code == 0, result.output
+    # its uncertainty spans every network and mirror view; the label map is the ensemble's mirror TTA
+    result = run("predict", "--model", tmp_path / "best" / "ensemble.json", "--input", cases[case.case_id].images[0],
+                 "--out", tmp_path / "u" / "seg.nii.gz", "--uncertainty")
+    assert result.exit_code == 0, result.output
+    networks = len(ensemble["members"])
+    assert f"uncertainty over 8 mirror views x {networks} networks" in result.output
+    unc = json.loads((tmp_path / "u" / "seg_report.json").read_text())["uncertainty"]
+    assert (unc["members"], unc["networks"]) == (8 * networks, networks)
+    assert nib.load(tmp_path / "u" / "seg_variance.nii.gz").get_fdata().max() > 0
     # exported, the ensemble is one SavedModel: the whole case averaged in the graph
     import tensorflow as tf
 
