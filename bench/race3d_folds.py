@@ -1,0 +1,145 @@
+"""nnU-Net's workflow against one long run, at equal training time, on hard phantoms (issue 29).
+
+    python bench/race3d_folds.py [--minutes 25] [--folds 5] [--config cpu_budget_unet3d] [--seed 1]
+                                 [--metric lesion|legacy] [--out DIR] [--json FILE]
+
+On the phantoms `bench/race3d.py` makes (`--cases` to train on, `--test-cases` held out, from seed +
+1), three arms, all scored on the held-out cases exactly as `kerasbrain evaluate` does:
+
+- `single`: one model trained for `--minutes` (`kerasbrain train unet3d --time-budget`), its
+  post-processing chosen on its own validation cases;
+- `folds ensemble`: `--folds` models of `--minutes / --folds` each (`--fold all`), the ensemble and
+  its post-processing chosen on the out-of-fold cases by `kerasbrain crossval`;
+- `one fold`: fold 0's model alone with the same post-processing (what the ensemble adds).
+
+Each result line has the training wall minutes, the prediction seconds per held-out case (the
+ensemble runs every member), whole-region and lesion-wise scores. Post-processing is chosen for
+`--metric` (lesion: BraTS 2023 lesion-wise Dice, GLI settings; legacy: whole-region Dice).
+`--arms` picks which to train and score; a kept `--out` resumes what is finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbrain/__init__.py
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import keras  # noqa: E402
+
+from common import print_result  # noqa: E402
+from race3d import region_lines  # noqa: E402
+
+from kerasbrain.data.phantom import write_dataset  # noqa: E402
+from kerasbrain.evaluation.crossval import crossval  # noqa: E402
+from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
+from kerasbrain.families.base import ScoringOptions  # noqa: E402
+
+ARMS = ("single", "folds")
+
+
+def _epochs(run_dirs) -> int:
+    """Training epochs summed over run folders (history.csv rows)."""
+    epochs = 0
+    for run in run_dirs:
+        history = Path(run) / "history.csv"
+        epochs += len(list(csv.DictReader(open(history)))) if history.exists() else 0
+    return epochs
+
+
+def train_single(family, train_dir, run, config, minutes, metric, progress=print) -> tuple[dict, float | None]:
+    """One model for `minutes`; post-processing chosen on its validation cases for `metric`."""
+    spent = None
+    if not (run / "best.keras").exists():
+        start = time.monotonic()
+        family.train(train_dir, run, config, time_budget=minutes, epochs=1000, progress=progress)
+        spent = round((time.monotonic() - start) / 60, 2)
+    split = json.loads((run / "split.json").read_text())
+    family.evaluate(run / "best.keras", train_dir, run.parent / "single_validation", split["validation"],
+                    progress=progress, scoring=ScoringOptions(postprocess_target=metric))
+    tuned = json.loads((run.parent / "single_validation" / "summary.json").read_text())["postprocessing"]
+    return {key: tuned[f"best_{key}"] for key in ("min_component_ml", "min_enhancing_ml")}, spent
+
+
+def train_folds(family, train_dir, cv, config, minutes, folds, metric, progress=print) -> tuple[dict, float | None]:
+    """`folds` models of `minutes / folds` each, then crossval's ensemble and post-processing."""
+    spent = None
+    if not all((cv / f"fold_{k}" / "best.keras").exists() for k in range(folds)):
+        start = time.monotonic()
+        family.train(train_dir, cv, config, time_budget=minutes / folds, epochs=1000, progress=progress, fold="all")
+        spent = round((time.monotonic() - start) / 60, 2)
+    result = crossval([cv], train_dir, cv.parent / "crossval", metric=metric, progress=progress)
+    best = result["best"]
+    return {key: best[key] for key in ("min_component_ml", "min_enhancing_ml")}, spent
+
+
+def score(family, model, test_dir, out, post: dict) -> tuple[dict, list[dict], float]:
+    """Held-out scores of `model` with `post`; seconds of prediction per case."""
+    start = time.monotonic()
+    family.evaluate(model, test_dir, out, overrides=InferenceOverrides(**post), progress=print)
+    seconds = time.monotonic() - start
+    rows = list(csv.DictReader(open(out / "cases.csv")))
+    return json.loads((out / "summary.json").read_text()), rows, round(seconds / max(len(rows), 1), 2)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=25.0, help="Training minutes of each arm in all.")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--config", default="cpu_budget_unet3d", help="A TOML file or a shipped config's name.")
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
+    parser.add_argument("--difficulty", default="hard", choices=["easy", "hard"])
+    parser.add_argument("--cases", type=int, default=16)
+    parser.add_argument("--test-cases", type=int, default=6)
+    parser.add_argument("--shape", type=int, nargs=3, default=(120, 120, 78))
+    parser.add_argument("--seed", type=int, default=1, help="Training cases' and training seed; held-out: seed + 1.")
+    parser.add_argument("--metric", default="lesion", choices=["lesion", "legacy"])
+    parser.add_argument("--arms", default="single,folds", help="Comma-separated: " + ", ".join(ARMS))
+    parser.add_argument("--out", help="Keep data, runs and scores here (default: a temporary folder).")
+    parser.add_argument("--json", help="Append each result as one JSON line to this file.")
+    args = parser.parse_args()
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if set(arms) - set(ARMS):
+        parser.error(f"--arms: choose from {', '.join(ARMS)}")
+
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race3d_folds_"))
+    train_dir, test_dir = root / "data" / "train", root / "data" / "heldout"
+    if not (train_dir / "dataset.json").exists():
+        write_dataset(train_dir, "msd", args.cases, tuple(args.shape), args.seed, difficulty=args.difficulty)
+        write_dataset(test_dir, "msd", args.test_cases, tuple(args.shape), args.seed + 1, difficulty=args.difficulty)
+    family = get_family("unet3d")
+    config = family.load_config(args.config, args.set + [f"training.seed={args.seed}", f"data.folds={args.folds}"])
+    facts = {"bench": "race3d_folds", "backend": keras.backend.backend(), "config": args.config, "set": args.set,
+             "difficulty": args.difficulty, "seed": args.seed, "train_cases": args.cases,
+             "test_cases": args.test_cases, "shape": list(args.shape), "budget_minutes": args.minutes,
+             "metric": args.metric, "date": time.strftime("%Y-%m-%d")}
+    results = []
+    if "single" in arms:
+        post, spent = train_single(family, train_dir, root / "single", config, args.minutes, args.metric)
+        results.append(("single", root / "single" / "best.keras", post, spent, [root / "single"], 1))
+    if "folds" in arms:
+        post, spent = train_folds(family, train_dir, root / "folds", config, args.minutes, args.folds, args.metric)
+        fold_runs = [root / "folds" / f"fold_{k}" for k in range(args.folds)]
+        results.append(("folds ensemble", root / "crossval" / "ensemble.json", post, spent, fold_runs, args.folds))
+        results.append(("one fold", fold_runs[0] / "best.keras", post, None, fold_runs[:1], 1))
+    for arm, model, post, spent, runs, networks in results:
+        summary, rows, per_case = score(family, model, test_dir, root / f"heldout_{arm.replace(' ', '_')}", post)
+        line = {**facts, "arm": arm, "networks": networks, "training_wall_minutes": spent,
+                "epochs": _epochs(runs), "predict_seconds_per_case": per_case, **post,
+                **region_lines(summary, rows)}
+        print_result(line, f"{arm}: held-out Dice WT/TC/ET {line['dice_WT']:.3f} / {line['dice_TC']:.3f} / "
+                           f"{line['dice_ET']:.3f}, lesion-wise {line['lesion_dice_WT']:.3f} / "
+                           f"{line['lesion_dice_TC']:.3f} / {line['lesion_dice_ET']:.3f}, {per_case} s per case",
+                     args.json)
+
+
+if __name__ == "__main__":
+    main()
