@@ -61,7 +61,7 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
 @click.option("--simclr-config", help="TOML of the SimCLR stage (simclr family's sections).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The wall-clock budget of each training stage (the baseline gets the multitask stage's).")
-@click.option("--quick", is_flag=True, help="Two epochs per stage at 64 x 64 (CPU, phantom data).")
+@click.option("--quick", is_flag=True, help="One epoch per stage at 32 x 32 (CPU, phantom data).")
 def label_efficient(data, out, config, simclr_config, time_budget, quick):
     """Seed 000's chain: SimCLR -> classifier -> Grad-CAM pseudo-masks -> multi-task -> calibration, vs supervised."""
     from kerasbrain.experiments.label_efficient import run_label_efficient
@@ -71,6 +71,33 @@ def label_efficient(data, out, config, simclr_config, time_budget, quick):
                                  get_family("multitask").load_config(config), quick, time_budget, progress=echo)
     click.echo(result["table"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
+
+
+def _seeds() -> list[str]:
+    from kerasbrain.experiments.reproduce import RECIPES
+
+    return sorted(RECIPES)
+
+
+def _seed_list() -> str:
+    from kerasbrain.experiments.reproduce import RECIPES
+
+    return "\b\n" + "\n".join(f"{r.seed}  {r.title} ({r.dataset})" for r in RECIPES.values())
+
+
+@click.command(epilog=_seed_list())
+@click.argument("seed", type=click.Choice(_seeds()))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The seed's dataset (README 'Getting the data').")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Default: runs/reproduce-SEED.")
+@click.option("--quick", is_flag=True, help="Every run shrunk to minutes (CPU, phantom data); not comparable.")
+def reproduce(seed, data, out, quick):
+    """One seed's main table on its data: its recipe and split, ours beside its published numbers, its figures."""
+    from kerasbrain.experiments.reproduce import reproduce as run_reproduce
+
+    result = run_reproduce(seed, data, out or Path("runs") / f"reproduce-{seed}", quick, progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nreport: {result['report']}")
 
 
 @click.command()

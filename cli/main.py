@@ -27,7 +27,7 @@ from cli.common import KerasbrainGroup  # noqa: E402
 from cli.crossval import crossval  # noqa: E402
 from cli.data import data  # noqa: E402
 from cli.encoders import encoders  # noqa: E402
-from cli.experiments import demo, experiment  # noqa: E402
+from cli.experiments import demo, experiment, reproduce  # noqa: E402
 from cli.explain import explain  # noqa: E402
 from cli.inference import evaluate, predict  # noqa: E402
 from cli.longitudinal import compare  # noqa: E402
@@ -47,7 +47,7 @@ def cli():
 
 
 for command in (synth, data, encoders, pretrain, train, crossval, evaluate, predict, compare, explain, pseudomask, calibrate, robustness, export_cmd,
-                serving, serve, experiment, demo, app):
+                serving, serve, experiment, reproduce, demo, app):
     cli.add_command(command)
 
 

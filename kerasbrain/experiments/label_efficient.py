@@ -32,12 +32,14 @@ from kerasbrain.training.config_simclr import SimCLRConfig
 
 
 def quick_configs(simclr: SimCLRConfig, multitask: MultiTaskConfig):
-    """Minutes on a CPU with phantoms: 64 x 64 images, a narrow decoder, two epochs per stage."""
-    simclr = replace(simclr, data=replace(simclr.data, image_size=64),
-                     training=replace(simclr.training, batch_size=8, epochs=2, warmup_epochs=0))
-    multitask = replace(multitask, data=replace(multitask.data, image_size=64),
-                        model=replace(multitask.model, decoder_filters=(32, 16, 16, 8, 8)),
-                        training=replace(multitask.training, batch_size=8, epochs=2))
+    """A minute on a CPU with phantoms (the suite's run of the chain): 32 x 32 images, a narrow decoder
+    and projection head, one epoch per stage."""
+    simclr = replace(simclr, data=replace(simclr.data, image_size=32),
+                     model=replace(simclr.model, projection_dims=(32, 16)),
+                     training=replace(simclr.training, batch_size=8, epochs=1, warmup_epochs=0))
+    multitask = replace(multitask, data=replace(multitask.data, image_size=32),
+                        model=replace(multitask.model, decoder_filters=(16, 8, 8, 8, 4)),
+                        training=replace(multitask.training, batch_size=8, epochs=1))
     return simclr, multitask
 
 

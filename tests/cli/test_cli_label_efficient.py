@@ -43,12 +43,26 @@ def run(*args):
 def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("label_efficient")
     assert run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 8).exit_code == 0
-    (root / "tiny.toml").write_text(TINY)
-    (root / "simclr.toml").write_text(TINY_SIMCLR)
-    result = run("experiment", "label-efficient", "--data", root / "data", "--out", root / "run", "--config",
-                 root / "tiny.toml", "--simclr-config", root / "simclr.toml")
+    # seed 000's own configs, shrunk by --quick to the sizes above (label_efficient.quick_configs)
+    result = run("reproduce", "seed000", "--data", root / "data", "--out", root / "run", "--quick")
     assert result.exit_code == 0, result.output
     return root, result.output
+
+
+def test_quick_is_the_tiny_chain():
+    import tomllib
+
+    from kerasbrain.experiments.label_efficient import quick_configs
+    from kerasbrain.families import get_family
+
+    simclr, multitask = quick_configs(get_family("simclr").load_config("seed000_simclr"),
+                                      get_family("multitask").load_config("seed000_multitask"))
+    tiny, tiny_simclr = tomllib.loads(TINY), tomllib.loads(TINY_SIMCLR)
+    assert multitask.data.image_size == tiny["data"]["image_size"] == simclr.data.image_size
+    assert list(multitask.model.decoder_filters) == tiny["model"]["decoder_filters"]
+    assert list(simclr.model.projection_dims) == tiny_simclr["model"]["projection_dims"]
+    assert multitask.training.epochs == simclr.training.epochs == 1
+    assert multitask.model.encoder == simclr.model.encoder == "resnet18"  # the seed's encoder
 
 
 def test_the_chain_writes_seed_000s_tables_from_every_stage(chain):
@@ -71,6 +85,16 @@ def test_the_chain_writes_seed_000s_tables_from_every_stage(chain):
         assert len(split["test"]) == 4
     assert len(list((run_dir / "figures").glob("*.png"))) == 3  # one per tumour class
     assert (run_dir / "multitask" / "calibrated.keras").exists()
+    # reproduce: seed 000's published numbers after ours, cell by cell, and its robustness analysis
+    c = report["final"]["classes"]
+    text = (run_dir / "reproduce.md").read_text()
+    assert f"| SSL + pseudo-mask + multi-task | {c['accuracy']:.4f} / 0.8909 | {c['macro_f1']:.4f} / 0.8837 |" in text
+    g = c["per_class"]["meningioma"]
+    assert f"| meningioma | {g['precision']:.4f} / 0.8715 | {g['recall']:.4f} / 0.7092 | {g['f1']:.4f} / 0.7820 |" in text
+    s = report["supervised"]
+    assert f"| ResNet supervised (single-task) | {s['accuracy']:.4f} / 0.8172 | {s['macro_f1']:.4f} / 0.8021 |" in text
+    robustness = json.loads((run_dir / "robustness" / "robustness.json").read_text())
+    assert {r["corruption"] for r in robustness} >= {"gaussian_noise", "motion"} and "## Robustness" in text
 
 
 def test_the_calibrated_model_exports_with_its_temperature(chain, tmp_path):

@@ -153,9 +153,9 @@ def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path
 @once
 def test_lgg_compare_quick(slice_run):
     out = slice_run / "compare"
-    result = run("experiment", "lgg-compare", "--data", slice_run / "lgg", "--out", out, "--encoder", "resnet18",
-                 "--quick")
+    result = run("reproduce", "seed004", "--data", slice_run / "lgg", "--out", out, "--quick")  # quick: ResNet18
     assert result.exit_code == 0, result.output
+    assert "## Beside seed 004's published table" in (out / "reproduce.md").read_text()
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["variant"] for r in rows] == ["raw-resnet18", "preprocessed-resnet18"]
     for r in rows:  # each row is its variant's evaluation and history, read back
