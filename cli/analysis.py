@@ -31,9 +31,14 @@ def _image_model(model_path, purpose: str):
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
-@click.option("--method", type=click.Choice(["gradcam", "gradcam++"]), default="gradcam", show_default=True)
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam"]), default="gradcam", show_default=True)
 @click.option("--layer", default="P4", show_default=True,
-              help="Encoder level explained: P4 (stride 16), P5 (stride 32), P3 or a block output name.")
+              help="Encoder level explained: P4 (stride 16), P5 (stride 32), P3, a block output name, or levels "
+                   "joined by + (P3+P4+P5: their maps averaged).")
+@click.option("--contrast/--no-contrast", default=False, show_default=True,
+              help="Explain the tumour class against 'no tumour', so evidence of normal tissue cancels.")
+@click.option("--refine", type=click.Choice(["none", "grabcut"]), default="none", show_default=True,
+              help="grabcut: snap each mask to the image's edges, seeded by the map.")
 @click.option("--threshold", type=click.Choice(["otsu", "percentile"]), default="otsu", show_default=True,
               help="How the heat map inside the head is cut.")
 @click.option("--percentile", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=90.0,
@@ -42,13 +47,13 @@ def _image_model(model_path, purpose: str):
               help="Largest connected components kept.")
 @click.option("--figures", type=click.IntRange(0), default=4, show_default=True,
               help="Figures per tumour class (original | Grad-CAM | pseudo-mask).")
-def pseudomask(model_path, data, out, method, layer, threshold, percentile, components, figures):
+def pseudomask(model_path, data, out, method, layer, contrast, refine, threshold, percentile, components, figures):
     """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
 
     model, size = _image_model(model_path, "pseudo-masks")
-    settings = PseudoMaskSettings(method, layer, threshold, percentile, components)
+    settings = PseudoMaskSettings(method, layer, contrast, threshold, percentile, components, refine=refine)
     summary = write_pseudomask_dataset(model, discover_tumour_images(data), size, out, settings, figures,
                                        progress=echo)
     click.echo(f"pseudo-mask dataset: {out / 'brisc2025'} ({summary['images']} images, "

@@ -1,8 +1,13 @@
-"""Grad-CAM and Grad-CAM++ (Selvaraju et al. 2017; Chattopadhay et al. 2018) on any Keras backend.
+"""Grad-CAM, Grad-CAM++ and LayerCAM (Selvaraju et al. 2017; Chattopadhay et al. 2018; Jiang et al.
+2021) on any Keras backend.
 
 The heat map of class c for feature maps A (B, h, w, K) is relu(sum_k w_k A_k), with w_k the
 spatial mean of d y_c / d A_k (Grad-CAM) or the alpha-weighted sum of its positive part
-(Grad-CAM++), normalised to [0, 1] per image and resized to the input. Everything but the one
+(Grad-CAM++); LayerCAM weighs every position by its own positive gradient, relu(sum_k relu(d y_c /
+d A_k) * A_k), which keeps the fine localisation of shallower levels. Maps are normalised to [0, 1]
+per image and resized to the input. Levels joined by "+" ("P3+P4+P5") are explained one by one and
+averaged; `contrast` explains y_c - y_contrast (for pseudo-masks: the tumour class against "no
+tumour", so evidence of normal tissue cancels). Everything but the one
 gradient is `keras.ops`; the gradient is taken with the running backend's own autodiff
 (`_gradient`), so the same code explains a model on TensorFlow and on JAX.
 
@@ -18,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-METHODS = ("gradcam", "gradcam++")
+METHODS = ("gradcam", "gradcam++", "layercam")
 PYRAMID = ("P2", "P3", "P4", "P5")  # the encoder's outputs, strides 4 to 32
 
 
@@ -46,22 +51,29 @@ def _gradient(fn, x):
     raise NotImplementedError(f"no gradient for backend {backend!r}")
 
 
-def class_activation_map(features, head, class_index, method: str = "gradcam", size=None):
+def class_activation_map(features, head, class_index, method: str = "gradcam", size=None, contrast=None):
     """Heat maps (B, H, W) in [0, 1] from feature maps (B, h, w, K) and `head`: features -> (B, C) scores.
 
-    `class_index` is an int or one index per image; `size` (H, W) resizes the maps (bilinear).
+    `class_index` is an int or one index per image; `size` (H, W) resizes the maps (bilinear);
+    `contrast` (a class index) explains the target's score minus that class's.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}. Received: method={method!r}")
     features = ops.convert_to_tensor(features, "float32")
     target = np.broadcast_to(np.asarray(class_index), (features.shape[0],))
 
-    def score(a):  # each image's score of its target class
+    def score(a):  # each image's score of its target class (minus the contrast class's)
         scores = head(a)
-        return ops.sum(scores * ops.one_hot(ops.convert_to_tensor(target, "int32"), scores.shape[-1]), axis=-1)
+        weights = ops.one_hot(ops.convert_to_tensor(target, "int32"), scores.shape[-1])
+        if contrast is not None:
+            weights = weights - ops.one_hot(ops.full((features.shape[0],), contrast, "int32"), scores.shape[-1])
+        return ops.sum(scores * weights, axis=-1)
 
     grads = ops.convert_to_tensor(_gradient(score, features))
-    if method == "gradcam":
+    if method == "layercam":
+        weights = None
+        cam = ops.relu(ops.sum(ops.relu(grads) * features, axis=-1))
+    elif method == "gradcam":
         weights = ops.mean(grads, axis=(1, 2))
     else:
         g2, g3 = ops.square(grads), grads * ops.square(grads)
@@ -69,7 +81,8 @@ def class_activation_map(features, head, class_index, method: str = "gradcam", s
         denominator = 2.0 * g2 + total * g3
         alpha = g2 / ops.where(ops.abs(denominator) > 1e-12, denominator, 1.0)
         weights = ops.sum(alpha * ops.relu(grads), axis=(1, 2))
-    cam = ops.relu(ops.einsum("bhwk,bk->bhw", features, weights))
+    if weights is not None:
+        cam = ops.relu(ops.einsum("bhwk,bk->bhw", features, weights))
     peak = ops.max(cam, axis=(1, 2), keepdims=True)
     cam = cam / ops.where(peak > 0, peak, 1.0)
     if size is not None:
@@ -105,19 +118,26 @@ def _encoder_split(model, layer: str | None):
     return (lambda x: lower(x, training=False)), (lambda a: head(upper(a, training=False)))
 
 
-def explain_classes(model, images: np.ndarray, class_index=None, method: str = "gradcam", layer: str | None = None):
+def explain_classes(model, images: np.ndarray, class_index=None, method: str = "gradcam", layer: str | None = None,
+                    contrast=None):
     """Heat maps (N, H, W) explaining `class_index` (default: each image's predicted class).
 
-    `images` are float (N, H, W, 3) in [0, 1]; returns (maps, class probabilities (N, C)).
+    `images` are float (N, H, W, 3) in [0, 1]; `layer` one level or levels joined by "+" (their
+    maps averaged); `contrast` a class whose score is subtracted. Returns (maps, class probabilities (N, C)).
     """
     if "class" not in getattr(model, "tasks", ()):
         raise ValueError("Grad-CAM explains a class: the model needs a class head (multitask or classifier)")
-    features_of, head = _encoder_split(model, layer)
-    features = features_of(ops.convert_to_tensor(images, "float32"))
-    probabilities = ops.convert_to_numpy(head(features))
-    target = probabilities.argmax(axis=1) if class_index is None else class_index
-    maps = class_activation_map(features, head, target, method, size=images.shape[1:3])
-    return maps, probabilities
+    levels = layer.split("+") if layer and "+" in layer else [layer]
+    x = ops.convert_to_tensor(images, "float32")
+    maps, probabilities, target = [], None, class_index
+    for level in levels:
+        features_of, head = _encoder_split(model, level)
+        features = features_of(x)
+        if probabilities is None:
+            probabilities = ops.convert_to_numpy(head(features))
+            target = probabilities.argmax(axis=1) if class_index is None else class_index
+        maps.append(class_activation_map(features, head, target, method, size=images.shape[1:3], contrast=contrast))
+    return _normalise(np.mean(maps, axis=0)) if len(maps) > 1 else maps[0], probabilities
 
 
 def _normalise(maps: np.ndarray) -> np.ndarray:

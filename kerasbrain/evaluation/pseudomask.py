@@ -1,10 +1,12 @@
 """Grad-CAM pseudo-masks (seed 000): a classifier's evidence maps become tumour masks, with no drawing.
 
-For each image of a tumour class, the Grad-CAM (or Grad-CAM++) map of that class (the image's
-label where it has one, else the predicted class) is computed at the model's input size, scaled
-to [0, 1], restricted to the head (the image's foreground: Otsu on the grey image, holes filled),
-thresholded (Otsu over the map inside the head, or a percentile of it) and reduced to its largest
-connected components. No-tumour images get an empty mask, the one pseudo-mask that is certain.
+For each image of a tumour class, the Grad-CAM (Grad-CAM++, LayerCAM; one encoder level or several
+averaged; optionally against the "no tumour" class) map of that class (the image's label where it
+has one, else the predicted class) is computed at the model's input size, scaled to [0, 1],
+restricted to the head (the image's foreground: Otsu on the grey image, holes filled), thresholded
+(Otsu over the map inside the head, or a percentile of it), reduced to its largest connected
+components and, with `refine="grabcut"`, snapped to the image's edges (`pseudomask_refine.py`).
+No-tumour images get an empty mask, the one pseudo-mask that is certain.
 
 `write_pseudomask_dataset` writes them in the BRISC 2025 layout (class folders for the
 classification task; images + masks, same stem, for the segmentation task), which the multitask
@@ -29,16 +31,23 @@ _CODE_OF = {v: k for k, v in BRISC_CODES.items()}
 
 @dataclass(frozen=True)
 class PseudoMaskSettings:
-    method: str = "gradcam"  # or "gradcam++"
-    layer: str = "P4"  # encoder level explained: P4 (stride 16; measured best), P5, P3 or a block name
+    method: str = "gradcam"  # or "gradcam++", "layercam"
+    layer: str = "P4"  # encoder level explained: P4 (stride 16; measured best), P5, P3, a block name, or "P3+P4+P5"
+    contrast: bool = False  # explain the class against "no tumour" (evidence of normal tissue cancels)
     threshold: str = "otsu"  # "otsu" or "percentile"
     percentile: float = 90.0  # with threshold = "percentile": keep the map's top (100 - p) % inside the head
     components: int = 1  # largest connected components kept
     min_heat: float = 0.2  # never keep pixels whose normalised map is below this
+    refine: str = "none"  # "grabcut": snap the mask to the image's edges (evaluation/pseudomask_refine.py)
 
     def __post_init__(self):
-        if self.method not in ("gradcam", "gradcam++"):
-            raise ValueError(f"method must be gradcam or gradcam++. Received: {self.method!r}")
+        from kerasbrain.evaluation.explain import METHODS
+        from kerasbrain.evaluation.pseudomask_refine import REFINEMENTS
+
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}. Received: {self.method!r}")
+        if self.refine not in REFINEMENTS:
+            raise ValueError(f"refine must be one of {', '.join(REFINEMENTS)}. Received: {self.refine!r}")
         if self.threshold not in ("otsu", "percentile"):
             raise ValueError(f"threshold must be otsu or percentile. Received: {self.threshold!r}")
         if not 0 < self.percentile < 100:
@@ -97,6 +106,7 @@ def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: Pseudo
     `labels` (N,) are class indices, -1 where unknown (the predicted class is explained then).
     """
     from kerasbrain.evaluation.explain import explain_classes
+    from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
 
     masks = np.zeros(images.shape[:3], bool)
     heats = np.zeros(images.shape[:3], np.float32)
@@ -106,11 +116,15 @@ def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: Pseudo
         known = labels[start:start + batch_size]
         probabilities = model.predict_on_batch(batch)["class"]
         target = np.where(known >= 0, known, np.asarray(probabilities).argmax(axis=1))
-        heat, _ = explain_classes(model, batch, target, settings.method, settings.layer)
+        heat, _ = explain_classes(model, batch, target, settings.method, settings.layer,
+                                  NO_TUMOR if settings.contrast else None)
         for j, i in enumerate(range(start, start + len(batch))):
             explained[i], heats[i] = target[j], heat[j]
             if target[j] != NO_TUMOR:
-                masks[i] = threshold_map(heat[j], head_mask(images[i]), settings)
+                head = head_mask(images[i])
+                masks[i] = threshold_map(heat[j], head, settings)
+                if settings.refine == "grabcut":
+                    masks[i] = grabcut_refine(images[i], heat[j], head, masks[i])
     return masks, heats, explained
 
 

@@ -1,4 +1,4 @@
-"""Grad-CAM and Grad-CAM++ on both backends: known answers on hand-made evidence, and real networks."""
+"""Grad-CAM, Grad-CAM++ and LayerCAM on both backends: known answers on hand-made evidence, and real networks."""
 
 import keras
 import numpy as np
@@ -43,6 +43,36 @@ def test_gradcam_weights_are_the_mean_gradients():
     w0, w1 = p[0] * (1 - p[0]) * 3 / 16, -p[0] * p[1] * 3 / 16
     expected = np.maximum(w0 * a[0, ..., 0] + w1 * a[0, ..., 1], 0)
     np.testing.assert_allclose(class_activation_map(a, head, 0)[0], expected / expected.max(), atol=1e-6)
+
+
+def test_layercam_weighs_each_position_by_its_positive_gradient():
+    """LayerCAM = relu(sum_k relu(dy/dA_k) * A_k): channel 1's negative gradient is dropped (Grad-CAM keeps
+    it as a negative weight); with a contrast class the objective is p0 - p1, whose gradients are known."""
+    a = _features()[:1]
+    a[0, 1:3, 1:3, 1] += 0.5  # class 1 evidence overlapping class 0's, so the two maps differ
+    p = np.asarray(head(a))[0]
+    g0, g1 = p[0] * (1 - p[0]) * 3 / 16, -p[0] * p[1] * 3 / 16  # d p0 / d A_k at every position
+    expected = np.maximum(g0, 0) * a[0, ..., 0] + np.maximum(g1, 0) * a[0, ..., 1]
+    np.testing.assert_allclose(class_activation_map(a, head, 0, "layercam")[0], expected / expected.max(), atol=1e-6)
+    gradcam = np.maximum(g0 * a[0, ..., 0] + g1 * a[0, ..., 1], 0)
+    assert not np.allclose(gradcam / gradcam.max(), expected / expected.max(), atol=1e-3)
+    # against class 1: d (p0 - p1) / d A_0 = 3/16 (p0 (1 - p0) + p0 p1), d / d A_1 = 3/16 (-p0 p1 - p1 (1 - p1))
+    c0 = 3 / 16 * (p[0] * (1 - p[0]) + p[0] * p[1])
+    contrast = np.maximum(c0, 0) * a[0, ..., 0]
+    np.testing.assert_allclose(class_activation_map(a, head, 0, "layercam", contrast=1)[0],
+                               contrast / contrast.max(), atol=1e-6)
+
+
+def test_levels_joined_by_plus_are_averaged():
+    from kerasbrain.models.multitask import MultiTaskNet
+
+    keras.utils.set_random_seed(0)
+    model = MultiTaskNet("resnet18", decoder_filters=(8, 8, 8, 8, 4))
+    images = np.random.default_rng(1).uniform(size=(2, 64, 64, 3)).astype("float32")
+    levels = [explain_classes(model, images, [0, 2], "layercam", level)[0] for level in ("P3", "P4", "P5")]
+    fused, _ = explain_classes(model, images, [0, 2], "layercam", "P3+P4+P5")
+    mean = np.mean(levels, axis=0)
+    np.testing.assert_allclose(fused, mean / mean.max(axis=(1, 2), keepdims=True), atol=1e-5)
 
 
 @pytest.mark.parametrize("layer", [None, "v2_stack_3_block1_out", "v2_stack_3_block2_out"])

@@ -81,3 +81,48 @@ def test_the_written_dataset_is_read_back_by_the_brisc_reader(tmp_path):
     assert len(list((tmp_path / "pm" / "figures").glob("*.png"))) == 3
     with pytest.raises(ValueError, match="already exists"):
         write_pseudomask_dataset(model, samples, 64, tmp_path / "pm")
+
+
+def _tumour_picture():
+    """A grey head (disk) with a bright 12 x 12 tumour; a blurry activation map centred near it whose
+    Otsu mask is much larger than the tumour, as a stride-16 map is."""
+    import cv2
+
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    cv2.circle(rgb, (32, 32), 28, (90, 90, 90), -1)
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rgb.astype(np.int16) + rng.integers(-6, 7, rgb.shape), 0, 255).astype(np.uint8)
+    rgb[rgb.sum(-1) < 30] = 0
+    truth = np.zeros((64, 64), bool)
+    truth[20:32, 30:42] = True
+    rgb[truth] = 200
+    yy, xx = np.mgrid[:64, :64]
+    heat = np.exp(-((yy - 27) ** 2 + (xx - 35) ** 2) / (2 * 9.0 ** 2)).astype(np.float32)
+    return rgb, heat, truth
+
+
+def test_grabcut_snaps_a_coarse_map_to_the_tumour():
+    from kerasbrain.evaluation.pseudomask import dice
+    from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
+
+    rgb, heat, truth = _tumour_picture()
+    head = head_mask(rgb)
+    coarse = threshold_map(heat, head, PseudoMaskSettings())
+    refined = grabcut_refine(rgb, heat, head, coarse)
+    assert dice(truth, coarse) < 0.7 and dice(truth, refined) > 0.9, (dice(truth, coarse), dice(truth, refined))
+    assert not grabcut_refine(rgb, heat, head, np.zeros_like(coarse)).any()  # nothing to refine
+    with pytest.raises(ValueError, match="refine must be one of"):
+        PseudoMaskSettings(refine="crf")
+
+
+def test_grabcut_keeps_the_coarse_mask_when_the_cut_would_take_the_head():
+    from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
+
+    rgb, _, _ = _tumour_picture()
+    yy, xx = np.mgrid[:64, :64]
+    heat = np.exp(-((yy - 45) ** 2 + (xx - 20) ** 2) / (2 * 6.0 ** 2)).astype(np.float32)  # on normal tissue
+    head = head_mask(rgb)
+    coarse = threshold_map(heat, head, PseudoMaskSettings())
+    refined = grabcut_refine(rgb, heat, head, coarse)
+    assert refined.sum() <= 2 * coarse.sum()  # never the whole head
+    np.testing.assert_array_equal(refined, coarse)
