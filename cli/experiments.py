@@ -62,13 +62,29 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The wall-clock budget of each training stage (the baseline gets the multitask stage's).")
 @click.option("--quick", is_flag=True, help="One epoch per stage at 32 x 32 (CPU, phantom data).")
-def label_efficient(data, out, config, simclr_config, time_budget, quick):
+@click.option("--cam", type=click.Choice(["gradcam", "gradcam++", "layercam"]), default="gradcam", show_default=True,
+              help="The class activation map the first pseudo-masks come from.")
+@click.option("--cam-layer", default="P4", show_default=True, help="Its encoder level, or levels joined by +.")
+@click.option("--contrast/--no-contrast", default=False, show_default=True,
+              help="Explain each tumour class against 'no tumour'.")
+@click.option("--refine", type=click.Choice(["none", "grabcut"]), default="none", show_default=True,
+              help="Snap the first pseudo-masks to the image's edges.")
+@click.option("--self-training-rounds", type=click.IntRange(0), default=0, show_default=True,
+              help="Rounds in which the last network's masks train the next (stop rules: README).")
+@click.option("--drawn-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of train / validation tumour images that keep their drawn masks (a user's few drawings).")
+def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, cam_layer, contrast, refine,
+                    self_training_rounds, drawn_fraction):
     """Seed 000's chain: SimCLR -> classifier -> Grad-CAM pseudo-masks -> multi-task -> calibration, vs supervised."""
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
     from kerasbrain.experiments.label_efficient import run_label_efficient
+    from kerasbrain.experiments.self_training import SelfTraining
     from kerasbrain.families import get_family
 
     result = run_label_efficient(data, out, get_family("simclr").load_config(simclr_config),
-                                 get_family("multitask").load_config(config), quick, time_budget, progress=echo)
+                                 get_family("multitask").load_config(config), quick, time_budget, progress=echo,
+                                 pseudomask=PseudoMaskSettings(cam, cam_layer, contrast, refine=refine),
+                                 self_training=SelfTraining(self_training_rounds), drawn_fraction=drawn_fraction)
     click.echo(result["table"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
 

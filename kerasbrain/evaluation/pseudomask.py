@@ -142,11 +142,14 @@ def brisc_stem(sample, label: int) -> str:
 
 
 def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings: PseudoMaskSettings = PseudoMaskSettings(),
-                             figures: int = 4, progress=print) -> dict:
+                             figures: int = 4, progress=print, make_masks=None, drawn_ids=frozenset()) -> dict:
     """Pseudo-masks of every labelled image (or predicted class) written as a BRISC 2025 dataset at `out_dir`.
 
-    Built in `<out_dir>.partial` and renamed when complete, so an interrupted run leaves no
-    half-written dataset. Returns the summary (also in `summary.json`, `pseudomasks.csv`).
+    `make_masks(images, labels) -> (masks, heat maps, explained classes)` replaces the class
+    activation maps (a self-training round's segmenter, `experiments/self_training.py`); images
+    whose id is in `drawn_ids` keep their drawn mask (a user's few drawings). Built in
+    `<out_dir>.partial` and renamed when complete, so an interrupted run leaves no half-written
+    dataset. Returns the summary (also in `summary.json`, `pseudomasks.csv`: each mask's source).
     """
     import cv2
 
@@ -155,8 +158,9 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     from kerasbrain.evaluation.figures import save_pseudomask_figure
     from kerasbrain.files import write_csv, write_json
 
-    if "class" not in getattr(model, "tasks", ()):
+    if make_masks is None and "class" not in getattr(model, "tasks", ()):
         raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
+    make_masks = make_masks or (lambda images, labels: pseudo_masks(model, images, labels, settings))
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")
@@ -167,12 +171,14 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     for start in range(0, len(samples), 64):
         chunk = samples[start:start + 64]
         images, labels, _, _ = load_samples(chunk, image_size)
-        masks, heats, explained = pseudo_masks(model, images, labels, settings)
+        masks, heats, explained = make_masks(images, labels)
         for i, sample in enumerate(chunk):
             label = int(explained[i])
             stem = brisc_stem(sample, label)
             original = read_rgb(sample.image)
-            full = cv2.resize(masks[i].astype(np.uint8), original.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            drawn = sample.id in drawn_ids and sample.mask is not None
+            full = (read_binary_mask(sample.mask, original.shape[:2]).astype(np.uint8) if drawn else
+                    cv2.resize(masks[i].astype(np.uint8), original.shape[1::-1], interpolation=cv2.INTER_NEAREST))
             subset = sample.subset
             cls_dir = root / "classification_task" / subset / CLASSES[label]
             seg_dir = root / "segmentation_task" / subset
@@ -184,9 +190,9 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
             cv2.imwrite(str(seg_dir / "masks" / f"{stem}.png"), full * 255)
             row = {"id": sample.id, "stem": stem, "subset": subset, "class": CLASSES[label],
                    "label_known": int(labels[i] >= 0), "area_fraction": round(float(masks[i].mean()), 5),
-                   "dice_vs_drawn": ""}
+                   "mask_source": "drawn" if drawn else "pseudo", "dice_vs_drawn": ""}
             truth = None
-            if sample.mask is not None and label != NO_TUMOR:
+            if sample.mask is not None and label != NO_TUMOR and not drawn:
                 truth = prepare_mask(read_binary_mask(sample.mask, original.shape[:2]), image_size).astype(bool)
                 row["dice_vs_drawn"] = round(dice(truth, masks[i]), 5)
                 scores.append((truth, masks[i]))
@@ -197,7 +203,8 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
                                        f"{CLASSES[label]}: {sample.id}", truth=truth)
         progress(f"pseudo-masks: {min(start + 64, len(samples))}/{len(samples)} images")
     summary = {"images": len(rows), "settings": settings.__dict__,
-               "tumour_images": sum(r["class"] != "no_tumor" for r in rows)}
+               "tumour_images": sum(r["class"] != "no_tumor" for r in rows),
+               "drawn_masks": sum(r["mask_source"] == "drawn" for r in rows)}
     if scores:
         truth = np.stack([t for t, _ in scores])
         pseudo = np.stack([p for _, p in scores])

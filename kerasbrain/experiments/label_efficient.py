@@ -56,13 +56,20 @@ def _scores(run: Path) -> dict:
 
 def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
                         multitask: MultiTaskConfig | None = None, quick: bool = False,
-                        time_budget: float | None = None, progress=print) -> dict:
+                        time_budget: float | None = None, progress=print, pseudomask=None, self_training=None,
+                        drawn_fraction: float = 0.0) -> dict:
+    """The chain above. `pseudomask` (PseudoMaskSettings) makes the first masks; `self_training`
+    (experiments/self_training.py) adds rounds; `drawn_fraction` of the train and validation tumour
+    images keep their drawn masks (a user's few drawings; 0: none, seed 000's chain)."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.calibration import calibrate_run
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
+    from kerasbrain.experiments.self_training import SelfTraining, pick_drawn, self_train
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.training.train_simclr import ENCODER_FILE
+
+    pseudomask, self_training = pseudomask or PseudoMaskSettings(), self_training or SelfTraining()
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     simclr, multitask = simclr or SimCLRConfig(), multitask or MultiTaskConfig()
@@ -82,10 +89,13 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
 
     progress("== 3/6 Grad-CAM pseudo-masks")
     pseudo = out_dir / "pseudomasks"
+    samples = discover_tumour_images(data_dir)
+    drawn_ids = pick_drawn(samples, split, drawn_fraction, multitask.training.seed)
+    if drawn_ids:
+        progress(f"{len(drawn_ids)} train / validation images keep their drawn masks ({drawn_fraction:.0%})")
     if not (pseudo / "summary.json").exists():
         model, size = classifier_family.load_with_size(out_dir / "classifier" / BEST_MODEL, InferenceOverrides())
-        write_pseudomask_dataset(model, discover_tumour_images(data_dir), size, pseudo, PseudoMaskSettings(),
-                                 progress=progress)
+        write_pseudomask_dataset(model, samples, size, pseudo, pseudomask, progress=progress, drawn_ids=drawn_ids)
     pseudo_summary = json.loads((pseudo / "summary.json").read_text())
     pseudo_data = pseudo / "brisc2025"
 
@@ -95,6 +105,14 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     if not (mt_run / SPLIT_FILE).exists():
         write_json(mt_run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
     result = multitask_family.train(pseudo_data, mt_run, with_ssl, time_budget=time_budget, progress=progress)
+    rounds = None
+    if self_training.rounds:
+        chosen = self_train(out_dir, samples, split, with_ssl, mt_run, pseudo, self_training, drawn_ids, time_budget,
+                            progress)
+        rounds = chosen["rounds"]
+        if chosen["run"] != mt_run:
+            mt_run, pseudo_data = chosen["run"], chosen["pseudo"] / "brisc2025"
+            result = {"history": _history(mt_run)}
     test_ids = json.loads((mt_run / SPLIT_FILE).read_text())["test"] or None
     multitask_family.evaluate(mt_run, pseudo_data, mt_run / "evaluation", test_ids, progress=progress)
     final = _scores(mt_run)
@@ -119,13 +137,21 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
 
     figures = _chain_figures(out_dir, pseudo, mt_run, split["test"], progress)
     report = {"final": final, "supervised": supervised["classes"], "probe": pretrained.get("probe"),
-              "pseudomasks": pseudo_summary, "multitask_dice_vs_drawn": drawn,
+              "pseudomasks": pseudo_summary, "multitask_dice_vs_drawn": drawn, "final_run": str(mt_run),
+              "self_training": rounds, "drawn_fraction": drawn_fraction, "drawn_images": len(drawn_ids),
               "calibration": {k: calibration[k] for k in ("temperature", "validation", "test")},
               "history": {"multitask": result["history"]}}
     table = results_table(report)
     write_json(out_dir / "results.json", report)
     write_text(out_dir / "results.md", table + "\n")
     return {"table": table, "report": report, "figures": figures, "out_dir": out_dir}
+
+
+def _history(run: Path) -> dict:
+    """A run's history.csv as lists per column."""
+    with open(run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
 def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress, per_class: int = 1) -> list:
@@ -189,5 +215,16 @@ def results_table(report: dict) -> str:
               f"{report['pseudomasks']['tumour_images']} tumour images of {report['pseudomasks']['images']}; "
               + (f"Dice against drawn masks: pooled {drawn['pooled_dice']:.4f}, mean {drawn['mean_dice']:.4f} "
                  f"(n = {drawn['n']})" if drawn else "no drawn masks to compare with")]
+    if report.get("self_training"):
+        lines += ["", "## Self-training rounds", "",
+                  "| round | pseudo-masks vs drawn (pooled Dice) | network vs drawn validation masks | masks vs "
+                  "last round (Dice) | decision |", "|---|---|---|---|---|"]
+        for row in report["self_training"]:
+            pseudo = row.get("pseudo") or {}
+            validation, agreement = row["validation_dice_drawn"], row["agreement_with_previous"]
+            lines.append(f"| {row['round']}{' (chosen)' if row.get('chosen') else ''} | "
+                         f"{pseudo.get('pooled_dice', float('nan')):.4f} | "
+                         + ("-" if validation is None else f"{validation:.4f}") + " | "
+                         + ("-" if agreement is None else f"{agreement:.4f}") + f" | {row.get('decision', '')} |")
     lines += ["", "## Calibration of the multi-task model", "", calibration_table(report["calibration"])]
     return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""The label-efficient chain with the issue-32 options from the command line: fused LayerCAM against
+"no tumour", GrabCut, a share of drawn masks and self-training rounds, checked against the files
+each stage wrote (tiny phantoms; the methods' known answers are in tests/evaluation and
+tests/experiments)."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from tests.conftest import once_on
+
+pytestmark = once_on("jax")  # with the plain chain (test_cli_label_efficient.py): TensorFlow carries more once tests
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("self_training")
+    assert run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 9).exit_code == 0
+    result = run("experiment", "label-efficient", "--data", root / "data", "--out", root / "run", "--quick",
+                 "--cam", "layercam", "--cam-layer", "P3+P4+P5", "--contrast", "--refine", "grabcut",
+                 "--self-training-rounds", 2, "--drawn-fraction", 0.3)
+    assert result.exit_code == 0, result.output
+    return root, json.loads((root / "run" / "results.json").read_text()), result.output
+
+
+def test_drawn_masks_are_kept_as_drawn(chain):
+    from kerasbrain.data.tumour_images import discover_tumour_images, read_binary_mask
+
+    root, report, _ = chain
+    with open(root / "run" / "pseudomasks" / "pseudomasks.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    drawn = [r for r in rows if r["mask_source"] == "drawn"]
+    assert len(drawn) == report["drawn_images"] > 0 and report["drawn_fraction"] == 0.3
+    samples = {s.id: s for s in discover_tumour_images(root / "data")}
+    for row in drawn:  # the written mask is the drawing, pixel for pixel
+        source = samples[row["id"]]
+        written = cv2.imread(str(root / "run" / "pseudomasks" / "brisc2025" / "segmentation_task" / row["subset"]
+                                 / "masks" / f"{row['stem']}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        np.testing.assert_array_equal(written, read_binary_mask(source.mask, written.shape))
+        assert row["subset"] == "train"  # validation images are training-set images, never the test set's
+    summary = json.loads((root / "run" / "pseudomasks" / "summary.json").read_text())
+    assert summary["settings"]["method"] == "layercam" and summary["settings"]["refine"] == "grabcut"
+    assert summary["settings"]["layer"] == "P3+P4+P5" and summary["settings"]["contrast"] is True
+
+
+def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
+    from kerasbrain.experiments.self_training import SelfTraining, round_decision
+
+    root, report, output = chain
+    rows = report["self_training"]
+    assert rows[0]["round"] == 0 and 2 <= len(rows) <= 3
+    best = 0
+    for row in rows[1:]:  # replay the decisions from the recorded numbers
+        keep, stop = round_decision(rows[best]["validation_dice_drawn"], row["validation_dice_drawn"],
+                                    row["agreement_with_previous"], SelfTraining(rounds=2))
+        best = row["round"] if keep else best
+        assert bool(stop) == ("decision" in row)
+        if stop:
+            break
+    chosen = [r["round"] for r in rows if r.get("chosen")]
+    assert chosen == [best] and report["final_run"] == rows[best]["run"]
+    assert "## Self-training rounds" in output and "(chosen)" in output
+    # each round's score is its network's pooled Dice on the drawn validation masks, recomputed here
+    from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
+    from kerasbrain.families import get_family
+    from kerasbrain.families.base import InferenceOverrides
+
+    with open(root / "run" / "pseudomasks" / "pseudomasks.csv", newline="") as f:
+        drawn = {r["id"] for r in csv.DictReader(f) if r["mask_source"] == "drawn"}
+    split = json.loads((root / "run" / "classifier" / "split.json").read_text())
+    chosen_validation = [s for s in discover_tumour_images(root / "data") if s.id in drawn
+                         and s.id in split["validation"]]
+    assert chosen_validation  # the fixture's share reaches the validation images
+    for row in rows:
+        model, size = get_family("multitask").load_with_size(f"{row['run']}/best.keras", InferenceOverrides())
+        images, _, masks, _ = load_samples(chosen_validation, size)
+        predicted = np.asarray(model.predict_on_batch(images.astype(np.float32) / 255.0)["mask"])[..., 0] >= 0.5
+        truth = masks[..., 0] > 0
+        total = truth.sum() + predicted.sum()
+        expected = 1.0 if total == 0 else 2 * (truth & predicted).sum() / total
+        assert row["validation_dice_drawn"] == pytest.approx(expected, abs=1e-6), row["round"]
