@@ -19,40 +19,25 @@ from kerasbrain.serialization import register
 
 @register
 class WeightedMean(keras.layers.Layer):
-    """sum_i w_i * x_i over a list of same-shaped tensors."""
+    """sum_i w_i * x_i over a list of same-shaped tensors; with `with_squares`, sum_i w_i * x_i^2 after it
+    along the channels (the members' mean and mean of squares, for their spread)."""
 
-    def __init__(self, member_weights, **kwargs):
+    def __init__(self, member_weights, with_squares: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.member_weights = [float(w) for w in member_weights]
-
-    def call(self, inputs):
-        total = 0.0
-        for x, w in zip(inputs, self.member_weights):
-            total = total + ops.cast(x, "float32") * w
-        return total
-
-    def get_config(self):
-        return {**super().get_config(), "member_weights": self.member_weights}
-
-
-@register
-class WeightedMoments(keras.layers.Layer):
-    """[sum_i w_i x_i, sum_i w_i x_i^2] along the channels: the members' mean and mean of squares."""
-
-    def __init__(self, member_weights, **kwargs):
-        super().__init__(**kwargs)
-        self.member_weights = [float(w) for w in member_weights]
+        self.with_squares = bool(with_squares)
 
     def call(self, inputs):
         mean, square = 0.0, 0.0
         for x, w in zip(inputs, self.member_weights):
             x = ops.cast(x, "float32")
             mean = mean + x * w
-            square = square + x * x * w
-        return ops.concatenate([mean, square], axis=-1)
+            if self.with_squares:
+                square = square + x * x * w
+        return ops.concatenate([mean, square], axis=-1) if self.with_squares else mean
 
     def get_config(self):
-        return {**super().get_config(), "member_weights": self.member_weights}
+        return {**super().get_config(), "member_weights": self.member_weights, "with_squares": self.with_squares}
 
 
 def _first(outputs):
@@ -108,7 +93,7 @@ class EnsembleNet(keras.Model):
         prediction, weighted as the ensemble weighs its members. Shares this model's weights.
         """
         inputs = keras.Input(shape=self.inputs[0].shape[1:], name="image")
-        outputs = WeightedMoments(self.member_weights, name="weighted_moments", dtype="float32")(
+        outputs = WeightedMean(self.member_weights, with_squares=True, name="weighted_moments", dtype="float32")(
             [_first(m(inputs)) for m in self.members])
         model = keras.Model(inputs, outputs, name=f"{self.name}_moments")
         model.gives_member_moments = True
