@@ -90,7 +90,9 @@ def _seed000(data, out, quick, progress):
         "## Per class", beside_published("seed000", classes, "row", ("precision", "recall", "f1")),
         "## Baseline", beside_published("seed000", baseline, "row", ("accuracy", "macro_f1")),
         "## Robustness", robustness["table"], "## The chain's own tables", result["table"]])
-    return {"table": table, "files": [out / "results.md", *result["figures"], *robustness["files"]]}
+    reliability = Path(result["report"]["final_run"]) / "calibration" / "reliability.png"
+    return {"table": table, "files": [out / "results.md", *result["figures"], *robustness["files"],
+                                      *([reliability] if reliability.exists() else [])]}
 
 
 # --- seed 001: multi-task ResNet, class report, Dice / IoU, Grad-CAM, SHAP, LIME ---------------------
