@@ -180,7 +180,7 @@ def write_uncertainty_curves(curves: list[dict], out_dir: Path) -> dict:
                             for key in ("dice", "ftp", "ftn", "auc_dice", "auc_ftp", "auc_ftn", "score")}
                      for kind in ("uncertainty", "shuffled", "edge")} for region in REGIONS}
     result = {"thresholds": list(THRESHOLDS), "cases": len(curves), "mean": mean,
-              "uncertainty": "binary entropy of the mirror members' mean probability x 100 (0 = certain)",
+              "uncertainty": "binary entropy of the members' mean probability x 100 (0 = certain); members: the mirror views (x the networks of an ensemble)",
               "control": "the same values shuffled among the head's voxels",
               "edge": "100 on the predicted border falling to 0 three voxels away (near-the-border control)"}
     write_json(out_dir / "uncertainty.json", result)
