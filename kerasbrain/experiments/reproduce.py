@@ -102,6 +102,7 @@ def _seed000(data, out, quick, progress):
 def _seed001(data, out, quick, progress):
     from kerasbrain.data.classes import CLASSES, NO_TUMOR
     from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.evaluation.classification import class_table
     from kerasbrain.families import get_family
     from kerasbrain.runs import SPLIT_FILE
 
@@ -129,19 +130,13 @@ def _seed001(data, out, quick, progress):
             path = out / "explanations" / f"{CLASSES[s.label]}_{method}.png"
             figures.append(family.explain(run, s.image, path, method)[-1])
     c = summary["classes"]
-    lines = ["## Classification (test set)", "", _class_lines(c), "", "## Segmentation (test set)", "",
+    lines = ["## Classification (test set)", "", class_table(c), "", "## Segmentation (test set)", "",
              "| Dice | IoU |", "|---|---|"]
     masks = summary.get("masks") or {}
     lines.append(f"| {masks.get('dice', float('nan')):.4f} | {masks.get('iou', float('nan')):.4f} |")
     lines += ["", "Seed 001 publishes no numbers to set beside these; its figures (confusion matrix, ROC and PR "
                   "curves, Dice/IoU, overlays, Grad-CAM / SHAP / LIME) are the files below."]
     return {"table": "\n".join(lines), "files": [*evaluation["files"], *figures]}
-
-
-def _class_lines(c: dict) -> str:
-    from kerasbrain.evaluation.classification import class_table
-
-    return class_table(c)
 
 
 # --- seed 002: U-Net from scratch on LGG, pooled pixel scores ----------------------------------------
