@@ -159,7 +159,7 @@ def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confiden
     result = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "u.nii.gz", "--uncertainty",
                  "--probabilities")
     assert mirrored.exit_code == 0 and result.exit_code == 0, result.output
-    assert "uncertainty over 8 mirror members" in result.output
+    assert "uncertainty over 8 mirror views:" in result.output
     labels = np.asarray(nib.load(tmp_path / "u.nii.gz").dataobj)
     np.testing.assert_array_equal(labels, np.asarray(nib.load(tmp_path / "m.nii.gz").dataobj))
     probs = np.asarray(nib.load(tmp_path / "u_probabilities.nii.gz").dataobj)
