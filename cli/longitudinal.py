@@ -29,7 +29,9 @@ def _time_point(path: Path, model, layout: str, options: dict):
     family, session = model
     case = format_of([path], "volume").load([path], options, echo)
     labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
-    return TimePoint(name, labels, case.grid.canonical_affine, case.image)
+    reference = getattr(case.source, "reference", None)  # a DICOM study's reference series
+    frame = getattr(getattr(reference, "info", None), "frame_of_reference", "") or ""
+    return TimePoint(name, labels, case.grid.canonical_affine, case.image, frame)
 
 
 
@@ -46,7 +48,8 @@ def _time_point(path: Path, model, layout: str, options: dict):
 @click.option("--match-mm", type=click.FloatRange(0), default=10.0, show_default=True,
               help="A lesion that overlaps no earlier one is matched with the nearest within this distance.")
 @click.option("--register", is_flag=True, help="Rigidly register the later scan onto the earlier one first "
-              "(scans from different sessions; needs --model, since it registers the images).")
+              "(scans from different sessions; needs --model, since it registers the images). Two DICOM studies "
+              "whose FrameOfReferenceUIDs differ are registered without it.")
 def compare(before, after, out, model_path, layout, match_mm, register):
     """Match the lesions of two scans of one patient: matched, new and vanished lesions, the change in
     volume (WT, TC, ET) and in RANO's bidimensional product, per lesion and in total; a side-by-side
@@ -69,6 +72,10 @@ def compare(before, after, out, model_path, layout, match_mm, register):
         points = [_time_point(path, model, layout, {}) for path in (before, after)]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    frames = [p.frame_of_reference for p in points]
+    if not register and all(frames) and frames[0] != frames[1]:
+        echo("the two studies have different DICOM frames of reference: registering them rigidly first")
+        register = True
     result = compare_time_points(*points, match_mm=match_mm, register=register)
     after_here = result.pop("_after_here")
     out.mkdir(parents=True, exist_ok=True)

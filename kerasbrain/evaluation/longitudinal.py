@@ -29,6 +29,7 @@ class TimePoint:
     labels: np.ndarray  # internal labels (X, Y, Z)
     affine: np.ndarray  # canonical voxel -> world mm
     image: np.ndarray | None = None  # canonical (X, Y, Z, C), for the figure
+    frame_of_reference: str = ""  # DICOM FrameOfReferenceUID of the scan, where it has one
 
     @property
     def spacing(self) -> tuple[float, ...]:

@@ -228,3 +228,32 @@ def test_compare_two_time_points_given_as_a_dicom_study_and_its_nifti_twin(volum
     for key in ("WT_ml", "TC_ml", "ET_ml"):
         assert abs(saved["totals"][key]["change"]) <= 1e-3, key
     assert saved["totals"]["WT_ml"]["before"] > 0
+
+
+def test_compare_registers_two_studies_whose_frames_of_reference_differ(volume_run, studies, tmp_path):
+    """The same study written again under a new FrameOfReferenceUID (as a second session would be): compare
+    says so and registers without --register; nothing is new, vanished or changed beyond interpolation."""
+    import json
+    import shutil
+
+    from pydicom.uid import generate_uid
+
+    again = tmp_path / "again"
+    shutil.copytree(studies / "studies" / "PHANTOM_001", again)
+    frame = generate_uid()
+    for path in again.rglob("*"):
+        if path.is_file():
+            ds = pydicom.dcmread(path)
+            if "FrameOfReferenceUID" in ds:
+                ds.FrameOfReferenceUID = frame
+                ds.save_as(path)
+    result = run("compare", "--model", volume_run, "--before", studies / "studies" / "PHANTOM_001",
+                 "--after", again, "--out", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    assert "different DICOM frames of reference: registering them rigidly" in result.output
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["counts"]["new"] == 0 and saved["counts"]["vanished"] == 0
+    assert abs(saved["totals"]["WT_ml"]["change"]) <= 0.02 * saved["totals"]["WT_ml"]["before"]
+    same = run("compare", "--model", volume_run, "--before", studies / "studies" / "PHANTOM_001",
+               "--after", studies / "studies" / "PHANTOM_001", "--out", tmp_path / "cmp_same")
+    assert same.exit_code == 0 and "registering" not in same.output  # one frame of reference: world coordinates
