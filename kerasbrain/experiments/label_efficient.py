@@ -112,7 +112,7 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
         rounds = chosen["rounds"]
         if chosen["run"] != mt_run:
             mt_run, pseudo_data = chosen["run"], chosen["pseudo"] / "brisc2025"
-            result = {"history": _history(mt_run)}
+            result = {"history": chosen["history"]}
     test_ids = json.loads((mt_run / SPLIT_FILE).read_text())["test"] or None
     multitask_family.evaluate(mt_run, pseudo_data, mt_run / "evaluation", test_ids, progress=progress)
     final = _scores(mt_run)
@@ -145,13 +145,6 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     write_json(out_dir / "results.json", report)
     write_text(out_dir / "results.md", table + "\n")
     return {"table": table, "report": report, "figures": figures, "out_dir": out_dir}
-
-
-def _history(run: Path) -> dict:
-    """A run's history.csv as lists per column."""
-    with open(run / "history.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows if r[k] != ""] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
 def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress, per_class: int = 1) -> list:

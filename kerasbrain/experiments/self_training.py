@@ -121,7 +121,7 @@ def round_decision(best_score: float | None, score: float | None, agreement: flo
 def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, first_pseudo: Path,
                settings: SelfTraining, drawn_ids=frozenset(), time_budget=None, progress=print) -> dict:
     """Rounds as above; returns {"run": the chosen network's run folder, "pseudo": the masks it trained on,
-    "rounds": one row per round}."""
+    "rounds": one row per round, "history": its training history (None when round 0 is chosen)}."""
     from kerasbrain.evaluation.pseudomask import dice, write_pseudomask_dataset
     from kerasbrain.experiments.label_efficient import _split_for
     from kerasbrain.families import get_family
@@ -136,7 +136,7 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
     rows = [{"round": 0, "run": str(first_run), "pseudo_dir": str(first_pseudo), "validation_dice_drawn": score,
              "agreement_with_previous": None,
              "pseudo": json.loads((first_pseudo / "summary.json").read_text()).get("vs_drawn")}]
-    best, last_pseudo = 0, first_pseudo
+    best, last_pseudo, histories = 0, first_pseudo, {}
     for r in range(1, settings.rounds + 1):
         progress(f"== self-training round {r}/{settings.rounds}: masks from round {r - 1}'s network")
         pseudo = out_dir / f"pseudomasks_round{r}"
@@ -148,7 +148,8 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
         run.mkdir(parents=True, exist_ok=True)
         if not (run / SPLIT_FILE).exists():
             write_json(run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
-        family.train(pseudo / "brisc2025", run, config, time_budget=time_budget, progress=progress)
+        histories[r] = family.train(pseudo / "brisc2025", run, config, time_budget=time_budget,
+                                    progress=progress)["history"]
         model, _ = family.load_with_size(run / BEST_MODEL, InferenceOverrides())
         score = validation_dice(model, samples, drawn_ids, split, size)
         rows.append({"round": r, "run": str(run), "pseudo_dir": str(pseudo), "validation_dice_drawn": score,
@@ -161,4 +162,5 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
             rows[-1]["decision"] = f"stop: {stop}"
             break
     rows[best]["chosen"] = True
-    return {"run": Path(rows[best]["run"]), "pseudo": Path(rows[best]["pseudo_dir"]), "rounds": rows}
+    return {"run": Path(rows[best]["run"]), "pseudo": Path(rows[best]["pseudo_dir"]), "rounds": rows,
+            "history": histories.get(best)}
