@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+BIAS_TERMS = 9  # x, y, z, their squares and their three products
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     flip_prob: float = 0.5  # per axis
@@ -59,66 +62,139 @@ def spatial_transform(image, labels, matrix: np.ndarray):
     return out, lab
 
 
-def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig):
-    """Randomly transform one (x, y, z, C) image and its (x, y, z) labels; returns new arrays."""
-    image = np.array(image, dtype=np.float32, copy=True)
-    labels = np.array(labels, copy=True)
+@dataclass
+class AugmentDraw:
+    """One patch's random augmentation, drawn on the host and applied on the host (`apply_augmentation`)
+    or inside the compiled training step (`kerasbrain/training/device_augment.py`).
+
+    Every field is the identity when its transform was not drawn, so both paths apply all of them.
+    """
+
+    matrix: np.ndarray  # 3x3 rotation / scaling about the patch centre
+    flips: np.ndarray  # (3,) bool, applied after the spatial transform
+    scale: np.ndarray  # (C,) multiplicative intensity
+    shift: np.ndarray  # (C,) additive intensity
+    gamma: float  # on intensities rescaled to [0, 1] per channel
+    noise_std: float
+    noise_seed: int  # the device path draws its noise from this seed
+    noise: np.ndarray | None  # the host path's noise, drawn with the rest
+    blur_sigma: float  # voxels; 0 = none
+    contrast: np.ndarray  # (C,) factors about each channel's mean
+    contrast_drawn: bool  # the contrast step also clips to the old range, so it is skipped when not drawn
+    low_resolution: float  # zoom of the simulated low resolution; 1 = none
+    bias: np.ndarray  # (BIAS_TERMS,) coefficients of the quadratic bias field
+    bias_strength: float  # 0 = none
+
+    def spatial(self) -> np.ndarray:
+        """The spatial transform and the flips as one matrix about the centre (a flip is exact on the grid)."""
+        return self.matrix @ np.diag(np.where(self.flips, -1.0, 1.0))
+
+
+def draw_augmentation(rng: np.random.Generator, cfg: AugmentConfig, channels: int,
+                      noise_shape: tuple | None = None) -> AugmentDraw:
+    """Draw one patch's augmentation with the probabilities and ranges of `cfg`.
+
+    With `noise_shape` (the host path) the Gaussian noise itself is drawn; without, only its seed.
+    """
     matrix = np.eye(3)
     if rng.uniform() < cfg.rotate_prob:
         matrix = _rotation(rng, cfg.rotate_degrees)
     if rng.uniform() < cfg.scale_prob:
         matrix = matrix / rng.uniform(*cfg.scale_range)
-    if not np.allclose(matrix, np.eye(3)):
-        image, labels = spatial_transform(image, labels, matrix)
-    for axis in range(3):
-        if rng.uniform() < cfg.flip_prob:
-            image, labels = np.flip(image, axis), np.flip(labels, axis)
+    flips = np.array([rng.uniform() < cfg.flip_prob for _ in range(3)])
+    scale, shift = np.ones(channels), np.zeros(channels)
     if rng.uniform() < cfg.intensity_prob:
-        scale = 1 + rng.uniform(-cfg.intensity_scale, cfg.intensity_scale, image.shape[-1])
-        shift = rng.uniform(-cfg.intensity_shift, cfg.intensity_shift, image.shape[-1])
-        image = image * scale + shift
-    if rng.uniform() < cfg.gamma_prob:
+        scale = 1 + rng.uniform(-cfg.intensity_scale, cfg.intensity_scale, channels)
+        shift = rng.uniform(-cfg.intensity_shift, cfg.intensity_shift, channels)
+    gamma = float(rng.uniform(*cfg.gamma_range)) if rng.uniform() < cfg.gamma_prob else 1.0
+    noise_std, noise, noise_seed = 0.0, None, 0
+    if rng.uniform() < cfg.noise_prob:
+        noise_std = float(cfg.noise_std)
+        if noise_shape is None:  # the device draws the noise from this seed
+            noise_seed = int(rng.integers(2**31 - 1))
+        else:  # the host draws it here, from the same stream as the rest (so seeded patches stay as they were)
+            noise = rng.normal(0, cfg.noise_std, noise_shape).astype(np.float32)
+    blur = float(rng.uniform(*cfg.blur_sigma)) if cfg.blur_prob and rng.uniform() < cfg.blur_prob else 0.0
+    contrast, contrast_drawn = np.ones(channels), False
+    if cfg.contrast_prob and rng.uniform() < cfg.contrast_prob:
+        contrast, contrast_drawn = rng.uniform(*cfg.contrast_range, channels), True
+    low_res = 1.0
+    if cfg.low_resolution_prob and rng.uniform() < cfg.low_resolution_prob:
+        low_res = float(rng.uniform(*cfg.low_resolution_zoom))
+    bias, strength = np.zeros(BIAS_TERMS), 0.0
+    if cfg.bias_field_prob and rng.uniform() < cfg.bias_field_prob:
+        bias, strength = rng.normal(0, 1, BIAS_TERMS), float(cfg.bias_field_strength)
+    return AugmentDraw(matrix, flips, scale, shift, gamma, noise_std, noise_seed, noise, blur, contrast, contrast_drawn,
+                       low_res, bias, strength)
+
+
+def augment(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig):
+    """Randomly transform one (x, y, z, C) image and its (x, y, z) labels; returns new arrays."""
+    return apply_augmentation(image, labels, draw_augmentation(rng, cfg, image.shape[-1], image.shape))
+
+
+def apply_augmentation(image: np.ndarray, labels: np.ndarray, draw: AugmentDraw):
+    """Apply one drawn augmentation to an (x, y, z, C) image and its (x, y, z) labels on the host."""
+    image = np.array(image, dtype=np.float32, copy=True)
+    labels = np.array(labels, copy=True)
+    if not np.allclose(draw.matrix, np.eye(3)):
+        image, labels = spatial_transform(image, labels, draw.matrix)
+    for axis in np.flatnonzero(draw.flips):
+        image, labels = np.flip(image, axis), np.flip(labels, axis)
+    if np.any(draw.scale != 1) or np.any(draw.shift != 0):
+        image = image * draw.scale + draw.shift
+    if draw.gamma != 1.0:
         # gamma on intensities rescaled to [0, 1] per channel, then mapped back (nnU-Net's way)
         lo = image.min(axis=(0, 1, 2), keepdims=True)
         hi = image.max(axis=(0, 1, 2), keepdims=True)
         span = np.maximum(hi - lo, 1e-6)
-        image = ((image - lo) / span) ** rng.uniform(*cfg.gamma_range) * span + lo
-    if rng.uniform() < cfg.noise_prob:
-        image = image + rng.normal(0, cfg.noise_std, image.shape).astype(np.float32)
-    image = _nnunet_intensity(image, rng, cfg)
+        image = ((image - lo) / span) ** draw.gamma * span + lo
+    if draw.noise_std:
+        noise = draw.noise if draw.noise is not None else np.random.default_rng(draw.noise_seed).normal(
+            0, draw.noise_std, image.shape).astype(np.float32)
+        image = image + noise
+    image = _nnunet_intensity(image, draw)
     return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(labels)
 
 
-def _resized(volume: np.ndarray, shape, order: int) -> np.ndarray:
-    """(x, y, z) `volume` zoomed to exactly `shape`."""
+def resize_exact(volume: np.ndarray, shape, order: int) -> np.ndarray:
+    """`volume` zoomed to exactly `shape` (any rank)."""
     from scipy import ndimage
 
     out = ndimage.zoom(volume, [t / s for t, s in zip(shape, volume.shape)], order=order, mode="nearest")
     pad = [(0, max(0, t - o)) for t, o in zip(shape, out.shape)]
-    return np.pad(out, pad, mode="edge")[: shape[0], : shape[1], : shape[2]]
+    return np.pad(out, pad, mode="edge")[tuple(slice(0, t) for t in shape)]
 
 
-def _nnunet_intensity(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """Blur, contrast, simulated low resolution and bias field; each draws only when enabled."""
+def low_resolution_size(n: int, zoom: float) -> int:
+    return max(1, int(round(n * zoom)))
+
+
+def bias_terms(axes):
+    """The quadratic bias field's terms at coordinates `axes` (x, y, z in [-1, 1]); works on numpy and keras.ops."""
+    x, y, z = axes
+    return [x, y, z, x * x, y * y, z * z, x * y, y * z, x * z]
+
+
+def _nnunet_intensity(image: np.ndarray, draw: AugmentDraw) -> np.ndarray:
+    """Blur, contrast, simulated low resolution and bias field, each when drawn."""
     from scipy import ndimage
 
-    if cfg.blur_prob and rng.uniform() < cfg.blur_prob:
-        sigma = rng.uniform(*cfg.blur_sigma)
-        image = ndimage.gaussian_filter(image, (sigma, sigma, sigma, 0))
-    if cfg.contrast_prob and rng.uniform() < cfg.contrast_prob:
-        factor = rng.uniform(*cfg.contrast_range, image.shape[-1]).astype(np.float32)
+    if draw.blur_sigma:
+        s = draw.blur_sigma
+        image = ndimage.gaussian_filter(image, (s, s, s, 0))
+    if draw.contrast_drawn:
+        factor = draw.contrast.astype(np.float32)
         mean = image.mean(axis=(0, 1, 2), keepdims=True)
         lo, hi = image.min(axis=(0, 1, 2), keepdims=True), image.max(axis=(0, 1, 2), keepdims=True)
         image = np.clip((image - mean) * factor + mean, lo, hi)
-    if cfg.low_resolution_prob and rng.uniform() < cfg.low_resolution_prob:
-        zoom = rng.uniform(*cfg.low_resolution_zoom)
-        small = [max(1, int(round(s * zoom))) for s in image.shape[:3]]
-        image = np.stack([_resized(_resized(image[..., c], small, 0), image.shape[:3], 3)
+    if draw.low_resolution != 1.0:
+        small = [low_resolution_size(s, draw.low_resolution) for s in image.shape[:3]]
+        image = np.stack([resize_exact(resize_exact(image[..., c], small, 0), image.shape[:3], 3)
                           for c in range(image.shape[-1])], axis=-1)
-    if cfg.bias_field_prob and rng.uniform() < cfg.bias_field_prob:
+    if draw.bias_strength:
         axes = np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in image.shape[:3]], indexing="ij")
-        terms = list(axes) + [a * a for a in axes] + [axes[0] * axes[1], axes[1] * axes[2], axes[0] * axes[2]]
-        field = sum(c * t for c, t in zip(rng.normal(0, 1, len(terms)).astype(np.float32), terms))
-        field = cfg.bias_field_strength * field / max(float(np.abs(field).max()), 1e-6)
+        field = sum(c * t for c, t in zip(draw.bias.astype(np.float32), bias_terms(axes)))
+        field = draw.bias_strength * field / max(float(np.abs(field).max()), 1e-6)
         image = image * np.exp(field)[..., None]
     return image

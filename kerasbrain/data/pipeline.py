@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerasbrain.data.augment import AugmentConfig, augment
+from kerasbrain.data.augment import AugmentConfig, augment, draw_augmentation
 from kerasbrain.data.labels import labels_to_regions
 from kerasbrain.data.preprocess import load_cached
 
@@ -21,7 +21,7 @@ class PatchSampler:
     """Draws (image patch, region target) pairs from cached cases; picklable and thread-safe."""
 
     def __init__(self, folders, patch_size, fg_fraction: float = 0.33, augment_config: AugmentConfig | None = None,
-                 seed: int = 0):
+                 seed: int = 0, augment_on_device: bool = False):
         if not folders:
             raise ValueError("PatchSampler needs at least one case")
         self.folders = [Path(f) for f in folders]
@@ -29,6 +29,8 @@ class PatchSampler:
         self.fg_fraction = float(fg_fraction)
         self.augment_config = augment_config
         self.seed = int(seed)
+        # on the device, a patch comes with its drawn parameters (`training/device_augment.py`)
+        self.augment_on_device = bool(augment_on_device and augment_config is not None)
         self._cases = {}
 
     def _case(self, i):
@@ -51,6 +53,12 @@ class PatchSampler:
             start = rng.integers(0, np.maximum(shape - size, 0) + 1)
         start = np.clip(start, np.minimum(shape - size, 0), np.maximum(shape - size, 0))
         img, lab = crop_or_pad(image, labels, start, size)
+        if self.augment_on_device:
+            from kerasbrain.training.device_augment import device_parameters
+
+            draw = draw_augmentation(rng, self.augment_config, img.shape[-1])
+            params = device_parameters(draw, self.patch_size)
+            return (img, labels_to_regions(lab).astype(np.float32), *params.values())
         if self.augment_config is not None:
             img, lab = augment(img, lab, rng, self.augment_config)
         return img, labels_to_regions(lab).astype(np.float32)
@@ -69,15 +77,29 @@ def crop_or_pad(image, labels, start, size):
 
 def patch_dataset(sampler: PatchSampler, batch_size: int, num_patches: int | None = None,
                   num_parallel_calls=tf.data.AUTOTUNE, cache: bool = False) -> tf.data.Dataset:
-    """A batched, prefetched dataset of patches. `num_patches=None` repeats forever (for training)."""
+    """A batched, prefetched dataset of patches. `num_patches=None` repeats forever (for training).
+
+    A sampler that augments on the device yields `({"image", "augment": parameters}, target)`.
+    """
     size = sampler.patch_size
     channels = 4
 
+    specs = {}
+    if sampler.augment_on_device:
+        from kerasbrain.training.device_augment import parameter_specs
+
+        specs = parameter_specs(size, channels)
+
     def draw(index):
-        image, target = tf.numpy_function(sampler.sample, [index], (tf.float32, tf.float32), stateful=False)
+        dtypes = (tf.float32, tf.float32) + tuple(tf.as_dtype(d) for _, d in specs.values())
+        image, target, *params = tf.numpy_function(sampler.sample, [index], dtypes, stateful=False)
         image.set_shape(size + (channels,))
         target.set_shape(size + (3,))
-        return image, target
+        if not specs:
+            return image, target
+        for value, (shape, _) in zip(params, specs.values()):
+            value.set_shape(shape)
+        return {"image": image, "augment": dict(zip(specs, params))}, target
 
     indices = tf.data.Dataset.counter() if num_patches is None else tf.data.Dataset.range(num_patches)
     ds = indices.map(draw, num_parallel_calls=num_parallel_calls, deterministic=True)

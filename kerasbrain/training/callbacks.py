@@ -13,6 +13,12 @@ from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import atomic_write
 
 
+def saved_network(model: keras.Model) -> keras.Model:
+    """What a checkpoint saves: the network itself, also where training wraps it
+    (`training/device_augment.py`'s `DeviceAugmentedTraining`)."""
+    return getattr(model, "trained_network", model)
+
+
 def completed_epochs(backup_dir) -> int:
     """Epochs a run has completed according to Keras BackupAndRestore's metadata (0 for a new run)."""
     meta = Path(backup_dir) / "training_metadata.json"
@@ -112,7 +118,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             better = value < self._best() if self.mode == "min" else value > self._best()
             if not better:
                 return
-        atomic_write(self.path, lambda tmp: self.model.save(tmp))
+        atomic_write(self.path, lambda tmp: saved_network(self.model).save(tmp))
         if self.monitor is not None:
             info = {"monitor": self.monitor, "value": value, "epoch": epoch + 1}
             atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))

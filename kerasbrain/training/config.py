@@ -77,6 +77,9 @@ class TrainingConfig:
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it); see kerasbrain.runtime
     seed: int = 0
     workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE
+    # where patches are augmented: "host" (tf.data workers), "device" (inside the compiled step,
+    # training/device_augment.py) or "auto" (the device where there is a GPU)
+    augment_on: str = "auto"
 
     def __post_init__(self):
         check(len(self.patch_size) == 3 and all(p >= 1 for p in self.patch_size), "patch_size",
@@ -86,6 +89,8 @@ class TrainingConfig:
         check(0.0 <= self.fg_fraction <= 1.0, "fg_fraction", "must be in [0, 1]", self.fg_fraction)
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
         check(self.workers >= 0, "workers", "must not be negative", self.workers)
+        check(self.augment_on in ("auto", "host", "device"), "augment_on", "must be 'auto', 'host' or 'device'",
+              self.augment_on)
 
 
 @dataclass(frozen=True)

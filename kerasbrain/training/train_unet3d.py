@@ -22,6 +22,7 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
+from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
 from kerasbrain.training.scaffold import run_callbacks, start_run
 from kerasbrain.training.split import load_or_create_split
 from kerasbrain.windows import check_window, unet_divisor
@@ -137,8 +138,10 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     start_epoch = run.completed_epochs
     shard, shards = data_shard
     batch_size = t.batch_size // shards
+    on_device = config.augment and resolve_augment_on(t.augment_on) == DEVICE
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
-                           config.augmentation if config.augment else None, seed=t.seed + 1000 * shard)
+                           config.augmentation if config.augment else None, seed=t.seed + 1000 * shard,
+                           augment_on_device=on_device)
     workers = t.workers or None
     import tensorflow as tf
 
@@ -154,6 +157,9 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
 
     with precision_policy(t.precision):
         model = build_model(config)
+        if on_device:
+            model = DeviceAugmentedTraining(model)
+            progress("augmenting patches on the device")
     loss = build_loss(t.loss)
     metrics = region_metrics()
     if config.model.deep_supervision:

@@ -1,6 +1,6 @@
 """Every registered network, loss and metric survives `.keras` in a fresh interpreter.
 
-One subprocess loads them all (after `import kerasbrain.models`, safe mode on, no
+One subprocess loads them all (after `import kerasbrain.models` and the training wrapper's module, safe mode on, no
 `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
 `upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip` and
 `image_skip_filters`. One process for all keeps the suite short.
@@ -24,6 +24,7 @@ from kerasbrain.models.multitask import MultiTaskNet
 from kerasbrain.models.resenc_unet import ResEncUNet
 from kerasbrain.models.simclr import SimCLRNet
 from kerasbrain.models.unet import UNet
+from kerasbrain.training.device_augment import DeviceAugmentedTraining
 
 
 def _legacy_file(model, path, dropped={"upsample": "transpose"}):
@@ -74,6 +75,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "ResEncUNet": (ResEncUNet(base_filters=4, depth=2, blocks_per_stage=(1, 2, 2)), volume),
         "EnsembleNet": (EnsembleNet([UNet(base_filters=4, depth=2), UNet(base_filters=4, depth=3)], [0.25, 0.75]),
                         rng.normal(size=(2, 16, 16, 16, 4)).astype("float32")),
+        "DeviceAugmentedTraining": (DeviceAugmentedTraining(UNet(base_filters=4, depth=2)), volume),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
     legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
@@ -91,7 +93,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "legacy_2d_x.npy", image)
     expected["legacy_2d"] = _outputs(legacy_2d.predict_on_batch(image))
     code = textwrap.dedent(f"""
-        import json, numpy as np, keras, kerasbrain.models
+        import json, numpy as np, keras, kerasbrain.models, kerasbrain.training.device_augment
         root = {str(tmp_path)!r}
         facts = {{}}
         for name in {list(models) + ["legacy", "legacy_2d"]!r}:

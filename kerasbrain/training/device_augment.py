@@ -1,0 +1,248 @@
+"""The 3-D family's augmentation inside the compiled training step (`[training] augment_on`).
+
+On a GPU the host cannot augment 4 x 128^3 patches as fast as the network consumes them (nnU-Net
+runs a dozen augmentation workers per GPU for that reason). Here the host only crops patches and
+draws each one's parameters with `kerasbrain.data.augment.draw_augmentation`, the very draw the
+host path uses, so both paths are statistically the same; the resampling and intensity transforms
+run in `keras.ops` on the device, on TensorFlow and JAX:
+
+- spatial: rotation, scaling and the flips as one trilinear resampling of the image (zero outside,
+  as SciPy's `constant` mode) and one nearest resampling of the targets, every deep-supervision
+  level sampled from the full-resolution target (as the host path's strided targets);
+- intensity: scale and shift, gamma, Gaussian noise, and nnU-Net's blur, contrast, simulated low
+  resolution (each a per-axis linear operator, built on the host from SciPy's own filters and
+  applied as three matrix products) and bias field.
+
+For a fixed draw the result equals the host path's within float tolerance (the noise aside, which
+each path draws from its own generator); tests/training/test_device_augment.py checks both.
+`DeviceAugmentedTraining` wraps a network for `model.fit`; the checkpoints save the network itself.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasbrain.data.augment import BIAS_TERMS, AugmentDraw, resize_exact, bias_terms, low_resolution_size
+
+AUTO, HOST, DEVICE = "auto", "host", "device"
+
+
+def resolve_augment_on(mode: str) -> str:
+    """"auto" augments on the device where there is a GPU and on the host otherwise (on a CPU the
+    host path runs beside the step in tf.data workers; on the device it would take the step's time)."""
+    if mode not in (AUTO, HOST, DEVICE):
+        raise ValueError(f"augment_on must be 'auto', 'host' or 'device'. Received: {mode!r}")
+    if mode != AUTO:
+        return mode
+    from kerasbrain.runtime import has_gpu
+
+    return DEVICE if has_gpu() else HOST
+
+
+# ---- host side: one draw as the arrays the device step reads ---------------------------------------
+
+
+def parameter_specs(patch_size, channels: int) -> dict:
+    """Name -> (shape, dtype) of one patch's parameters, in the order the pipeline carries them."""
+    x, y, z = (int(s) for s in patch_size)
+    return {"spatial": ((3, 3), "float32"), "scale": ((channels,), "float32"), "shift": ((channels,), "float32"),
+            "gamma": ((), "float32"), "noise_std": ((), "float32"), "noise_seed": ((2,), "int32"),
+            "blur_x": ((x, x), "float32"), "blur_y": ((y, y), "float32"), "blur_z": ((z, z), "float32"),
+            "contrast": ((channels,), "float32"), "contrast_drawn": ((), "float32"),
+            "low_res_x": ((x, x), "float32"), "low_res_y": ((y, y), "float32"), "low_res_z": ((z, z), "float32"),
+            "bias": ((BIAS_TERMS,), "float32"), "bias_strength": ((), "float32")}
+
+
+def _blur_matrix(n: int, sigma: float) -> np.ndarray:
+    """SciPy's 1-D Gaussian filter (reflect mode, truncate 4) as an n x n matrix: out = M @ line."""
+    from scipy import ndimage
+
+    if not sigma:
+        return np.eye(n, dtype=np.float32)
+    return ndimage.gaussian_filter1d(np.eye(n), sigma, axis=0, mode="reflect").astype(np.float32)
+
+
+def _low_resolution_matrix(n: int, zoom: float) -> np.ndarray:
+    """The host path's down (nearest) and up (cubic) resampling of one axis as an n x n matrix."""
+    if zoom == 1.0:
+        return np.eye(n, dtype=np.float32)
+    small = (low_resolution_size(n, zoom),)
+    columns = [resize_exact(resize_exact(e, small, 0), (n,), 3) for e in np.eye(n)]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def device_parameters(draw: AugmentDraw, patch_size) -> dict:
+    """One draw as float32/int32 arrays (`parameter_specs`), everything the device step needs."""
+    x, y, z = (int(s) for s in patch_size)
+    f32 = np.float32
+    return {"spatial": draw.spatial().astype(f32), "scale": draw.scale.astype(f32), "shift": draw.shift.astype(f32),
+            "gamma": f32(draw.gamma), "noise_std": f32(draw.noise_std),
+            "noise_seed": np.array([draw.noise_seed, 0], np.int32),
+            "blur_x": _blur_matrix(x, draw.blur_sigma), "blur_y": _blur_matrix(y, draw.blur_sigma),
+            "blur_z": _blur_matrix(z, draw.blur_sigma),
+            "contrast": draw.contrast.astype(f32), "contrast_drawn": f32(draw.contrast_drawn),
+            "low_res_x": _low_resolution_matrix(x, draw.low_resolution),
+            "low_res_y": _low_resolution_matrix(y, draw.low_resolution),
+            "low_res_z": _low_resolution_matrix(z, draw.low_resolution),
+            "bias": draw.bias.astype(f32), "bias_strength": f32(draw.bias_strength)}
+
+
+# ---- device side: keras.ops on a batch -------------------------------------------------------------
+
+
+def _source_coordinates(matrix, out_shape, in_shape, stride: int):
+    """(B, x, y, z, 3) input coordinates of the output grid (every `stride`-th full-resolution voxel)."""
+    centre = ops.convert_to_tensor([(s - 1) / 2.0 for s in in_shape], "float32")
+    axes = [ops.arange(n, dtype="float32") * stride for n in out_shape]
+    grid = ops.stack(ops.meshgrid(*axes, indexing="ij"), axis=-1) - centre
+    return ops.einsum("bij,xyzj->bxyzi", matrix, grid) + centre
+
+
+def _gather(volume, indices):
+    """volume (B, X, Y, Z, C) at integer (B, x, y, z, 3) `indices` (already inside the volume)."""
+    b, sx, sy, sz, c = (ops.shape(volume)[0],) + tuple(volume.shape[1:])
+    batch = ops.reshape(ops.arange(b, dtype="int32"), (-1, 1, 1, 1))
+    flat = ((batch * sx + indices[..., 0]) * sy + indices[..., 1]) * sz + indices[..., 2]
+    values = ops.take(ops.reshape(volume, (-1, c)), ops.reshape(flat, (-1,)), axis=0)
+    return ops.reshape(values, tuple(ops.shape(indices)[:4]) + (c,))
+
+
+def resample_linear(volume, matrix):
+    """Trilinear resampling about the centre, zero where the source lies outside (SciPy's `constant`)."""
+    shape = tuple(volume.shape[1:4])
+    coords = _source_coordinates(matrix, shape, shape, 1)
+    upper = ops.convert_to_tensor([s - 1 for s in shape], "float32")
+    inside = ops.all((coords >= -1e-4) & (coords <= upper + 1e-4), axis=-1, keepdims=True)
+    coords = ops.clip(coords, 0.0, upper)
+    low = ops.floor(coords)
+    frac = coords - low
+    low = ops.cast(low, "int32")
+    high = ops.minimum(low + 1, ops.cast(upper, "int32"))
+    out = 0.0
+    for corner in range(8):
+        pick = [(corner >> axis) & 1 for axis in range(3)]
+        index = ops.stack([high[..., a] if p else low[..., a] for a, p in enumerate(pick)], axis=-1)
+        weight = 1.0
+        for a, p in enumerate(pick):
+            weight = weight * (frac[..., a:a + 1] if p else 1.0 - frac[..., a:a + 1])
+        out = out + weight * _gather(volume, index)
+    return ops.where(inside, out, ops.zeros_like(out))
+
+
+def resample_nearest(volume, matrix, stride: int = 1):
+    """Nearest resampling about the full-resolution centre; with `stride` only every stride-th voxel
+    (a deep-supervision level of the transformed volume)."""
+    shape = tuple(volume.shape[1:4])
+    out_shape = tuple(-(-s // stride) for s in shape)
+    coords = _source_coordinates(matrix, out_shape, shape, stride)
+    upper = ops.convert_to_tensor([s - 1 for s in shape], "float32")
+    # inside as SciPy decides it: the unrounded source within the grid
+    inside = ops.all((coords >= -1e-4) & (coords <= upper + 1e-4), axis=-1, keepdims=True)
+    index = ops.cast(ops.clip(ops.round(coords), 0.0, upper), "int32")
+    out = _gather(volume, index)
+    return ops.where(inside, out, ops.zeros_like(out))
+
+
+def _along_axes(volume, mx, my, mz):
+    """Apply a (B, n, n) matrix along each spatial axis of (B, X, Y, Z, C)."""
+    volume = ops.einsum("bij,bjyzc->biyzc", mx, volume)
+    volume = ops.einsum("bij,bxjzc->bxizc", my, volume)
+    return ops.einsum("bij,bxyjc->bxyic", mz, volume)
+
+
+def _standard_normal(shape, seed):
+    """Stateless Gaussian noise from a traced seed. Keras's JAX backend takes an array seed; its
+    TensorFlow backend does not, so that one branch calls TensorFlow's stateless op directly."""
+    if keras.backend.backend() == "jax":
+        return keras.random.normal(shape, seed=ops.cast(seed, "uint32"))
+    import tensorflow as tf
+
+    return tf.random.stateless_normal(shape, seed=tf.cast(seed, tf.int32))
+
+
+def _per_item(value):
+    return ops.reshape(value, (-1, 1, 1, 1, 1))
+
+
+def augment_intensity(image, p: dict):
+    """Scale/shift, gamma, noise, blur, contrast, low resolution and bias field, in the host path's order."""
+    image = image * p["scale"][:, None, None, None, :] + p["shift"][:, None, None, None, :]
+    lo = ops.min(image, axis=(1, 2, 3), keepdims=True)
+    hi = ops.max(image, axis=(1, 2, 3), keepdims=True)
+    span = ops.maximum(hi - lo, 1e-6)
+    gamma = _per_item(p["gamma"])
+    rescaled = ops.clip((image - lo) / span, 0.0, 1.0)
+    image = ops.where(gamma == 1.0, image, ops.power(rescaled, gamma) * span + lo)
+    noise = _standard_normal(ops.shape(image), p["noise_seed"][0])
+    image = image + _per_item(p["noise_std"]) * noise
+    image = _along_axes(image, p["blur_x"], p["blur_y"], p["blur_z"])
+    mean = ops.mean(image, axis=(1, 2, 3), keepdims=True)
+    lo = ops.min(image, axis=(1, 2, 3), keepdims=True)
+    hi = ops.max(image, axis=(1, 2, 3), keepdims=True)
+    contrasted = ops.clip((image - mean) * p["contrast"][:, None, None, None, :] + mean, lo, hi)
+    image = ops.where(_per_item(p["contrast_drawn"]) > 0, contrasted, image)
+    image = _along_axes(image, p["low_res_x"], p["low_res_y"], p["low_res_z"])
+    shape = tuple(image.shape[1:4])
+    axes = ops.meshgrid(*[ops.linspace(-1.0, 1.0, n) for n in shape], indexing="ij")
+    terms = ops.stack(bias_terms(axes), axis=-1)  # (X, Y, Z, terms)
+    field = ops.einsum("xyzk,bk->bxyz", terms, p["bias"])
+    scale = ops.maximum(ops.max(ops.abs(field), axis=(1, 2, 3), keepdims=True), 1e-6)
+    field = ops.reshape(p["bias_strength"], (-1, 1, 1, 1)) * field / scale
+    return image * ops.exp(field)[..., None]
+
+
+def augment_batch(images, targets, params: dict):
+    """Augment a batch on the device: returns (images, targets) with `targets` in its own structure
+    (one full-resolution tensor, or the deep-supervision tuple whose levels halve the resolution)."""
+    matrix = params["spatial"]
+    full = targets[0] if isinstance(targets, (tuple, list)) else targets
+    images = resample_linear(images, matrix)
+    if isinstance(targets, (tuple, list)):
+        targets = tuple(resample_nearest(full, matrix, 2**k) for k in range(len(targets)))
+    else:
+        targets = resample_nearest(full, matrix)
+    return augment_intensity(images, params), targets
+
+
+@keras.saving.register_keras_serializable(package="kerasbrain")
+class DeviceAugmentedTraining(keras.Model):
+    """`network` trained on batches `{"image", "augment"}` augmented inside the compiled step.
+
+    Batches without "augment" (validation) pass straight through; `trained_network` is what the run's
+    checkpoints save, so best.keras and last.keras are the plain network.
+    """
+
+    def __init__(self, network: keras.Model, **kwargs):
+        kwargs.setdefault("name", f"{network.name}_device_augmented")
+        super().__init__(**kwargs)
+        self.network = network
+        self.built = network.built  # nothing of its own to build (resuming reads its weights before fit)
+
+    @property
+    def trained_network(self) -> keras.Model:
+        return self.network
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            inputs = inputs["image"]
+        return self.network(inputs, training=training)
+
+    def train_step(self, *args):
+        *state, data = args  # TensorFlow passes (data,), JAX (state, data)
+        x, y = data[0], data[1]
+        if isinstance(x, dict) and "augment" in x:
+            image, y = augment_batch(x["image"], y, x["augment"])
+            data = (image, y) + tuple(data[2:])
+        return super().train_step(*state, data)
+
+    def get_config(self):
+        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        return cls(network, **config)
+
