@@ -1,4 +1,4 @@
-"""tf.data input pipelines: random 3-D patches with foreground oversampling for `model.fit`.
+"""Input pipelines: random 3-D patches with foreground oversampling for `model.fit` (tf.data).
 
 Cases come from the preprocessing cache as memory-mapped arrays, so an epoch never decodes NIfTI
 and memory stays bounded however many cases there are. Each element is drawn by a seeded numpy
@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from kerasbrain.data.augment import AugmentConfig, augment, draw_augmentation
 from kerasbrain.data.labels import labels_to_regions
@@ -76,11 +75,16 @@ def crop_or_pad(image, labels, start, size):
 
 
 def patch_dataset(sampler: PatchSampler, batch_size: int, num_patches: int | None = None,
-                  num_parallel_calls=tf.data.AUTOTUNE, cache: bool = False) -> tf.data.Dataset:
+                  num_parallel_calls=None, cache: bool = False):
     """A batched, prefetched dataset of patches. `num_patches=None` repeats forever (for training).
 
     A sampler that augments on the device yields `({"image", "augment": parameters}, target)`.
+    `num_parallel_calls=None` is tf.data's AUTOTUNE. (TensorFlow is imported here, so the sampler
+    itself runs where only JAX is installed, as on the GPU benchmark machine.)
     """
+    import tensorflow as tf
+
+    num_parallel_calls = num_parallel_calls or tf.data.AUTOTUNE
     size = sampler.patch_size
     channels = 4
 

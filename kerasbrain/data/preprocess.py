@@ -87,12 +87,21 @@ def _cache_key(case: CaseFiles, target_spacing) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
+def cache_folder(case: CaseFiles, cache_dir: str | Path, target_spacing=None) -> Path:
+    """Where `case`'s cache lives (complete once it holds meta.json)."""
+    return Path(cache_dir) / f"{case.case_id}-{_cache_key(case, target_spacing)}"
+
+
+def is_cached(case: CaseFiles, cache_dir: str | Path, target_spacing=None) -> bool:
+    return (cache_folder(case, cache_dir, target_spacing) / "meta.json").is_file()
+
+
 def cached_preprocess(case: CaseFiles, cache_dir: str | Path, target_spacing=None) -> Path:
     """Preprocess `case` once and store it as `.npy` files (memory-mappable); return the folder.
 
     The cache key includes file sizes and modification times, so an edited input is re-read.
     """
-    folder = Path(cache_dir) / f"{case.case_id}-{_cache_key(case, target_spacing)}"
+    folder = cache_folder(case, cache_dir, target_spacing)
     if (folder / "meta.json").is_file():
         return folder
     pre = preprocess_case(load_case(case), target_spacing)

@@ -14,7 +14,8 @@ import keras
 
 from kerasbrain.data.layouts import discover
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
-from kerasbrain.data.preprocess import cached_preprocess
+from kerasbrain.data.cache_space import check_cache_space, plan_cache
+from kerasbrain.data.preprocess import cached_preprocess, is_cached
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import region_metrics
 from kerasbrain.models.unet import UNet
@@ -95,6 +96,10 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold:
         split = fold_split(data_dir, run_dir, config, list(cases), fold)
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     spacing = tuple(config.data.target_spacing) or None
+    plan = plan_cache(list(cases.values()), cache, spacing, lambda c: is_cached(c, cache, spacing))
+    if plan.cases:
+        progress(plan.describe())
+    check_cache_space(plan)
     folders = {}
     for i, cid in enumerate(sorted(cases), 1):
         folders[cid] = cached_preprocess(cases[cid], cache, spacing)
