@@ -32,6 +32,12 @@ REGIONS = ("WT", "TC", "ET")
 REGION_LABELS = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
 #: Seed 003 reports sensitivity/specificity per label rather than per region.
 LABEL_CLASSES = ("edema", "necrotic_core", "enhancing")
+#: Seed 003's own targets (`[model] targets = "labels"`): one sigmoid channel per label, in its order
+#: (MSD's 1 edema, 2 non-enhancing tumour, 3 enhancing). Exclusive, unlike the nested regions.
+LABEL_CHANNELS = ("ED", "NCR", "ET")
+LABEL_CHANNEL_LABELS = {"ED": (2,), "NCR": (1,), "ET": (3,)}
+#: Each region as the label channels it is made of (how a label-channel network answers in regions).
+REGION_FROM_CHANNELS = {"WT": (0, 1, 2), "TC": (1, 2), "ET": (2,)}
 
 
 class LabelError(ValueError):
@@ -68,6 +74,20 @@ def from_internal(labels: np.ndarray, layout: str) -> np.ndarray:
 def labels_to_regions(labels: np.ndarray) -> np.ndarray:
     """Internal label map (...,) -> binary region masks (..., 3) in `REGIONS` order."""
     return np.stack([np.isin(labels, REGION_LABELS[r]) for r in REGIONS], axis=-1).astype(np.uint8)
+
+
+def labels_to_channels(labels: np.ndarray) -> np.ndarray:
+    """Internal label map (...,) -> one binary mask per label (..., 3) in `LABEL_CHANNELS` order."""
+    return np.stack([np.isin(labels, LABEL_CHANNEL_LABELS[c]) for c in LABEL_CHANNELS], axis=-1).astype(np.uint8)
+
+
+def training_targets(kind: str):
+    """(channel names, labels -> targets) of a 3-D network's outputs: "regions" or seed 003's "labels"."""
+    if kind == "regions":
+        return REGIONS, labels_to_regions
+    if kind == "labels":
+        return LABEL_CHANNELS, labels_to_channels
+    raise ValueError(f"targets must be 'regions' or 'labels'. Received: {kind!r}")
 
 
 def regions_to_labels(regions: np.ndarray) -> np.ndarray:

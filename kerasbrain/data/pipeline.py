@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.augment import AugmentConfig, augment, draw_augmentation
-from kerasbrain.data.labels import labels_to_regions
+from kerasbrain.data.labels import training_targets
 from kerasbrain.data.preprocess import load_cached
 
 
 class PatchSampler:
-    """Draws (image patch, region target) pairs from cached cases; picklable and thread-safe."""
+    """Draws (image patch, target) pairs from cached cases; picklable and thread-safe. The targets
+    are the WT/TC/ET regions, or with `targets="labels"` seed 003's three label channels."""
 
     def __init__(self, folders, patch_size, fg_fraction: float = 0.33, augment_config: AugmentConfig | None = None,
-                 seed: int = 0, augment_on_device: bool = False):
+                 seed: int = 0, augment_on_device: bool = False, targets: str = "regions"):
         if not folders:
             raise ValueError("PatchSampler needs at least one case")
         self.folders = [Path(f) for f in folders]
@@ -30,6 +31,8 @@ class PatchSampler:
         self.seed = int(seed)
         # on the device, a patch comes with its drawn parameters (`training/device_augment.py`)
         self.augment_on_device = bool(augment_on_device and augment_config is not None)
+        self.targets = targets
+        _, self._to_targets = training_targets(targets)  # WT/TC/ET, or seed 003's label channels
         self._cases = {}
 
     def _case(self, i):
@@ -57,10 +60,10 @@ class PatchSampler:
 
             draw = draw_augmentation(rng, self.augment_config, img.shape[-1])
             params = device_parameters(draw, self.patch_size)
-            return (img, labels_to_regions(lab).astype(np.float32), *params.values())
+            return (img, self._to_targets(lab).astype(np.float32), *params.values())
         if self.augment_config is not None:
             img, lab = augment(img, lab, rng, self.augment_config)
-        return img, labels_to_regions(lab).astype(np.float32)
+        return img, self._to_targets(lab).astype(np.float32)
 
 
 def crop_or_pad(image, labels, start, size):

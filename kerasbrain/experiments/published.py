@@ -45,14 +45,18 @@ PUBLISHED = {
         "notes": {"pixels": "the seed's F1 over pixels is the pooled Dice"},
     },
     "seed003": {
-        "source": "seed 003's README, MSD Task01 validation (mean soft Dice over its label channels)",
-        "rows": {"validation": {"soft_dice": 0.7273},
+        "source": "seed 003's README, MSD Task01 (best epoch; mean soft Dice over its label channels)",
+        "rows": {"training patches": {"soft_dice": 0.7107, "dice_loss": 0.2667},
+                 "validation patches": {"soft_dice": 0.7273, "dice_loss": 0.2629},
                  # its class-wise table (voxel sensitivity and specificity per label)
                  "edema": {"sensitivity": 0.8272, "specificity": 0.9767},
                  "necrotic_core": {"sensitivity": 0.6384, "specificity": 0.9985},
                  "enhancing": {"sensitivity": 0.9813, "specificity": 0.9872}},
-        "notes": {"validation": "the seed averages soft Dice over its three label channels (edema, non-enhancing, "
-                                "enhancing); ours over the WT / TC / ET regions"},
+        "notes": {"validation patches": "both over the three label channels (edema, non-enhancing / necrotic core, "
+                                        "enhancing) on validation sub-volumes, at the epoch of lowest validation loss "
+                                        "(its Dice loss is 1 - the squared soft Dice)",
+                  "validation cases": "ours only: the whole volumes' WT / TC / ET probabilities, which the seed "
+                                      "does not report"},
     },
 }
 

@@ -198,21 +198,25 @@ def _seed003(data, out, quick, progress):
     evaluation = family.evaluate(result["best"], data, out / "evaluation", validation, progress=progress)
     summary = json.loads((out / "evaluation" / "summary.json").read_text())
     mean = lambda key: summary[key]["mean"]  # noqa: E731
-    soft = [{"row": "validation", "soft_dice": mean("soft_dice_mean")}]
+    h = result["history"]
+    best = int(np.argmin(h["val_loss"]))  # best.keras's epoch, as the seed reports its best
+    at_best = lambda key: float(h[key][best])  # noqa: E731
+    soft = [{"row": "training patches", "soft_dice": at_best("soft_dice"), "dice_loss": at_best("loss")},
+            {"row": "validation patches", "soft_dice": at_best("val_soft_dice"), "dice_loss": at_best("val_loss")},
+            {"row": "validation cases", "soft_dice": mean("soft_dice_mean")}]
     labels = [{"row": name, "sensitivity": mean(f"sens_{name}"), "specificity": mean(f"spec_{name}")}
               for name in ("edema", "necrotic_core", "enhancing")]
     regions = ["| region | Dice | HD95 (mm) |", "|---|---|---|"] + [
         f"| {r} | {mean(f'dice_{r}'):.4f} | {mean(f'hd95_{r}'):.1f} |" for r in ("WT", "TC", "ET")]
-    table = "\n\n".join(["## Mean soft Dice (validation cases)", beside_published("seed003", soft, "row",
-                                                                                  ("soft_dice",)),
+    table = "\n\n".join(["## Dice coefficient and loss (seed 003's label channels)",
+                         beside_published("seed003", soft, "row", ("soft_dice", "dice_loss")),
                          "## Class-wise performance", beside_published("seed003", labels, "row",
                                                                        ("sensitivity", "specificity")),
                          "## BraTS regions (ours only)", "\n".join(regions)])
-    h = result["history"]
     curves = save_history_curves(out / "training_curves.png",
-                                 {"training": [h["loss"], h.get("dice_WT", [])],
-                                  "validation": [h["val_loss"], h.get("val_dice_WT", [])]},
-                                 ("loss (soft Dice)", "Dice WT"))
+                                 {"training": [h["loss"], h["soft_dice"]],
+                                  "validation": [h["val_loss"], h["val_soft_dice"]]},
+                                 ("loss (soft Dice)", "Dice coefficient"))
     return {"table": table, "files": [curves, *evaluation["files"]]}
 
 

@@ -1,6 +1,8 @@
 """Segmentation metrics: Keras metrics for `fit` and numpy functions for evaluation."""
 
-from kerasbrain.metrics.keras_metrics import RegionDice, RegionSensitivity, RegionSpecificity, region_metrics
+from kerasbrain.metrics.keras_metrics import (
+    MeanSoftDice, RegionDice, RegionSensitivity, RegionSpecificity, region_metrics,
+)
 from kerasbrain.metrics.numpy_metrics import (
     EMPTY_HD95,
     dice,
@@ -11,6 +13,7 @@ from kerasbrain.metrics.numpy_metrics import (
 )
 
 __all__ = [
+    "MeanSoftDice",
     "RegionDice", "RegionSensitivity", "RegionSpecificity", "region_metrics",
     "EMPTY_HD95", "dice", "hd95", "sensitivity", "specificity", "region_scores",
 ]

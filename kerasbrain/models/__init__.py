@@ -7,4 +7,6 @@ refer to them. keras-cv is imported only when an encoder is built.
 """
 
 from kerasbrain import losses, metrics  # noqa: F401
-from kerasbrain.models import encoder_unet, ensemble, multitask, resenc_unet, simclr, unet, upsampling  # noqa: F401
+from kerasbrain.models import (  # noqa: F401
+    encoder_unet, ensemble, label_channels, multitask, resenc_unet, simclr, unet, upsampling,
+)

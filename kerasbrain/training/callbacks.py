@@ -92,13 +92,17 @@ def trim_history(path, epochs: int) -> None:
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model as `.keras` at each epoch end (or only on improvement), written aside then renamed.
 
+    `saved_model` saves another model built on the trained one's layers (seed 003's label channels
+    answering in regions, `models/label_channels.py`).
+
     With `monitor`, the best value so far is kept in `<path>.json` beside the model, so a resumed
     run only replaces the best model with a better one.
     """
 
-    def __init__(self, path, monitor: str | None = None, mode: str = "min"):
+    def __init__(self, path, monitor: str | None = None, mode: str = "min", saved_model: keras.Model | None = None):
         super().__init__()
         self.path = Path(path)
+        self.saved_model = saved_model  # what to save, where it is not the trained model itself
         self.monitor = monitor
         self.mode = mode
         self.record = self.path.with_suffix(".json")
@@ -118,7 +122,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             better = value < self._best() if self.mode == "min" else value > self._best()
             if not better:
                 return
-        atomic_write(self.path, lambda tmp: saved_network(self.model).save(tmp))
+        atomic_write(self.path, lambda tmp: (self.saved_model or saved_network(self.model)).save(tmp))
         if self.monitor is not None:
             info = {"monitor": self.monitor, "value": value, "epoch": epoch + 1}
             atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))

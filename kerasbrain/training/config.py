@@ -53,11 +53,15 @@ class ModelConfig:
     activation: str = "leaky_relu"
     deep_supervision: int = 0
     blocks_per_stage: tuple[int, ...] = ()  # resenc: residual blocks per encoder stage (() = ResEnc-M's)
+    # what the outputs learn: "regions" (WT, TC, ET, nested; nnU-Net's region training) or "labels"
+    # (seed 003's edema / core / enhancing channels; the saved model still answers in regions)
+    targets: str = "regions"
 
     def __post_init__(self):
         check(self.architecture in ("unet", "resenc"), "architecture", "unet or resenc", self.architecture)
         check(not self.blocks_per_stage or self.architecture == "resenc", "blocks_per_stage",
               "applies to architecture = \"resenc\" only", self.blocks_per_stage)
+        check(self.targets in ("regions", "labels"), "targets", "'regions' or 'labels'", self.targets)
 
 
 @dataclass(frozen=True)

@@ -57,19 +57,20 @@ def start_run(run_dir, family: str, config, seed: int, time_budget: float | None
     return Run(run_dir, done, TimeBudget(time_budget) if time_budget else None)
 
 
-def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=()) -> list:
+def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=(), saved_model=None) -> list:
     """The callback list of a run, in the order that keeps its files consistent.
 
     `metric_callbacks` add to the epoch's logs (they run before anything records the logs);
-    `schedule_callbacks` act on the recorded values (learning-rate schedules, early stopping).
+    `schedule_callbacks` act on the recorded values (learning-rate schedules, early stopping);
+    `saved_model` is what best.keras / last.keras hold where it is not the trained model itself.
     """
     callbacks = [run.budget] if run.budget else []
     callbacks += list(metric_callbacks)
     callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
         keras.callbacks.CSVLogger(str(run.dir / HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
-        AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min"),
-        AtomicCheckpoint(run.dir / LAST_MODEL),
+        AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min", saved_model=saved_model),
+        AtomicCheckpoint(run.dir / LAST_MODEL, saved_model=saved_model),
         AtomicBackup(str(run.backup_dir), delete_checkpoint=False),
     ]
     callbacks += list(schedule_callbacks)

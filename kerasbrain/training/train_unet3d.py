@@ -17,7 +17,9 @@ from kerasbrain.data.pipeline import PatchSampler, patch_dataset
 from kerasbrain.data.cache_space import check_cache_space, plan_cache
 from kerasbrain.data.preprocess import cached_preprocess, is_cached
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
-from kerasbrain.metrics import region_metrics
+from kerasbrain.data.labels import training_targets
+from kerasbrain.metrics import MeanSoftDice, region_metrics
+from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_policy, resolve_jit_compile
@@ -144,9 +146,10 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     shard, shards = data_shard
     batch_size = t.batch_size // shards
     on_device = config.augment and resolve_augment_on(t.augment_on) == DEVICE
+    targets = config.model.targets
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
                            config.augmentation if config.augment else None, seed=t.seed + 1000 * shard,
-                           augment_on_device=on_device)
+                           augment_on_device=on_device, targets=targets)
     workers = t.workers or None
     import tensorflow as tf
 
@@ -156,17 +159,20 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     train_ds = train_ds.skip(start_epoch * t.steps_per_epoch)
     val_ds = None
     if val_folders:
-        val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1)
+        val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1, targets=targets)
         val_ds = patch_dataset(val_sampler, batch_size, num_patches=t.validation_patches // shards,
                                num_parallel_calls=parallel, cache=True)
 
     with precision_policy(t.precision):
-        model = build_model(config)
+        model = network = build_model(config)
         if on_device:
-            model = DeviceAugmentedTraining(model)
+            model = DeviceAugmentedTraining(network)
             progress("augmenting patches on the device")
     loss = build_loss(t.loss)
-    metrics = region_metrics()
+    channels, _ = training_targets(targets)
+    metrics = region_metrics(channels) + [MeanSoftDice()]
+    # seed 003's label channels train as such; the checkpoints answer in regions (models/label_channels.py)
+    saved_model = RegionsFromLabels(network) if targets == "labels" else None
     if config.model.deep_supervision:
         levels = config.model.deep_supervision
         train_ds = train_ds.map(deep_supervision_targets(levels))
@@ -183,8 +189,8 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     monitor = "val_loss" if val_ds is not None else "loss"
     schedule = [BudgetCosineDecay(time_budget, t.learning_rate)] if time_budget and t.lr_schedule == "cosine" else []
     callbacks = run_callbacks(run, monitor, metric_callbacks=[
-        ValidationHD95(val_ds, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
-        schedule_callbacks=schedule)
+        ValidationHD95(val_ds, channels, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
+        schedule_callbacks=schedule, saved_model=saved_model)
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     if run.out_of_time:

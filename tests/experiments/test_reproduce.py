@@ -39,7 +39,14 @@ def test_seed003_soft_dice_and_label_rates_beside_the_seeds(msd_dir, tmp_path):
     assert sorted(r["case_id"] for r in rows) == sorted(split["validation"])  # the seed scores its validation cases
     text = (out / "reproduce.md").read_text()
     soft = np.mean([float(r["soft_dice_mean"]) for r in rows])
-    assert f"| validation | {soft:.4f} / 0.7273 |" in text
+    assert f"| validation cases | {soft:.4f} / - | - / - |" in text
+    # the seed's own quantity: soft Dice over its label channels on validation patches at the best epoch
+    history = list(csv.DictReader((out / "run" / "history.csv").open()))
+    best = min(history, key=lambda r: float(r["val_loss"]))
+    assert (f"| validation patches | {float(best['val_soft_dice']):.4f} / 0.7273 | "
+            f"{float(best['val_loss']):.4f} / 0.2629 |") in text
+    assert "val_dice_ED" in history[0] and json.loads((out / "run" / "config.json").read_text())["model"][
+        "targets"] == "labels"
     edema = (np.mean([float(r["sens_edema"]) for r in rows]), np.mean([float(r["spec_edema"]) for r in rows]))
     assert f"| edema | {edema[0]:.4f} / 0.8272 | {edema[1]:.4f} / 0.9767 |" in text
     assert "Quick run" in text and cv2.imread(str(out / "training_curves.png")) is not None

@@ -20,6 +20,7 @@ from kerasbrain.losses import DiceCELoss, NTXentLoss, PerSampleDiceBCELoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.ensemble import EnsembleNet
+from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.multitask import MultiTaskNet
 from kerasbrain.models.resenc_unet import ResEncUNet
 from kerasbrain.models.simclr import SimCLRNet
@@ -76,6 +77,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "EnsembleNet": (EnsembleNet([UNet(base_filters=4, depth=2), UNet(base_filters=4, depth=3)], [0.25, 0.75]),
                         rng.normal(size=(2, 16, 16, 16, 4)).astype("float32")),
         "DeviceAugmentedTraining": (DeviceAugmentedTraining(UNet(base_filters=4, depth=2)), volume),
+        "RegionsFromLabels": (RegionsFromLabels(UNet(base_filters=4, depth=2, deep_supervision=1)), volume),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
     legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
