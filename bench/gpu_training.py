@@ -158,7 +158,7 @@ class Batches:
         target = np.stack([i[1] for i in items])
         if len(items[0]) == 2:
             return image, target
-        from kerasbrain.training.device_augment import parameter_specs
+        from kerasbrain.data.augment import parameter_specs
 
         names = list(parameter_specs(self.sampler.patch_size, image.shape[-1]))
         params = {n: np.stack([i[2 + k] for i in items]) for k, n in enumerate(names)}

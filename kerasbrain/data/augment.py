@@ -1,4 +1,5 @@
-"""Joint image/label augmentation of 3-D patches (numpy/scipy, run inside the tf.data map).
+"""Joint image/label augmentation of 3-D patches (numpy/scipy, run inside the tf.data map), and each
+patch's draw as the arrays the device path applies (`training/device_augment.py`).
 
 Spatial transforms move image and labels together; labels use nearest-neighbour interpolation so
 they stay integer. Probabilities and ranges follow nnU-Net's defaults for small rotations/scaling.
@@ -198,3 +199,51 @@ def _nnunet_intensity(image: np.ndarray, draw: AugmentDraw) -> np.ndarray:
         field = draw.bias_strength * field / max(float(np.abs(field).max()), 1e-6)
         image = image * np.exp(field)[..., None]
     return image
+
+
+# ---- one draw as the arrays the device step reads (training/device_augment.py) ---------------------
+
+
+def parameter_specs(patch_size, channels: int) -> dict:
+    """Name -> (shape, dtype) of one patch's parameters, in the order the pipeline carries them."""
+    x, y, z = (int(s) for s in patch_size)
+    return {"spatial": ((3, 3), "float32"), "scale": ((channels,), "float32"), "shift": ((channels,), "float32"),
+            "gamma": ((), "float32"), "noise_std": ((), "float32"), "noise_seed": ((2,), "int32"),
+            "blur_x": ((x, x), "float32"), "blur_y": ((y, y), "float32"), "blur_z": ((z, z), "float32"),
+            "contrast": ((channels,), "float32"), "contrast_drawn": ((), "float32"),
+            "low_res_x": ((x, x), "float32"), "low_res_y": ((y, y), "float32"), "low_res_z": ((z, z), "float32"),
+            "bias": ((BIAS_TERMS,), "float32"), "bias_strength": ((), "float32")}
+
+
+def _blur_matrix(n: int, sigma: float) -> np.ndarray:
+    """SciPy's 1-D Gaussian filter (reflect mode, truncate 4) as an n x n matrix: out = M @ line."""
+    from scipy import ndimage
+
+    if not sigma:
+        return np.eye(n, dtype=np.float32)
+    return ndimage.gaussian_filter1d(np.eye(n), sigma, axis=0, mode="reflect").astype(np.float32)
+
+
+def _low_resolution_matrix(n: int, zoom: float) -> np.ndarray:
+    """The host path's down (nearest) and up (cubic) resampling of one axis as an n x n matrix."""
+    if zoom == 1.0:
+        return np.eye(n, dtype=np.float32)
+    small = (low_resolution_size(n, zoom),)
+    columns = [resize_exact(resize_exact(e, small, 0), (n,), 3) for e in np.eye(n)]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def device_parameters(draw: AugmentDraw, patch_size) -> dict:
+    """One draw as float32/int32 arrays (`parameter_specs`), everything the device step needs."""
+    x, y, z = (int(s) for s in patch_size)
+    f32 = np.float32
+    return {"spatial": draw.spatial().astype(f32), "scale": draw.scale.astype(f32), "shift": draw.shift.astype(f32),
+            "gamma": f32(draw.gamma), "noise_std": f32(draw.noise_std),
+            "noise_seed": np.array([draw.noise_seed, 0], np.int32),
+            "blur_x": _blur_matrix(x, draw.blur_sigma), "blur_y": _blur_matrix(y, draw.blur_sigma),
+            "blur_z": _blur_matrix(z, draw.blur_sigma),
+            "contrast": draw.contrast.astype(f32), "contrast_drawn": f32(draw.contrast_drawn),
+            "low_res_x": _low_resolution_matrix(x, draw.low_resolution),
+            "low_res_y": _low_resolution_matrix(y, draw.low_resolution),
+            "low_res_z": _low_resolution_matrix(z, draw.low_resolution),
+            "bias": draw.bias.astype(f32), "bias_strength": f32(draw.bias_strength)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.data.augment import AugmentConfig, augment, draw_augmentation
+from kerasbrain.data.augment import AugmentConfig, augment, device_parameters, draw_augmentation, parameter_specs
 from kerasbrain.data.labels import training_targets
 from kerasbrain.data.preprocess import load_cached
 
@@ -56,8 +56,6 @@ class PatchSampler:
         start = np.clip(start, np.minimum(shape - size, 0), np.maximum(shape - size, 0))
         img, lab = crop_or_pad(image, labels, start, size)
         if self.augment_on_device:
-            from kerasbrain.training.device_augment import device_parameters
-
             draw = draw_augmentation(rng, self.augment_config, img.shape[-1])
             params = device_parameters(draw, self.patch_size)
             return (img, self._to_targets(lab).astype(np.float32), *params.values())
@@ -93,8 +91,6 @@ def patch_dataset(sampler: PatchSampler, batch_size: int, num_patches: int | Non
 
     specs = {}
     if sampler.augment_on_device:
-        from kerasbrain.training.device_augment import parameter_specs
-
         specs = parameter_specs(size, channels)
 
     def draw(index):

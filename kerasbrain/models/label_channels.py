@@ -13,17 +13,27 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasbrain.data.labels import REGION_FROM_CHANNELS, REGIONS
 from kerasbrain.serialization import register
+
+
+#: WT, TC, ET as the label channels (ED, NCR, ET) they hold; `data/labels.py`'s REGION_FROM_CHANNELS
+#: says the same for the data side, and a test checks that the two agree.
+REGION_GROUPS = ((0, 1, 2), (1, 2), (2,))
 
 
 @register
 class LabelChannelsToRegions(keras.layers.Layer):
-    """(..., 3) label-channel probabilities -> (..., 3) WT/TC/ET probabilities (the largest member)."""
+    """(..., L) label-channel probabilities -> one channel per group: the largest of its members."""
+
+    def __init__(self, groups=REGION_GROUPS, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = tuple(tuple(int(i) for i in g) for g in groups)
 
     def call(self, labels):
-        return ops.stack([ops.max(ops.take(labels, list(REGION_FROM_CHANNELS[r]), axis=-1), axis=-1)
-                          for r in REGIONS], axis=-1)
+        return ops.stack([ops.max(ops.take(labels, list(g), axis=-1), axis=-1) for g in self.groups], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": [list(g) for g in self.groups]}
 
 
 @register

@@ -12,11 +12,11 @@ import pytest
 from keras import ops
 from scipy import ndimage
 
-from kerasbrain.data.augment import AugmentConfig, apply_augmentation, draw_augmentation
+from kerasbrain.data.augment import AugmentConfig, apply_augmentation, device_parameters, draw_augmentation
 from kerasbrain.data.labels import labels_to_regions
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
 from kerasbrain.training.config import config_from_dict
-from kerasbrain.training.device_augment import augment_batch, device_parameters, resolve_augment_on
+from kerasbrain.training.device_augment import augment_batch, resolve_augment_on
 
 SHAPE = (20, 18, 16)
 EVERYTHING = AugmentConfig(noise_prob=0, rotate_prob=1, scale_prob=1, intensity_prob=1, gamma_prob=1, blur_prob=1,

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerasbrain.data.labels import labels_to_channels, training_targets
+from kerasbrain.data.labels import REGION_FROM_CHANNELS, REGIONS, labels_to_channels, training_targets
 from kerasbrain.metrics import MeanSoftDice
-from kerasbrain.models.label_channels import LabelChannelsToRegions, RegionsFromLabels
+from kerasbrain.models.label_channels import REGION_GROUPS, LabelChannelsToRegions, RegionsFromLabels
 from kerasbrain.training.config import config_from_dict
 
 
@@ -14,6 +14,7 @@ def test_label_channels_and_the_regions_they_answer():
     labels = np.array([0, 1, 2, 3])  # background, necrotic core, edema, enhancing
     np.testing.assert_array_equal(labels_to_channels(labels), [[0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]])
     assert training_targets("labels")[0] == ("ED", "NCR", "ET")
+    assert REGION_GROUPS == tuple(REGION_FROM_CHANNELS[r] for r in REGIONS)  # the model's and the data's rule agree
     with pytest.raises(ValueError, match="targets"):
         training_targets("classes")
     # ED, NCR, ET probabilities -> WT = max of all, TC = max(NCR, ET), ET
