@@ -118,3 +118,19 @@ def forward_flops(model, shape) -> int | None:
         tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()).with_empty_output().build()
     return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
 
+
+
+def optional_rows(package: str, rows, *args) -> None:
+    """Run `rows(*args)` if `package` is installed (MONAI's reference rows); a failure inside prints its
+    traceback and keeps the rows measured so far."""
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        print(f"{package} not installed: no reference rows")
+        return
+    try:
+        rows(*args)
+    except Exception:  # noqa: BLE001 - a benchmark keeps what it has measured
+        import traceback
+
+        traceback.print_exc()

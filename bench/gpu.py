@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
-from common import timed  # noqa: E402
+from common import optional_rows, timed  # noqa: E402
 
 ROWS = []
 
@@ -169,17 +169,7 @@ def main():
     if args.only != "monai":
         keras_rows(args, patch, batch, volume_shape, window)
     if args.only != "keras":
-        import importlib.util
-
-        if importlib.util.find_spec("monai") is None:
-            print("MONAI not installed: no reference rows")
-        else:
-            try:
-                monai_rows(args, patch, batch, volume_shape, window)
-            except Exception:  # keep the rows measured so far
-                import traceback
-
-                traceback.print_exc()
+        optional_rows("monai", monai_rows, args, patch, batch, volume_shape, window)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(ROWS, f, indent=2)

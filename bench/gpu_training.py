@@ -39,8 +39,10 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
+from common import optional_rows  # noqa: E402
 
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 
@@ -304,17 +306,7 @@ def main():
         if args.only != "monai":
             keras_rows(args, folders, patch)
         if args.only != "keras":
-            import importlib.util
-
-            if importlib.util.find_spec("monai") is None:
-                print("MONAI not installed: no reference rows")
-            else:
-                try:
-                    monai_rows(args, folders, patch)
-                except Exception:  # keep the rows measured so far
-                    import traceback
-
-                    traceback.print_exc()
+            optional_rows("monai", monai_rows, args, folders, patch)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(ROWS, f, indent=2)
