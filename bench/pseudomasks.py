@@ -39,7 +39,9 @@ SETTINGS = [
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="A classifier or multitask run folder.")
+    parser.add_argument("--model", help="A classifier or multitask run folder. Without one: the atlas rows "
+                                         "only, on the dataset's own --subset split (train or test), at --size.")
+    parser.add_argument("--size", type=int, default=128, help="Image size without --model.")
     parser.add_argument("--data", required=True)
     parser.add_argument("--subset", default="train", choices=["train", "validation", "test"])
     parser.add_argument("--max-images", type=int, default=0, help="0: every tumour image with a drawn mask.")
@@ -53,16 +55,21 @@ def main():
     from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.runs import run_dir_of, subset_ids
 
-    model, size = family_of_run(args.model).load_with_size(args.model, InferenceOverrides())
-    ids = set(subset_ids(run_dir_of(args.model), args.subset))
     everything = discover_tumour_images(args.data)
+    settings_list = SETTINGS
+    if args.model:
+        model, size = family_of_run(args.model).load_with_size(args.model, InferenceOverrides())
+        ids = set(subset_ids(run_dir_of(args.model), args.subset))
+    else:
+        model, size, settings_list = None, args.size, [s for s in SETTINGS if s["method"] == "atlas"]
+        ids = {s.id for s in everything if s.subset == args.subset}
     samples = [s for s in everything if s.id in ids and s.mask is not None and s.label not in (None, NO_TUMOR)]
     atlas = fit_atlas(everything, size)
     samples = samples[:args.max_images] if args.max_images else samples
     images, labels, truth, _ = load_samples(samples, size)
     truth = truth[..., 0] > 0
     print(f"{len(samples)} tumour images of the {args.subset} split with drawn masks, at {size} x {size}")
-    for base in SETTINGS:
+    for base in settings_list:
         for refine in ("none", "grabcut"):
             settings = PseudoMaskSettings(**base, refine=refine)
             start = time.monotonic()
@@ -70,7 +77,8 @@ def main():
             seconds = time.monotonic() - start
             pooled = dice(truth, masks)
             mean = float(np.mean([dice(t, m) for t, m in zip(truth, masks)]))
-            line = record(args.json, "pseudomasks", model=str(args.model), subset=args.subset, images=len(samples),
+            line = record(args.json, "pseudomasks", model=str(args.model or "none"), subset=args.subset,
+                          images=len(samples),
                           size=size, **base, refine=refine, pooled_dice=round(pooled, 4), mean_dice=round(mean, 4),
                           seconds_per_image=round(seconds / max(len(samples), 1), 4))
             print(json.dumps(line))
