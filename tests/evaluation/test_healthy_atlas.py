@@ -78,3 +78,23 @@ def test_pseudo_masks_use_the_atlas_for_method_atlas():
     assert dice(truth, masks[0]) > 0.7
     with pytest.raises(ValueError, match="HealthyAtlas"):
         pseudo_masks(None, image[None], np.array([GLIOMA]), PseudoMaskSettings(method="atlas"))
+
+
+def test_the_pseudo_mask_dataset_from_the_atlas_finds_the_phantoms_tumours(tmp_path):
+    import keras
+
+    from kerasbrain.data.phantom_classes import write_brisc
+    from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.evaluation.pseudomask import write_pseudomask_dataset
+    from kerasbrain.models.multitask import MultiTaskNet
+
+    samples = discover_tumour_images(write_brisc(tmp_path / "src", per_class=24, seed=4))
+    keras.utils.set_random_seed(0)
+    model = MultiTaskNet("resnet18", tasks=("class",))  # untrained: the atlas needs no classifier map
+    messages = []
+    summary = write_pseudomask_dataset(model, samples, 128, tmp_path / "pm", PseudoMaskSettings(method="atlas"),
+                                       figures=0, progress=messages.append)
+    healthy = sum(s.label == NO_TUMOR and s.subset == "train" for s in samples)
+    assert f"healthy atlas from {healthy} 'no tumour' training images" in messages
+    assert summary["settings"]["method"] == "atlas", summary
+    assert summary["vs_drawn"]["pooled_dice"] > 0.3, summary["vs_drawn"]
