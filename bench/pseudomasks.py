@@ -50,6 +50,7 @@ def main():
 
     from kerasbrain.data.classes import NO_TUMOR
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
+    from kerasbrain.evaluation.healthy_atlas import plane_of
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, dice, fit_atlas, pseudo_masks
     from kerasbrain.families import family_of_run
     from kerasbrain.families.base import InferenceOverrides
@@ -73,7 +74,8 @@ def main():
         for refine in ("none", "grabcut"):
             settings = PseudoMaskSettings(**base, refine=refine)
             start = time.monotonic()
-            masks, _, _ = pseudo_masks(model, images, labels, settings, atlas=atlas)
+            masks, _, _ = pseudo_masks(model, images, labels, settings, atlas=atlas,
+                                       planes=[plane_of(s.image.name) for s in samples])
             seconds = time.monotonic() - start
             pooled = dice(truth, masks)
             mean = float(np.mean([dice(t, m) for t, m in zip(truth, masks)]))

@@ -15,6 +15,7 @@ tumour images (their label, or the classifier's prediction where none is known).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,11 +120,11 @@ class HealthyAtlas:
                                                        interpolation=cv2.INTER_NEAREST).astype(bool)
         return full_score, full_mask
 
-    def make_masks(self, images: np.ndarray, labels: np.ndarray, classify=None):
+    def make_masks(self, images: np.ndarray, labels: np.ndarray, classify=None, planes=None):
         """(masks, maps scaled to [0, 1], classes) for uint8 RGB images: the interface of `pseudo_masks`.
 
         `labels` are class indices, -1 where unknown; `classify(images) -> classes` fills those in.
-        "No tumour" images get an empty mask.
+        "No tumour" images get an empty mask. (`planes` is `PlaneAtlases`'; one atlas ignores it.)
         """
         classes = np.asarray(labels).copy()
         unknown = classes < 0
@@ -137,4 +138,34 @@ class HealthyAtlas:
             score, mask = self.deviation(image)
             maps[i] = np.clip(score / max(2 * self.threshold, 1e-6), 0, 1)
             masks[i] = mask if classes[i] != NO_TUMOR else False
+        return masks, maps, classes
+
+
+def plane_of(name: str) -> str:
+    """A BRISC 2025 file's imaging plane ("ax", "co", "sa": its name says it), or "" where it does not."""
+    match = re.search(r"_(ax|co|sa)(?:_|$)", name)
+    return match.group(1) if match else ""
+
+
+class PlaneAtlases:
+    """One `HealthyAtlas` per imaging plane (BRISC 2025 mixes axial, coronal and sagittal slices, which
+    do not line up with each other), with one of every plane together for images whose plane is unknown
+    or has fewer than `min_images` healthy images."""
+
+    def __init__(self, healthy_rgb: np.ndarray, planes: list[str], min_images: int = 5, **settings):
+        planes = list(planes)
+        self.overall = HealthyAtlas.fit(healthy_rgb, **settings)
+        self.by_plane = {plane: HealthyAtlas.fit(healthy_rgb[[p == plane for p in planes]], **settings)
+                         for plane in set(planes) - {""} if planes.count(plane) >= min_images}
+
+    def make_masks(self, images: np.ndarray, labels: np.ndarray, classify=None, planes=None):
+        """`HealthyAtlas.make_masks`, each image against its own plane's atlas (`planes`, one per image)."""
+        planes = list(planes) if planes is not None else [""] * len(images)
+        masks = np.zeros(images.shape[:3], bool)
+        maps = np.zeros(images.shape[:3], np.float32)
+        classes = np.zeros(len(images), np.int64)
+        for plane in set(planes):
+            rows = np.array([p == plane for p in planes])
+            atlas = self.by_plane.get(plane, self.overall)
+            masks[rows], maps[rows], classes[rows] = atlas.make_masks(images[rows], np.asarray(labels)[rows], classify)
         return masks, maps, classes

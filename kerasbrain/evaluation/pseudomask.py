@@ -104,23 +104,24 @@ def threshold_map(heat: np.ndarray, head: np.ndarray, settings: PseudoMaskSettin
 
 
 def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: PseudoMaskSettings = PseudoMaskSettings(),
-                 batch_size: int = 16, atlas=None):
+                 batch_size: int = 16, atlas=None, planes=None):
     """(pseudo-masks (N, H, W) bool, heat maps (N, H, W), explained classes (N,)) for uint8 RGB images.
 
     `labels` (N,) are class indices, -1 where unknown (the predicted class is explained then).
-    With `settings.method == "atlas"`, `atlas` (a fitted `HealthyAtlas`) makes the maps and masks.
+    With `settings.method == "atlas"`, `atlas` (fitted `PlaneAtlases`) makes the maps and masks, each
+    image against the atlas of its imaging plane (`planes`, one per image; unknown: all planes').
     """
     from kerasbrain.evaluation.explain import explain_classes
     from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
 
     if settings.method == ATLAS:
         if atlas is None:
-            raise ValueError("method 'atlas' needs a HealthyAtlas fitted on 'no tumour' images")
+            raise ValueError("method 'atlas' needs a healthy atlas fitted on 'no tumour' images")
 
         def classify(unlabelled):
             return np.asarray(model.predict_on_batch(unlabelled.astype(np.float32) / 255.0)["class"]).argmax(axis=1)
 
-        masks, heats, explained = atlas.make_masks(images, labels, classify)
+        masks, heats, explained = atlas.make_masks(images, labels, classify, planes)
         if settings.refine == "grabcut":
             for i in np.flatnonzero(masks.any(axis=(1, 2))):
                 masks[i] = grabcut_refine(images[i], heats[i], head_mask(images[i]), masks[i])
@@ -159,14 +160,17 @@ def brisc_stem(sample, label: int) -> str:
 
 
 def fit_atlas(samples, image_size: int, progress=print):
-    """A `HealthyAtlas` of the training split's "no tumour" images (their class known, never predicted)."""
+    """Healthy atlases (one per imaging plane) of the training split's "no tumour" images (their class
+    known, never predicted)."""
     from kerasbrain.data.tumour_images import load_samples
-    from kerasbrain.evaluation.healthy_atlas import HealthyAtlas
+    from kerasbrain.evaluation.healthy_atlas import PlaneAtlases, plane_of
 
     healthy = [s for s in samples if s.label == NO_TUMOR and s.subset == "train"]
     images, _, _, _ = load_samples(healthy, image_size)
-    progress(f"healthy atlas from {len(healthy)} 'no tumour' training images")
-    return HealthyAtlas.fit(images)
+    atlas = PlaneAtlases(images, [plane_of(s.image.name) for s in healthy])
+    planes = ", ".join(sorted(atlas.by_plane)) or "planes not named"
+    progress(f"healthy atlas from {len(healthy)} 'no tumour' training images ({planes})")
+    return atlas
 
 
 def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings: PseudoMaskSettings = PseudoMaskSettings(),
@@ -184,12 +188,18 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     from kerasbrain.data.pictures import read_rgb
     from kerasbrain.data.tumour_images import load_samples, prepare_mask, read_binary_mask
     from kerasbrain.evaluation.figures import save_pseudomask_figure
+    from kerasbrain.evaluation.healthy_atlas import plane_of
     from kerasbrain.files import write_csv, write_json
 
     if make_masks is None and "class" not in getattr(model, "tasks", ()):
         raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
     atlas = fit_atlas(samples, image_size, progress) if settings.method == ATLAS and make_masks is None else None
-    make_masks = make_masks or (lambda images, labels: pseudo_masks(model, images, labels, settings, atlas=atlas))
+    planes = None  # the chunk's imaging planes, for the atlas
+
+    def default_masks(images, labels):
+        return pseudo_masks(model, images, labels, settings, atlas=atlas, planes=planes)
+
+    make_masks = make_masks or default_masks
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")
@@ -200,6 +210,7 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     for start in range(0, len(samples), 64):
         chunk = samples[start:start + 64]
         images, labels, _, _ = load_samples(chunk, image_size)
+        planes = [plane_of(s.image.name) for s in chunk]
         masks, heats, explained = make_masks(images, labels)
         for i, sample in enumerate(chunk):
             label = int(explained[i])

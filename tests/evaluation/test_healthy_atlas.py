@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 
 from kerasbrain.data.classes import NO_TUMOR
-from kerasbrain.evaluation.healthy_atlas import HealthyAtlas, head_region
+from kerasbrain.evaluation.healthy_atlas import HealthyAtlas, PlaneAtlases, head_region, plane_of
 from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, dice, pseudo_masks
 
 GLIOMA = 0
 
 
-def _head(rng, size=128, centre=(64, 64), radii=(44, 36), lesion=None):
+def _head(rng, size=128, centre=(64, 64), radii=(44, 36), lesion=None, core_at=0.0):
     """A grey head (an ellipse with a darker core structure, noise) as uint8 RGB; `lesion` = (row, col, radius)
     in units of the head's radii, a bright disc at that place (and its mask)."""
     image = np.zeros((size, size), np.float32)
     cv2.ellipse(image, centre[::-1], radii[::-1], 0, 0, 360, 120, -1)
     core = (max(2, radii[1] // 3), max(2, radii[0] // 4))
-    cv2.ellipse(image, centre[::-1], core, 0, 0, 360, 70, -1)  # ventricles: dark tissue inside the head
+    core_centre = (centre[1], int(centre[0] + core_at * radii[0]))  # core_at moves it up or down (another plane)
+    cv2.ellipse(image, core_centre, core, 0, 0, 360, 70, -1)  # ventricles: dark tissue inside the head
     mask = np.zeros((size, size), np.uint8)
     if lesion is not None:
         row = int(centre[0] + lesion[0] * radii[0])
@@ -76,7 +77,7 @@ def test_pseudo_masks_use_the_atlas_for_method_atlas():
     image, truth = _head(rng, lesion=(0.2, 0.3, 0.2))
     masks, _, _ = pseudo_masks(None, image[None], np.array([GLIOMA]), PseudoMaskSettings(method="atlas"), atlas=atlas)
     assert dice(truth, masks[0]) > 0.7
-    with pytest.raises(ValueError, match="HealthyAtlas"):
+    with pytest.raises(ValueError, match="healthy atlas"):
         pseudo_masks(None, image[None], np.array([GLIOMA]), PseudoMaskSettings(method="atlas"))
 
 
@@ -95,6 +96,20 @@ def test_the_pseudo_mask_dataset_from_the_atlas_finds_the_phantoms_tumours(tmp_p
     summary = write_pseudomask_dataset(model, samples, 128, tmp_path / "pm", PseudoMaskSettings(method="atlas"),
                                        figures=0, progress=messages.append)
     healthy = sum(s.label == NO_TUMOR and s.subset == "train" for s in samples)
-    assert f"healthy atlas from {healthy} 'no tumour' training images" in messages
+    assert f"healthy atlas from {healthy} 'no tumour' training images (ax)" in messages  # phantoms are axial
     assert summary["settings"]["method"] == "atlas", summary
     assert summary["vs_drawn"]["pooled_dice"] > 0.3, summary["vs_drawn"]
+
+
+def test_each_imaging_plane_gets_its_own_atlas():
+    rng = np.random.default_rng(5)
+    axial = [_head(rng, centre=(64 + int(rng.integers(-6, 7)), 64))[0] for _ in range(6)]
+    coronal = [_head(rng, centre=(64, 64 + int(rng.integers(-6, 7))), core_at=-0.5)[0] for _ in range(6)]
+    atlases = PlaneAtlases(np.stack(axial + coronal), ["ax"] * 6 + ["co"] * 6)
+    assert sorted(atlases.by_plane) == ["ax", "co"]
+    assert plane_of("brisc2025_train_00001_gl_co_t1.jpg") == "co" and plane_of("case_12") == ""
+    # a lesion where the other plane has its dark core: each plane's atlas sees only the lesion
+    images = [_head(rng, lesion=(-0.5, 0.0, 0.15)), _head(rng, lesion=(0.0, 0.0, 0.15), core_at=-0.5)]
+    masks, _, _ = atlases.make_masks(np.stack([i for i, _ in images]), np.array([GLIOMA, GLIOMA]), planes=["ax", "co"])
+    for (_, truth), mask in zip(images, masks):
+        assert dice(truth, mask) > 0.7
