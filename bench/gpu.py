@@ -9,7 +9,8 @@ GFLOP), and MONAI's BasicUNet; then
 one whole 4 x 240 x 240 x 155 volume, window 128^3, overlap 0.5 (18 windows), 4 windows per
 batch, Gaussian blending, host array in and host array out (kerasbrain's device sliding window
 against `monai.inferers.sliding_window_inference`). GFLOP per window (forward, XLA's and torch's
-own counts) say how much work each network does. `--small` shrinks everything to run on a CPU.
+own counts) say how much work each network does; a bf16 row for nnU-Net's ResEnc-M (32 base filters)
+goes beside them. `--small` shrinks everything to run on a CPU.
 Run it where JAX sees the GPU and `KERAS_BACKEND=jax`; torch and MONAI are optional.
 """
 
@@ -52,6 +53,7 @@ def keras_rows(args, patch, batch, volume_shape, window):
     from kerasbrain.inference.device_window import DeviceSlidingWindow
     from kerasbrain.intensity import head_statistics
     from kerasbrain.losses import DiceCELoss
+    from kerasbrain.models.resenc_unet import ResEncUNet
     from kerasbrain.models.unet import UNet
     from kerasbrain.runtime import precision_policy
 
@@ -63,11 +65,15 @@ def keras_rows(args, patch, batch, volume_shape, window):
     y = jax.device_put((rng.uniform(size=shape + (3,)) > 0.9).astype("float32"))
     networks = [("default", {}, ("fp32", "bf16")),
                 ("default, transposed conv", {"upsample": "transpose"}, ("bf16",)),
-                ("wider (28..224)", {"base_filters": 28, "max_filters": 224}, ("fp32", "bf16"))]
+                ("wider (28..224)", {"base_filters": 28, "max_filters": 224}, ("fp32", "bf16")),
+                # nnU-Net's ResEnc-M as its authors ship it (32 base filters), issue 29's second network
+                ("ResEnc-M (32..320)", {"architecture": "resenc", "base_filters": 32}, ("bf16",))]
     for name, kwargs, precisions in networks:
         for precision in precisions:
+            kwargs = dict(kwargs)
+            network = ResEncUNet if kwargs.pop("architecture", "unet") == "resenc" else UNet
             with precision_policy(precision):
-                model = UNet(**kwargs)
+                model = network(**kwargs)
             gflop = forward_gflop(model, window)
             model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=True)
             steps = max(2, args.steps // 3) if "transpose" in kwargs.get("upsample", "") else args.steps

@@ -16,6 +16,8 @@ Each result line has the training wall minutes, the prediction seconds per held-
 ensemble runs every member), whole-region and lesion-wise scores. Post-processing is chosen for
 `--metric` (lesion: BraTS 2023 lesion-wise Dice, GLI settings; legacy: whole-region Dice).
 `--arms` picks which to train and score; a kept `--out` resumes what is finished.
+`--table FILE` prints the lines of FILE as one Markdown table, every seed's row and, per arm, the
+mean and the range over seeds (what the README shows).
 """
 
 from __future__ import annotations
@@ -44,6 +46,28 @@ from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
 from kerasbrain.families.base import ScoringOptions  # noqa: E402
 
 ARMS = ("single", "folds")
+SCORES = [f"{kind}dice_{r}" for kind in ("", "lesion_") for r in ("WT", "TC", "ET")]
+
+
+def table(path) -> str:
+    """Every seed's line of each arm in `path`, then each arm's mean and range over the seeds."""
+    import statistics
+
+    lines = [json.loads(line) for line in open(path) if line.strip()]
+    out = ["| arm | seed | Dice WT / TC / ET | lesion-wise Dice WT / TC / ET | prediction per case |",
+           "|---|---|---|---|---|"]
+    arms = list(dict.fromkeys(line["arm"] for line in lines))
+    for arm in arms:
+        rows = sorted((line for line in lines if line["arm"] == arm), key=lambda line: line["seed"])
+        for r in rows:
+            out.append(f"| {arm} | {r['seed']} | " + " / ".join(f"{r[k]:.3f}" for k in SCORES[:3]) + " | "
+                       + " / ".join(f"{r[k]:.3f}" for k in SCORES[3:]) + f" | {r['predict_seconds_per_case']:.1f} s |")
+        if len(rows) > 1:
+            cell = lambda k: (f"{statistics.mean(r[k] for r in rows):.3f} "  # noqa: E731
+                              f"({min(r[k] for r in rows):.2f}-{max(r[k] for r in rows):.2f})")
+            out.append(f"| **{arm}: mean (range)** | {len(rows)} seeds | " + " / ".join(cell(k) for k in SCORES[:3])
+                       + " | " + " / ".join(cell(k) for k in SCORES[3:]) + " | |")
+    return "\n".join(out)
 
 
 def _epochs(run_dirs) -> int:
@@ -105,7 +129,11 @@ def main():
     parser.add_argument("--arms", default="single,folds", help="Comma-separated: " + ", ".join(ARMS))
     parser.add_argument("--out", help="Keep data, runs and scores here (default: a temporary folder).")
     parser.add_argument("--json", help="Append each result as one JSON line to this file.")
+    parser.add_argument("--table", metavar="FILE", help="Only print FILE's lines as a table across seeds.")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     if set(arms) - set(ARMS):
         parser.error(f"--arms: choose from {', '.join(ARMS)}")

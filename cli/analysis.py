@@ -31,7 +31,10 @@ def _image_model(model_path, purpose: str):
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
-@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam"]), default="gradcam", show_default=True)
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="gradcam",
+              show_default=True,
+              help="A class activation map, or 'atlas': the departure from the healthy heads of the 'no tumour' "
+                   "training images (no classifier map).")
 @click.option("--layer", default="P4", show_default=True,
               help="Encoder level explained: P4 (stride 16), P5 (stride 32), P3, a block output name, or levels "
                    "joined by + (P3+P4+P5: their maps averaged).")

@@ -62,8 +62,10 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The wall-clock budget of each training stage (the baseline gets the multitask stage's).")
 @click.option("--quick", is_flag=True, help="One epoch per stage at 32 x 32 (CPU, phantom data).")
-@click.option("--cam", type=click.Choice(["gradcam", "gradcam++", "layercam"]), default="gradcam", show_default=True,
-              help="The class activation map the first pseudo-masks come from.")
+@click.option("--cam", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="gradcam",
+              show_default=True,
+              help="The class activation map the first pseudo-masks come from, or 'atlas': where each tumour "
+                   "image departs from the healthy heads of the 'no tumour' images (no classifier map).")
 @click.option("--cam-layer", default="P4", show_default=True, help="Its encoder level, or levels joined by +.")
 @click.option("--contrast/--no-contrast", default=False, show_default=True,
               help="Explain each tumour class against 'no tumour'.")

@@ -45,7 +45,7 @@ class CachePlan:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def _grid_bytes(case: CaseFiles, target_spacing) -> int | None:

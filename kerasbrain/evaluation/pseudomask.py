@@ -1,5 +1,8 @@
 """Grad-CAM pseudo-masks (seed 000): a classifier's evidence maps become tumour masks, with no drawing.
 
+(`method="atlas"` seeds them instead from where a tumour image departs from the healthy heads of
+the "no tumour" class, `healthy_atlas.py`; the rest of the chain is the same.)
+
 For each image of a tumour class, the Grad-CAM (Grad-CAM++, LayerCAM; one encoder level or several
 averaged; optionally against the "no tumour" class) map of that class (the image's label where it
 has one, else the predicted class) is computed at the model's input size, scaled to [0, 1],
@@ -27,11 +30,12 @@ import numpy as np
 from kerasbrain.data.classes import BRISC_CODES, CLASSES, NO_TUMOR
 
 _CODE_OF = {v: k for k, v in BRISC_CODES.items()}
+ATLAS = "atlas"  # the seed map that needs no classifier: a tumour image's departure from healthy heads
 
 
 @dataclass(frozen=True)
 class PseudoMaskSettings:
-    method: str = "gradcam"  # or "gradcam++", "layercam"
+    method: str = "gradcam"  # or "gradcam++", "layercam"; or "atlas": deviation from healthy heads (healthy_atlas.py)
     layer: str = "P4"  # encoder level explained: P4 (stride 16; measured best), P5, P3, a block name, or "P3+P4+P5"
     contrast: bool = False  # explain the class against "no tumour" (evidence of normal tissue cancels)
     threshold: str = "otsu"  # "otsu" or "percentile"
@@ -44,8 +48,8 @@ class PseudoMaskSettings:
         from kerasbrain.evaluation.explain import METHODS
         from kerasbrain.evaluation.pseudomask_refine import REFINEMENTS
 
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}. Received: {self.method!r}")
+        if self.method not in METHODS + (ATLAS,):
+            raise ValueError(f"method must be one of {', '.join(METHODS + (ATLAS,))}. Received: {self.method!r}")
         if self.refine not in REFINEMENTS:
             raise ValueError(f"refine must be one of {', '.join(REFINEMENTS)}. Received: {self.refine!r}")
         if self.threshold not in ("otsu", "percentile"):
@@ -100,14 +104,28 @@ def threshold_map(heat: np.ndarray, head: np.ndarray, settings: PseudoMaskSettin
 
 
 def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: PseudoMaskSettings = PseudoMaskSettings(),
-                 batch_size: int = 16):
+                 batch_size: int = 16, atlas=None, planes=None):
     """(pseudo-masks (N, H, W) bool, heat maps (N, H, W), explained classes (N,)) for uint8 RGB images.
 
     `labels` (N,) are class indices, -1 where unknown (the predicted class is explained then).
+    With `settings.method == "atlas"`, `atlas` (fitted `PlaneAtlases`) makes the maps and masks, each
+    image against the atlas of its imaging plane (`planes`, one per image; unknown: all planes').
     """
     from kerasbrain.evaluation.explain import explain_classes
     from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
 
+    if settings.method == ATLAS:
+        if atlas is None:
+            raise ValueError("method 'atlas' needs a healthy atlas fitted on 'no tumour' images")
+
+        def classify(unlabelled):
+            return np.asarray(model.predict_on_batch(unlabelled.astype(np.float32) / 255.0)["class"]).argmax(axis=1)
+
+        masks, heats, explained = atlas.make_masks(images, labels, classify, planes)
+        if settings.refine == "grabcut":
+            for i in np.flatnonzero(masks.any(axis=(1, 2))):
+                masks[i] = grabcut_refine(images[i], heats[i], head_mask(images[i]), masks[i])
+        return masks, heats, explained
     masks = np.zeros(images.shape[:3], bool)
     heats = np.zeros(images.shape[:3], np.float32)
     explained = np.zeros(len(images), np.int64)
@@ -141,6 +159,20 @@ def brisc_stem(sample, label: int) -> str:
     return stem if match and BRISC_CODES[match.group(1)] == label else f"{stem}_{_CODE_OF[label]}"
 
 
+def fit_atlas(samples, image_size: int, progress=print):
+    """Healthy atlases (one per imaging plane) of the training split's "no tumour" images (their class
+    known, never predicted)."""
+    from kerasbrain.data.tumour_images import load_samples
+    from kerasbrain.evaluation.healthy_atlas import PlaneAtlases, plane_of
+
+    healthy = [s for s in samples if s.label == NO_TUMOR and s.subset == "train"]
+    images, _, _, _ = load_samples(healthy, image_size)
+    atlas = PlaneAtlases(images, [plane_of(s.image.name) for s in healthy])
+    planes = ", ".join(sorted(atlas.by_plane)) or "planes not named"
+    progress(f"healthy atlas from {len(healthy)} 'no tumour' training images ({planes})")
+    return atlas
+
+
 def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings: PseudoMaskSettings = PseudoMaskSettings(),
                              figures: int = 4, progress=print, make_masks=None, drawn_ids=frozenset()) -> dict:
     """Pseudo-masks of every labelled image (or predicted class) written as a BRISC 2025 dataset at `out_dir`.
@@ -156,11 +188,18 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     from kerasbrain.data.pictures import read_rgb
     from kerasbrain.data.tumour_images import load_samples, prepare_mask, read_binary_mask
     from kerasbrain.evaluation.figures import save_pseudomask_figure
+    from kerasbrain.evaluation.healthy_atlas import plane_of
     from kerasbrain.files import write_csv, write_json
 
     if make_masks is None and "class" not in getattr(model, "tasks", ()):
         raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
-    make_masks = make_masks or (lambda images, labels: pseudo_masks(model, images, labels, settings))
+    atlas = fit_atlas(samples, image_size, progress) if settings.method == ATLAS and make_masks is None else None
+    planes = None  # the chunk's imaging planes, for the atlas
+
+    def default_masks(images, labels):
+        return pseudo_masks(model, images, labels, settings, atlas=atlas, planes=planes)
+
+    make_masks = make_masks or default_masks
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")
@@ -171,6 +210,7 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     for start in range(0, len(samples), 64):
         chunk = samples[start:start + 64]
         images, labels, _, _ = load_samples(chunk, image_size)
+        planes = [plane_of(s.image.name) for s in chunk]
         masks, heats, explained = make_masks(images, labels)
         for i, sample in enumerate(chunk):
             label = int(explained[i])

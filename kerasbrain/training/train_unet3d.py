@@ -1,8 +1,9 @@
 """Training the volumetric 3-D U-Net with `model.fit` on tf.data patches (seed 003, nnU-Net style).
 
 The run folder and callbacks come from `kerasbrain.training.scaffold` (resume, best/last models,
-TensorBoard, time budget); this module adds the patch pipeline, the preprocessed-case `cache/`,
-deep supervision and the validation HD95.
+TensorBoard, time budget); this module adds the patch pipeline (augmented on the host or the
+device), the preprocessed-case `cache/` (its size checked first), the targets (regions or seed
+003's label channels), deep supervision and the validation HD95.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import keras
 
+from kerasbrain.data.cache_space import check_cache_space, plan_cache
+from kerasbrain.data.labels import training_targets
 from kerasbrain.data.layouts import discover
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
-from kerasbrain.data.cache_space import check_cache_space, plan_cache
 from kerasbrain.data.preprocess import cached_preprocess, is_cached
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
-from kerasbrain.data.labels import training_targets
 from kerasbrain.metrics import MeanSoftDice, region_metrics
 from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
