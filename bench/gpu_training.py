@@ -19,6 +19,8 @@ Rows, at each batch size, bf16 on a GPU (fp32 on a CPU):
 Each row: patches/s over `--seconds` after a warm-up, the GPU's mean utilisation (nvidia-smi,
 sampled), and host cores used (CPU seconds of this process and its workers / wall seconds).
 `--small` shrinks cases, patches and time to check the script on a CPU. TensorFlow is not needed.
+One file past 300 lines on purpose: its parts (measuring, the cached cases, each system's rows)
+serve this benchmark alone, and a GPU session runs it as one prepared command.
 """
 
 from __future__ import annotations
