@@ -13,12 +13,6 @@ from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import atomic_write
 
 
-def saved_network(model: keras.Model) -> keras.Model:
-    """What a checkpoint saves: the network itself, also where training wraps it
-    (`training/device_augment.py`'s `DeviceAugmentedTraining`)."""
-    return getattr(model, "trained_network", model)
-
-
 def completed_epochs(backup_dir) -> int:
     """Epochs a run has completed according to Keras BackupAndRestore's metadata (0 for a new run)."""
     meta = Path(backup_dir) / "training_metadata.json"
@@ -92,8 +86,9 @@ def trim_history(path, epochs: int) -> None:
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model as `.keras` at each epoch end (or only on improvement), written aside then renamed.
 
-    `saved_model` saves another model built on the trained one's layers (seed 003's label channels
-    answering in regions, `models/label_channels.py`).
+    `saved_model` saves another model built on the trained one's layers: the network inside a training
+    wrapper (`training/device_augment.py`), or seed 003's label channels answering in regions
+    (`models/label_channels.py`).
 
     With `monitor`, the best value so far is kept in `<path>.json` beside the model, so a resumed
     run only replaces the best model with a better one.
@@ -122,7 +117,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             better = value < self._best() if self.mode == "min" else value > self._best()
             if not better:
                 return
-        atomic_write(self.path, lambda tmp: (self.saved_model or saved_network(self.model)).save(tmp))
+        saved = self.saved_model if self.saved_model is not None else self.model
+        atomic_write(self.path, lambda tmp: saved.save(tmp))
         if self.monitor is not None:
             info = {"monitor": self.monitor, "value": value, "epoch": epoch + 1}
             atomic_write(self.record, lambda tmp: Path(tmp).write_text(json.dumps(info)))

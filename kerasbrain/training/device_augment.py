@@ -161,8 +161,8 @@ def augment_batch(images, targets, params: dict):
 class DeviceAugmentedTraining(keras.Model):
     """`network` trained on batches `{"image", "augment"}` augmented inside the compiled step.
 
-    Batches without "augment" (validation) pass straight through; `trained_network` is what the run's
-    checkpoints save, so best.keras and last.keras are the plain network.
+    Batches without "augment" (validation) pass straight through. The run's checkpoints save the
+    network itself (`run_callbacks(saved_model=...)`), so best.keras and last.keras are the plain network.
     """
 
     def __init__(self, network: keras.Model, **kwargs):
@@ -170,10 +170,6 @@ class DeviceAugmentedTraining(keras.Model):
         super().__init__(**kwargs)
         self.network = network
         self.built = network.built  # nothing of its own to build (resuming reads its weights before fit)
-
-    @property
-    def trained_network(self) -> keras.Model:
-        return self.network
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):

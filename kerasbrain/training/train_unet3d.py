@@ -172,8 +172,9 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     loss = build_loss(t.loss)
     channels, _ = training_targets(targets)
     metrics = region_metrics(channels) + [MeanSoftDice()]
-    # seed 003's label channels train as such; the checkpoints answer in regions (models/label_channels.py)
-    saved_model = RegionsFromLabels(network) if targets == "labels" else None
+    # the checkpoints hold the network, not its training wrapper; seed 003's label channels answer in
+    # regions there (models/label_channels.py)
+    saved_model = RegionsFromLabels(network) if targets == "labels" else network
     if config.model.deep_supervision:
         levels = config.model.deep_supervision
         train_ds = train_ds.map(deep_supervision_targets(levels))
