@@ -232,10 +232,12 @@ def save_filtering_curves(path, result: dict) -> Path:
 
 
 def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mask: np.ndarray, title: str,
-                           output=None, truth=None) -> Path:
-    """Seed 000's figure: original | Grad-CAM overlay | pseudo-mask | segmentation output (when given).
+                           output=None, truth=None, map_title: str = "Grad-CAM", seed_mask=None) -> Path:
+    """Seed 000's figure: original | seed map overlay (`map_title`) | pseudo-mask | segmentation output
+    (when given).
 
-    `truth`, where the dataset has a drawn mask, is outlined in green on the pseudo-mask panel.
+    `truth`, where the dataset has a drawn mask, is outlined in green on the pseudo-mask and output
+    panels; `seed_mask`, the mask before refinement, in cyan on the pseudo-mask panel.
     """
     import matplotlib
 
@@ -248,14 +250,20 @@ def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mas
     axes[0].set_title("original")
     axes[1].imshow(image)
     axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    axes[1].set_title("Grad-CAM")
+    axes[1].set_title(map_title)
     axes[2].imshow(image)
     axes[2].imshow(np.ma.masked_where(pseudo_mask == 0, pseudo_mask), cmap="autumn", alpha=0.5, vmin=0, vmax=1)
-    if truth is not None and truth.any():
+    drawn = truth is not None and truth.any()
+    if drawn:
         axes[2].contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
-    axes[2].set_title("pseudo-mask" + (" (green: drawn)" if truth is not None and truth.any() else ""))
+    if seed_mask is not None and seed_mask.any():
+        axes[2].contour(seed_mask, levels=[0.5], colors="cyan", linewidths=1.0)
+    axes[2].set_title("pseudo-mask" + (" (green: drawn)" if drawn else "")
+                      + (" (cyan: before refinement)" if seed_mask is not None else ""))
     if output is not None:
         axes[3].imshow(image)
+        if drawn:
+            axes[3].contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
         axes[3].contour(output >= 0.5, levels=[0.5], colors="red", linewidths=1.2)
         axes[3].set_title("segmentation output")
     for ax in axes:

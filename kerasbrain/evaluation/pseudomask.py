@@ -31,6 +31,8 @@ from kerasbrain.data.classes import BRISC_CODES, CLASSES, NO_TUMOR
 
 _CODE_OF = {v: k for k, v in BRISC_CODES.items()}
 ATLAS = "atlas"  # the seed map that needs no classifier: a tumour image's departure from healthy heads
+SEED_MAP_TITLES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "layercam": "LayerCAM",
+                   ATLAS: "departure from healthy heads"}
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,21 @@ def threshold_map(heat: np.ndarray, head: np.ndarray, settings: PseudoMaskSettin
 
 def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: PseudoMaskSettings = PseudoMaskSettings(),
                  batch_size: int = 16, atlas=None, planes=None):
-    """(pseudo-masks (N, H, W) bool, heat maps (N, H, W), explained classes (N,)) for uint8 RGB images.
+    """(pseudo-masks (N, H, W) bool, heat maps (N, H, W), explained classes (N,)) for uint8 RGB images:
+    `seed_masks`, then `refine_masks`."""
+    masks, heats, explained = seed_masks(model, images, labels, settings, batch_size, atlas, planes)
+    return refine_masks(images, heats, masks, settings), heats, explained
+
+
+def seed_masks(model, images: np.ndarray, labels: np.ndarray, settings: PseudoMaskSettings = PseudoMaskSettings(),
+               batch_size: int = 16, atlas=None, planes=None):
+    """(coarse masks (N, H, W) bool, seed maps (N, H, W) in [0, 1], explained classes (N,)), before refinement.
 
     `labels` (N,) are class indices, -1 where unknown (the predicted class is explained then).
     With `settings.method == "atlas"`, `atlas` (fitted `PlaneAtlases`) makes the maps and masks, each
     image against the atlas of its imaging plane (`planes`, one per image; unknown: all planes').
     """
     from kerasbrain.evaluation.explain import explain_classes
-    from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
 
     if settings.method == ATLAS:
         if atlas is None:
@@ -121,11 +130,7 @@ def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: Pseudo
         def classify(unlabelled):
             return np.asarray(model.predict_on_batch(unlabelled.astype(np.float32) / 255.0)["class"]).argmax(axis=1)
 
-        masks, heats, explained = atlas.make_masks(images, labels, classify, planes)
-        if settings.refine == "grabcut":
-            for i in np.flatnonzero(masks.any(axis=(1, 2))):
-                masks[i] = grabcut_refine(images[i], heats[i], head_mask(images[i]), masks[i])
-        return masks, heats, explained
+        return atlas.make_masks(images, labels, classify, planes)
     masks = np.zeros(images.shape[:3], bool)
     heats = np.zeros(images.shape[:3], np.float32)
     explained = np.zeros(len(images), np.int64)
@@ -139,11 +144,19 @@ def pseudo_masks(model, images: np.ndarray, labels: np.ndarray, settings: Pseudo
         for j, i in enumerate(range(start, start + len(batch))):
             explained[i], heats[i] = target[j], heat[j]
             if target[j] != NO_TUMOR:
-                head = head_mask(images[i])
-                masks[i] = threshold_map(heat[j], head, settings)
-                if settings.refine == "grabcut":
-                    masks[i] = grabcut_refine(images[i], heat[j], head, masks[i])
+                masks[i] = threshold_map(heat[j], head_mask(images[i]), settings)
     return masks, heats, explained
+
+
+def refine_masks(images: np.ndarray, heats: np.ndarray, masks: np.ndarray, settings: PseudoMaskSettings) -> np.ndarray:
+    """The coarse masks after `settings.refine` (a copy; unchanged with "none")."""
+    from kerasbrain.evaluation.pseudomask_refine import grabcut_refine
+
+    refined = masks.copy()
+    if settings.refine == "grabcut":
+        for i in np.flatnonzero(masks.any(axis=(1, 2))):
+            refined[i] = grabcut_refine(images[i], heats[i], head_mask(images[i]), masks[i])
+    return refined
 
 
 def dice(truth: np.ndarray, prediction: np.ndarray) -> float:
@@ -194,12 +207,8 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
     if make_masks is None and "class" not in getattr(model, "tasks", ()):
         raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
     atlas = fit_atlas(samples, image_size, progress) if settings.method == ATLAS and make_masks is None else None
-    planes = None  # the chunk's imaging planes, for the atlas
-
-    def default_masks(images, labels):
-        return pseudo_masks(model, images, labels, settings, atlas=atlas, planes=planes)
-
-    make_masks = make_masks or default_masks
+    refining = make_masks is None and settings.refine != "none"  # then the seeds are scored on their own too
+    map_title = "segmenter" if make_masks is not None else SEED_MAP_TITLES.get(settings.method, settings.method)
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")
@@ -211,7 +220,12 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
         chunk = samples[start:start + 64]
         images, labels, _, _ = load_samples(chunk, image_size)
         planes = [plane_of(s.image.name) for s in chunk]
-        masks, heats, explained = make_masks(images, labels)
+        if make_masks is None:
+            seeds, heats, explained = seed_masks(model, images, labels, settings, atlas=atlas, planes=planes)
+            masks = refine_masks(images, heats, seeds, settings)
+        else:
+            masks, heats, explained = make_masks(images, labels)
+            seeds = masks
         for i, sample in enumerate(chunk):
             label = int(explained[i])
             stem = brisc_stem(sample, label)
@@ -235,23 +249,26 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
             if sample.mask is not None and label != NO_TUMOR and not drawn:
                 truth = prepare_mask(read_binary_mask(sample.mask, original.shape[:2]), image_size).astype(bool)
                 row["dice_vs_drawn"] = round(dice(truth, masks[i]), 5)
-                scores.append((truth, masks[i]))
+                scores.append((truth, seeds[i], masks[i]))
             rows.append(row)
             if drawn_figures.get(label, 0) < figures and label != NO_TUMOR:
                 drawn_figures[label] = drawn_figures.get(label, 0) + 1
                 save_pseudomask_figure(partial / "figures" / f"{stem}.png", images[i], heats[i], masks[i],
-                                       f"{CLASSES[label]}: {sample.id}", truth=truth)
+                                       f"{CLASSES[label]}: {sample.id}", truth=truth, map_title=map_title,
+                                       seed_mask=seeds[i] if refining else None)
         progress(f"pseudo-masks: {min(start + 64, len(samples))}/{len(samples)} images")
     summary = {"images": len(rows), "settings": settings.__dict__,
                "tumour_images": sum(r["class"] != "no_tumor" for r in rows),
                "drawn_masks": sum(r["mask_source"] == "drawn" for r in rows)}
     if scores:
-        truth = np.stack([t for t, _ in scores])
-        pseudo = np.stack([p for _, p in scores])
-        summary["vs_drawn"] = {"n": len(scores), "pooled_dice": dice(truth, pseudo),
-                               "mean_dice": float(np.mean([dice(t, p) for t, p in scores]))}
-        progress(f"pseudo-mask Dice against drawn masks: pooled {summary['vs_drawn']['pooled_dice']:.4f}, "
-                 f"mean {summary['vs_drawn']['mean_dice']:.4f} over {len(scores)} images")
+        truth = np.stack([t for t, _, _ in scores])
+        stages = [("seeds_vs_drawn", 1, "seeds before refinement")] if refining else []
+        for key, column, what in stages + [("vs_drawn", 2, "pseudo-mask")]:
+            pseudo = np.stack([row[column] for row in scores])
+            summary[key] = {"n": len(scores), "pooled_dice": dice(truth, pseudo),
+                            "mean_dice": float(np.mean([dice(row[0], row[column]) for row in scores]))}
+            progress(f"{what} Dice against drawn masks: pooled {summary[key]['pooled_dice']:.4f}, "
+                     f"mean {summary[key]['mean_dice']:.4f} over {len(scores)} images")
     write_csv(partial / "pseudomasks.csv", rows)
     write_json(partial / "summary.json", summary)
     partial.rename(out_dir)

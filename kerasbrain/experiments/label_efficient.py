@@ -12,7 +12,7 @@ Stages (each a normal run folder under `out_dir`, resumable like any run):
    stage's config, epochs, time budget and seed.
 Tables (`results.md`, `results.json`): test metrics of the final model, seed 000's per-class table,
 supervised vs SSL + pseudo-mask + multi-task, linear probe, pseudo-mask quality, calibration; and
-seed 000's figure (original | Grad-CAM | pseudo-mask | segmentation output) for a few test images.
+seed 000's figure (original | seed map | pseudo-mask | segmentation output) for a few test images.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     classifier_family.evaluate(baseline, data_dir, baseline / "evaluation", split["test"] or None, progress=progress)
     supervised = _scores(baseline)
 
-    figures = _chain_figures(out_dir, pseudo, mt_run, split["test"], progress)
+    figures = _chain_figures(data_dir, out_dir, pseudo, mt_run, split["test"], pseudomask, progress)
     report = {"final": final, "supervised": supervised["classes"], "probe": pretrained.get("probe"),
               "pseudomasks": pseudo_summary, "multitask_dice_vs_drawn": drawn, "final_run": str(mt_run),
               "self_training": rounds, "drawn_fraction": drawn_fraction, "drawn_images": len(drawn_ids),
@@ -147,13 +147,17 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     return {"table": table, "report": report, "figures": figures, "out_dir": out_dir}
 
 
-def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress, per_class: int = 1) -> list:
-    """Seed 000's four panels for the first test image(s) of each tumour class."""
+def _chain_figures(data_dir: Path, out_dir: Path, pseudo: Path, mt_run: Path, test_ids, settings, progress,
+                   per_class: int = 1) -> list:
+    """Seed 000's four panels for the first test image(s) of each tumour class: original | the run's seed
+    map (`settings`: a class activation map or the healthy atlas) | first pseudo-mask | the final
+    network's output, with the drawn mask outlined where the dataset has one."""
     from kerasbrain.data.classes import CLASSES, NO_TUMOR
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
     from kerasbrain.evaluation.classification import predict_images
-    from kerasbrain.evaluation.explain import explain_classes
     from kerasbrain.evaluation.figures import save_pseudomask_figure
+    from kerasbrain.evaluation.healthy_atlas import plane_of
+    from kerasbrain.evaluation.pseudomask import ATLAS, SEED_MAP_TITLES, fit_atlas, seed_masks
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides
 
@@ -169,14 +173,22 @@ def _chain_figures(out_dir: Path, pseudo: Path, mt_run: Path, test_ids, progress
         return []
     samples = {s.id: s for s in discover_tumour_images(pseudo / "brisc2025")}
     picked = [samples[stem] for stem in chosen]
+    rows_by_stem = {row["stem"]: row for row in rows.values()}
     classifier, size = get_family("classifier").load_with_size(out_dir / "classifier" / BEST_MODEL,
                                                                InferenceOverrides())
     model = get_family("multitask").load_with_size(mt_run / BEST_MODEL, InferenceOverrides())[0]
     images, labels, masks, _ = load_samples(picked, size)
-    heat = explain_classes(classifier, images.astype(np.float32) / 255.0, labels)[0]
+    originals = {s.id: s for s in discover_tumour_images(data_dir)}
+    source = [originals[rows_by_stem[s.id]["id"]] for s in picked]
+    _, _, truth, has_truth = load_samples(source, size)
+    atlas = fit_atlas(list(originals.values()), size, progress) if settings.method == ATLAS else None
+    heat = seed_masks(classifier, images, labels, settings, atlas=atlas,
+                      planes=[plane_of(s.image.name) for s in source])[1]
     output = predict_images(model, images)["mask"]
     paths = [save_pseudomask_figure(out_dir / "figures" / f"{s.id}.png", images[i], heat[i], masks[i, ..., 0],
-                                    f"{CLASSES[labels[i]]}: {s.id}", output=output[i])
+                                    f"{CLASSES[labels[i]]}: {s.id}", output=output[i],
+                                    truth=truth[i, ..., 0] if has_truth[i] else None,
+                                    map_title=SEED_MAP_TITLES.get(settings.method, settings.method))
              for i, s in enumerate(picked)]
     progress(f"figures: {out_dir / 'figures'}")
     return paths
@@ -208,6 +220,10 @@ def results_table(report: dict) -> str:
               f"{report['pseudomasks']['tumour_images']} tumour images of {report['pseudomasks']['images']}; "
               + (f"Dice against drawn masks: pooled {drawn['pooled_dice']:.4f}, mean {drawn['mean_dice']:.4f} "
                  f"(n = {drawn['n']})" if drawn else "no drawn masks to compare with")]
+    seeds = report["pseudomasks"].get("seeds_vs_drawn")
+    if seeds:
+        lines[-1] += (f"; the seeds before {report['pseudomasks']['settings']['refine']} refinement: pooled "
+                      f"{seeds['pooled_dice']:.4f}, mean {seeds['mean_dice']:.4f}")
     if report.get("self_training"):
         lines += ["", "## Self-training rounds", "",
                   "| round | pseudo-masks vs drawn (pooled Dice) | network vs drawn validation masks | masks vs "

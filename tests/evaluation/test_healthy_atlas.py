@@ -99,6 +99,13 @@ def test_the_pseudo_mask_dataset_from_the_atlas_finds_the_phantoms_tumours(tmp_p
     assert f"healthy atlas from {healthy} 'no tumour' training images (ax)" in messages  # phantoms are axial
     assert summary["settings"]["method"] == "atlas", summary
     assert summary["vs_drawn"]["pooled_dice"] > 0.3, summary["vs_drawn"]
+    assert "seeds_vs_drawn" not in summary  # nothing refined: one stage
+    refined = write_pseudomask_dataset(model, samples, 128, tmp_path / "pm_grabcut",
+                                       PseudoMaskSettings(method="atlas", refine="grabcut"), figures=1,
+                                       progress=messages.append)
+    assert refined["seeds_vs_drawn"] == summary["vs_drawn"]  # each stage scored: the seeds are the atlas's masks
+    assert refined["vs_drawn"]["n"] == summary["vs_drawn"]["n"]
+    assert len(list((tmp_path / "pm_grabcut" / "figures").glob("*.png"))) == 3  # one per tumour class
 
 
 def test_each_imaging_plane_gets_its_own_atlas():
