@@ -64,7 +64,8 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.calibration import calibrate_run
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
-    from kerasbrain.experiments.self_training import SelfTraining, pick_drawn, self_train
+    from kerasbrain.experiments.self_training import (SelfTraining, pick_drawn, self_train, set_round_threshold,
+                                                      validation_reference)
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.training.train_simclr import ENCODER_FILE
@@ -87,7 +88,7 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     classifier_family.train(data_dir, out_dir / "classifier", with_ssl, time_budget=time_budget, progress=progress)
     split = json.loads((out_dir / "classifier" / SPLIT_FILE).read_text())
 
-    progress("== 3/6 Grad-CAM pseudo-masks")
+    progress(f"== 3/6 pseudo-masks ({pseudomask.method}, refinement: {pseudomask.refine})")
     pseudo = out_dir / "pseudomasks"
     samples = discover_tumour_images(data_dir)
     drawn_ids = pick_drawn(samples, split, drawn_fraction, multitask.training.seed)
@@ -105,10 +106,12 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     if not (mt_run / SPLIT_FILE).exists():
         write_json(mt_run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
     result = multitask_family.train(pseudo_data, mt_run, with_ssl, time_budget=time_budget, progress=progress)
+    reference = validation_reference(samples, split, drawn_ids, pseudo, multitask.data.image_size)
+    set_round_threshold(mt_run, reference, progress)
     rounds = None
     if self_training.rounds:
         chosen = self_train(out_dir, samples, split, with_ssl, mt_run, pseudo, self_training, drawn_ids, time_budget,
-                            progress)
+                            progress, reference)
         rounds = chosen["rounds"]
         if chosen["run"] != mt_run:
             mt_run, pseudo_data = chosen["run"], chosen["pseudo"] / "brisc2025"
@@ -226,14 +229,16 @@ def results_table(report: dict) -> str:
                       f"{seeds['pooled_dice']:.4f}, mean {seeds['mean_dice']:.4f}")
     if report.get("self_training"):
         lines += ["", "## Self-training rounds", "",
-                  "| round | pseudo-masks vs drawn (pooled Dice) | network vs drawn validation masks | masks vs "
+                  "| round | pseudo-masks vs drawn (pooled Dice) | network vs validation reference | masks vs "
                   "last round (Dice) | decision |", "|---|---|---|---|---|"]
         for row in report["self_training"]:
             pseudo = row.get("pseudo") or {}
-            validation, agreement = row["validation_dice_drawn"], row["agreement_with_previous"]
+            validation, agreement = row["validation_dice"], row["agreement_with_previous"]
+            if validation is not None:
+                validation = f"{validation:.4f} ({row['validation_against']} masks)"
             lines.append(f"| {row['round']}{' (chosen)' if row.get('chosen') else ''} | "
                          f"{pseudo.get('pooled_dice', float('nan')):.4f} | "
-                         + ("-" if validation is None else f"{validation:.4f}") + " | "
+                         + ("-" if validation is None else validation) + " | "
                          + ("-" if agreement is None else f"{agreement:.4f}") + f" | {row.get('decision', '')} |")
     lines += ["", "## Calibration of the multi-task model", "", calibration_table(report["calibration"])]
     return "\n".join(lines)

@@ -1,18 +1,22 @@
 """Self-training for the label-efficient chain: the segmenter trained on pseudo-masks makes the next masks.
 
-Round 0 is the multi-task network trained on the class activation maps' pseudo-masks. Each later
+Round 0 is the multi-task network trained on the first pseudo-masks (the seed maps'). Each later
 round predicts the mask of every tumour image with the last round's network (probability >=
 `confidence`, inside the head, the largest component; "no tumour" images stay empty, drawn masks
 stay drawn), writes them as a new BRISC-layout dataset and trains a fresh multi-task network on it
 from the same start (the SimCLR encoder), the same split, config and budget.
 
-Stop rules, written down (`SelfTraining`):
-- with drawn masks on validation images (a user's few drawings, `drawn_ids`): a round is kept only
-  if its network's mask Dice on those images beats the best so far by `min_gain`; the first round
-  that does not ends the loop and the best round's network is the chain's result;
-- without any: a round whose masks agree with the previous round's (pooled Dice over the training
-  images) at `stable_dice` or more ends the loop (nothing left to learn from itself), and the last
-  round's network is the result;
+Every round's network gets its mask threshold chosen on the validation images
+(`evaluation/mask_threshold.py`) before it scores or makes masks. The validation reference
+(`validation_reference`) is the drawn masks of the validation images a user has drawn
+(`drawn_ids`), or, without any, the first pseudo-masks of the validation tumour images: never
+trained on, noisy but not learnt, so a network that fits them better on held-out images is closer
+to what they are noisy about. Stop rules, written down (`SelfTraining`):
+- a round is kept only if its network's pooled mask Dice against the validation reference beats
+  the best round's by `min_gain`; the first round that does not ends the loop, and the best round's
+  network is the chain's result;
+- a kept round whose masks agree with the previous round's (pooled Dice over the training images)
+  at `stable_dice` or more ends the loop (nothing left to learn from itself);
 - and never more than `rounds` rounds.
 Drawn masks of images that are not in `drawn_ids` are never read here; the chain scores against
 them separately (reporting only).
@@ -31,8 +35,8 @@ import numpy as np
 class SelfTraining:
     rounds: int = 0  # rounds after the first network (0: seed 000's chain)
     confidence: float = 0.5  # the segmenter's probability that makes a mask pixel
-    min_gain: float = 0.005  # with drawn validation masks: the Dice a round must add
-    stable_dice: float = 0.95  # without: masks this close to the last round's end the loop
+    min_gain: float = 0.005  # the validation Dice a round must add to be kept
+    stable_dice: float = 0.95  # masks this close to the last round's end the loop
 
     def __post_init__(self):
         if self.rounds < 0 or not 0 < self.confidence < 1:
@@ -92,25 +96,48 @@ def _masks_of(dataset: Path, size: int, ids: set[str]) -> np.ndarray:
     return load_samples(samples, size)[2][..., 0] > 0
 
 
-def validation_dice(model, samples, drawn_ids, split, size: int) -> float | None:
-    """The network's pooled mask Dice on the validation images whose drawn masks the user has."""
+def validation_reference(samples, split: dict, drawn_ids, first_pseudo: Path, size: int):
+    """(images, reference masks, "drawn" | "pseudo") of the validation images: those the user has drawn
+    (`drawn_ids`), or else every validation tumour image with its first pseudo-mask; None without any."""
+    from kerasbrain.data.classes import NO_TUMOR
     from kerasbrain.data.tumour_images import load_samples
+
+    validation = set(split.get("validation", []))
+    drawn = sorted((s for s in samples if s.id in drawn_ids and s.id in validation), key=lambda s: s.id)
+    if drawn:
+        images, _, masks, _ = load_samples(drawn, size)
+        return images, masks[..., 0] > 0, "drawn"
+    tumour = sorted((s for s in samples if s.id in validation and s.label not in (None, NO_TUMOR)),
+                    key=lambda s: s.id)
+    if not tumour:
+        return None
+    return load_samples(tumour, size)[0], _masks_of(first_pseudo, size, {s.id for s in tumour}), "pseudo"
+
+
+def validation_dice(model, reference) -> float | None:
+    """The network's pooled mask Dice against the validation reference (None without one)."""
     from kerasbrain.evaluation.classification import predict_images
     from kerasbrain.evaluation.pseudomask import dice
 
-    chosen = [s for s in samples if s.id in drawn_ids and s.id in set(split.get("validation", []))]
-    if not chosen:
+    if reference is None:
         return None
-    images, _, masks, _ = load_samples(chosen, size)
-    return dice(masks[..., 0] > 0, predict_images(model, images)["mask"] >= 0.5)
+    images, masks, _ = reference
+    return dice(masks, predict_images(model, images)["mask"] >= 0.5)
+
+
+def set_round_threshold(run: Path, reference, progress=print) -> float | None:
+    """The run's mask threshold chosen against the validation reference and folded into its best model."""
+    from kerasbrain.evaluation.mask_threshold import set_operating_point
+
+    if reference is None:
+        return None
+    return set_operating_point(run, reference[0], reference[1], reference[2], progress)["threshold"]
 
 
 def round_decision(best_score: float | None, score: float | None, agreement: float,
                    settings: SelfTraining) -> tuple[bool, str | None]:
     """(keep this round's network, why the loop stops or None) by the stop rules above."""
-    if score is not None:
-        if score >= (best_score or 0.0) + settings.min_gain:
-            return True, None
+    if score is not None and score < (best_score or 0.0) + settings.min_gain:
         return False, f"validation Dice {score:.4f} does not beat the best round's {best_score or 0.0:.4f} by " \
                       f"{settings.min_gain}"
     if agreement >= settings.stable_dice:
@@ -119,8 +146,10 @@ def round_decision(best_score: float | None, score: float | None, agreement: flo
 
 
 def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, first_pseudo: Path,
-               settings: SelfTraining, drawn_ids=frozenset(), time_budget=None, progress=print) -> dict:
-    """Rounds as above; returns {"run": the chosen network's run folder, "pseudo": the masks it trained on,
+               settings: SelfTraining, drawn_ids=frozenset(), time_budget=None, progress=print,
+               reference=None) -> dict:
+    """Rounds as above, scored against `reference` (`validation_reference`; the first run's threshold is
+    already set against it); returns {"run": the chosen network's run folder, "pseudo": the masks it trained on,
     "rounds": one row per round, "history": its training history (None when round 0 is chosen)}."""
     from kerasbrain.evaluation.pseudomask import dice, write_pseudomask_dataset
     from kerasbrain.experiments.label_efficient import _split_for
@@ -132,9 +161,10 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
     family = get_family("multitask")
     model, size = family.load_with_size(first_run / BEST_MODEL, InferenceOverrides())
     train_ids = set(split.get("train", []))
-    score = validation_dice(model, samples, drawn_ids, split, size)
-    rows = [{"round": 0, "run": str(first_run), "pseudo_dir": str(first_pseudo), "validation_dice_drawn": score,
-             "agreement_with_previous": None,
+    score = validation_dice(model, reference)
+    against = reference[2] if reference is not None else None
+    rows = [{"round": 0, "run": str(first_run), "pseudo_dir": str(first_pseudo), "validation_dice": score,
+             "validation_against": against, "agreement_with_previous": None,
              "pseudo": json.loads((first_pseudo / "summary.json").read_text()).get("vs_drawn")}]
     best, last_pseudo, histories = 0, first_pseudo, {}
     for r in range(1, settings.rounds + 1):
@@ -150,13 +180,14 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
             write_json(run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
         histories[r] = family.train(pseudo / "brisc2025", run, config, time_budget=time_budget,
                                     progress=progress)["history"]
+        set_round_threshold(run, reference, progress)
         model, _ = family.load_with_size(run / BEST_MODEL, InferenceOverrides())
-        score = validation_dice(model, samples, drawn_ids, split, size)
-        rows.append({"round": r, "run": str(run), "pseudo_dir": str(pseudo), "validation_dice_drawn": score,
-                     "agreement_with_previous": round(agreement, 4),
+        score = validation_dice(model, reference)
+        rows.append({"round": r, "run": str(run), "pseudo_dir": str(pseudo), "validation_dice": score,
+                     "validation_against": against, "agreement_with_previous": round(agreement, 4),
                      "pseudo": json.loads((pseudo / "summary.json").read_text()).get("vs_drawn")})
         last_pseudo = pseudo
-        keep, stop = round_decision(rows[best]["validation_dice_drawn"], score, agreement, settings)
+        keep, stop = round_decision(rows[best]["validation_dice"], score, agreement, settings)
         best = r if keep else best
         if stop:
             rows[-1]["decision"] = f"stop: {stop}"

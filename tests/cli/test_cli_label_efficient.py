@@ -85,6 +85,11 @@ def test_the_chain_writes_seed_000s_tables_from_every_stage(chain):
         assert len(split["test"]) == 4
     assert len(list((run_dir / "figures").glob("*.png"))) == 3  # one per tumour class
     assert (run_dir / "multitask" / "calibrated.keras").exists()
+    # no drawings: the segmenter's threshold was chosen against the validation images' pseudo-masks
+    threshold = json.loads((run_dir / "multitask" / "mask_threshold.json").read_text())
+    assert threshold["against"] == "pseudo" and threshold["images"] == len(
+        [i for i in json.loads((run_dir / "classifier" / "split.json").read_text())["validation"]
+         if "_no_" not in i])  # the validation tumour images
     # reproduce: seed 000's published numbers after ours, cell by cell, and its robustness analysis
     c = report["final"]["classes"]
     text = (run_dir / "reproduce.md").read_text()

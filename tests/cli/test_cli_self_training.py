@@ -5,6 +5,7 @@ tests/experiments)."""
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -60,7 +61,7 @@ def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
     assert rows[0]["round"] == 0 and 2 <= len(rows) <= 3
     best = 0
     for row in rows[1:]:  # replay the decisions from the recorded numbers
-        keep, stop = round_decision(rows[best]["validation_dice_drawn"], row["validation_dice_drawn"],
+        keep, stop = round_decision(rows[best]["validation_dice"], row["validation_dice"],
                                     row["agreement_with_previous"], SelfTraining(rounds=2))
         best = row["round"] if keep else best
         assert bool(stop) == ("decision" in row)
@@ -87,4 +88,7 @@ def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
         truth = masks[..., 0] > 0
         total = truth.sum() + predicted.sum()
         expected = 1.0 if total == 0 else 2 * (truth & predicted).sum() / total
-        assert row["validation_dice_drawn"] == pytest.approx(expected, abs=1e-6), row["round"]
+        assert row["validation_dice"] == pytest.approx(expected, abs=1e-6), row["round"]
+        assert row["validation_against"] == "drawn"  # the user's drawings, not the pseudo-masks
+        # the threshold was chosen against the same drawings and folded into the scored best.keras
+        assert json.loads((Path(row["run"]) / "mask_threshold.json").read_text())["against"] == "drawn"

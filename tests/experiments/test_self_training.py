@@ -11,14 +11,19 @@ from kerasbrain.experiments.self_training import SelfTraining, pick_drawn, round
 RULES = SelfTraining(rounds=3, min_gain=0.01, stable_dice=0.95)
 
 
-def test_with_drawn_validation_masks_a_round_must_beat_the_best_by_min_gain():
+def test_a_round_must_beat_the_best_validation_dice_by_min_gain():
     assert round_decision(0.40, 0.42, 0.5, RULES) == (True, None)
-    keep, stop = round_decision(0.40, 0.405, 0.99, RULES)  # agreement is irrelevant when drawn masks exist
+    keep, stop = round_decision(0.40, 0.405, 0.99, RULES)  # not better: dropped, however stable its masks
     assert not keep and "does not beat" in stop
     assert round_decision(None, 0.02, 0.1, RULES) == (True, None)  # round 0 had no score: anything above 0.01
 
 
-def test_without_drawn_masks_the_loop_stops_when_the_masks_stop_changing():
+def test_a_kept_round_whose_masks_stop_changing_ends_the_loop():
+    keep, stop = round_decision(0.40, 0.42, 0.96, RULES)
+    assert keep and "agree" in stop
+
+
+def test_without_any_validation_reference_only_stability_stops_the_loop():
     assert round_decision(None, None, 0.90, RULES) == (True, None)
     keep, stop = round_decision(None, None, 0.96, RULES)
     assert keep and "agree" in stop
