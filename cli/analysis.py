@@ -49,7 +49,7 @@ def _image_model(model_path, purpose: str):
 @click.option("--components", type=click.IntRange(1), default=1, show_default=True,
               help="Largest connected components kept.")
 @click.option("--figures", type=click.IntRange(0), default=4, show_default=True,
-              help="Figures per tumour class (original | Grad-CAM | pseudo-mask).")
+              help="Figures per tumour class (original | seed map | pseudo-mask).")
 def pseudomask(model_path, data, out, method, layer, contrast, refine, threshold, percentile, components, figures):
     """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
     from kerasbrain.data.tumour_images import discover_tumour_images

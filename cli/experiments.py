@@ -52,6 +52,17 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
 
+def _shares(ctx, param, value: str) -> tuple[float, ...]:
+    """A comma-separated list of shares in [0, 1]."""
+    try:
+        shares = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected shares such as 0.01,0.05,0.1") from None
+    if any(not 0 <= v <= 1 for v in shares):
+        raise click.BadParameter(f"{value!r}: every share must be between 0 and 1")
+    return shares
+
+
 @experiment.command("label-efficient")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Kaggle 4-class folders (no masks) or BRISC 2025 (pseudo-masks are then scored too).")
@@ -75,8 +86,11 @@ def multitask_vs_baseline(data, out, config, time_budget, quick):
               help="Rounds in which the last network's masks train the next (stop rules: README).")
 @click.option("--drawn-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of train / validation tumour images that keep their drawn masks (a user's few drawings).")
+@click.option("--drawn-sweep", callback=_shares, metavar="F,F,...", default="",
+              help="After the chain, its mask stages again with each share of drawn masks (e.g. 0.01,0.05,0.1), "
+                   "SimCLR and the classifier shared: what a few drawings buy.")
 def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, cam_layer, contrast, refine,
-                    self_training_rounds, drawn_fraction):
+                    self_training_rounds, drawn_fraction, drawn_sweep):
     """Seed 000's chain: SimCLR -> classifier -> Grad-CAM pseudo-masks -> multi-task -> calibration, vs supervised."""
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
     from kerasbrain.experiments.label_efficient import run_label_efficient
@@ -86,7 +100,8 @@ def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, c
     result = run_label_efficient(data, out, get_family("simclr").load_config(simclr_config),
                                  get_family("multitask").load_config(config), quick, time_budget, progress=echo,
                                  pseudomask=PseudoMaskSettings(cam, cam_layer, contrast, refine=refine),
-                                 self_training=SelfTraining(self_training_rounds), drawn_fraction=drawn_fraction)
+                                 self_training=SelfTraining(self_training_rounds), drawn_fraction=drawn_fraction,
+                                 drawn_sweep=drawn_sweep)
     click.echo(result["table"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
 

@@ -57,15 +57,16 @@ def _scores(run: Path) -> dict:
 def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
                         multitask: MultiTaskConfig | None = None, quick: bool = False,
                         time_budget: float | None = None, progress=print, pseudomask=None, self_training=None,
-                        drawn_fraction: float = 0.0) -> dict:
+                        drawn_fraction: float = 0.0, drawn_sweep=()) -> dict:
     """The chain above. `pseudomask` (PseudoMaskSettings) makes the first masks; `self_training`
     (experiments/self_training.py) adds rounds; `drawn_fraction` of the train and validation tumour
-    images keep their drawn masks (a user's few drawings; 0: none, seed 000's chain)."""
+    images keep their drawn masks (a user's few drawings; 0: none, seed 000's chain); each share in
+    `drawn_sweep` then repeats stages 3-4 with that share of drawings (experiments/drawn_sweep.py)."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.calibration import calibrate_run
-    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
-    from kerasbrain.experiments.self_training import (SelfTraining, pick_drawn, self_train, set_round_threshold,
-                                                      validation_reference)
+    from kerasbrain.experiments.drawn_sweep import evaluate_against_drawn, run_drawn_sweep, sweep_row
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
+    from kerasbrain.experiments.self_training import SelfTraining
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.training.train_simclr import ENCODER_FILE
@@ -73,6 +74,10 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     pseudomask, self_training = pseudomask or PseudoMaskSettings(), self_training or SelfTraining()
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    samples = discover_tumour_images(data_dir)
+    has_drawn = any(s.mask is not None for s in samples)
+    if drawn_sweep and not has_drawn:
+        raise ValueError(f"{data_dir}: the drawn-mask sweep needs drawn masks (a BRISC 2025 layout); none found")
     simclr, multitask = simclr or SimCLRConfig(), multitask or MultiTaskConfig()
     if quick:
         simclr, multitask = quick_configs(simclr, multitask)
@@ -88,42 +93,17 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     classifier_family.train(data_dir, out_dir / "classifier", with_ssl, time_budget=time_budget, progress=progress)
     split = json.loads((out_dir / "classifier" / SPLIT_FILE).read_text())
 
-    progress(f"== 3/6 pseudo-masks ({pseudomask.method}, refinement: {pseudomask.refine})")
-    pseudo = out_dir / "pseudomasks"
-    samples = discover_tumour_images(data_dir)
-    drawn_ids = pick_drawn(samples, split, drawn_fraction, multitask.training.seed)
-    if drawn_ids:
-        progress(f"{len(drawn_ids)} train / validation images keep their drawn masks ({drawn_fraction:.0%})")
-    if not (pseudo / "summary.json").exists():
-        model, size = classifier_family.load_with_size(out_dir / "classifier" / BEST_MODEL, InferenceOverrides())
-        write_pseudomask_dataset(model, samples, size, pseudo, pseudomask, progress=progress, drawn_ids=drawn_ids)
-    pseudo_summary = json.loads((pseudo / "summary.json").read_text())
-    pseudo_data = pseudo / "brisc2025"
-
-    progress("== 4/6 multi-task network on class labels + pseudo-masks")
-    mt_run = out_dir / "multitask"
-    mt_run.mkdir(parents=True, exist_ok=True)
-    if not (mt_run / SPLIT_FILE).exists():
-        write_json(mt_run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
-    result = multitask_family.train(pseudo_data, mt_run, with_ssl, time_budget=time_budget, progress=progress)
-    reference = validation_reference(samples, split, drawn_ids, pseudo, multitask.data.image_size)
-    set_round_threshold(mt_run, reference, progress)
-    rounds = None
-    if self_training.rounds:
-        chosen = self_train(out_dir, samples, split, with_ssl, mt_run, pseudo, self_training, drawn_ids, time_budget,
-                            progress, reference)
-        rounds = chosen["rounds"]
-        if chosen["run"] != mt_run:
-            mt_run, pseudo_data = chosen["run"], chosen["pseudo"] / "brisc2025"
-            result = {"history": chosen["history"]}
+    stage = masks_and_segmenter(out_dir, out_dir / "classifier", samples, split, with_ssl, pseudomask, self_training,
+                                drawn_fraction, time_budget, progress)
+    mt_run, pseudo, pseudo_data, result = stage["run"], stage["first_pseudo"], stage["pseudo_data"], stage
+    pseudo_summary, rounds, drawn_ids = stage["pseudo_summary"], stage["rounds"], stage["drawn_ids"]
     test_ids = json.loads((mt_run / SPLIT_FILE).read_text())["test"] or None
     multitask_family.evaluate(mt_run, pseudo_data, mt_run / "evaluation", test_ids, progress=progress)
     final = _scores(mt_run)
-    drawn = None
-    if any(s.mask is not None for s in discover_tumour_images(data_dir)):  # Dice against drawn masks too
-        multitask_family.evaluate(mt_run, data_dir, mt_run / "evaluation_drawn", split["test"] or None,
-                                  progress=progress)
-        drawn = json.loads((mt_run / "evaluation_drawn" / "summary.json").read_text()).get("masks")
+    drawn, sweep = None, None
+    if has_drawn:  # Dice against drawn masks too
+        against_drawn = evaluate_against_drawn(mt_run, data_dir, split["test"], progress)
+        drawn, sweep = against_drawn.get("masks"), [sweep_row(drawn_fraction, stage, against_drawn)]
 
     progress("== 5/6 temperature calibration")
     model, size = multitask_family.load_with_size(mt_run / BEST_MODEL, InferenceOverrides())
@@ -138,16 +118,64 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     classifier_family.evaluate(baseline, data_dir, baseline / "evaluation", split["test"] or None, progress=progress)
     supervised = _scores(baseline)
 
+    if drawn_sweep:
+        sweep += run_drawn_sweep(data_dir, out_dir, samples, split, with_ssl, pseudomask, self_training, drawn_sweep,
+                                 time_budget, progress)
     figures = _chain_figures(data_dir, out_dir, pseudo, mt_run, split["test"], pseudomask, progress)
     report = {"final": final, "supervised": supervised["classes"], "probe": pretrained.get("probe"),
               "pseudomasks": pseudo_summary, "multitask_dice_vs_drawn": drawn, "final_run": str(mt_run),
               "self_training": rounds, "drawn_fraction": drawn_fraction, "drawn_images": len(drawn_ids),
+              "drawn_sweep": sweep,
               "calibration": {k: calibration[k] for k in ("temperature", "validation", "test")},
               "history": {"multitask": result["history"]}}
     table = results_table(report)
     write_json(out_dir / "results.json", report)
     write_text(out_dir / "results.md", table + "\n")
     return {"table": table, "report": report, "figures": figures, "out_dir": out_dir}
+
+
+def masks_and_segmenter(out_dir: Path, classifier_run: Path, samples, split: dict, config: MultiTaskConfig,
+                        pseudomask, self_training, drawn_fraction: float, time_budget, progress,
+                        steps=("3/6", "4/6")) -> dict:
+    """Stages 3 and 4 in `out_dir` (`classifier_run`'s classifier makes the seed maps and says which
+    images without a class are tumour images; the atlas needs it only for those): the
+    first pseudo-masks with `drawn_fraction` of the drawings kept, the multi-task network (`config`,
+    SimCLR encoder) on them, its mask threshold against the validation reference, and the
+    self-training rounds. Returns the chosen network's run, the masks it trained on, the first
+    masks' summary, the rounds, its history and the drawn ids."""
+    from kerasbrain.evaluation.pseudomask import write_pseudomask_dataset
+    from kerasbrain.experiments.self_training import pick_drawn, self_train, set_round_threshold, validation_reference
+    from kerasbrain.families import get_family
+    from kerasbrain.families.base import InferenceOverrides
+
+    progress(f"== {steps[0]} pseudo-masks ({pseudomask.method}, refinement: {pseudomask.refine})")
+    pseudo = out_dir / "pseudomasks"
+    drawn_ids = pick_drawn(samples, split, drawn_fraction, config.training.seed)
+    if drawn_ids:
+        progress(f"{len(drawn_ids)} train / validation images keep their drawn masks ({drawn_fraction:.0%})")
+    if not (pseudo / "summary.json").exists():
+        model, size = get_family("classifier").load_with_size(classifier_run / BEST_MODEL, InferenceOverrides())
+        write_pseudomask_dataset(model, samples, size, pseudo, pseudomask, progress=progress, drawn_ids=drawn_ids)
+
+    progress(f"== {steps[1]} multi-task network on class labels + pseudo-masks")
+    mt_run = out_dir / "multitask"
+    mt_run.mkdir(parents=True, exist_ok=True)
+    if not (mt_run / SPLIT_FILE).exists():
+        write_json(mt_run / SPLIT_FILE, _split_for(pseudo, split), indent=1)
+    family = get_family("multitask")
+    history = family.train(pseudo / "brisc2025", mt_run, config, time_budget=time_budget, progress=progress)["history"]
+    reference = validation_reference(samples, split, drawn_ids, pseudo, config.data.image_size)
+    set_round_threshold(mt_run, reference, progress)
+    stage = {"run": mt_run, "first_pseudo": pseudo, "pseudo_data": pseudo / "brisc2025", "history": history,
+             "pseudo_summary": json.loads((pseudo / "summary.json").read_text()), "rounds": None,
+             "drawn_ids": drawn_ids}
+    if self_training.rounds:
+        chosen = self_train(out_dir, samples, split, config, mt_run, pseudo, self_training, drawn_ids, time_budget,
+                            progress, reference)
+        stage["rounds"] = chosen["rounds"]
+        if chosen["run"] != mt_run:
+            stage.update(run=chosen["run"], pseudo_data=chosen["pseudo"] / "brisc2025", history=chosen["history"])
+    return stage
 
 
 def _chain_figures(data_dir: Path, out_dir: Path, pseudo: Path, mt_run: Path, test_ids, settings, progress,
@@ -200,6 +228,7 @@ def _chain_figures(data_dir: Path, out_dir: Path, pseudo: Path, mt_run: Path, te
 def results_table(report: dict) -> str:
     from kerasbrain.evaluation.calibration import calibration_table
     from kerasbrain.evaluation.classification import class_table
+    from kerasbrain.experiments.drawn_sweep import sweep_table
     from kerasbrain.training.train_simclr import probe_table
 
     final, supervised = report["final"], report["supervised"]
@@ -240,5 +269,7 @@ def results_table(report: dict) -> str:
                          f"{pseudo.get('pooled_dice', float('nan')):.4f} | "
                          + ("-" if validation is None else validation) + " | "
                          + ("-" if agreement is None else f"{agreement:.4f}") + f" | {row.get('decision', '')} |")
+    if report.get("drawn_sweep") and len(report["drawn_sweep"]) > 1:
+        lines += ["", "## What a few drawings buy", "", sweep_table(report["drawn_sweep"])]
     lines += ["", "## Calibration of the multi-task model", "", calibration_table(report["calibration"])]
     return "\n".join(lines)

@@ -145,15 +145,18 @@ def test_pretrain_is_its_own_verb_and_bad_inputs_are_one_line(chain, tmp_path):
     assert "--encoder-weights" in run("train", "classifier", "--help").output
     bad = tmp_path / "bad.keras"
     bad.write_text("not a model")
+    assert run("synth", "classes", "--out", tmp_path / "kaggle", "--per-class", 1).exit_code == 0  # no masks
     for args in (("pseudomask", "--model", bad, "--data", root / "data", "--out", tmp_path / "pm"),
                  ("pseudomask", "--model", root / "run" / "classifier", "--data", root / "data", "--out",
                   root / "run" / "pseudomasks"),
                  ("calibrate", "--model", root / "run" / "simclr", "--data", root / "data"),
                  ("train", "classifier", "--data", root / "data", "--out", tmp_path / "r", "--encoder-weights",
-                  tmp_path / "missing.keras")):
+                  tmp_path / "missing.keras"),
+                 ("experiment", "label-efficient", "--data", tmp_path / "kaggle", "--out", tmp_path / "le",
+                  "--drawn-sweep", "0.1")):  # a sweep of drawings on data without any
         result = CliRunner().invoke(cli, [str(a) for a in args])
         assert result.exit_code == 1, (args, result.output)
         assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1, result.output
         assert "Traceback" not in result.output
-    assert not (tmp_path / "pm").exists() and not (tmp_path / "r").exists()
+    assert not (tmp_path / "pm").exists() and not (tmp_path / "r").exists() and not (tmp_path / "le").exists()
     assert np.isfinite(float((root / "run" / "simclr" / "history.csv").read_text().splitlines()[1].split(",")[1]))

@@ -28,7 +28,7 @@ def chain(tmp_path_factory):
     assert run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 9).exit_code == 0
     result = run("experiment", "label-efficient", "--data", root / "data", "--out", root / "run", "--quick",
                  "--cam", "layercam", "--cam-layer", "P3+P4+P5", "--contrast", "--refine", "grabcut",
-                 "--self-training-rounds", 2, "--drawn-fraction", 0.3)
+                 "--self-training-rounds", 2, "--drawn-fraction", 0.3, "--drawn-sweep", 0.6)
     assert result.exit_code == 0, result.output
     return root, json.loads((root / "run" / "results.json").read_text()), result.output
 
@@ -92,3 +92,25 @@ def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
         assert row["validation_against"] == "drawn"  # the user's drawings, not the pseudo-masks
         # the threshold was chosen against the same drawings and folded into the scored best.keras
         assert json.loads((Path(row["run"]) / "mask_threshold.json").read_text())["against"] == "drawn"
+
+
+def test_the_drawn_sweep_repeats_the_mask_stages_with_more_drawings(chain):
+    from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.experiments.self_training import pick_drawn
+
+    root, report, output = chain
+    rows = report["drawn_sweep"]
+    assert [r["fraction"] for r in rows] == [0.3, 0.6]  # the chain's own share, then the sweep's
+    split = json.loads((root / "run" / "classifier" / "split.json").read_text())
+    seed = json.loads((root / "run" / "classifier" / "config.json").read_text())["training"]["seed"]
+    expected = pick_drawn(discover_tumour_images(root / "data"), split, 0.6, seed)
+    assert rows[1]["drawn_images"] == len(expected) > rows[0]["drawn_images"]
+    folder = root / "run" / "drawn_0.6"
+    assert not (folder / "simclr").exists() and not (folder / "classifier").exists()  # shared with the chain
+    with open(folder / "pseudomasks" / "pseudomasks.csv", newline="") as f:
+        assert {r["id"] for r in csv.DictReader(f) if r["mask_source"] == "drawn"} == expected
+    for row in rows:  # each row is its network's evaluation against the drawn test masks
+        summary = json.loads((Path(row["run"]) / "evaluation_drawn" / "summary.json").read_text())
+        assert row["dice_vs_drawn"] == summary["masks"]["dice"] and row["accuracy"] == summary["classes"]["accuracy"]
+    assert rows[0]["run"] == report["final_run"] and Path(rows[1]["run"]).is_relative_to(folder)
+    assert "## What a few drawings buy" in output and "| 60% | " in output
