@@ -106,6 +106,27 @@ def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, c
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
 
 
+@experiment.command("drawn-sweep")
+@click.option("--chain", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The folder of a finished `experiment label-efficient` run.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The chain's dataset, with drawn masks (BRISC 2025 layout).")
+@click.option("--shares", callback=_shares, metavar="F,F,...", default="0.01,0.05,0.1", show_default=True,
+              help="Shares of train / validation tumour images that keep their drawn masks.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="The wall-clock budget of each multi-task network (the chain's to compare like with like).")
+@click.option("--self-training-rounds", type=click.IntRange(0), default=0, show_default=True,
+              help="Rounds per share (judged on the validation drawings).")
+def drawn_sweep(chain, data, shares, time_budget, self_training_rounds):
+    """What a few drawings buy: a finished chain's mask stages again with each share of drawn masks."""
+    from kerasbrain.experiments.drawn_sweep import sweep_finished_chain
+    from kerasbrain.experiments.self_training import SelfTraining
+
+    result = sweep_finished_chain(chain, data, shares, time_budget, SelfTraining(self_training_rounds), progress=echo)
+    click.echo(result["table"])
+    click.echo(f"\nresults: {chain / 'drawn_sweep.md'}, {chain / 'drawn_sweep.json'}")
+
+
 def _seeds() -> list[str]:
     from kerasbrain.experiments.reproduce import RECIPES
 

@@ -6,7 +6,8 @@ its own folder `drawn_<F>/` with stages 3 and 4 and the self-training rounds
 least one of each, seeded: `self_training.pick_drawn`) keep their drawn masks, the rest get
 pseudo-masks; the validation drawings choose the mask threshold and judge the rounds. Each final
 network is evaluated as the chain's is, on the test images against their drawn masks, so the
-table's rows differ only in the drawings.
+table's rows differ only in the drawings. `sweep_finished_chain` does the same for a chain that has
+already run (`kerasbrain experiment drawn-sweep`), with its config, seed-map settings and split.
 """
 
 from __future__ import annotations
@@ -64,3 +65,35 @@ def sweep_table(rows: list[dict]) -> str:
         lines.append(f"| {row['fraction']:.0%} | {row['drawn_images']} | {number(row['pseudo_vs_drawn'])} | {threshold} | "
                      f"{number(row['dice_vs_drawn'])} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |")
     return "\n".join(lines)
+
+
+def sweep_finished_chain(chain_dir, data_dir, fractions, time_budget=None, self_training=None,
+                         progress=print) -> dict:
+    """`run_drawn_sweep` beside a finished label-efficient chain in `chain_dir`: its classifier, its
+    multi-task config (SimCLR encoder included), its first pseudo-masks' settings and its split; the
+    rows go to `chain_dir / drawn_sweep.json` and `.md`."""
+    from kerasbrain.data.tumour_images import discover_tumour_images
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
+    from kerasbrain.experiments.self_training import SelfTraining
+    from kerasbrain.families import get_family
+    from kerasbrain.files import write_json, write_text
+    from kerasbrain.runs import SPLIT_FILE
+
+    chain_dir, data_dir = Path(chain_dir), Path(data_dir)
+    needed = [chain_dir / "classifier" / SPLIT_FILE, chain_dir / "multitask" / "config.json",
+              chain_dir / "pseudomasks" / "summary.json"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise ValueError(f"{chain_dir}: not a finished label-efficient chain ({missing[0]} is missing)")
+    samples = discover_tumour_images(data_dir)
+    if not any(s.mask is not None for s in samples):
+        raise ValueError(f"{data_dir}: the drawn-mask sweep needs drawn masks (a BRISC 2025 layout); none found")
+    split = json.loads(needed[0].read_text())
+    config = get_family("multitask").run_config(chain_dir / "multitask")
+    settings = PseudoMaskSettings(**json.loads(needed[2].read_text())["settings"])
+    rows = run_drawn_sweep(data_dir, chain_dir, samples, split, config, settings, self_training or SelfTraining(),
+                           fractions, time_budget, progress)
+    table = sweep_table(rows)
+    write_json(chain_dir / "drawn_sweep.json", {"rows": rows, "seed_map": settings.__dict__})
+    write_text(chain_dir / "drawn_sweep.md", table + "\n")
+    return {"rows": rows, "table": table}

@@ -114,3 +114,21 @@ def test_the_drawn_sweep_repeats_the_mask_stages_with_more_drawings(chain):
         assert row["dice_vs_drawn"] == summary["masks"]["dice"] and row["accuracy"] == summary["classes"]["accuracy"]
     assert rows[0]["run"] == report["final_run"] and Path(rows[1]["run"]).is_relative_to(folder)
     assert "## What a few drawings buy" in output and "| 60% | " in output
+
+
+def test_a_finished_chain_is_swept_with_its_own_settings(chain, tmp_path):
+    root, report, _ = chain
+    result = run("experiment", "drawn-sweep", "--chain", root / "run", "--data", root / "data", "--shares", 0.9)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((root / "run" / "drawn_sweep.json").read_text())["rows"]
+    assert [r["fraction"] for r in rows] == [0.9] and rows[0]["drawn_images"] > report["drawn_sweep"][1]["drawn_images"]
+    summary = json.loads((root / "run" / "drawn_0.9" / "pseudomasks" / "summary.json").read_text())
+    assert summary["settings"] == report["pseudomasks"]["settings"]  # the chain's seed map, LayerCAM + GrabCut
+    config = json.loads((root / "run" / "drawn_0.9" / "multitask" / "config.json").read_text())
+    assert config == json.loads((root / "run" / "multitask" / "config.json").read_text())  # SimCLR encoder too
+    assert "| 90% | " in (root / "run" / "drawn_sweep.md").read_text()
+    for args in (("--chain", tmp_path, "--data", root / "data"),  # not a chain
+                 ("--chain", root / "run", "--data", root / "data", "--shares", "0.1,x")):
+        result = CliRunner().invoke(cli, ["experiment", "drawn-sweep", *[str(a) for a in args]])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert result.output.strip().splitlines()[-1].startswith("Error: "), result.output
