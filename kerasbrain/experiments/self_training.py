@@ -83,7 +83,7 @@ def pick_drawn(samples, split: dict, fraction: float, seed: int = 0) -> frozense
     return frozenset(chosen)
 
 
-def _masks_of(dataset: Path, size: int, ids: set[str]) -> np.ndarray:
+def dataset_masks(dataset: Path, size: int, ids: set[str]) -> np.ndarray:
     """A pseudo-mask dataset's masks of `ids` (by source id), stacked in sorted id order."""
     import csv
 
@@ -111,7 +111,7 @@ def validation_reference(samples, split: dict, drawn_ids, first_pseudo: Path, si
                     key=lambda s: s.id)
     if not tumour:
         return None
-    return load_samples(tumour, size)[0], _masks_of(first_pseudo, size, {s.id for s in tumour}), "pseudo"
+    return load_samples(tumour, size)[0], dataset_masks(first_pseudo, size, {s.id for s in tumour}), "pseudo"
 
 
 def validation_dice(model, reference) -> float | None:
@@ -173,7 +173,7 @@ def self_train(out_dir: Path, samples, split: dict, config, first_run: Path, fir
         if not (pseudo / "summary.json").exists():
             write_pseudomask_dataset(None, samples, size, pseudo, make_masks=segmenter_masks(model, settings.confidence),
                                      drawn_ids=drawn_ids, progress=progress)
-        agreement = dice(_masks_of(last_pseudo, size, train_ids), _masks_of(pseudo, size, train_ids))
+        agreement = dice(dataset_masks(last_pseudo, size, train_ids), dataset_masks(pseudo, size, train_ids))
         run = out_dir / f"multitask_round{r}"
         run.mkdir(parents=True, exist_ok=True)
         if not (run / SPLIT_FILE).exists():
