@@ -31,10 +31,10 @@ def _image_model(model_path, purpose: str):
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
-@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="gradcam",
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="atlas",
               show_default=True,
-              help="A class activation map, or 'atlas': the departure from the healthy heads of the 'no tumour' "
-                   "training images (no classifier map).")
+              help="'atlas': the departure from the healthy heads of the 'no tumour' training images (measured "
+                   "best; the model only classifies images without a label), or a class activation map.")
 @click.option("--layer", default="P4", show_default=True,
               help="Encoder level explained: P4 (stride 16), P5 (stride 32), P3, a block output name, or levels "
                    "joined by + (P3+P4+P5: their maps averaged).")
@@ -51,14 +51,17 @@ def _image_model(model_path, purpose: str):
 @click.option("--figures", type=click.IntRange(0), default=4, show_default=True,
               help="Figures per tumour class (original | seed map | pseudo-mask).")
 def pseudomask(model_path, data, out, method, layer, contrast, refine, threshold, percentile, components, figures):
-    """Turn a classifier's Grad-CAM maps into tumour masks, written as a BRISC 2025 dataset."""
+    """Pseudo tumour masks (healthy atlas or a classifier's activation maps), written as a BRISC 2025 dataset."""
     from kerasbrain.data.tumour_images import discover_tumour_images
-    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings, write_pseudomask_dataset
+    from kerasbrain.evaluation.pseudomask import (ATLAS, PseudoMaskSettings, healthy_training_images,
+                                                  write_pseudomask_dataset)
 
+    samples = discover_tumour_images(data)
+    if method == ATLAS:
+        healthy_training_images(samples, data)
     model, size = _image_model(model_path, "pseudo-masks")
     settings = PseudoMaskSettings(method, layer, contrast, threshold, percentile, components, refine=refine)
-    summary = write_pseudomask_dataset(model, discover_tumour_images(data), size, out, settings, figures,
-                                       progress=echo)
+    summary = write_pseudomask_dataset(model, samples, size, out, settings, figures, progress=echo)
     click.echo(f"pseudo-mask dataset: {out / 'brisc2025'} ({summary['images']} images, "
                f"{summary['tumour_images']} with a tumour class)")
     if "vs_drawn" in summary:

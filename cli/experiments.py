@@ -73,10 +73,11 @@ def _shares(ctx, param, value: str) -> tuple[float, ...]:
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The wall-clock budget of each training stage (the baseline gets the multitask stage's).")
 @click.option("--quick", is_flag=True, help="One epoch per stage at 32 x 32 (CPU, phantom data).")
-@click.option("--cam", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="gradcam",
+@click.option("--cam", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="atlas",
               show_default=True,
-              help="The class activation map the first pseudo-masks come from, or 'atlas': where each tumour "
-                   "image departs from the healthy heads of the 'no tumour' images (no classifier map).")
+              help="Where the first pseudo-masks come from: 'atlas', where each tumour image departs from the "
+                   "healthy heads of the 'no tumour' training images (measured best), or a class activation map "
+                   "of the classifier (seed 000: gradcam).")
 @click.option("--cam-layer", default="P4", show_default=True, help="Its encoder level, or levels joined by +.")
 @click.option("--contrast/--no-contrast", default=False, show_default=True,
               help="Explain each tumour class against 'no tumour'.")
@@ -91,7 +92,7 @@ def _shares(ctx, param, value: str) -> tuple[float, ...]:
                    "SimCLR and the classifier shared: what a few drawings buy.")
 def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, cam_layer, contrast, refine,
                     self_training_rounds, drawn_fraction, drawn_sweep):
-    """Seed 000's chain: SimCLR -> classifier -> Grad-CAM pseudo-masks -> multi-task -> calibration, vs supervised."""
+    """Seed 000's chain: SimCLR -> classifier -> pseudo-masks -> multi-task -> calibration, vs supervised."""
     from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
     from kerasbrain.experiments.label_efficient import run_label_efficient
     from kerasbrain.experiments.self_training import SelfTraining

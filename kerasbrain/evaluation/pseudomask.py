@@ -172,13 +172,24 @@ def brisc_stem(sample, label: int) -> str:
     return stem if match and BRISC_CODES[match.group(1)] == label else f"{stem}_{_CODE_OF[label]}"
 
 
+def healthy_training_images(samples, source="the dataset", minimum: int = 2) -> list:
+    """The training split's "no tumour" images (their class known, never predicted) that a healthy atlas
+    is fitted on; fewer than `minimum` is refused in one line naming `source`, before anything is
+    trained or written."""
+    healthy = [s for s in samples if s.label == NO_TUMOR and s.subset == "train"]
+    if len(healthy) < minimum:
+        raise ValueError(f"{source}: the healthy atlas needs at least {minimum} 'no tumour' training images, "
+                         f"found {len(healthy)}; add some, or seed the masks with a class activation map "
+                         f"(--cam / --method gradcam)")
+    return healthy
+
+
 def fit_atlas(samples, image_size: int, progress=print):
-    """Healthy atlases (one per imaging plane) of the training split's "no tumour" images (their class
-    known, never predicted)."""
+    """Healthy atlases (one per imaging plane) of `healthy_training_images(samples)`."""
     from kerasbrain.data.tumour_images import load_samples
     from kerasbrain.evaluation.healthy_atlas import PlaneAtlases, plane_of
 
-    healthy = [s for s in samples if s.label == NO_TUMOR and s.subset == "train"]
+    healthy = healthy_training_images(samples)
     images, _, _, _ = load_samples(healthy, image_size)
     atlas = PlaneAtlases(images, [plane_of(s.image.name) for s in healthy])
     planes = ", ".join(sorted(atlas.by_plane)) or "planes not named"

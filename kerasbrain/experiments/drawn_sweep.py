@@ -62,7 +62,8 @@ def sweep_table(rows: list[dict]) -> str:
              "segmenter vs drawn test masks (Dice) | accuracy | macro F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         threshold = "-" if row["threshold"] is None else f"{row['threshold']:g}"
-        lines.append(f"| {row['fraction']:.0%} | {row['drawn_images']} | {number(row['pseudo_vs_drawn'])} | {threshold} | "
+        lines.append(f"| {row['fraction']:.0%} | {row['drawn_images']} | {number(row['pseudo_vs_drawn'])} | "
+                     f"{threshold} | "
                      f"{number(row['dice_vs_drawn'])} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |")
     return "\n".join(lines)
 

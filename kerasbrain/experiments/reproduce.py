@@ -63,6 +63,7 @@ def reproduce(seed: str, data, out, quick: bool = False, progress=print) -> dict
 @recipe("seed000", "label-efficient chain (SimCLR, Grad-CAM pseudo-masks, multi-task), calibration and robustness",
         "Kaggle 4-class folders or BRISC 2025", ("seed000_simclr", "seed000_multitask"))
 def _seed000(data, out, quick, progress):
+    from kerasbrain.evaluation.pseudomask import PseudoMaskSettings
     from kerasbrain.evaluation.robustness import evaluate_robustness
     from kerasbrain.experiments.label_efficient import run_label_efficient
     from kerasbrain.families import get_family
@@ -71,7 +72,8 @@ def _seed000(data, out, quick, progress):
 
     multitask = get_family("multitask")
     result = run_label_efficient(data, out, get_family("simclr").load_config("seed000_simclr"),
-                                 multitask.load_config("seed000_multitask"), quick, progress=progress)
+                                 multitask.load_config("seed000_multitask"), quick, progress=progress,
+                                 pseudomask=PseudoMaskSettings("gradcam"))  # the seed's chain: Grad-CAM (of P4)
     progress("== robustness of the final model (seed 000: noise and motion artefacts)")
     model, size = multitask.load_with_size(out / "multitask" / BEST_MODEL, InferenceOverrides())
     robustness = evaluate_robustness(model, size, out / "multitask" / BEST_MODEL, data, out / "robustness",

@@ -153,10 +153,32 @@ def test_pretrain_is_its_own_verb_and_bad_inputs_are_one_line(chain, tmp_path):
                  ("train", "classifier", "--data", root / "data", "--out", tmp_path / "r", "--encoder-weights",
                   tmp_path / "missing.keras"),
                  ("experiment", "label-efficient", "--data", tmp_path / "kaggle", "--out", tmp_path / "le",
-                  "--drawn-sweep", "0.1")):  # a sweep of drawings on data without any
+                  "--drawn-sweep", "0.1"),  # a sweep of drawings on data without any
+                 # one healthy training image: no atlas, said before anything is trained or written
+                 ("experiment", "label-efficient", "--data", tmp_path / "kaggle", "--out", tmp_path / "le",
+                  "--cam", "atlas"),
+                 ("pseudomask", "--model", root / "run" / "classifier", "--data", tmp_path / "kaggle", "--out",
+                  tmp_path / "pm", "--method", "atlas")):
         result = CliRunner().invoke(cli, [str(a) for a in args])
         assert result.exit_code == 1, (args, result.output)
         assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1, result.output
         assert "Traceback" not in result.output
+        if "atlas" in args:
+            assert f"{tmp_path / 'kaggle'}: the healthy atlas needs at least 2 'no tumour'" in result.output
     assert not (tmp_path / "pm").exists() and not (tmp_path / "r").exists() and not (tmp_path / "le").exists()
     assert np.isfinite(float((root / "run" / "simclr" / "history.csv").read_text().splitlines()[1].split(",")[1]))
+
+
+def test_the_pseudomask_verb_takes_every_class_activation_option(chain, tmp_path):
+    root, _ = chain
+    result = run("pseudomask", "--model", root / "run" / "classifier", "--data", root / "data", "--out",
+                 tmp_path / "pm", "--method", "layercam", "--layer", "P3+P4+P5", "--contrast", "--refine", "grabcut",
+                 "--figures", 1)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "pm" / "summary.json").read_text())
+    assert summary["settings"] == {"method": "layercam", "layer": "P3+P4+P5", "contrast": True, "threshold": "otsu",
+                                   "percentile": 90.0, "components": 1, "min_heat": 0.2, "refine": "grabcut"}
+    assert summary["seeds_vs_drawn"]["n"] == summary["vs_drawn"]["n"] == 12  # each stage scored on its own
+    assert "seeds before refinement Dice against drawn masks" in result.output
+    report = json.loads((root / "run" / "pseudomasks" / "summary.json").read_text())
+    assert report["settings"]["method"] == "gradcam"  # reproduce seed000 keeps the seed's own seed map

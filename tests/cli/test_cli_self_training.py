@@ -1,7 +1,7 @@
-"""The label-efficient chain with the issue-32 options from the command line: fused LayerCAM against
-"no tumour", GrabCut, a share of drawn masks and self-training rounds, checked against the files
-each stage wrote (tiny phantoms; the methods' known answers are in tests/evaluation and
-tests/experiments)."""
+"""The label-efficient chain with the issue-32 options from the command line: the healthy atlas (the
+default seed map), GrabCut, a share of drawn masks, self-training rounds and the drawn-mask sweep,
+checked against the files each stage wrote (tiny phantoms; the methods' known answers are in
+tests/evaluation and tests/experiments)."""
 
 import csv
 import json
@@ -27,7 +27,7 @@ def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("self_training")
     assert run("synth", "brisc", "--out", root / "data", "--per-class", 4, "--seed", 9).exit_code == 0
     result = run("experiment", "label-efficient", "--data", root / "data", "--out", root / "run", "--quick",
-                 "--cam", "layercam", "--cam-layer", "P3+P4+P5", "--contrast", "--refine", "grabcut",
+                 "--refine", "grabcut",  # the default seed map (the healthy atlas), refined
                  "--self-training-rounds", 2, "--drawn-fraction", 0.3, "--drawn-sweep", 0.6)
     assert result.exit_code == 0, result.output
     return root, json.loads((root / "run" / "results.json").read_text()), result.output
@@ -49,8 +49,8 @@ def test_drawn_masks_are_kept_as_drawn(chain):
         np.testing.assert_array_equal(written, read_binary_mask(source.mask, written.shape))
         assert row["subset"] == "train"  # validation images are training-set images, never the test set's
     summary = json.loads((root / "run" / "pseudomasks" / "summary.json").read_text())
-    assert summary["settings"]["method"] == "layercam" and summary["settings"]["refine"] == "grabcut"
-    assert summary["settings"]["layer"] == "P3+P4+P5" and summary["settings"]["contrast"] is True
+    assert summary["settings"]["method"] == "atlas" and summary["settings"]["refine"] == "grabcut"
+    assert summary["seeds_vs_drawn"]["n"] == summary["vs_drawn"]["n"]  # the seeds and the refined masks, each scored
 
 
 def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
@@ -123,7 +123,7 @@ def test_a_finished_chain_is_swept_with_its_own_settings(chain, tmp_path):
     rows = json.loads((root / "run" / "drawn_sweep.json").read_text())["rows"]
     assert [r["fraction"] for r in rows] == [0.9] and rows[0]["drawn_images"] > report["drawn_sweep"][1]["drawn_images"]
     summary = json.loads((root / "run" / "drawn_0.9" / "pseudomasks" / "summary.json").read_text())
-    assert summary["settings"] == report["pseudomasks"]["settings"]  # the chain's seed map, LayerCAM + GrabCut
+    assert summary["settings"] == report["pseudomasks"]["settings"]  # the chain's seed map, atlas + GrabCut
     config = json.loads((root / "run" / "drawn_0.9" / "multitask" / "config.json").read_text())
     assert config == json.loads((root / "run" / "multitask" / "config.json").read_text())  # SimCLR encoder too
     assert "| 90% | " in (root / "run" / "drawn_sweep.md").read_text()

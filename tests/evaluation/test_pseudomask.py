@@ -68,7 +68,8 @@ def test_the_written_dataset_is_read_back_by_the_brisc_reader(tmp_path):
     samples = discover_tumour_images(source)
     keras.utils.set_random_seed(0)
     model = MultiTaskNet("resnet18", tasks=("class",))
-    summary = write_pseudomask_dataset(model, samples, 64, tmp_path / "pm", figures=1, progress=lambda m: None)
+    summary = write_pseudomask_dataset(model, samples, 64, tmp_path / "pm", PseudoMaskSettings("gradcam"), figures=1,
+                                       progress=lambda m: None)
     assert summary["images"] == len(samples) and summary["vs_drawn"]["n"] == 6  # 3 tumour classes x 2 test+train
     written = discover_tumour_images(tmp_path / "pm")
     assert len(written) == len(samples) and not (tmp_path / "pm.partial").exists()
