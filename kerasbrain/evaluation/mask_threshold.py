@@ -50,7 +50,8 @@ def fold_threshold(model, threshold: float, layer: str = "mask_logits") -> None:
 def set_operating_point(run_dir, images: np.ndarray, reference: np.ndarray, against: str, progress=print) -> dict:
     """Choose the threshold of `run_dir`'s best model on validation `images` (uint8 RGB) against their
     `reference` masks (described by `against`), fold it into best.keras (the unfolded model kept as
-    `UNFOLDED`) and record it in `RECORD`. Done once: a run that has the record is left as it is."""
+    `UNFOLDED`) and record it in `RECORD`. Done once per model: a run whose best.keras is the one the
+    record folded is left as it is; one that trained on and saved a new best is chosen again."""
     import json
     import os
 
@@ -61,7 +62,11 @@ def set_operating_point(run_dir, images: np.ndarray, reference: np.ndarray, agai
 
     run_dir = Path(run_dir)
     if (run_dir / RECORD).exists():
-        return json.loads((run_dir / RECORD).read_text())
+        record = json.loads((run_dir / RECORD).read_text())
+        if record.get("model_sha256") == _sha256(run_dir / BEST_MODEL):
+            return record
+        (run_dir / UNFOLDED).unlink(missing_ok=True)  # training went on: its new best.keras is unfolded
+        (run_dir / RECORD).unlink()
     # an earlier attempt that stopped between the two renames below left the training's model here
     model = load_model(run_dir / (UNFOLDED if (run_dir / UNFOLDED).exists() else BEST_MODEL))
     probabilities = predict_images(model, images)["mask"]
@@ -77,5 +82,16 @@ def set_operating_point(run_dir, images: np.ndarray, reference: np.ndarray, agai
         if not (run_dir / UNFOLDED).exists():
             os.replace(run_dir / BEST_MODEL, run_dir / UNFOLDED)
         os.replace(folding, run_dir / BEST_MODEL)
+    record["model_sha256"] = _sha256(run_dir / BEST_MODEL)
     write_json(run_dir / RECORD, record)
     return record
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

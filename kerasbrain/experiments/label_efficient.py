@@ -64,8 +64,8 @@ def run_label_efficient(data_dir, out_dir, simclr: SimCLRConfig | None = None,
     `drawn_sweep` then repeats stages 3-4 with that share of drawings (experiments/drawn_sweep.py)."""
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.calibration import calibrate_run
-    from kerasbrain.experiments.drawn_sweep import evaluate_against_drawn, run_drawn_sweep, sweep_row
     from kerasbrain.evaluation.pseudomask import ATLAS, PseudoMaskSettings, healthy_training_images
+    from kerasbrain.experiments.drawn_sweep import evaluate_against_drawn, run_drawn_sweep, sweep_row
     from kerasbrain.experiments.self_training import SelfTraining
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides

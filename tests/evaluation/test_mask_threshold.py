@@ -61,10 +61,15 @@ def test_the_operating_point_is_folded_into_best_keras_once(tmp_path):
     messages = []
     record = set_operating_point(tmp_path, images, reference, "pseudo", messages.append)
     assert record["threshold"] == expected and record["against"] == "pseudo" and "folded" in messages[0]
-    assert json.loads((tmp_path / RECORD).read_text()) == record
+    assert json.loads((tmp_path / RECORD).read_text()) == record and len(record["model_sha256"]) == 64
     np.testing.assert_array_equal(predict_images(load_model(tmp_path / UNFOLDED), images)["mask"], probabilities)
     folded = predict_images(load_model(tmp_path / "best.keras"), images)["mask"]
     clear = np.abs(probabilities - expected) > 1e-4
     np.testing.assert_array_equal((folded >= 0.5)[clear], (probabilities >= expected)[clear])
     assert set_operating_point(tmp_path, images, ~reference, "pseudo", messages.append) == record  # not twice
     assert len(messages) == 1
+    # training went on and saved a new best: it is chosen again, from that model
+    model.save(tmp_path / "best.keras")
+    again = set_operating_point(tmp_path, images, np.ones_like(reference), "drawn", messages.append)
+    assert again["threshold"] == 0.3 and again["against"] == "drawn" and len(messages) == 2  # all tumour: lowest
+    np.testing.assert_array_equal(predict_images(load_model(tmp_path / UNFOLDED), images)["mask"], probabilities)
