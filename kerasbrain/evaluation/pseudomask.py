@@ -217,12 +217,12 @@ def write_pseudomask_dataset(model, samples, image_size: int, out_dir, settings:
 
     if make_masks is None and "class" not in getattr(model, "tasks", ()):
         raise ValueError("pseudo-masks come from a class head's Grad-CAM: use a classifier or multitask model")
-    atlas = fit_atlas(samples, image_size, progress) if settings.method == ATLAS and make_masks is None else None
-    refining = make_masks is None and settings.refine != "none"  # then the seeds are scored on their own too
-    map_title = "segmenter" if make_masks is not None else SEED_MAP_TITLES.get(settings.method, settings.method)
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise ValueError(f"{out_dir}: already exists; choose a new folder for the pseudo-mask dataset")
+    atlas = fit_atlas(samples, image_size, progress) if settings.method == ATLAS and make_masks is None else None
+    refining = make_masks is None and settings.refine != "none"  # then the seeds are scored on their own too
+    map_title = "segmenter" if make_masks is not None else SEED_MAP_TITLES.get(settings.method, settings.method)
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     root = partial / "brisc2025"
