@@ -8,10 +8,9 @@ from the same start (the SimCLR encoder), the same split, config and budget.
 
 Every round's network gets its mask threshold chosen on the validation images
 (`evaluation/mask_threshold.py`) before it scores or makes masks. The validation reference
-(`validation_reference`) is the drawn masks of the validation images a user has drawn
-(`drawn_ids`), or, without any, the first pseudo-masks of the validation tumour images: never
-trained on, noisy but not learnt, so a network that fits them better on held-out images is closer
-to what they are noisy about. Stop rules, written down (`SelfTraining`):
+(`validation_reference`) is every validation tumour image with its drawn mask where the user has
+drawn it (`drawn_ids`) and its first pseudo-mask elsewhere: never trained on, noisy but not learnt,
+so a network that fits them better on held-out images is closer to what they are noisy about. Stop rules, written down (`SelfTraining`):
 - a round is kept only if its network's pooled mask Dice against the validation reference beats
   the best round's by `min_gain`; the first round that does not ends the loop, and the best round's
   network is the chain's result;
@@ -97,21 +96,22 @@ def dataset_masks(dataset: Path, size: int, ids: set[str]) -> np.ndarray:
 
 
 def validation_reference(samples, split: dict, drawn_ids, first_pseudo: Path, size: int):
-    """(images, reference masks, "drawn" | "pseudo") of the validation images: those the user has drawn
-    (`drawn_ids`), or else every validation tumour image with its first pseudo-mask; None without any."""
+    """(images, reference masks, what they are) of every validation tumour image: its drawn mask where
+    the user has drawn it (`drawn_ids`), its first pseudo-mask elsewhere (the first pseudo-mask
+    dataset holds both); None without any. A handful of drawings then sharpens the reference without
+    shrinking it to one or two images."""
     from kerasbrain.data.classes import NO_TUMOR
     from kerasbrain.data.tumour_images import load_samples
 
     validation = set(split.get("validation", []))
-    drawn = sorted((s for s in samples if s.id in drawn_ids and s.id in validation), key=lambda s: s.id)
-    if drawn:
-        images, _, masks, _ = load_samples(drawn, size)
-        return images, masks[..., 0] > 0, "drawn"
     tumour = sorted((s for s in samples if s.id in validation and s.label not in (None, NO_TUMOR)),
                     key=lambda s: s.id)
     if not tumour:
         return None
-    return load_samples(tumour, size)[0], dataset_masks(first_pseudo, size, {s.id for s in tumour}), "pseudo"
+    drawn = sum(s.id in drawn_ids for s in tumour)
+    against = ("drawn" if drawn == len(tumour) else "pseudo" if not drawn
+               else f"{drawn} drawn + {len(tumour) - drawn} pseudo")
+    return load_samples(tumour, size)[0], dataset_masks(first_pseudo, size, {s.id for s in tumour}), against
 
 
 def validation_dice(model, reference) -> float | None:

@@ -70,28 +70,31 @@ def test_rounds_follow_the_stop_rule_and_the_chosen_network_is_evaluated(chain):
     chosen = [r["round"] for r in rows if r.get("chosen")]
     assert chosen == [best] and report["final_run"] == rows[best]["run"]
     assert "## Self-training rounds" in output and "(chosen)" in output
-    # each round's score is its network's pooled Dice on the drawn validation masks, recomputed here
+    # each round's score is its network's pooled Dice on every validation tumour image against its drawn
+    # mask where the fixture drew it and its first pseudo-mask elsewhere, recomputed here from the files
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
     from kerasbrain.families import get_family
     from kerasbrain.families.base import InferenceOverrides
 
     with open(root / "run" / "pseudomasks" / "pseudomasks.csv", newline="") as f:
-        drawn = {r["id"] for r in csv.DictReader(f) if r["mask_source"] == "drawn"}
+        first = {r["id"]: r for r in csv.DictReader(f)}
     split = json.loads((root / "run" / "classifier" / "split.json").read_text())
-    chosen_validation = [s for s in discover_tumour_images(root / "data") if s.id in drawn
-                         and s.id in split["validation"]]
-    assert chosen_validation  # the fixture's share reaches the validation images
+    by_stem = {s.id: s for s in discover_tumour_images(root / "run" / "pseudomasks" / "brisc2025")}
+    validation = sorted(i for i in split["validation"] if first[i]["class"] != "no_tumor")
+    drawn = sum(first[i]["mask_source"] == "drawn" for i in validation)
+    assert 0 < drawn < len(validation)  # the fixture's share reaches some validation images, not all
     for row in rows:
         model, size = get_family("multitask").load_with_size(f"{row['run']}/best.keras", InferenceOverrides())
-        images, _, masks, _ = load_samples(chosen_validation, size)
+        images, _, masks, _ = load_samples([by_stem[first[i]["stem"]] for i in validation], size)
         predicted = np.asarray(model.predict_on_batch(images.astype(np.float32) / 255.0)["mask"])[..., 0] >= 0.5
         truth = masks[..., 0] > 0
         total = truth.sum() + predicted.sum()
         expected = 1.0 if total == 0 else 2 * (truth & predicted).sum() / total
         assert row["validation_dice"] == pytest.approx(expected, abs=1e-6), row["round"]
-        assert row["validation_against"] == "drawn"  # the user's drawings, not the pseudo-masks
-        # the threshold was chosen against the same drawings and folded into the scored best.keras
-        assert json.loads((Path(row["run"]) / "mask_threshold.json").read_text())["against"] == "drawn"
+        against = f"{drawn} drawn + {len(validation) - drawn} pseudo"
+        assert row["validation_against"] == against
+        # the threshold was chosen against the same reference and folded into the scored best.keras
+        assert json.loads((Path(row["run"]) / "mask_threshold.json").read_text())["against"] == against
 
 
 def test_the_drawn_sweep_repeats_the_mask_stages_with_more_drawings(chain):
