@@ -117,7 +117,7 @@ def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, c
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The wall-clock budget of each multi-task network (the chain's to compare like with like).")
 @click.option("--self-training-rounds", type=click.IntRange(0), default=0, show_default=True,
-              help="Rounds per share (judged on the validation drawings).")
+              help="Self-training rounds per share (judged on the validation images, drawn where drawn).")
 def drawn_sweep(chain, data, shares, time_budget, self_training_rounds):
     """What a few drawings buy: a finished chain's mask stages again with each share of drawn masks."""
     from kerasbrain.experiments.drawn_sweep import sweep_finished_chain

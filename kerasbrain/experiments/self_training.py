@@ -10,7 +10,8 @@ Every round's network gets its mask threshold chosen on the validation images
 (`evaluation/mask_threshold.py`) before it scores or makes masks. The validation reference
 (`validation_reference`) is every validation tumour image with its drawn mask where the user has
 drawn it (`drawn_ids`) and its first pseudo-mask elsewhere: never trained on, noisy but not learnt,
-so a network that fits them better on held-out images is closer to what they are noisy about. Stop rules, written down (`SelfTraining`):
+so a network that fits them better on held-out images is closer to what they are noisy about.
+Stop rules, written down (`SelfTraining`):
 - a round is kept only if its network's pooled mask Dice against the validation reference beats
   the best round's by `min_gain`; the first round that does not ends the loop, and the best round's
   network is the chain's result;
