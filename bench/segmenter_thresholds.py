@@ -36,7 +36,8 @@ def main():
     from kerasbrain.data.classes import NO_TUMOR
     from kerasbrain.data.tumour_images import discover_tumour_images, load_samples
     from kerasbrain.evaluation.classification import predict_images
-    from kerasbrain.evaluation.mask_threshold import THRESHOLDS, UNFOLDED, pooled_dice
+    from kerasbrain.evaluation.mask_threshold import THRESHOLDS, UNFOLDED
+    from kerasbrain.evaluation.pseudomask import dice
     from kerasbrain.experiments.self_training import dataset_masks
     from kerasbrain.inference.model_io import load_model
     from kerasbrain.runs import BEST_MODEL
@@ -57,8 +58,8 @@ def main():
         model = load_model(run / (UNFOLDED if (run / UNFOLDED).exists() else BEST_MODEL))
         for subset, (images, drawn, pseudo) in subsets.items():
             probabilities = predict_images(model, images)["mask"]
-            against_drawn = [round(pooled_dice(drawn, probabilities >= t), 4) for t in THRESHOLDS]
-            against_pseudo = [round(pooled_dice(pseudo, probabilities >= t), 4) for t in THRESHOLDS]
+            against_drawn = [round(dice(drawn, probabilities >= t), 4) for t in THRESHOLDS]
+            against_pseudo = [round(dice(pseudo, probabilities >= t), 4) for t in THRESHOLDS]
             line = record(args.json, "segmenter_thresholds", chain=str(chain), network=run.name, subset=subset,
                           images=len(images), thresholds=list(THRESHOLDS), dice_vs_drawn=against_drawn,
                           dice_vs_pseudo=against_pseudo,

@@ -23,16 +23,13 @@ RECORD = "mask_threshold.json"  # in the run folder: the choice, its curve and w
 UNFOLDED = "best_before_threshold.keras"  # the training's own best model, kept beside the folded one
 
 
-def pooled_dice(truth: np.ndarray, prediction: np.ndarray) -> float:
-    total = truth.sum() + prediction.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(truth, prediction).sum() / total)
-
-
 def choose_threshold(probabilities: np.ndarray, reference: np.ndarray, thresholds=THRESHOLDS) -> tuple[float, list]:
     """(the threshold of highest pooled Dice against `reference`, the Dice at every threshold); ties go
     to the threshold nearest 0.5."""
+    from kerasbrain.evaluation.pseudomask import dice
+
     reference = np.asarray(reference).astype(bool)
-    curve = [pooled_dice(reference, np.asarray(probabilities) >= t) for t in thresholds]
+    curve = [dice(reference, np.asarray(probabilities) >= t) for t in thresholds]
     best = max(range(len(thresholds)), key=lambda i: (round(curve[i], 6), -abs(thresholds[i] - 0.5)))
     return float(thresholds[best]), curve
 
