@@ -6,8 +6,8 @@
 On the phantoms `bench/race3d.py` makes (`--cases` to train on, `--test-cases` held out, from seed +
 1), three arms, all scored on the held-out cases exactly as `kerasbrain evaluate` does:
 
-- `single`: one model trained for `--minutes` (`kerasbrain train unet3d --time-budget`), its
-  post-processing chosen on its own validation cases;
+- `single`: one model trained for `--minutes` (`kerasbrain train unet3d --time-budget`), with the
+  post-processing it chose when its training ended (`[postprocessing]`, for `--metric`);
 - `folds ensemble`: `--folds` models of `--minutes / --folds` each (`--fold all`), the ensemble and
   its post-processing chosen on the out-of-fold cases by `kerasbrain crossval`;
 - `one fold`: fold 0's model alone with the same post-processing (what the ensemble adds).
@@ -43,7 +43,6 @@ from race3d import region_lines  # noqa: E402
 from kerasbrain.data.phantom import write_dataset  # noqa: E402
 from kerasbrain.evaluation.crossval import crossval  # noqa: E402
 from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
-from kerasbrain.families.base import ScoringOptions  # noqa: E402
 
 ARMS = ("single", "folds")
 SCORES = [f"{kind}dice_{r}" for kind in ("", "lesion_") for r in ("WT", "TC", "ET")]
@@ -79,18 +78,18 @@ def _epochs(run_dirs) -> int:
     return epochs
 
 
-def train_single(family, train_dir, run, config, minutes, metric, progress=print) -> tuple[dict, float | None]:
-    """One model for `minutes`; post-processing chosen on its validation cases for `metric`."""
+def train_single(family, train_dir, run, config, minutes, progress=print) -> tuple[dict, float | None]:
+    """One model for `minutes`, with the post-processing `train` chose when it ended (`[postprocessing]`:
+    validation and training cases by default; `--set postprocessing.choose_on="validation"` for the
+    validation cases alone, as the rows of 2026-12-05 did)."""
     spent = None
     if not (run / "best.keras").exists():
         start = time.monotonic()
         family.train(train_dir, run, config, time_budget=minutes, epochs=1000, progress=progress)
         spent = round((time.monotonic() - start) / 60, 2)
-    split = json.loads((run / "split.json").read_text())
-    family.evaluate(run / "best.keras", train_dir, run.parent / "single_validation", split["validation"],
-                    progress=progress, scoring=ScoringOptions(postprocess_target=metric))
-    tuned = json.loads((run.parent / "single_validation" / "summary.json").read_text())["postprocessing"]
-    return {key: tuned[f"best_{key}"] for key in ("min_component_ml", "min_enhancing_ml")}, spent
+    family.choose_postprocessing(run, train_dir, config, progress)  # a run kept from before sets its choice
+    inference = json.loads((run / "config.json").read_text())["inference"]
+    return {key: inference[key] for key in ("min_component_ml", "min_enhancing_ml")}, spent
 
 
 def train_folds(family, train_dir, cv, config, minutes, folds, metric, progress=print) -> tuple[dict, float | None]:
@@ -144,14 +143,15 @@ def main():
         write_dataset(train_dir, "msd", args.cases, tuple(args.shape), args.seed, difficulty=args.difficulty)
         write_dataset(test_dir, "msd", args.test_cases, tuple(args.shape), args.seed + 1, difficulty=args.difficulty)
     family = get_family("unet3d")
-    config = family.load_config(args.config, args.set + [f"training.seed={args.seed}", f"data.folds={args.folds}"])
+    config = family.load_config(args.config, [f"postprocessing.target={json.dumps(args.metric)}"] + args.set +
+                                [f"training.seed={args.seed}", f"data.folds={args.folds}"])
     facts = {"bench": "race3d_folds", "backend": keras.backend.backend(), "config": args.config, "set": args.set,
              "difficulty": args.difficulty, "seed": args.seed, "train_cases": args.cases,
              "test_cases": args.test_cases, "shape": list(args.shape), "budget_minutes": args.minutes,
              "metric": args.metric, "date": time.strftime("%Y-%m-%d")}
     results = []
     if "single" in arms:
-        post, spent = train_single(family, train_dir, root / "single", config, args.minutes, args.metric)
+        post, spent = train_single(family, train_dir, root / "single", config, args.minutes)
         results.append(("single", root / "single" / "best.keras", post, spent, [root / "single"], 1))
     if "folds" in arms:
         post, spent = train_folds(family, train_dir, root / "folds", config, args.minutes, args.folds, args.metric)

@@ -32,6 +32,18 @@ def run_dir_of(model_path) -> Path:
     return model_path if model_path.is_dir() else model_path.parent
 
 
+def model_digest(path) -> str:
+    """SHA-256 of a model file: what a choice made after training (a threshold, a post-processing)
+    records, so that it is made again when the run saves another model."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_run_info(run_dir, family: str) -> Path:
     """Record which family made this run (written once at the start of training)."""
     import keras

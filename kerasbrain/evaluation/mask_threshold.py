@@ -55,12 +55,12 @@ def set_operating_point(run_dir, images: np.ndarray, reference: np.ndarray, agai
     from kerasbrain.evaluation.classification import predict_images
     from kerasbrain.files import write_json
     from kerasbrain.inference.model_io import load_model
-    from kerasbrain.runs import BEST_MODEL
+    from kerasbrain.runs import BEST_MODEL, model_digest
 
     run_dir = Path(run_dir)
     if (run_dir / RECORD).exists():
         record = json.loads((run_dir / RECORD).read_text())
-        if record.get("model_sha256") == _sha256(run_dir / BEST_MODEL):
+        if record.get("model_sha256") == model_digest(run_dir / BEST_MODEL):
             return record
         (run_dir / UNFOLDED).unlink(missing_ok=True)  # training went on: its new best.keras is unfolded
         (run_dir / RECORD).unlink()
@@ -79,16 +79,7 @@ def set_operating_point(run_dir, images: np.ndarray, reference: np.ndarray, agai
         if not (run_dir / UNFOLDED).exists():
             os.replace(run_dir / BEST_MODEL, run_dir / UNFOLDED)
         os.replace(folding, run_dir / BEST_MODEL)
-    record["model_sha256"] = _sha256(run_dir / BEST_MODEL)
+    record["model_sha256"] = model_digest(run_dir / BEST_MODEL)
     write_json(run_dir / RECORD, record)
     return record
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

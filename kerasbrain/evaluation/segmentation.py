@@ -221,5 +221,6 @@ def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[
         "advice": (f"Post-processing these cases favour: [inference] min_component_ml = {component:g}, "
                    f"min_enhancing_ml = {enhancing:g} (mean WT/TC/ET {what} {off:.4f} with both off, "
                    f"{means[component, enhancing]:.4f} with these; in use: {in_use[0]:g} / {in_use[1]:g}). "
-                   "Choose them on validation cases (--subset validation)."),
+                   "A 3-D run chooses them when its training ends ([postprocessing]); judge others on cases "
+                   "it did not train on (--subset validation)."),
     }

@@ -67,8 +67,23 @@ class VolumetricFamily(ModelFamily):
         if fold is not None:
             return self._train_folds(data, Path(out), config, fold, time_budget, progress, epochs, steps_per_epoch)
         with distributed(config.distribution, config.training.batch_size, progress) as where:
-            return train_unet3d(data, where.run_dir(out), config, epochs, steps_per_epoch, progress=progress,
-                                time_budget=time_budget, data_shard=where.data_shard())
+            result = train_unet3d(data, where.run_dir(out), config, epochs, steps_per_epoch, progress=progress,
+                                  time_budget=time_budget, data_shard=where.data_shard())
+            if where.chief:
+                result["postprocessing"] = self.choose_postprocessing(out, data, config, progress)
+        return result
+
+    def choose_postprocessing(self, run_dir, data, config, progress=print):
+        """The run's `[inference]` post-processing chosen on its cases (`[postprocessing]`;
+        `evaluation/postprocess_choice.py`); folds leave it to `kerasbrain crossval`."""
+        from kerasbrain.evaluation.postprocess_choice import choose_run_postprocessing
+        from kerasbrain.runs import BEST_MODEL
+
+        if config.postprocessing.choose_on == "off":
+            return None
+        _, session = self.local_session(Path(run_dir) / BEST_MODEL)
+        return choose_run_postprocessing(run_dir, data, session, config.postprocessing, config.data.split_seed,
+                                         progress)
 
     def _train_folds(self, data, out: Path, config, fold: str, time_budget, progress, epochs, steps_per_epoch):
         """Train fold K or every fold (OUT/fold_K), then predict each fold's validation cases (`oof/`)."""

@@ -10,8 +10,10 @@ Two rules, each off at 0 and both chosen on validation cases, never on the cases
   empty truth with a non-empty prediction as Dice 0 and the maximal HD95; relabelling that small
   enhancing region as necrotic / non-enhancing core keeps it in the tumour core and whole tumour.
 
-`kerasbrain evaluate` scores every pair of candidate thresholds on its cases and reports the pair
-with the best mean WT/TC/ET Dice (`choose_postprocessing`); run it with `--subset validation`.
+`kerasbrain train unet3d` chooses both when it ends, on cases it holds out and some it trained on
+(`evaluation/postprocess_choice.py`); `kerasbrain evaluate` scores every pair of candidate
+thresholds on its cases and reports the pair with the best mean WT/TC/ET score
+(`choose_postprocessing`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The volumetric family's config (seed 003 / nnU-Net recipe), read by `kerasbrain.config`.
 
-A config file has the sections [data], [model], [training], [augmentation], [inference] and
-[distribution] (`training/distribution.py`) and the switch `augment`; any key left out takes the default below, an unknown key is an error naming it.
+A config file has the sections [data], [model], [training], [augmentation], [inference],
+[postprocessing] (chosen when training ends: `evaluation/postprocess_choice.py`) and
+[distribution] (`training/distribution.py`) and the switch `augment`; any key left out takes the
+default below, an unknown key is an error naming it.
 """
 
 from __future__ import annotations
@@ -98,6 +100,27 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class PostprocessingConfig:
+    """How `train` chooses `[inference] min_component_ml / min_enhancing_ml` when it ends
+    (`evaluation/postprocess_choice.py`): on which cases, for which score."""
+
+    # "validation+train": the validation cases and training cases up to max_cases; "validation": those
+    # alone; "off": keep [inference]'s own thresholds
+    choose_on: str = "validation+train"
+    max_cases: int = 16  # validation cases first, then training cases drawn with [data] split_seed
+    target: str = "lesion"  # "lesion" (BraTS 2023's lesion-wise Dice) or "legacy" (whole-region Dice)
+    lesion_preset: str = "GLI"  # kerasbrain.metrics.lesion_wise.PRESETS
+
+    def __post_init__(self):
+        check(self.choose_on in ("validation+train", "validation", "off"), "choose_on",
+              "'validation+train', 'validation' or 'off'", self.choose_on)
+        check(self.max_cases >= 1, "max_cases", "must be at least 1", self.max_cases)
+        check(self.target in ("lesion", "legacy"), "target", "'lesion' or 'legacy'", self.target)
+        check(self.lesion_preset in ("GLI", "MET", "PED", "MEN", "SSA"), "lesion_preset",
+              "GLI, MET, PED, MEN or SSA", self.lesion_preset)
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -105,6 +128,7 @@ class Config:
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     augment: bool = True
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    postprocessing: PostprocessingConfig = field(default_factory=PostprocessingConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
 
     def to_dict(self) -> dict:

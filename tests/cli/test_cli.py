@@ -50,6 +50,64 @@ def test_train_prints_where_outputs_are(trained):
     assert json.loads((run_dir / "config.json").read_text())["model"]["depth"] == 2
 
 
+def test_train_chooses_its_post_processing_as_evaluate_would_on_the_same_cases(trained):
+    from kerasbrain.evaluation.postprocess_choice import RECORD, choice_cases
+
+    root, data, run_dir = trained
+    record = json.loads((run_dir / RECORD).read_text())
+    split = json.loads((run_dir / "split.json").read_text())
+    ids = choice_cases(split, "validation+train", 16)  # the defaults: every case of this small dataset
+    assert [r["case_id"] for r in record["cases"]] == ids["validation"] + ids["train"]
+    assert sorted(ids["validation"] + ids["train"]) == ["BRATS_001", "BRATS_002", "BRATS_003"]
+    inference = json.loads((run_dir / "config.json").read_text())["inference"]
+    choice = (record["min_component_ml"], record["min_enhancing_ml"])
+    assert (inference["min_component_ml"], inference["min_enhancing_ml"]) == choice
+    # evaluate, an independent path, scores the same cases lesion-wise with the run's settings in use
+    result = run("evaluate", "--model", run_dir, "--data", data, "--out", root / "eval_choice",
+                 "--postprocess-target", "lesion")
+    assert result.exit_code == 0, result.output
+    tuning = json.loads((root / "eval_choice" / "summary.json").read_text())["postprocessing"]
+    assert (tuning["best_min_component_ml"], tuning["best_min_enhancing_ml"]) == choice
+    assert (tuning["min_component_ml_in_use"], tuning["min_enhancing_ml_in_use"]) == choice
+    assert tuning["mean_dice_off"] == pytest.approx(record["mean_off"], abs=1e-5)
+    assert tuning["mean_dice_in_use"] == pytest.approx(record["mean_chosen"], abs=1e-5)
+    rows = {r["case_id"]: r for r in csv.DictReader((root / "eval_choice" / "cases.csv").open())}
+    for case in record["cases"]:
+        assert case["chosen"] == pytest.approx([float(rows[case["case_id"]][f"lesion_dice_{k}"])
+                                                for k in ("WT", "TC", "ET")], abs=1e-4)
+
+
+def test_the_choice_is_set_again_for_the_same_model_and_made_again_for_another(trained):
+    import dataclasses
+
+    from kerasbrain.evaluation.postprocess_choice import RECORD
+    from kerasbrain.families import get_family
+
+    root, data, run_dir = trained
+    family = get_family("unet3d")
+    config = family.load_config(str(root / "tiny.toml"))
+    original = json.loads((run_dir / RECORD).read_text())
+    config_json = json.loads((run_dir / "config.json").read_text())
+    config_json["inference"].update(min_component_ml=0.0, min_enhancing_ml=0.0)  # as a resumed run rewrites it
+    (run_dir / "config.json").write_text(json.dumps(config_json))
+    planted = {**original, "min_component_ml": 0.2, "min_enhancing_ml": 0.05}
+    (run_dir / RECORD).write_text(json.dumps(planted))
+    lines = []
+    assert family.choose_postprocessing(run_dir, data, config, lines.append) == planted
+    assert lines == []  # nothing predicted: the same model and settings
+    inference = json.loads((run_dir / "config.json").read_text())["inference"]
+    assert (inference["min_component_ml"], inference["min_enhancing_ml"]) == (0.2, 0.05)
+    (run_dir / RECORD).write_text(json.dumps({**planted, "asked": {**planted["asked"], "model_sha256": "0" * 64}}))
+    record = family.choose_postprocessing(run_dir, data, config, lines.append)  # "another model": chosen again
+    assert sum("post-processing [" in line for line in lines) == 3
+    assert record == json.loads((run_dir / RECORD).read_text()) and record["cases"] == original["cases"]
+    inference = json.loads((run_dir / "config.json").read_text())["inference"]
+    assert (inference["min_component_ml"], inference["min_enhancing_ml"]) == (original["min_component_ml"],
+                                                                              original["min_enhancing_ml"])
+    off = dataclasses.replace(config, postprocessing=dataclasses.replace(config.postprocessing, choose_on="off"))
+    assert family.choose_postprocessing(run_dir, data, off, lines.append) is None
+
+
 def test_evaluate_writes_per_case_and_summary(trained):
     root, data, run_dir = trained
     result = run("evaluate", "--model", run_dir, "--data", data, "--out", root / "eval")
@@ -66,10 +124,14 @@ def test_evaluate_writes_per_case_and_summary(trained):
     assert "| dice_WT |" in result.output
     # the post-processing these cases favour, consistent with the per-case Dice with both rules off
     tuning = summary["postprocessing"]
-    assert tuning["min_enhancing_ml_in_use"] == tuning["min_component_ml_in_use"] == 0.0
+    inference = json.loads((run_dir / "config.json").read_text())["inference"]  # as training chose it
+    assert tuning["min_component_ml_in_use"] == inference["min_component_ml"]
+    assert tuning["min_enhancing_ml_in_use"] == inference["min_enhancing_ml"]
     assert "min_component_ml =" in result.output and "min_enhancing_ml =" in result.output
     mean_dice = np.mean([[float(r[f"dice_{k}"]) for k in ("WT", "TC", "ET")] for r in rows])
-    assert tuning["mean_dice_off"] == pytest.approx(mean_dice, abs=1e-6) == tuning["mean_dice_in_use"]
+    assert tuning["mean_dice_in_use"] == pytest.approx(mean_dice, abs=1e-6)
+    if (tuning["min_component_ml_in_use"], tuning["min_enhancing_ml_in_use"]) == (0.0, 0.0):
+        assert tuning["mean_dice_off"] == pytest.approx(mean_dice, abs=1e-6)
     for key in ("min_component_ml", "min_enhancing_ml"):
         by = tuning[f"mean_dice_by_{key}"]
         assert by[str(tuning[f"best_{key}"])] == max(by.values()) == tuning["mean_dice_best"] >= tuning["mean_dice_off"]

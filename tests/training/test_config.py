@@ -59,3 +59,15 @@ def test_slice_configs():
     assert seed004.augmentation.rotation_degrees == 25.0 and seed004.augmentation.elastic  # seed 004's +-25 degrees
     with pytest.raises(ConfigError, match=r"\[\[stages\]\] #1: unknown key"):
         slice_config_from_dict({"stages": [{"epoch": 3}]})
+
+
+def test_postprocessing_choice_settings():
+    config = config_from_dict({"postprocessing": {"choose_on": "validation", "max_cases": 5, "target": "legacy"}})
+    assert (config.postprocessing.choose_on, config.postprocessing.max_cases) == ("validation", 5)
+    assert Config().postprocessing.choose_on == "validation+train" and Config().postprocessing.target == "lesion"
+    with pytest.raises(ConfigError, match=r"choose_on.*'validation\+train', 'validation' or 'off'.*'train'"):
+        config_from_dict({"postprocessing": {"choose_on": "train"}})
+    with pytest.raises(ConfigError, match="lesion_preset"):
+        config_from_dict({"postprocessing": {"lesion_preset": "BRATS"}})
+    with pytest.raises(ConfigError, match="max_cases"):
+        config_from_dict({"postprocessing": {"max_cases": 0}})

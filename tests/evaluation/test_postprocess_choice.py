@@ -1,0 +1,74 @@
+"""A run's post-processing chosen when training ends: which cases, which thresholds, where it goes."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+
+from kerasbrain.data.labels import EDEMA
+from kerasbrain.evaluation.postprocess_choice import RECORD, choice_cases, choose_on_cases, island_volumes_ml
+
+
+def test_validation_cases_come_first_then_seeded_training_cases_up_to_the_limit():
+    split = {"train": [f"T{i:02d}" for i in range(13)], "validation": ["V1", "V2", "V3"]}
+    assert choice_cases(split, "validation", 16) == {"validation": ["V1", "V2", "V3"], "train": []}
+    both = choice_cases(split, "validation+train", 8, seed=0)
+    assert both["validation"] == ["V1", "V2", "V3"] and len(both["train"]) == 5
+    assert set(both["train"]) <= set(split["train"]) and both["train"] == sorted(both["train"])
+    assert choice_cases(split, "validation+train", 8, seed=0) == both  # seeded
+    assert any(choice_cases(split, "validation+train", 8, seed=s)["train"] != both["train"] for s in (1, 2, 3))
+    assert choice_cases(split, "validation+train", 99)["train"] == split["train"]  # all when they fit
+    assert choice_cases(split, "validation+train", 2) == {"validation": ["V1", "V2"], "train": []}
+    assert choice_cases({"train": ["A", "B"], "validation": []}, "validation", 16) == {"validation": [], "train": []}
+
+
+def _case(case_id, truth):
+    grid = types.SimpleNamespace(spacing=(1.0, 1.0, 1.0))
+    return types.SimpleNamespace(case_id=case_id, labels=truth, grid=grid)
+
+
+def _two_cases():
+    """Case A: one lesion found, plus a false island of 27 voxels (0.027 mL). Case B: a lesion and a
+    real satellite of 343 voxels (0.343 mL), both found. All edema, so TC and ET are empty (Dice 1)."""
+    truth_a = np.zeros((48, 48, 48), np.uint8)
+    truth_a[5:15, 5:15, 5:15] = EDEMA  # 1,000 voxels
+    pred_a = truth_a.copy()
+    pred_a[30:33, 30:33, 30:33] = EDEMA
+    truth_b = truth_a.copy()
+    truth_b[30:37, 30:37, 30:37] = EDEMA
+    return [("validation", _case("A", truth_a)), ("train", _case("B", truth_b))], {"A": pred_a, "B": truth_b.copy()}
+
+
+def test_the_threshold_that_drops_false_islands_but_keeps_real_satellites_is_chosen():
+    cases, predictions = _two_cases()
+    record = choose_on_cases(cases, lambda case: predictions[case.case_id], target="lesion", progress=lambda _: None)
+    # lesion-wise WT by hand: off A (1 + 0) / 2 = 0.5, B 1; islands < 0.1 or 0.2 mL: A 1, B 1;
+    # < 0.5 mL and up: A 1, B (1 + 0) / 2 = 0.5 (the satellite is missed). Ties go to the smaller: 0.1.
+    assert (record["min_component_ml"], record["min_enhancing_ml"]) == (0.1, 0.0)
+    assert record["mean_off"] == pytest.approx(((0.5 + 1 + 1) / 3 + 1) / 2, abs=1e-6)
+    assert record["mean_chosen"] == pytest.approx(1.0)
+    means = {(m["min_component_ml"], m["min_enhancing_ml"]): m["mean"] for m in record["means"]}
+    assert means[0.5, 0.0] == pytest.approx((1 + (0.5 + 1 + 1) / 3) / 2, abs=1e-6)
+    assert len(means) == 49
+    rows = {r["case_id"]: r for r in record["cases"]}
+    assert rows["A"]["subset"] == "validation" and rows["A"]["islands_ml"] == [1.0, 0.027]
+    assert rows["A"]["off"] == [0.5, 1.0, 1.0] and rows["A"]["chosen"] == [1.0, 1.0, 1.0]
+    assert rows["B"]["islands_ml"] == [1.0, 0.343] and rows["B"]["off"] == rows["B"]["chosen"] == [1.0, 1.0, 1.0]
+
+
+def test_the_whole_region_dice_can_be_the_target():
+    cases, predictions = _two_cases()
+    record = choose_on_cases(cases, lambda case: predictions[case.case_id], target="legacy", progress=lambda _: None)
+    assert record["min_component_ml"] == 0.1 and record["target"] == "legacy"
+    assert record["mean_off"] == pytest.approx(((2000 / 2027 + 2) / 3 + 1) / 2, abs=1e-6)  # A: 1,027 vs 1,000 voxels
+    means = {(m["min_component_ml"], m["min_enhancing_ml"]): m["mean"] for m in record["means"]}
+    assert means[0.5, 0.0] == pytest.approx((1 + (2000 / 2343 + 2) / 3) / 2, abs=1e-6)  # B loses its satellite
+
+
+def test_island_volumes_follow_the_spacing():
+    labels = np.zeros((10, 10, 10), np.uint8)
+    labels[0:2, 0:2, 0:2] = 1
+    labels[5:9, 5:9, 5:9] = 3
+    assert island_volumes_ml(labels, (2.0, 1.0, 1.0)) == [0.128, 0.016]
+    assert island_volumes_ml(np.zeros((3, 3, 3)), (1, 1, 1)) == []
