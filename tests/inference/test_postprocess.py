@@ -123,3 +123,21 @@ def test_predict_passes_the_island_threshold_to_the_post_processing(tmp_path, ms
     written = np.asarray(nib.load(tmp_path / "out.nii.gz").dataobj)
     expected = remove_small_components(raw, nib.load(source).header.get_zooms()[:3], 0.3)
     assert (written > 0).sum() == (expected > 0).sum()
+
+
+def test_each_distinct_label_map_is_scored_once():
+    island = case(40)  # 40 enhancing voxels: 0.04 mL at 1 mm
+    island[0, 0, 0] = EDEMA  # a 0.001 mL island
+    truth = case(40)
+    calls = []
+
+    def score(labels, reference):
+        calls.append(1)
+        return region_dice(labels, reference)
+
+    scores = postprocessing_scores(island, truth, (1.0, 1.0, 1.0), score=score)
+    # 49 pairs, 4 maps: the island kept (0 mL) or removed (any other), the enhancing tumour kept
+    # (0 mL) or relabelled (0.05 mL and up)
+    assert len(scores) == 49 and len(calls) == 4
+    for (c, e), value in scores.items():
+        assert value == region_dice(postprocess(island, (1.0, 1.0, 1.0), c, e), truth)
