@@ -9,8 +9,8 @@ once, with the run's inference settings and no post-processing; then the two thr
 (`inference/postprocess.choose_postprocessing`, for the lesion-wise Dice, GLI settings) on
 
 - `validation`: the run's validation cases alone (what `--subset validation` gave before);
-- `validation+train`: those and training cases up to 16 (`[postprocessing]`'s defaults, what
-  `kerasbrain train` now does when it ends),
+- `validation+train 8`: those and training cases up to 8 in all (`[postprocessing]`'s defaults,
+  what `kerasbrain train` does when it ends), and `validation+train 16`: up to 16,
 
 and each choice is scored on the held-out cases, beside no post-processing: mean lesion-wise and
 whole-region Dice per region and the false-positive whole-tumour islands left. One JSON line per
@@ -46,7 +46,11 @@ from kerasbrain.inference.predict_volume import predict_case  # noqa: E402
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores  # noqa: E402
 from kerasbrain.metrics.numpy_metrics import region_scores  # noqa: E402
 
-CASE_SETS = ("validation", "validation+train")
+#: (name, choose_on, max_cases): the validation cases alone, and with training cases up to 8 (the
+#: default) and 16
+CASE_SETS = (("validation", "validation", 16), ("validation+train 8", "validation+train", 8),
+             ("validation+train 16", "validation+train", 16))
+NAMES = ("off",) + tuple(name for name, _, _ in CASE_SETS)
 
 
 def predicted(session, folder: Path, progress=print) -> dict:
@@ -88,8 +92,8 @@ def race_line(race: Path, progress=print) -> dict:
             "date": time.strftime("%Y-%m-%d"), "train_cases": len(train), "heldout_cases": len(heldout),
             "epochs": sum(1 for _ in open(run / "history.csv")) - 1,
             "predict_seconds": round(time.monotonic() - start, 1), "off": held_out_scores(heldout, (0.0, 0.0))}
-    for name in CASE_SETS:
-        ids = choice_cases(split, name, 16)
+    for name, choose_on, max_cases in CASE_SETS:
+        ids = choice_cases(split, choose_on, max_cases)
         chosen = ids["validation"] + ids["train"]
         tables = [postprocessing_scores(train[c][0], train[c][1], train[c][2],
                                         score=lesion_dice_score(train[c][2], LesionSettings())) for c in chosen]
@@ -104,7 +108,7 @@ def table(path) -> str:
     out = ["| run | chosen on | islands / enhancing below (mL) | held-out lesion-wise Dice WT / TC / ET | "
            "Dice WT / TC / ET | false WT islands left |", "|---|---|---|---|---|---|"]
     for i, line in enumerate(lines, 1):
-        for name in ("off",) + CASE_SETS:
+        for name in NAMES:
             r = line[name]
             what = "nothing (off)" if name == "off" else f"{name} ({r['cases']} cases)"
             pair = "-" if name == "off" else f"{r['min_component_ml']:g} / {r['min_enhancing_ml']:g}"
@@ -125,7 +129,7 @@ def main():
         return
     for race in args.race:
         line = race_line(race)
-        summary = "; ".join(f"{name}: {line[name]['lesion_dice_WT']:.3f}" for name in ("off",) + CASE_SETS)
+        summary = "; ".join(f"{name}: {line[name]['lesion_dice_WT']:.3f}" for name in NAMES)
         print_result(line, f"{race}: held-out lesion-wise WT {summary}", args.json)
 
 

@@ -56,7 +56,7 @@ def test_train_chooses_its_post_processing_as_evaluate_would_on_the_same_cases(t
     root, data, run_dir = trained
     record = json.loads((run_dir / RECORD).read_text())
     split = json.loads((run_dir / "split.json").read_text())
-    ids = choice_cases(split, "validation+train", 16)  # the defaults: every case of this small dataset
+    ids = choice_cases(split, "validation+train", 8)  # the defaults: every case of this small dataset
     assert [r["case_id"] for r in record["cases"]] == ids["validation"] + ids["train"]
     assert sorted(ids["validation"] + ids["train"]) == ["BRATS_001", "BRATS_002", "BRATS_003"]
     inference = json.loads((run_dir / "config.json").read_text())["inference"]

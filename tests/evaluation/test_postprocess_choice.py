@@ -72,3 +72,21 @@ def test_island_volumes_follow_the_spacing():
     labels[5:9, 5:9, 5:9] = 3
     assert island_volumes_ml(labels, (2.0, 1.0, 1.0)) == [0.128, 0.016]
     assert island_volumes_ml(np.zeros((3, 3, 3)), (1, 1, 1)) == []
+
+
+def test_a_run_without_cases_to_choose_on_keeps_its_thresholds(tmp_path):
+    from kerasbrain.evaluation.postprocess_choice import choose_run_postprocessing
+    from kerasbrain.inference.config import InferenceConfig
+    from kerasbrain.training.config import PostprocessingConfig
+
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["A", "B"], "validation": []}))
+    (tmp_path / "best.keras").write_bytes(b"a model")
+    (tmp_path / "config.json").write_text(json.dumps({"inference": {"min_component_ml": 0.5}}))
+    session = types.SimpleNamespace(config=InferenceConfig(min_component_ml=0.5))
+    lines = []
+    settings = PostprocessingConfig(choose_on="validation")
+    assert choose_run_postprocessing(tmp_path, tmp_path / "data", session, settings, progress=lines.append) is None
+    assert lines == ["post-processing: no case to choose on; [inference] keeps its thresholds"]
+    assert json.loads((tmp_path / "config.json").read_text()) == {"inference": {"min_component_ml": 0.5}}
+    assert not (tmp_path / RECORD).exists()
+    assert choose_run_postprocessing(tmp_path, tmp_path, session, PostprocessingConfig(choose_on="off")) is None
