@@ -69,8 +69,9 @@ class VolumetricFamily(ModelFamily):
         with distributed(config.distribution, config.training.batch_size, progress) as where:
             result = train_unet3d(data, where.run_dir(out), config, epochs, steps_per_epoch, progress=progress,
                                   time_budget=time_budget, data_shard=where.data_shard())
-            if where.chief:
-                result["postprocessing"] = self.choose_postprocessing(out, data, config, progress)
+            chief = where.chief
+        if chief:  # one process predicts, outside the training's distribution
+            result["postprocessing"] = self.choose_postprocessing(out, data, config, progress)
         return result
 
     def choose_postprocessing(self, run_dir, data, config, progress=print):
