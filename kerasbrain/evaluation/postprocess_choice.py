@@ -87,9 +87,11 @@ def choose_on_cases(cases, predict, target: str = "lesion", lesion=None, progres
                       for (c, e), m in sorted(means.items())]}
 
 
-def choose_run_postprocessing(run_dir, data_dir, session, settings, split_seed: int = 0, progress=print) -> dict | None:
-    """Choose `run_dir`'s post-processing as `settings` (`PostprocessingConfig`) asks, with `session`
-    (the family's `VolumeSession` of its best model), write `RECORD` and set the choice in its
+def choose_run_postprocessing(run_dir, data_dir, inference, open_session, settings, split_seed: int = 0,
+                              progress=print) -> dict | None:
+    """Choose `run_dir`'s post-processing as `settings` (`PostprocessingConfig`) asks, with its
+    `inference` settings (`InferenceConfig`) and `open_session()` (the family's `VolumeSession` of
+    its best model, opened only when cases are predicted), write `RECORD` and set the choice in its
     `config.json`. None when `choose_on` is "off" or the run has no case to choose on."""
     import json
 
@@ -102,7 +104,7 @@ def choose_run_postprocessing(run_dir, data_dir, session, settings, split_seed: 
     run_dir = Path(run_dir)
     if settings.choose_on == "off":
         return None
-    raw_cfg = replace(session.config, min_component_ml=0.0, min_enhancing_ml=0.0)
+    raw_cfg = replace(inference, min_component_ml=0.0, min_enhancing_ml=0.0)
     # what the choice depends on (JSON's types, to compare with a record read back)
     asked = json.loads(json.dumps({**asdict(settings), "inference": asdict(raw_cfg),
                                    "model_sha256": model_digest(run_dir / BEST_MODEL)}))
@@ -119,6 +121,7 @@ def choose_run_postprocessing(run_dir, data_dir, session, settings, split_seed: 
         return None
     found = {c.case_id: c for c in discover(data_dir).labelled()}
     cases = [(subset, load_case(found[cid])) for subset in ("validation", "train") for cid in ids[subset]]
+    session = open_session()
     progress(f"choosing post-processing for the {settings.target} Dice on {len(ids['validation'])} validation "
              f"and {len(ids['train'])} training cases")
 

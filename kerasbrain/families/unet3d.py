@@ -5,6 +5,8 @@ whole volumes: `evaluation/segmentation.py`; prediction in the input's own grid:
 `inference/predict_volume.py`; serving signature: `export/signatures.volume_segmentation_endpoint`.
 The run's `[inference]` settings and target spacing travel into the exported manifest, so a case
 predicted through a server matches local prediction with the same model.
+Long (~300 lines) but one concern: every verb of this family (train, folds, local and served
+sessions, evaluate, predict), each a thin call into the modules named above.
 """
 
 from __future__ import annotations
@@ -78,13 +80,10 @@ class VolumetricFamily(ModelFamily):
         """The run's `[inference]` post-processing chosen on its cases (`[postprocessing]`;
         `evaluation/postprocess_choice.py`); folds leave it to `kerasbrain crossval`."""
         from kerasbrain.evaluation.postprocess_choice import choose_run_postprocessing
-        from kerasbrain.runs import BEST_MODEL
 
-        if config.postprocessing.choose_on == "off":
-            return None
-        _, session = self.local_session(Path(run_dir) / BEST_MODEL)
-        return choose_run_postprocessing(run_dir, data, session, config.postprocessing, config.data.split_seed,
-                                         progress)
+        return choose_run_postprocessing(run_dir, data, config.inference,
+                                         lambda: self.local_session(Path(run_dir) / "best.keras")[1],
+                                         config.postprocessing, config.data.split_seed, progress)
 
     def _train_folds(self, data, out: Path, config, fold: str, time_budget, progress, epochs, steps_per_epoch):
         """Train fold K or every fold (OUT/fold_K), then predict each fold's validation cases (`oof/`)."""

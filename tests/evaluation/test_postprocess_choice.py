@@ -82,11 +82,17 @@ def test_a_run_without_cases_to_choose_on_keeps_its_thresholds(tmp_path):
     (tmp_path / "split.json").write_text(json.dumps({"train": ["A", "B"], "validation": []}))
     (tmp_path / "best.keras").write_bytes(b"a model")
     (tmp_path / "config.json").write_text(json.dumps({"inference": {"min_component_ml": 0.5}}))
-    session = types.SimpleNamespace(config=InferenceConfig(min_component_ml=0.5))
+    inference = InferenceConfig(min_component_ml=0.5)
+
+    def open_session():
+        raise AssertionError("no case to predict: the model is not loaded")
+
     lines = []
     settings = PostprocessingConfig(choose_on="validation")
-    assert choose_run_postprocessing(tmp_path, tmp_path / "data", session, settings, progress=lines.append) is None
+    assert choose_run_postprocessing(tmp_path, tmp_path / "data", inference, open_session, settings,
+                                     progress=lines.append) is None
     assert lines == ["post-processing: no case to choose on; [inference] keeps its thresholds"]
     assert json.loads((tmp_path / "config.json").read_text()) == {"inference": {"min_component_ml": 0.5}}
     assert not (tmp_path / RECORD).exists()
-    assert choose_run_postprocessing(tmp_path, tmp_path, session, PostprocessingConfig(choose_on="off")) is None
+    assert choose_run_postprocessing(tmp_path, tmp_path, inference, open_session,
+                                     PostprocessingConfig(choose_on="off")) is None
