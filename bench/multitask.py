@@ -1,6 +1,7 @@
 """Classification families: training and inference images per second at 224 x 224.
 
     python bench/multitask.py [--batch 16] [--steps 3] [--encoders resnet18 resnet50] [--tasks both class]
+                              [--precision fp32|bf16|auto]
 
 `both` is the multi-task network (class head + mask decoder, seeds 000 / 001), `class` the
 single-task classifier. Training steps use the real losses with per-task sample weights (every
@@ -21,7 +22,7 @@ import numpy as np  # noqa: E402
 from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.models.multitask import MultiTaskNet  # noqa: E402
-from kerasbrain.runtime import resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
 from kerasbrain.training.config_multitask import MultiTaskConfig  # noqa: E402
 from kerasbrain.training.train_multitask import multitask_losses  # noqa: E402
 
@@ -36,6 +37,8 @@ def main():
     parser.add_argument("--encoders", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--tasks", nargs="+", default=["both", "class"], choices=sorted(TASKS))
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="Dtype policy of the networks (fp32: the earlier rows'; auto: as training resolves it).")
     add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -47,7 +50,8 @@ def main():
     for encoder in args.encoders:
         for kind in args.tasks:
             tasks = TASKS[kind]
-            model = MultiTaskNet(encoder, tasks=tasks)
+            with precision_policy(args.precision, training=True):
+                model = MultiTaskNet(encoder, tasks=tasks)
             losses, weights, metrics = multitask_losses(MultiTaskConfig(), tasks)
             model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=losses, loss_weights=weights, jit_compile=jit)
             y = {"class": labels, "mask": mask}
@@ -59,7 +63,7 @@ def main():
             report("  train step", train, args.batch, "images")
             report("  inference", infer, args.batch, "images")
             record(args.json, "multitask", encoder=encoder, tasks="+".join(tasks), params=model.count_params(),
-                   batch=args.batch, size=args.size, jit_compile=bool(jit),
+                   batch=args.batch, size=args.size, jit_compile=bool(jit), precision=model.dtype_policy.name,
                    train_images_per_second=args.batch / statistics.median(train),
                    inference_images_per_second=args.batch / statistics.median(infer), steps=args.steps)
     print(f"peak memory: {peak_rss_gb():.2f} GB")

@@ -1,6 +1,6 @@
 """2-D slice models: training and inference images per second at 256 x 256.
 
-    python bench/slices.py [--batch 8] [--steps 3] [--models scratch resnet50 efficientnet_b0]
+    python bench/slices.py [--batch 8] [--steps 3] [--models scratch resnet50 efficientnet_b0] [--precision fp32|bf16|auto]
 
 Scratch is seed 002's U-Net (32 base filters, depth 4); resnet50 / efficientnet_b0 are seed 004's
 encoder U-Nets. Random weights: speed does not depend on them.
@@ -22,7 +22,7 @@ from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.encoder_unet import EncoderUNet  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
-from kerasbrain.runtime import resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
 
 
 def build(name):
@@ -38,6 +38,8 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["scratch", "resnet50", "efficientnet_b0"])
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="Dtype policy of the networks (fp32: the earlier rows'; auto: as training resolves it).")
     add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -46,7 +48,8 @@ def main():
     jit = resolve_jit_compile(args.compile_mode)
     print(f"backend={keras.backend.backend()} jit_compile={jit} batch={args.batch} 256x256x3")
     for name in args.models:
-        model = build(name)
+        with precision_policy(args.precision, training=True):
+            model = build(name)
         model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=DiceCELoss(batch_dice=True), jit_compile=jit)
         print(f"{name}: {model.count_params():,} parameters")
         train = timed(lambda: model.train_on_batch(x, y), args.steps)
@@ -54,7 +57,7 @@ def main():
         report("  train step", train, args.batch, "images")
         report("  inference", infer, args.batch, "images")
         record(args.json, "slices", model=name, params=model.count_params(), batch=args.batch, size=256,
-               jit_compile=bool(jit), train_images_per_second=args.batch / statistics.median(train),
+               jit_compile=bool(jit), precision=model.dtype_policy.name, train_images_per_second=args.batch / statistics.median(train),
                inference_images_per_second=args.batch / statistics.median(infer), steps=args.steps)
     print(f"peak memory: {peak_rss_gb():.2f} GB")
 

@@ -1,10 +1,13 @@
 """Training speed of the default 3-D U-Net: seconds per step at batch 1 on 4 x 128^3 patches.
 
-    python bench/train_step.py [--compile-mode auto|graph|xla] [--steps 5] [--patch 128] [--architecture unet|resenc]
+    python bench/train_step.py [--compile-mode auto|graph|xla] [--steps 5] [--patch 128] [--batch 1]
+                               [--architecture unet|resenc] [--precision fp32|bf16|auto]
 
 Prints the backend, the compile mode that was used, the parameter count, the forward FLOPs of one
 patch (TensorFlow) and the median step time. `--architecture resenc` measures nnU-Net's
-residual-encoder U-Net (ResEnc-M blocks) at the same width as the default U-Net.
+residual-encoder U-Net (ResEnc-M blocks) at the same width as the default U-Net. `--precision`
+(default fp32, the earlier rows' precision; `auto` resolves as training does) builds the network
+under that dtype policy.
 """
 
 import argparse
@@ -22,7 +25,7 @@ from common import add_json_option, forward_flops, peak_rss_gb, record, report, 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.resenc_unet import ResEncUNet  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
-from kerasbrain.runtime import resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
 
 
 def main():
@@ -32,10 +35,12 @@ def main():
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--architecture", choices=["unet", "resenc"], default="unet")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     add_json_option(parser)
     args = parser.parse_args()
     jit = resolve_jit_compile(args.compile_mode)
-    model = UNet() if args.architecture == "unet" else ResEncUNet(base_filters=16)
+    with precision_policy(args.precision, training=True):
+        model = UNet() if args.architecture == "unet" else ResEncUNet(base_filters=16)
     flops = forward_flops(model, (1,) + (args.patch,) * 3 + (4,))
     model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=jit)
     rng = np.random.default_rng(0)
@@ -44,7 +49,7 @@ def main():
     y = (rng.uniform(size=shape + (3,)) > 0.9).astype("float32")
     print(f"backend={keras.backend.backend()} jit_compile={jit} architecture={args.architecture} "
           f"params={model.count_params():,} forward GFLOPs per patch={flops / 1e9 if flops else float('nan'):.1f} "
-          f"input={x.shape}")
+          f"input={x.shape} policy={model.dtype_policy.name}")
     times = timed(lambda: model.train_on_batch(x, y), args.steps, warmup=1)
     report("train step", times, args.batch, "patches")
     print(f"peak memory: {peak_rss_gb():.2f} GB")
@@ -52,7 +57,7 @@ def main():
 
     record(args.json, "train_step", architecture=args.architecture, forward_flops_per_patch=flops,
            jit_compile=bool(jit), params=model.count_params(), batch=args.batch,
-           patch=args.patch, seconds_per_step=statistics.median(times), steps=len(times), peak_gb=peak_rss_gb())
+           patch=args.patch, precision=model.dtype_policy.name, seconds_per_step=statistics.median(times), steps=len(times), peak_gb=peak_rss_gb())
 
 
 if __name__ == "__main__":

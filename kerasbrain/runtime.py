@@ -7,13 +7,18 @@ faster choice. Keras's own "auto" picks XLA on TensorFlow everywhere, so kerasbr
 
 Precision: "bf16" builds models under Keras's `mixed_bfloat16` policy (bfloat16 compute, float32
 weights; kerasbrain's final activations, losses and metrics stay float32), "fp32" under
-`float32`, and "auto" picks bf16 on a GPU with bfloat16 tensor cores (compute capability 8.0 or
-newer) and fp32 elsewhere: CPUs gain nothing from bfloat16 convolutions.
+`float32`. "auto" picks bf16 on a GPU with bfloat16 tensor cores (compute capability 8.0 or
+newer) and, for training only, on a CPU whose instructions compute in bfloat16 natively
+(AVX512_BF16 or AMX-BF16) under TensorFlow's oneDNN kernels, where a 3-D U-Net step measured 1.5x
+faster; fp32 elsewhere (without those instructions bfloat16 is emulated and slower, and XLA on
+a CPU gains nothing from it). Inference stays fp32 on CPUs: see `resolve_precision`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 
 import keras
 
@@ -54,29 +59,67 @@ def gpu_compute_capability() -> float | None:
     return None
 
 
-def resolve_precision(mode: str = "auto") -> str:
-    """Map a precision mode to a Keras dtype policy name (see the module docstring)."""
+#: CPU flags (Linux /proc/cpuinfo) of instructions that multiply bfloat16 natively.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset:
+    """The first processor's feature flags (empty where /proc/cpuinfo does not exist)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_trains_faster_in_bf16() -> bool:
+    """True where bfloat16 training is native and fast: TensorFlow's oneDNN kernels on a CPU with
+    AVX512_BF16 or AMX-BF16 (`TF_ENABLE_ONEDNN_OPTS=0` turns oneDNN, and so this, off)."""
+    return (keras.backend.backend() == "tensorflow" and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+            and any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS))
+
+
+def resolve_precision(mode: str = "auto", training: bool = False) -> str:
+    """Map a precision mode to a Keras dtype policy name (see the module docstring).
+
+    `training=True` lets "auto" pick bf16 on a CPU with native bfloat16 too; prediction keeps fp32
+    there (whole-volume prediction gained less and its probabilities feed calibrated uncertainty).
+    """
     if mode not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={mode!r}")
     if mode == "auto":
         capability = gpu_compute_capability()
-        mode = "bf16" if capability is not None and capability >= 8.0 else "fp32"
+        if capability is not None:
+            mode = "bf16" if capability >= 8.0 else "fp32"
+        else:
+            mode = "bf16" if training and cpu_trains_faster_in_bf16() else "fp32"
     return _POLICIES[mode]
 
 
 @contextlib.contextmanager
-def precision_policy(mode: str = "auto"):
+def precision_policy(mode: str = "auto", training: bool = False):
     """Build models inside this block at `mode`'s precision; the global policy is restored afterwards.
 
     Layers take their dtype policy when they are created, so a model built (or loaded) here keeps
-    this precision for its whole life.
+    this precision for its whole life. `training`: see `resolve_precision`. Yields the policy's name.
     """
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(mode))
+    policy = resolve_precision(mode, training)
+    keras.config.set_dtype_policy(policy)
     try:
-        yield
+        yield policy
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def precision_note(policy: str, mode: str) -> str:
+    """The line a trainer prints about the precision it computes in."""
+    hint = '; "fp32" turns bfloat16 off' if policy != "float32" else ""
+    return f'computing in {policy} ([training] precision = "{mode}"{hint})'
 
 
 def resolve_jit_compile(mode: str = "auto") -> bool:

@@ -80,7 +80,7 @@ class TrainingConfig:
     lr_schedule: str = "cosine"  # "cosine" or "constant"
     fg_fraction: float = 0.33
     compile_mode: str = "auto"  # see kerasbrain.runtime
-    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it); see kerasbrain.runtime
+    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU has it); kerasbrain.runtime
     seed: int = 0
     workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE
     # where patches are augmented: "host" (tf.data workers), "device" (inside the compiled step,

@@ -67,7 +67,7 @@ class SliceTraining:
     plateau_factor: float = 0.1
     seed: int = 0
     compile_mode: str = "auto"
-    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on a GPU that has it)
+    precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU computes it natively)
     bn_recalibration_batches: int = 16  # precise batch norm before each validation (0 = off); see training/batchnorm.py
     max_slices: int = 0  # 0 = all; a cap for quick runs
 

@@ -21,7 +21,7 @@ from kerasbrain.losses import PerSampleDiceBCELoss
 from kerasbrain.metrics import RegionDice
 from kerasbrain.models.multitask import MultiTaskNet
 from kerasbrain.runs import SPLIT_FILE
-from kerasbrain.runtime import precision_policy, resolve_jit_compile
+from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
 from kerasbrain.training.scaffold import run_callbacks, start_run
@@ -81,8 +81,9 @@ def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tas
     augment = (config.augmentation.horizontal_flip, config.augmentation.rotation_degrees) if config.augment else None
     train_ds, steps = image_dataset(*train, t.batch_size, tasks, t.schedule, augment, shuffle=True, seed=t.seed)
     val_ds = image_dataset(*val, t.batch_size, tasks, shuffle=False)[0] if val is not None else None
-    with precision_policy(t.precision):
+    with precision_policy(t.precision, training=True) as policy:
         model = build_multitask_model(config, tasks)
+    progress(precision_note(policy, t.precision))
     losses, loss_weights, metrics = multitask_losses(config, tasks)
     model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay), loss=losses,
                   loss_weights=loss_weights, metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))

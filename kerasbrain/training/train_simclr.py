@@ -20,7 +20,7 @@ from kerasbrain.files import atomic_write, write_json, write_text
 from kerasbrain.models.backbones import encoder_model
 from kerasbrain.models.simclr import SimCLRNet
 from kerasbrain.runs import BEST_MODEL
-from kerasbrain.runtime import precision_policy, resolve_jit_compile
+from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_simclr import SimCLRConfig
 from kerasbrain.training.scaffold import run_callbacks, start_run
@@ -52,8 +52,9 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
     images = load_samples(pool, size, progress)[0]
     probe_images = probe_data(samples, size, config.probe.max_images, t.seed, progress) if config.probe.enabled else None
     dataset, steps = two_view_dataset(images, t.batch_size, t.seed, config.augmentation)
-    with precision_policy(t.precision):
+    with precision_policy(t.precision, training=True) as policy:
         model = SimCLRNet(config.model.encoder, config.model.projection_dims, config.model.temperature)
+    progress(precision_note(policy, t.precision))
     optimizer = keras.optimizers.AdamW(learning_rate_schedule(t, steps), weight_decay=t.weight_decay)
     model.compile(optimizer=optimizer, jit_compile=resolve_jit_compile(t.compile_mode))
     recalibration = BatchNormRecalibration(ImageBatches(images, t.batch_size), t.bn_recalibration_batches)

@@ -21,7 +21,7 @@ from kerasbrain.metrics import RegionDice
 from kerasbrain.models.encoder_unet import EncoderUNet
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
-from kerasbrain.runtime import precision_policy, resolve_jit_compile
+from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.config2d import SliceConfig
 from kerasbrain.training.scaffold import run_callbacks, start_run
@@ -106,8 +106,9 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
     train_ds = slice_dataset(x_train, y_train, t.batch_size, config.augmentation if config.augment else None,
                              seed=t.seed)
     val_ds = slice_dataset(x_val, y_val, t.batch_size, shuffle=False)
-    with precision_policy(t.precision):
+    with precision_policy(t.precision, training=True) as policy:
         model = build_slice_model(config)
+    progress(precision_note(policy, t.precision))
     done = run.completed_epochs
     recalibration = BatchNormRecalibration(SliceBatches(x_train, t.batch_size, seed=t.seed), t.bn_recalibration_batches)
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=t.plateau_patience,

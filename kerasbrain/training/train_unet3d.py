@@ -23,7 +23,7 @@ from kerasbrain.metrics import MeanSoftDice, region_metrics
 from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
-from kerasbrain.runtime import precision_policy, resolve_jit_compile
+from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
@@ -164,11 +164,12 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         val_ds = patch_dataset(val_sampler, batch_size, num_patches=t.validation_patches // shards,
                                num_parallel_calls=parallel, cache=True)
 
-    with precision_policy(t.precision):
+    with precision_policy(t.precision, training=True) as policy:
         model = network = build_model(config)
         if on_device:
             model = DeviceAugmentedTraining(network)
             progress("augmenting patches on the device")
+    progress(precision_note(policy, t.precision))
     loss = build_loss(t.loss)
     channels, _ = training_targets(targets)
     metrics = region_metrics(channels) + [MeanSoftDice()]
