@@ -32,18 +32,22 @@ def report(name: str, times: list[float], unit_per_call: float = 1.0, unit: str 
 
 
 def machine() -> dict:
-    """Where and with what a figure was measured: CPU model and count, date, backend and versions."""
+    """Where and with what a figure was measured: CPU model, count and native bfloat16 instructions,
+    date, backend and versions."""
     import datetime
     import os
     import platform
 
-    cpu = platform.processor()
+    cpu, flags = platform.processor(), set()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        info = open("/proc/cpuinfo").read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in info if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
     line = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpus": os.cpu_count(),
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "cpu_bf16": sorted(flags & {"avx512_bf16", "amx_bf16"})}  # native bfloat16: kerasbrain.runtime
     try:
         import keras
 

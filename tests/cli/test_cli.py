@@ -290,9 +290,13 @@ def test_calibrate_fits_a_temperature_per_region_and_keeps_the_label_map(trained
                    "--probabilities")
         assert done.exit_code == 0, done.output
     labels = [np.asarray(nib.load(tmp_path / f"{n}.nii.gz").dataobj) for n in ("best.keras", "calibrated.keras")]
-    np.testing.assert_array_equal(labels[0], labels[1])  # a temperature never moves the 0.5 threshold
     probs = [np.asarray(nib.load(tmp_path / f"{n}_probabilities.nii.gz").dataobj)
              for n in ("best.keras", "calibrated.keras")]
+    # a temperature never moves the 0.5 threshold: the label maps are equal but where a probability of
+    # this barely trained model is a float rounding away from 0.5 (folded weights round differently)
+    moved = labels[0] != labels[1]
+    assert moved.sum() <= 3, moved.sum()
+    assert (np.abs(probs[0][moved] - 0.5).min(axis=-1) < 1e-4).all(), probs[0][moved]
     inside = probs[0][..., 0] > 0  # the head's crop (0 outside it in both)
     for r, region in enumerate(("WT", "TC", "ET")):  # window blending mixes scaled windows: close, not exact
         np.testing.assert_allclose(probs[1][..., r][inside], scale_probabilities(

@@ -22,7 +22,8 @@ CONFIG = TINY_UNET3D_TOML.replace("batch_size = 2\nvalidation_patches = 2", """b
 validation_patches = 4
 workers = 1
 learning_rate = 0.01
-lr_schedule = 'constant'""")
+lr_schedule = 'constant'
+precision = 'fp32'""")  # equal losses up to summation order: bfloat16 (auto on some CPUs) rounds far coarser
 
 
 def kerasbrain(*args, two_devices=False, env=None):
