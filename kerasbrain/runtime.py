@@ -9,8 +9,8 @@ Precision: "bf16" builds models under Keras's `mixed_bfloat16` policy (bfloat16 
 weights; kerasbrain's final activations, losses and metrics stay float32), "fp32" under
 `float32`. "auto" picks bf16 on a GPU with bfloat16 tensor cores (compute capability 8.0 or
 newer) and, for training only, on a CPU whose instructions compute in bfloat16 natively
-(AVX512_BF16 or AMX-BF16) under TensorFlow's oneDNN kernels, where a 3-D U-Net step measured 1.5x
-faster; fp32 elsewhere (without those instructions bfloat16 is emulated and slower, and XLA on
+(AVX512_BF16 or AMX-BF16) under TensorFlow's oneDNN kernels, where training steps measured 1.1-1.5x
+faster (README); fp32 elsewhere (without those instructions bfloat16 is emulated and slower, and XLA on
 a CPU gains nothing from it). Inference stays fp32 on CPUs: see `resolve_precision`.
 """
 
@@ -87,7 +87,7 @@ def resolve_precision(mode: str = "auto", training: bool = False) -> str:
     """Map a precision mode to a Keras dtype policy name (see the module docstring).
 
     `training=True` lets "auto" pick bf16 on a CPU with native bfloat16 too; prediction keeps fp32
-    there (whole-volume prediction gained less and its probabilities feed calibrated uncertainty).
+    there, so served, exported and in-process probabilities agree and calibrations stay valid.
     """
     if mode not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={mode!r}")
