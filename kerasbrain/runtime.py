@@ -10,8 +10,9 @@ weights; kerasbrain's final activations, losses and metrics stay float32), "fp32
 `float32`. "auto" picks bf16 on a GPU with bfloat16 tensor cores (compute capability 8.0 or
 newer) and, for training only, on a CPU whose instructions compute in bfloat16 natively
 (AVX512_BF16 or AMX-BF16) under TensorFlow's oneDNN kernels, where training steps measured 1.1-1.5x
-faster (README); fp32 elsewhere (without those instructions bfloat16 is emulated and slower, and XLA on
-a CPU gains nothing from it). Inference stays fp32 on CPUs: see `resolve_precision`.
+faster (README); fp32 elsewhere (CPUs without those instructions were not measured, so they stay
+as they were; XLA on a CPU is slow for 3-D either way). Inference stays fp32 on CPUs: see
+`resolve_precision`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 @pytest.mark.parametrize("flags, onednn, expected", [
     ({"avx2", "avx512f", "avx512_bf16"}, "1", "mixed_bfloat16"),
     ({"avx2", "amx_bf16", "amx_tile"}, "1", "mixed_bfloat16"),
-    ({"avx2", "avx512f", "avx512_vnni"}, "1", "float32"),  # bfloat16 would be emulated: slower
+    ({"avx2", "avx512f", "avx512_vnni"}, "1", "float32"),  # no native bfloat16: stays as it was
     ({"avx512_bf16"}, "0", "float32"),  # without oneDNN TensorFlow's plain kernels do not use it
 ])
 def test_auto_trains_in_bf16_only_on_a_cpu_that_computes_it_natively(monkeypatch, flags, onednn, expected):
