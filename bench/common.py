@@ -38,23 +38,30 @@ def machine() -> dict:
     import os
     import platform
 
-    cpu, flags = platform.processor(), set()
+    cpu = platform.processor()
     try:
-        info = open("/proc/cpuinfo").read().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-        flags = set(next(line.split(":", 1)[1].split() for line in info if line.startswith("flags")))
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     line = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpus": os.cpu_count(),
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-            "cpu_bf16": sorted(flags & {"avx512_bf16", "amx_bf16"})}  # native bfloat16: kerasbrain.runtime
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
     try:
         import keras
 
-        line.update(backend=keras.backend.backend(), keras=keras.__version__)
+        from kerasbrain.runtime import NATIVE_BF16_FLAGS, cpu_flags
+
+        line.update(backend=keras.backend.backend(), keras=keras.__version__,
+                    cpu_bf16=sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)))
     except ImportError:
         pass
     return line
+
+
+def add_precision_option(parser, default: str = "fp32") -> None:
+    """`--precision`: the networks' dtype policy (fp32, the earlier rows'; bf16; auto, resolved as
+    training or prediction resolves it: kerasbrain.runtime)."""
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=default,
+                        help="Dtype policy of the networks (fp32: the earlier rows'; auto: as kerasbrain resolves it).")
 
 
 def add_json_option(parser) -> None:

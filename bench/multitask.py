@@ -19,10 +19,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
+from common import add_json_option, add_precision_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.models.multitask import MultiTaskNet  # noqa: E402
-from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import precision_policy, resolve_jit_compile  # noqa: E402
 from kerasbrain.training.config_multitask import MultiTaskConfig  # noqa: E402
 from kerasbrain.training.train_multitask import multitask_losses  # noqa: E402
 
@@ -37,8 +37,7 @@ def main():
     parser.add_argument("--encoders", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--tasks", nargs="+", default=["both", "class"], choices=sorted(TASKS))
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="Dtype policy of the networks (fp32: the earlier rows'; auto: as training resolves it).")
+    add_precision_option(parser)
     add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)

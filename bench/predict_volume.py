@@ -22,7 +22,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
-from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
+from common import add_json_option, add_precision_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.data.layouts import discover, load_case  # noqa: E402
 from kerasbrain.data.preprocess import Preprocessed  # noqa: E402
@@ -30,7 +30,7 @@ from kerasbrain.data.phantom import write_dataset  # noqa: E402
 from kerasbrain.inference.predict_volume import InferenceConfig, predict_files, predict_probabilities  # noqa: E402
 from kerasbrain.intensity import head_statistics  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
-from kerasbrain.runtime import PRECISIONS, precision_policy, predictor  # noqa: E402
+from kerasbrain.runtime import precision_policy, predictor  # noqa: E402
 
 
 def main():
@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mirror", action="store_true")
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    add_precision_option(parser, "auto")
     parser.add_argument("--full-grid", action="store_true", help="No head crop: every window of the full volume.")
     add_json_option(parser)
     args = parser.parse_args()

@@ -17,12 +17,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import add_json_option, peak_rss_gb, record, report, timed  # noqa: E402
+from common import add_json_option, add_precision_option, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.encoder_unet import EncoderUNet  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
-from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import precision_policy, resolve_jit_compile  # noqa: E402
 
 
 def build(name):
@@ -38,8 +38,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["scratch", "resnet50", "efficientnet_b0"])
     parser.add_argument("--compile-mode", default="auto", choices=["auto", "graph", "xla"])
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="Dtype policy of the networks (fp32: the earlier rows'; auto: as training resolves it).")
+    add_precision_option(parser)
     add_json_option(parser)
     args = parser.parse_args()
     rng = np.random.default_rng(0)

@@ -20,12 +20,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from common import add_json_option, forward_flops, peak_rss_gb, record, report, timed  # noqa: E402
+from common import add_json_option, add_precision_option, forward_flops, peak_rss_gb, record, report, timed  # noqa: E402
 
 from kerasbrain.losses import DiceCELoss  # noqa: E402
 from kerasbrain.models.resenc_unet import ResEncUNet  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
-from kerasbrain.runtime import PRECISIONS, precision_policy, resolve_jit_compile  # noqa: E402
+from kerasbrain.runtime import precision_policy, resolve_jit_compile  # noqa: E402
 
 
 def main():
@@ -35,7 +35,7 @@ def main():
     parser.add_argument("--patch", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--architecture", choices=["unet", "resenc"], default="unet")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    add_precision_option(parser)
     add_json_option(parser)
     args = parser.parse_args()
     jit = resolve_jit_compile(args.compile_mode)
