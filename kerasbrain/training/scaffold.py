@@ -1,12 +1,12 @@
 """The trainer scaffold every family shares: the run folder, seeding, resume and the callbacks.
 
-A family's trainer builds its data, model, loss and metrics, then calls `start_run` and
-`run_callbacks` and hands them to `model.fit`. What every run therefore gets, whatever the family:
-`run.json` + `config.json`, a fixed seed, `backup/` (Keras BackupAndRestore made safe against
-`kill -9`: re-running the same command resumes after the last completed epoch, optimizer state
-included, and never reads a half-written backup), `best.keras` (lowest
-monitored value, kept across resumes), `last.keras`, `history.csv`, TensorBoard logs in `logs/`,
-a stop on NaN loss and an optional wall-clock time budget that ends the run cleanly.
+A family's trainer builds its data, model, loss and metrics, then calls `start_run`,
+`build_optimizer_state` and `run_callbacks` and hands them to `model.fit`. What every run therefore
+gets, whatever the family: `run.json` + `config.json`, a fixed seed, `backup/` (Keras
+BackupAndRestore made safe against `kill -9`: re-running the same command resumes after the last
+completed epoch, optimizer state included, and never reads a half-written backup), `best.keras`
+(lowest monitored value, kept across resumes), `last.keras`, `history.csv`, TensorBoard logs in
+`logs/`, a stop on NaN loss and an optional wall-clock time budget that ends the run cleanly.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def start_run(run_dir, family: str, config, seed: int, time_budget: float | None
     if done:
         progress(f"resuming after epoch {done} from {run_dir / 'backup'}")
     return Run(run_dir, done, TimeBudget(time_budget) if time_budget else None)
+
+
+def build_optimizer_state(model) -> None:
+    """Create the compiled optimizer's slots now, before `fit` (as Keras's BackupAndRestore does when
+    it resumes). Left to `fit`, TensorFlow creates them while tracing the training step, and a
+    `tf.function` that creates variables is traced twice: one trace of the step saved per run
+    (~4 s of a tiny 3-D U-Net's 25 s run on 2 cores). JAX builds them before tracing anyway."""
+    if model.built and model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=(), saved_model=None) -> list:
