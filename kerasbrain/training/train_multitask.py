@@ -24,7 +24,7 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
-from kerasbrain.training.scaffold import build_optimizer_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
 from kerasbrain.windows import check_window
 
 
@@ -87,7 +87,7 @@ def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tas
     losses, loss_weights, metrics = multitask_losses(config, tasks)
     model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay), loss=losses,
                   loss_weights=loss_weights, metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
-    build_optimizer_state(model)
+    build_training_state(model, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
     plateau = keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=t.plateau_patience, factor=t.plateau_factor)
     recalibration = BatchNormRecalibration(ImageBatches(train[0], t.batch_size), t.bn_recalibration_batches)

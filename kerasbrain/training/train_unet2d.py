@@ -24,7 +24,7 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.config2d import SliceConfig
-from kerasbrain.training.scaffold import build_optimizer_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
 
 FAMILY_NAME = "unet2d"
 
@@ -125,7 +125,7 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
             raise ValueError("freeze_encoder needs a model with an encoder ([model] encoder = ...)")
         model.compile(optimizer=keras.optimizers.AdamW(stage.learning_rate, weight_decay=t.weight_decay),
                       loss=slice_loss(t.loss), metrics=slice_metrics(), jit_compile=resolve_jit_compile(t.compile_mode))
-        build_optimizer_state(model)
+        build_training_state(model, train_ds)
         progress(f"stage {i}/{len(config.stages)}: {stage.epochs} epochs, lr {stage.learning_rate:g}, "
                  f"encoder {'frozen' if stage.freeze_encoder else 'trainable'}")
         result = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + stage.epochs,

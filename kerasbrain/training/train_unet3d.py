@@ -27,7 +27,7 @@ from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_com
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
-from kerasbrain.training.scaffold import build_optimizer_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
 from kerasbrain.training.split import load_or_create_split
 from kerasbrain.windows import check_window, unet_divisor
 
@@ -189,7 +189,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     model.compile(optimizer=build_optimizer(t, t.epochs * t.steps_per_epoch, time_budget), loss=loss,
                   loss_weights=loss_weights, metrics=metrics, jit_compile=resolve_jit_compile(t.compile_mode))
 
-    build_optimizer_state(model)
+    build_training_state(model, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
     schedule = [BudgetCosineDecay(time_budget, t.learning_rate)] if time_budget and t.lr_schedule == "cosine" else []
     callbacks = run_callbacks(run, monitor, metric_callbacks=[

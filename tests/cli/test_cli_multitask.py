@@ -190,7 +190,10 @@ def _library_heat_map(run_dir, image, method, class_name):
     return rgb, heat, outputs["mask"][0, ..., 0], outputs["class"][0], index
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients", "lime", "shap"])
+# LIME and SHAP are model-agnostic libraries driving predict_on_batch (tested on both backends): once, on
+# TensorFlow, where the 600 forward passes they make take half JAX's time on a CPU
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients",
+                                    pytest.param("lime", marks=once), pytest.param("shap", marks=once)])
 def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method):
     """The CLI's picture is, pixel for pixel, the figure of the map its method computes in-process (each
     method's map has its own known-answer test in tests/evaluation)."""

@@ -1,11 +1,11 @@
-"""The trainer scaffold's optimizer build: the training step is traced once, and resuming still
-restores the optimizer's slots."""
+"""The trainer scaffold's state build: the training step is traced once (a two-output model: the
+compiled losses' trackers as well as the optimizer's slots), and resuming still restores the slots."""
 
 import keras
 import numpy as np
 
 from kerasbrain.training.callbacks import AtomicBackup
-from kerasbrain.training.scaffold import build_optimizer_state
+from kerasbrain.training.scaffold import build_training_state
 
 
 class CountingModel(keras.Model):
@@ -20,51 +20,55 @@ class CountingModel(keras.Model):
 
 def tiny_model():
     inputs = keras.Input((4,))
-    outputs = keras.layers.Dense(2)(keras.layers.Dense(8, activation="relu")(inputs))
-    model = CountingModel(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = CountingModel(inputs, [keras.layers.Dense(2)(hidden), keras.layers.Dense(1)(hidden)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=["mse", "mae"], metrics=[["mae"], []])
     return model
 
 
 def data():
+    """A tf.data stream of 4 different batches of 8, as the trainers feed `fit`."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)
-    return rng.normal(size=(32, 4)).astype("float32"), rng.normal(size=(32, 2)).astype("float32")
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = (rng.normal(size=(32, 2)).astype("float32"), rng.normal(size=(32, 1)).astype("float32"))
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
 
 
 def test_the_training_step_is_traced_once_when_the_optimizer_is_built_first():
-    x, y = data()
     CountingModel.traces = 0
     unbuilt = tiny_model()
-    unbuilt.fit(x, y, batch_size=8, epochs=2, verbose=0)
-    traces_unbuilt = CountingModel.traces  # TensorFlow: twice (once to create the slots); JAX: once
+    unbuilt.fit(data(), epochs=2, verbose=0, shuffle=False)
+    traces_unbuilt = CountingModel.traces  # TensorFlow: twice (once to create the state); JAX: once
 
     CountingModel.traces = 0
     model = tiny_model()
-    build_optimizer_state(model)
+    build_training_state(model, data())
     assert model.optimizer.built and len(model.optimizer.variables) > len(model.trainable_variables)
-    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(model.metrics_variables) >= 8  # the loss, two output losses and a metric: a total and a count each
+    history = model.fit(data(), epochs=2, verbose=0, shuffle=False)
     assert CountingModel.traces == 1, CountingModel.traces
     assert traces_unbuilt >= CountingModel.traces
     assert history.history["loss"][-1] < history.history["loss"][0]
-    build_optimizer_state(model)  # a second call (the next stage of a two-stage run) keeps the state
+    build_training_state(model, data())  # a second call keeps the state
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 8
 
 
 def test_a_resumed_run_restores_the_optimizer_slots_into_the_built_optimizer(tmp_path):
-    x, y = data()
     first = tiny_model()
-    build_optimizer_state(first)
-    first.fit(x, y, batch_size=8, epochs=2, verbose=0,
+    build_training_state(first, data())
+    first.fit(data(), epochs=2, verbose=0, shuffle=False,
               callbacks=[AtomicBackup(str(tmp_path / "backup"), delete_checkpoint=False)])
     resumed = tiny_model()
-    build_optimizer_state(resumed)  # built before the backup is read, as every trainer now does
+    build_training_state(resumed, data())  # built before the backup is read, as every trainer now does
     seen = {}
 
     class Record(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             seen["slots"] = [keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables]
 
-    resumed.fit(x, y, batch_size=8, epochs=3, verbose=0,
+    resumed.fit(data(), epochs=3, verbose=0, shuffle=False,
                 callbacks=[AtomicBackup(str(tmp_path / "backup"), delete_checkpoint=False), Record()])
     saved = [keras.ops.convert_to_numpy(v) for v in first.optimizer.variables]
     assert len(seen["slots"]) == len(saved)
