@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import once
+from tests.conftest import once, once_on
 
 TINY = """
 [data]
@@ -150,7 +150,7 @@ def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path
     assert (outs[0] / "slices.csv").read_text() == (outs[1] / "slices.csv").read_text()
 
 
-@once
+@once_on("jax")  # evens out the two backends' runs (tests/run_all.sh): TensorFlow carries the serving tests
 def test_lgg_compare_quick(slice_run):
     out = slice_run / "compare"
     result = run("reproduce", "seed004", "--data", slice_run / "lgg", "--out", out, "--quick")  # quick: ResNet18
