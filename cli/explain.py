@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.common import echo
+from kerasbrain.evaluation.explain_agnostic import DEFAULT_SAMPLES, MIN_SAMPLES
 
 
 @click.command()
@@ -18,8 +19,10 @@ from cli.common import echo
               show_default=True, help="shap and lime need the explain extra: pip install -e \".[explain]\".")
 @click.option("--layer", help="Encoder layer whose feature maps to use (default: its deepest level, P5).")
 @click.option("--class", "target", help="Class to explain (default: the predicted one).")
+@click.option("--samples", type=click.IntRange(min=MIN_SAMPLES),
+              help=f"Model evaluations for shap and lime (default {DEFAULT_SAMPLES}); fewer: faster, noisier maps.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
-def explain(model_path, image, method, layer, target, out):
+def explain(model_path, image, method, layer, target, samples, out):
     """Draw original | heat map | predicted mask | class probabilities for one image."""
     from kerasbrain.data.pictures import read_rgb
     from kerasbrain.families import family_of_run
@@ -28,5 +31,5 @@ def explain(model_path, image, method, layer, target, out):
     echo(f"explaining {image.name} with {method}")
     family = family_of_run(model_path)
     family.require("explain", model_path)
-    for item in family.explain(model_path, image, out, method, layer, target):
+    for item in family.explain(model_path, image, out, method, layer, target, samples):
         click.echo(str(item))

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Model evaluations per explanation (LIME's perturbed images, SHAP's partition evaluations): the
+#: libraries' usual order of magnitude; fewer is faster and noisier (`kerasbrain explain --samples`).
+DEFAULT_SAMPLES = 300
+#: Below this SHAP's partition splits the image only a few times and LIME's fit has fewer samples than
+#: a 32-pixel image has superpixels: a map of noise, so the CLI refuses it.
+MIN_SAMPLES = 10
+
 
 def _positive_normalised(values: np.ndarray) -> np.ndarray:
     heat = np.maximum(values, 0.0)
@@ -28,7 +35,8 @@ def _require(package: str):
                          "pip install -e \".[explain]\"") from exc
 
 
-def lime_map(predict, image: np.ndarray, class_index: int, num_samples: int = 300, seed: int = 0) -> np.ndarray:
+def lime_map(predict, image: np.ndarray, class_index: int, num_samples: int = DEFAULT_SAMPLES,
+             seed: int = 0) -> np.ndarray:
     """LIME heat map of `class_index` for one uint8 RGB image."""
     lime_image = _require("lime.lime_image")
     explainer = lime_image.LimeImageExplainer(random_state=seed)
@@ -43,7 +51,7 @@ def lime_map(predict, image: np.ndarray, class_index: int, num_samples: int = 30
     return _positive_normalised(values)
 
 
-def shap_map(predict, image: np.ndarray, class_index: int, max_evals: int = 300) -> np.ndarray:
+def shap_map(predict, image: np.ndarray, class_index: int, max_evals: int = DEFAULT_SAMPLES) -> np.ndarray:
     """SHAP (partition explainer, blur masker) heat map of `class_index` for one uint8 RGB image."""
     shap = _require("shap")
     masker = shap.maskers.Image("blur(16,16)", image.shape)

@@ -106,7 +106,7 @@ class MultiTaskFamily(ModelFamily):
         result.files = [p for p in (result.mask, result.figure) if p is not None]
         return result
 
-    def explain(self, model_path, image, out, method="gradcam", layer=None, target=None) -> list:
+    def explain(self, model_path, image, out, method="gradcam", layer=None, target=None, samples=None) -> list:
         from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index
         from kerasbrain.data.pictures import read_rgb
         from kerasbrain.data.tumour_images import prepare_image
@@ -117,6 +117,8 @@ class MultiTaskFamily(ModelFamily):
             raise NotSupported(f"the {self.name} family has no class head to explain; explanations are of a class")
         if layer and not method.startswith("gradcam"):
             raise ValueError(f"--layer applies to Grad-CAM; {method} explains image regions")
+        if samples is not None and method not in ("shap", "lime"):
+            raise ValueError(f"--samples applies to shap and lime; {method} does not sample")
 
         if Path(out).suffix.lower() != ".png":
             raise ValueError(f"--out must be a .png picture. Received: {out}")
@@ -132,13 +134,13 @@ class MultiTaskFamily(ModelFamily):
         probabilities, mask = outputs["class"], outputs.get("mask")
         explained = int(probabilities[0].argmax()) if index is None else index
         if method in ("shap", "lime"):
-            from kerasbrain.evaluation.explain_agnostic import lime_map, shap_map
+            from kerasbrain.evaluation.explain_agnostic import DEFAULT_SAMPLES, lime_map, shap_map
 
             def predict(batch):  # 0-255 images, any batch size -> class probabilities
                 return np.concatenate([model.predict_on_batch(np.asarray(batch[i:i + 32], "float32") / 255.0)["class"]
                                        for i in range(0, len(batch), 32)])
 
-            heat = (shap_map if method == "shap" else lime_map)(predict, rgb, explained)
+            heat = (shap_map if method == "shap" else lime_map)(predict, rgb, explained, samples or DEFAULT_SAMPLES)
         elif method == "occlusion":
             heat = occlusion_sensitivity(model, x, explained)[0]
         elif method == "integrated-gradients":

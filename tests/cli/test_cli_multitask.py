@@ -159,7 +159,7 @@ def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, 
     assert (tmp_path / "remote.png").stat().st_size > 5000
 
 
-def _library_heat_map(run_dir, image, method, class_name):
+def _library_heat_map(run_dir, image, method, class_name, samples=None):
     """The map each method's library function computes for one image, outside the CLI."""
     import numpy as np
 
@@ -180,7 +180,7 @@ def _library_heat_map(run_dir, image, method, class_name):
         def predict(batch):
             return np.concatenate([model.predict_on_batch(np.asarray(batch[i:i + 32], "float32") / 255.0)["class"]
                                    for i in range(0, len(batch), 32)])
-        heat = (shap_map if method == "shap" else lime_map)(predict, rgb, index)
+        heat = (shap_map if method == "shap" else lime_map)(predict, rgb, index, samples)
     elif method == "occlusion":
         heat = ex.occlusion_sensitivity(model, x, index)[0]
     elif method == "integrated-gradients":
@@ -203,11 +203,12 @@ def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method)
     from kerasbrain.evaluation.figures import save_explanation_figure
 
     image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "meningioma").glob("*.jpg"))[0]
+    samples = 60 if method in ("shap", "lime") else None  # the sampling methods at a fifth of their default
     result = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--class", "meningioma",
-                 "--out", tmp_path / "e.png")
+                 "--out", tmp_path / "e.png", *(("--samples", samples) if samples else ()))
     assert result.exit_code == 0, result.output
     assert f"{method} explains Meningioma" in result.output
-    rgb, heat, mask, probabilities, index = _library_heat_map(brisc_run / "run", image, method, "meningioma")
+    rgb, heat, mask, probabilities, index = _library_heat_map(brisc_run / "run", image, method, "meningioma", samples)
     # normalised to a peak of 1, or all 0 where a barely trained model has no positive evidence for the
     # class (Grad-CAM on JAX once); non-blank maps on known evidence: tests/evaluation/test_explain*.py
     assert heat.shape == rgb.shape[:2] and heat.min() >= 0 and (heat.max() == 0 or abs(heat.max() - 1) < 1e-6)
@@ -218,6 +219,15 @@ def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method)
     bad = run("explain", "--model", brisc_run / "run", "--input", image, "--class", "astrocytoma", "--out",
               tmp_path / "f.png")
     assert bad.exit_code == 1 and "--class must be one of" in bad.output and not (tmp_path / "f.png").exists()
+    if samples is None:  # only the sampling methods take a sample count
+        bad = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--samples", 50,
+                  "--out", tmp_path / "g.png")
+        assert bad.exit_code == 1 and f"--samples applies to shap and lime; {method} does not sample" in bad.output
+        assert not (tmp_path / "g.png").exists()
+    else:
+        bad = run("explain", "--model", brisc_run / "run", "--input", image, "--method", method, "--samples", 3,
+                  "--out", tmp_path / "g.png")
+        assert bad.exit_code == 2 and "3 is not in the range x>=10" in bad.output
 
 
 @once

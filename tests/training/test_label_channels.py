@@ -40,6 +40,7 @@ def test_a_label_channel_run_trains_on_labels_and_saves_a_region_model(msd_dir, 
         "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1, "targets": "labels"},
         "training": {"patch_size": [16, 16, 16], "batch_size": 2, "validation_patches": 2, "steps_per_epoch": 2},
         "data": {"validation_fraction": 0.34},
+        "inference": {"window": [32, 32, 32]},  # not the default 128^3 around a 41 x 38 x 35 phantom
     })
     result = train_unet3d(msd_dir, tmp_path / "run", config, epochs=1, verbose=0, progress=lambda m: None)
     history = result["history"]
