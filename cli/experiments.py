@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.common import KerasbrainGroup, echo
+from kerasbrain.demo import DEMO_MINUTES
 
 
 @click.group(cls=KerasbrainGroup)
@@ -160,8 +161,11 @@ def reproduce(seed, data, out, quick):
 @click.option("--cases", default=10, show_default=True, type=click.IntRange(3))
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--steps-per-epoch", default=25, show_default=True, type=click.IntRange(1))
-def demo(out, cases, epochs, steps_per_epoch):
+@click.option("--time-budget", default=DEMO_MINUTES, show_default=True, type=click.FloatRange(min=0), metavar="MINUTES",
+              help="Training stops after this many minutes if the epochs have not ended (the learning rate "
+                   "decays over them); 0: no limit.")
+def demo(out, cases, epochs, steps_per_epoch, time_budget):
     """Synthesise a small MSD dataset, train a small 3-D U-Net, evaluate it and segment one case."""
     from kerasbrain.demo import run_demo
 
-    run_demo(out, cases, epochs, steps_per_epoch, progress=echo)
+    run_demo(out, cases, epochs, steps_per_epoch, progress=echo, minutes=time_budget or None)

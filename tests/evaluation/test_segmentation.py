@@ -29,8 +29,11 @@ def test_demo_runs_every_stage_and_lists_what_it_wrote(tmp_path):
     from kerasbrain.demo import run_demo
 
     messages = []
-    outputs = run_demo(tmp_path / "demo", cases=3, epochs=1, steps_per_epoch=1, progress=messages.append,
-                       shape=(40, 36, 30))
+    # a budget spent by the first step: the run stops after its first of 3 epochs, then goes on to evaluate
+    outputs = run_demo(tmp_path / "demo", cases=3, epochs=3, steps_per_epoch=1, progress=messages.append,
+                       shape=(40, 36, 30), minutes=0.001)
+    assert "time budget of 0.001 min spent after epoch 1" in messages
+    assert len((tmp_path / "demo" / "run" / "history.csv").read_text().splitlines()) == 2  # header + 1 epoch
     assert json.loads((tmp_path / "demo" / "outputs.json").read_text()) == outputs
     for key in ("best_model", "evaluation_csv", "evaluation_summary", "prediction", "overlay"):
         assert Path(outputs[key]).is_file(), key
