@@ -14,8 +14,8 @@ import numpy as np
 #: Model evaluations per explanation (LIME's perturbed images, SHAP's partition evaluations): the
 #: libraries' usual order of magnitude; fewer is faster and noisier (`kerasbrain explain --samples`).
 DEFAULT_SAMPLES = 300
-#: Below this SHAP's partition splits the image only a few times and LIME's fit has fewer samples than
-#: a 32-pixel image has superpixels: a map of noise, so the CLI refuses it.
+#: Below this the maps are noise (SHAP's partition splits the image only a few times, LIME fits its
+#: superpixel weights to a handful of samples), so the CLI refuses it.
 MIN_SAMPLES = 10
 
 
