@@ -109,6 +109,7 @@ def _seed001(data, out, quick, progress):
     from kerasbrain.data.tumour_images import discover_tumour_images
     from kerasbrain.evaluation.classification import class_table
     from kerasbrain.families import get_family
+    from kerasbrain.families.base import InferenceOverrides
     from kerasbrain.runs import SPLIT_FILE
 
     family = get_family("multitask")
@@ -126,6 +127,7 @@ def _seed001(data, out, quick, progress):
     figures = []
     samples = {s.id: s for s in discover_tumour_images(data)}
     shown = set()
+    loaded = family.load_with_size(run, InferenceOverrides())  # once for all nine pictures
     for sample_id in test or sorted(samples):
         s = samples.get(sample_id)
         if s is None or s.label in shown or s.label == NO_TUMOR:
@@ -133,7 +135,7 @@ def _seed001(data, out, quick, progress):
         shown.add(s.label)
         for method in ("gradcam", "shap", "lime"):
             path = out / "explanations" / f"{CLASSES[s.label]}_{method}.png"
-            figures.append(family.explain(run, s.image, path, method,
+            figures.append(family.explain(run, s.image, path, method, loaded=loaded,
                                           samples=QUICK_SAMPLES if quick and method != "gradcam" else None)[-1])
     c = summary["classes"]
     lines = ["## Classification (test set)", "", class_table(c), "", "## Segmentation (test set)", "",

@@ -264,9 +264,10 @@ class ModelFamily:
                     yield request, exc
 
     def explain(self, model_path: Path, image: Path, out: Path, method: str = "gradcam", layer: str | None = None,
-                target: str | None = None, samples: int | None = None) -> list:
+                target: str | None = None, samples: int | None = None, loaded=None) -> list:
         """Draw an explanation of one prediction to `out`; returns lines to print and files written.
-        `samples`: model evaluations of the sampling methods (SHAP, LIME); None: their default."""
+        `samples`: model evaluations of the sampling methods (SHAP, LIME); None: their default.
+        `loaded`: `load_with_size(model_path, ...)`'s answer, to explain many images with one load."""
         raise NotSupported(f"the {self.name} family has no explanations yet")
 
     def export(self, model_path: Path, name: str, root: Path, version: int | None, warmup: bool) -> Path:

@@ -106,7 +106,8 @@ class MultiTaskFamily(ModelFamily):
         result.files = [p for p in (result.mask, result.figure) if p is not None]
         return result
 
-    def explain(self, model_path, image, out, method="gradcam", layer=None, target=None, samples=None) -> list:
+    def explain(self, model_path, image, out, method="gradcam", layer=None, target=None, samples=None,
+                loaded=None) -> list:
         from kerasbrain.data.classes import CLASS_TITLES, CLASSES, class_index
         from kerasbrain.data.pictures import read_rgb
         from kerasbrain.data.tumour_images import prepare_image
@@ -127,7 +128,7 @@ class MultiTaskFamily(ModelFamily):
             index = class_index(target)
             if index is None:
                 raise ValueError(f"--class must be one of {', '.join(CLASSES)}. Received: {target!r}")
-        model, size = self.load_with_size(model_path, InferenceOverrides())
+        model, size = loaded or self.load_with_size(model_path, InferenceOverrides())
         rgb = prepare_image(read_rgb(image), size)
         x = rgb[None].astype("float32") / 255.0
         outputs = model.predict_on_batch(x)

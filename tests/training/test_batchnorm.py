@@ -6,6 +6,7 @@ import numpy as np
 from kerasbrain.losses import DiceCELoss
 from kerasbrain.models.unet import UNet
 from kerasbrain.training.batchnorm import BatchNormRecalibration, batch_norm_layers, recalibrate_batch_norm
+from kerasbrain.training.scaffold import build_training_state
 
 
 def separable_phantom(n=24, size=32, seed=0):
@@ -28,6 +29,7 @@ def tiny_bn_unet(steps, seed=0, callbacks=(), validation=None):
     model = UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2, norm="batch",
                  activation="relu")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=DiceCELoss(batch_dice=True))
+    build_training_state(model)  # as the trainers do: TensorFlow then traces the step once, not twice
     model.fit(images, masks, batch_size=8, epochs=steps // 3, verbose=0, callbacks=list(callbacks),
               validation_data=validation, shuffle=False)
     return model, images, masks
