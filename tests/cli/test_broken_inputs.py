@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.conftest import once
 
 
 def run(*args):
@@ -106,6 +107,7 @@ def test_every_broken_nifti_gives_one_line_naming_it_and_writes_nothing(where, t
     assert len(handled) == 13
 
 
+@once  # the NIfTI reader (nibabel, numpy); prediction itself is tested on both backends
 def test_unusual_but_valid_niftis_predict_as_the_plain_file(tmp_path, source, volume_run):
     image = nib.load(source)
     data, affine = np.asarray(image.dataobj, dtype=np.float32), image.affine

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import TINY_MULTITASK_TOML, TINY_UNET3D_TOML, make_run
+from tests.conftest import TINY_MULTITASK_TOML, TINY_UNET3D_TOML, make_run, once_on
 
 #: Nothing listens there: a broken input must be refused before the client sends anything.
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -116,6 +116,7 @@ def test_every_broken_picture_gives_one_line_naming_it_and_writes_nothing(model,
     assert len(cases) == 7
 
 
+@once_on("jax")  # the picture readers (OpenCV, numpy); prediction itself is tested on both backends
 def test_unusual_but_valid_pictures_predict_as_the_plain_file(data, slice_run, multitask_run, tmp_path):
     source = source_slice(data)
     for run_dir in (slice_run, multitask_run):

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import TINY_UNET3D_TOML
+from tests.conftest import TINY_UNET3D_TOML, once
 
 TINY_CONFIG = TINY_UNET3D_TOML + """overlap = 0.25
 batch_size = 2
@@ -382,6 +382,7 @@ def test_console_script_help():
         assert verb in result.stdout
 
 
+@once  # the client's requests and blending; exported models equal Keras on both backends (tests/export)
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_predict_through_a_server_writes_what_local_predict_writes(trained, tmp_path, protocol):
     from kerasbrain.serving.server import ServerOptions, build_server

@@ -172,6 +172,7 @@ def _seg_labels(path, study):
     return hd.seg.segread(path).get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
 
 
+@once  # DICOM in and out around the served model; served answers are tested on both backends
 def test_a_dicom_study_through_a_server_gives_the_local_segmentation(volume_run, studies, tmp_path):
     from kerasbrain.serving.server import ServerOptions, build_server
 

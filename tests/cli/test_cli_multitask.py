@@ -190,10 +190,10 @@ def _library_heat_map(run_dir, image, method, class_name, samples=None):
     return rgb, heat, outputs["mask"][0, ..., 0], outputs["class"][0], index
 
 
-# LIME and SHAP are model-agnostic libraries driving predict_on_batch (tested on both backends): once, on
-# TensorFlow, where the 600 forward passes they make take half JAX's time on a CPU
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients",
-                                    pytest.param("lime", marks=once), pytest.param("shap", marks=once)])
+# The CLI draws what the library computes: glue, once, on TensorFlow (where LIME's and SHAP's forward
+# passes take half JAX's time on a CPU). Every method's map is tested on both backends in tests/evaluation.
+@once
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "occlusion", "integrated-gradients", "lime", "shap"])
 def test_explain_draws_the_map_the_library_computes(brisc_run, tmp_path, method):
     """The CLI's picture is, pixel for pixel, the figure of the map its method computes in-process (each
     method's map has its own known-answer test in tests/evaluation)."""

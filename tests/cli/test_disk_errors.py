@@ -9,7 +9,7 @@ from cli.main import cli
 from kerasbrain.files import atomic_write
 from kerasbrain.inference.model_io import load_model
 from kerasbrain.training import callbacks
-from tests.conftest import TINY_UNET3D_TOML
+from tests.conftest import TINY_UNET3D_TOML, once_on
 
 
 
@@ -24,6 +24,7 @@ def tiny(tmp_path):
     return tmp_path / "tiny.toml"
 
 
+@once_on("jax")  # the trainer's file handling; training and saving are tested on both backends
 def test_a_disk_that_fills_up_stops_training_with_one_line_and_keeps_the_last_good_model(msd_dir, tiny, tmp_path,
                                                                                            monkeypatch):
     run = tmp_path / "run"

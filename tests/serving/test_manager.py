@@ -15,6 +15,7 @@ from kerasbrain.export.saved_model import export_version
 from kerasbrain.models.unet import UNet
 from kerasbrain.serving.client import GrpcClient, RestClient, ServingClientError
 from kerasbrain.serving.server import ServerOptions, build_server
+from tests.conftest import once_on
 
 CONFIG = "model_config_list {{ {entries} }}"
 ENTRY = "config {{ name: '{name}' base_path: '{path}' model_platform: 'tensorflow' }}"
@@ -93,6 +94,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@once_on("jax")  # the server process's signal handling
 def test_serve_command_runs_and_stops_on_sigterm(exported):
     rest_port, grpc_port = _free_port(), _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -29,6 +29,7 @@ from kerasbrain.inference.sliding_window import window_positions
 from kerasbrain.runtime import predictor
 from kerasbrain.serving.client import GrpcClient, RestClient, ServingClientError
 from tests.serving.whole_case_server import serve_with_settings, tiny_unet
+from tests.conftest import once
 
 MODEL = "kb_case"
 SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3, mirror=True)
@@ -219,6 +220,7 @@ def test_admission_waits_then_refuses_beyond_its_line():
     assert gate.in_use == 0 and gate.refused == 2
 
 
+@once  # the server's admission control; the exported model's answers are tested on both backends above
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_a_full_server_answers_resource_exhausted_and_recovers(model, tmp_path, protocol):
     server = serve_with_settings(model, MODEL, tmp_path, SETTINGS, case_slots=1, max_waiting=0, max_inflight_mb=1)
