@@ -9,6 +9,7 @@ from the served `describe` signature.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -72,8 +73,19 @@ def _session(server, protocol, tmp_path, **request):
     return session, calls
 
 
-def _local(model, case, cfg=SETTINGS):
-    return predict_case(case, predictor(model, "graph"), 3, cfg)
+@pytest.fixture(scope="module")
+def local(model):
+    """`local(case, cfg)`: the case predicted in-process as `kerasbrain predict` does, by one predictor for
+    the module; each answer is kept, as several tests compare the server with the same prediction."""
+    run, answers = predictor(model, "graph"), {}
+
+    def predict(case, cfg=SETTINGS):
+        key = (case.image.shape, hashlib.sha256(case.image.tobytes()).hexdigest(), cfg)
+        if key not in answers:
+            answers[key] = predict_case(case, run, 3, cfg)
+        return answers[key]
+
+    return predict
 
 
 def test_the_case_needs_several_windows_and_batches(case):
@@ -82,31 +94,31 @@ def test_the_case_needs_several_windows_and_batches(case):
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_one_request_per_case_equals_local_prediction(server, model, case, protocol, tmp_path):
+def test_one_request_per_case_equals_local_prediction(server, local, case, protocol, tmp_path):
     session, calls = _session(server, protocol, tmp_path)
     assert session.config == SETTINGS  # read from the served `describe`, not from a folder
     labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
-    local_labels, _ = _local(model, case)
+    local_labels, _ = local(case)
     assert calls == ["segment_case_compressed" if protocol == "rest" else "segment_case"]
     assert local_labels.any() and (local_labels != local_labels.flat[0]).any()
     np.testing.assert_array_equal(labels, local_labels)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_probabilities_come_back_when_asked(server, model, case, protocol, tmp_path):
+def test_probabilities_come_back_when_asked(server, local, case, protocol, tmp_path):
     session, calls = _session(server, protocol, tmp_path, probabilities=True)
     labels, probs = predict_case(case, session.predict, session.channels, session.config, session.spacing)
-    local_labels, local_probs = _local(model, case)
+    local_labels, local_probs = local(case)
     assert calls == ["segment_case"]
     assert np.abs(probs - local_probs).max() <= 1e-5
     np.testing.assert_array_equal(labels, local_labels)
 
 
-def test_settings_the_graph_does_not_have_go_by_windows(server, model, case, tmp_path):
+def test_settings_the_graph_does_not_have_go_by_windows(server, local, case, tmp_path):
     session, calls = _session(server, "grpc", tmp_path, overrides=InferenceOverrides(overlap=0.25))
     labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
     assert set(calls) == {"serving_default"} and len(calls) > 1
-    np.testing.assert_array_equal(labels, _local(model, case, dataclasses.replace(SETTINGS, overlap=0.25))[0])
+    np.testing.assert_array_equal(labels, local(case, dataclasses.replace(SETTINGS, overlap=0.25))[0])
 
 
 def _small_head_case(shape, box):
@@ -117,13 +129,13 @@ def _small_head_case(shape, box):
     return Case("small", image, None, Grid(tuple(shape), np.eye(4), None, "memory"), "msd")
 
 
-def test_a_whole_case_sent_as_is_equals_local_prediction_at_any_size(server, model):
+def test_a_whole_case_sent_as_is_equals_local_prediction_at_any_size(server, local):
     """Another client sends the raw case uncropped: the graph finds the head box itself."""
     client = GrpcClient(server["grpc"][len("grpc://"):], MODEL)
     for shape, box in (((40, 37, 29), ((3, 30), (20, 37), (17, 29))), ((12, 50, 20), ((0, 12), (5, 45), (2, 9)))):
         case = _small_head_case(shape, box)
         served = client.predict({"image": case.image[None]}, "segment_case")
-        _, local_probs = _local(model, case)
+        _, local_probs = local(case)
         assert served["probabilities"].shape == (1,) + shape + (3,)
         assert np.abs(served["probabilities"][0] - local_probs).max() <= 1e-5
         outside = np.ones(shape, bool)
@@ -131,7 +143,7 @@ def test_a_whole_case_sent_as_is_equals_local_prediction_at_any_size(server, mod
         assert not served["probabilities"][0][outside].any()
 
 
-def test_compact_requests_merge_cases_of_any_size(server, model):
+def test_compact_requests_merge_cases_of_any_size(server, local):
     """Two cases of different sizes in one gzip request: each gets its own label map, padded to the larger."""
     from kerasbrain.data.labels import regions_to_labels
 
@@ -143,7 +155,7 @@ def test_compact_requests_merge_cases_of_any_size(server, model):
     mask = client.predict(inputs, "segment_case_compressed")["mask"]
     assert mask.shape == (2, 40, 50, 29)
     for i, case in enumerate(cases):
-        expected = regions_to_labels(_local(model, case)[1] >= 0.5)
+        expected = regions_to_labels(local(case)[1] >= 0.5)
         np.testing.assert_array_equal(mask[i][:case.image.shape[0], :case.image.shape[1], :case.image.shape[2]],
                                       expected)
     assert not mask[1][12:].any()
