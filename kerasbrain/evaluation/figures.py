@@ -231,6 +231,13 @@ def save_filtering_curves(path, result: dict) -> Path:
     return path
 
 
+def _wrapped(title: str, width: int = 30) -> str:
+    """A panel title folded onto lines of at most `width` characters, so neighbours do not overlap."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width))
+
+
 def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mask: np.ndarray, title: str,
                            output=None, truth=None, map_title: str = "Grad-CAM", seed_mask=None) -> Path:
     """Seed 000's figure: original | seed map overlay (`map_title`) | pseudo-mask | segmentation output
@@ -245,12 +252,12 @@ def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mas
     import matplotlib.pyplot as plt
 
     n = 4 if output is not None else 3
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 4))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 4.3))
     axes[0].imshow(image)
     axes[0].set_title("original")
     axes[1].imshow(image)
     axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    axes[1].set_title(map_title)
+    axes[1].set_title(_wrapped(map_title))
     axes[2].imshow(image)
     axes[2].imshow(np.ma.masked_where(pseudo_mask == 0, pseudo_mask), cmap="autumn", alpha=0.5, vmin=0, vmax=1)
     drawn = truth is not None and truth.any()
@@ -258,8 +265,8 @@ def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mas
         axes[2].contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
     if seed_mask is not None and seed_mask.any():
         axes[2].contour(seed_mask, levels=[0.5], colors="cyan", linewidths=1.0)
-    axes[2].set_title("pseudo-mask" + (" (green: drawn)" if drawn else "")
-                      + (" (cyan: before refinement)" if seed_mask is not None else ""))
+    axes[2].set_title(_wrapped("pseudo-mask" + (" (green: drawn)" if drawn else "")
+                               + (" (cyan: before refinement)" if seed_mask is not None else "")))
     if output is not None:
         axes[3].imshow(image)
         if drawn:
@@ -269,7 +276,9 @@ def save_pseudomask_figure(path, image: np.ndarray, heat: np.ndarray, pseudo_mas
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins that fit titles of two lines: pseudo-mask sets draw a dozen of these each, and
+    # tight_layout's extra rendering pass cost 40 % of every one (0.23 -> 0.14 s a figure, ad hoc)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.8, wspace=0.04)
     path = atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
