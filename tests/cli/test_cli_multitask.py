@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import TINY_MULTITASK_TOML as TINY, once
+from tests.conftest import TINY_MULTITASK_TOML as TINY, once, once_on
 
 
 
@@ -95,6 +95,8 @@ def test_predict_a_folder_of_pictures_reports_the_unreadable_one(brisc_run, tmp_
     assert sorted(r["status"] for r in rows) == ["failed", "ok", "ok"]
 
 
+# Once, on JAX: on TensorFlow the classifier family trains in test_multitask_vs_baseline_quick
+@once_on("jax")
 def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):
     result = run("train", "classifier", "--data", brisc_run / "data", "--config", brisc_run / "tiny.toml",
                  "--out", brisc_run / "classifier")
@@ -107,7 +109,7 @@ def test_the_classifier_baseline_trains_from_the_same_data(brisc_run):
     assert "masks" not in json.loads((brisc_run / "eval_classifier" / "summary.json").read_text())
 
 
-@once
+@once_on("jax")  # glue over the multitask family's code; JAX carries fewer of the once tests
 def test_the_segmenter_baseline_trains_evaluates_and_predicts_masks_only(brisc_run, tmp_path):
     result = run("train", "segmenter", "--data", brisc_run / "data", "--config", brisc_run / "tiny.toml",
                  "--out", brisc_run / "segmenter")
@@ -131,12 +133,15 @@ def _class_line(output):
     return {part.rsplit(" ", 1)[0]: float(part.rsplit(" ", 1)[1]) for part in line[7:].split(", ")}
 
 
-@pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, tmp_path, protocol):
+@pytest.fixture(scope="module")
+def served(brisc_run, tmp_path_factory):
+    """The run exported by `kerasbrain export` and served on both protocols, with one local prediction
+    to compare against: (server, saved_models, image, local `predict` output)."""
     from kerasbrain.export.layout import read_manifest
     from kerasbrain.serving.server import ServerOptions, build_server
 
-    saved = tmp_path / "saved_models"
+    root = tmp_path_factory.mktemp("served_multitask")
+    saved = root / "saved_models"
     result = run("export", "--model", brisc_run / "run", "--name", "brisc_mt", "--root", saved)
     assert result.exit_code == 0, result.output
     manifest = read_manifest(saved / "brisc_mt" / "1")
@@ -144,17 +149,22 @@ def test_exported_multitask_model_serves_what_local_prediction_gives(brisc_run, 
     assert manifest["outputs"] == ["class_probabilities", "class", "mask_probabilities", "mask"]
     assert manifest["image_size"] == 64 and manifest["warmup_window"] == [64, 64]
     image = sorted((brisc_run / "data" / "brisc2025" / "classification_task" / "test" / "glioma").glob("*.jpg"))[0]
-    local = run("predict", "--model", brisc_run / "run", "--input", image, "--out", tmp_path / "local.png")
+    local = run("predict", "--model", brisc_run / "run", "--input", image, "--out", root / "local.png")
+    assert local.exit_code == 0, local.output
     server = build_server(model_name="brisc_mt", model_base_path=saved / "brisc_mt",
                           options=ServerOptions(rest_port=0, grpc_port=0, poll_seconds=0)).start()
-    try:
-        url = f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
-        remote = run("predict", "--server", url, "--model", "brisc_mt", "--saved-models", saved, "--input", image,
-                     "--out", tmp_path / "remote.png")
-    finally:
-        server.stop()
+    yield server, saved, image, local.output
+    server.stop()
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_exported_multitask_model_serves_what_local_prediction_gives(served, tmp_path, protocol):
+    server, saved, image, local = served
+    url = f"http://127.0.0.1:{server.rest_port}" if protocol == "rest" else f"grpc://127.0.0.1:{server.grpc_port}"
+    remote = run("predict", "--server", url, "--model", "brisc_mt", "--saved-models", saved, "--input", image,
+                 "--out", tmp_path / "remote.png")
     assert remote.exit_code == 0, remote.output
-    local_p, remote_p = _class_line(local.output), _class_line(remote.output)
+    local_p, remote_p = _class_line(local), _class_line(remote.output)
     assert local_p.keys() == remote_p.keys() and all(abs(local_p[k] - remote_p[k]) <= 2e-3 for k in local_p)
     assert (tmp_path / "remote.png").stat().st_size > 5000
 
