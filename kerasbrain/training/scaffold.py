@@ -83,11 +83,12 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
     """
     callbacks = [run.budget] if run.budget else []
     callbacks += list(metric_callbacks)
+    best = AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min", saved_model=saved_model)
     callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
         keras.callbacks.CSVLogger(str(run.dir / HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
-        AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min", saved_model=saved_model),
-        AtomicCheckpoint(run.dir / LAST_MODEL, saved_model=saved_model),
+        best,
+        AtomicCheckpoint(run.dir / LAST_MODEL, saved_model=saved_model, copy_of=best),  # best's file when it saved
         AtomicBackup(str(run.backup_dir), delete_checkpoint=False),
     ]
     callbacks += list(schedule_callbacks)

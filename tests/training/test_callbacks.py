@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -95,3 +97,31 @@ def test_a_budgeted_run_with_the_cosine_schedule_trains_and_lowers_the_rate(msd_
     last = keras.saving.load_model(tmp_path / "run" / "last.keras")
     rate = float(keras.ops.convert_to_numpy(last.optimizer.learning_rate))
     assert 3e-6 <= rate < 0.9 * 3e-4, rate  # decayed from [training] learning_rate toward 1% of it
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_last_checkpoint_copies_the_best_ones_file_in_an_epoch_where_it_saved(tmp_path, monkeypatch, mode):
+    """min: the loss falls every epoch, so best saves each one and last copies it; max: only the first
+    epoch is "best", so last serialises the model itself afterwards and holds the final weights."""
+    from kerasbrain.training.callbacks import AtomicCheckpoint
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    serialised = []
+    real_save = keras.Model.save
+    monkeypatch.setattr(keras.Model, "save", lambda self, path, *a, **k: (serialised.append(path),
+                                                                         real_save(self, path, *a, **k))[1])
+    best = AtomicCheckpoint(tmp_path / "best.keras", monitor="loss", mode=mode)
+    last = AtomicCheckpoint(tmp_path / "last.keras", copy_of=best)
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[best, last])
+    assert np.all(np.diff(history.history["loss"]) < 0)  # so "min" improves every epoch and "max" never again
+    assert len(serialised) == (3 if mode == "min" else 1 + 2)  # min: best only; max: best once, then last twice
+    same_file = (tmp_path / "best.keras").read_bytes() == (tmp_path / "last.keras").read_bytes()
+    assert same_file == (mode == "min")
+    final = keras.saving.load_model(tmp_path / "last.keras")
+    for saved, trained in zip(final.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(saved, trained)
+    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == (3 if mode == "min" else 1)

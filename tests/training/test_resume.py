@@ -16,7 +16,7 @@ import pytest
 
 from kerasbrain.inference.model_io import load_model
 from kerasbrain.training import callbacks as cb
-from tests.conftest import TINY_UNET3D_TOML
+from tests.conftest import TINY_UNET3D_TOML, once_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,10 @@ def test_a_backup_cut_between_its_weights_and_metadata_resumes_from_the_last_com
 
 
 @pytest.mark.slow
+# The atomic files and the resume logic are ours and backend-independent; the backup and resume under
+# each backend are tested in-process above and in tests/training/test_train.py. The three killed
+# and finished subprocess trainings run once, on JAX, where they are faster (TensorFlow carries more).
+@once_on("jax")
 def test_kill_9_at_random_moments_then_the_same_command_finishes_the_run(msd_dir, tmp_path):
     (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML)
     run, epochs = tmp_path / "run", 4
