@@ -10,9 +10,11 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "kerasbrain-test-jax-cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-# The suite compiles hundreds of small programs once each; at LLVM's level 1 instead of 3, XLA compiles
-# a tiny multitask training run cold in ~35 s instead of ~49 s, and runs it warm as fast (~16 s;
-# opt level 0 ran it 4 s slower), so a fresh machine (CI: an empty cache) spends minutes less.
+# The suite compiles hundreds of small programs once each. At LLVM's level 1 instead of 3, XLA compiled
+# a tiny multitask training run from an empty cache in ~35 s instead of ~49 s and ran it from a warm
+# one as fast (~16 s; level 0: 4 s slower); the JAX half of the suite on an empty cache (CI's case)
+# took 23:52 instead of 27:38 (bench/results_cpu_2026-12-06/suite_cold_*.log). Float results move
+# by rounding only (~1e-4 at most after a few layers).
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
 
