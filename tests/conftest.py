@@ -15,8 +15,11 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # one as fast (~16 s; level 0: 4 s slower); the JAX half of the suite on an empty cache (CI's case)
 # took 23:52 instead of 27:38 (bench/results_cpu_2026-12-06/suite_cold_*.log). Float results move
 # by rounding only (~1e-4 at most after a few layers).
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
+# XLA's newer CPU fusion emitters off: a quarter less compile time (9.7 s instead of 13.5 s in that
+# run, same warm time). Both only where the caller has not set them.
+for flag, value in (("xla_backend_optimization_level", "1"), ("xla_cpu_use_fusion_emitters", "false")):
+    if flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --{flag}={value}").strip()
 
 import pytest  # noqa: E402
 
