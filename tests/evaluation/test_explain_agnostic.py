@@ -6,6 +6,11 @@ import pytest
 import shap  # noqa: F401
 
 from kerasbrain.evaluation.explain_agnostic import lime_map, shap_map
+from tests.conftest import once
+
+# No Keras here: the wrappers explain a numpy model, so a second backend adds nothing (the first SHAP
+# call of a process also spends ~8 s compiling shap's numba functions).
+pytestmark = once
 
 
 def evidence_model(batch):

@@ -1,6 +1,6 @@
 """The whole case in one served request (`segment_case`), equal to local prediction voxel for voxel.
 
-A tiny real U-Net is exported with its run's settings (window 16, overlap 0.5, 3 windows per
+A tiny real U-Net is exported with its run's settings (window 16, overlap 0.25, 3 windows per
 batch, mirror TTA), served by `kerasbrain serve`'s server, and asked through the client that
 `kerasbrain predict --server` uses, from a "machine" without the export folder: the settings come
 from the served `describe` signature.
@@ -33,7 +33,7 @@ from tests.serving.whole_case_server import serve_with_settings, tiny_unet
 from tests.conftest import once
 
 MODEL = "kb_case"
-SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.5, batch_size=3, mirror=True)
+SETTINGS = InferenceConfig(window=(16, 16, 16), overlap=0.25, batch_size=3, mirror=True)
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +115,10 @@ def test_probabilities_come_back_when_asked(server, local, case, protocol, tmp_p
 
 
 def test_settings_the_graph_does_not_have_go_by_windows(server, local, case, tmp_path):
-    session, calls = _session(server, "grpc", tmp_path, overrides=InferenceOverrides(overlap=0.25))
+    session, calls = _session(server, "grpc", tmp_path, overrides=InferenceOverrides(mirror=False))
     labels, _ = predict_case(case, session.predict, session.channels, session.config, session.spacing)
     assert set(calls) == {"serving_default"} and len(calls) > 1
-    np.testing.assert_array_equal(labels, local(case, dataclasses.replace(SETTINGS, overlap=0.25))[0])
+    np.testing.assert_array_equal(labels, local(case, dataclasses.replace(SETTINGS, mirror=False))[0])
 
 
 def _small_head_case(shape, box):
@@ -181,7 +181,7 @@ def test_bad_compact_requests_are_refused_and_the_server_lives(server, protocol)
 def test_the_manifest_describes_the_signatures(server):
     manifest = json.loads((server["root"] / MODEL / "1" / "assets.extra" / "kerasbrain.json").read_text())
     assert manifest["signatures"]["segment_case"]["settings"] == {
-        "window": [16, 16, 16], "overlap": 0.5, "batch_size": 3, "mirror": True, "threshold": 0.5}
+        "window": [16, 16, 16], "overlap": 0.25, "batch_size": 3, "mirror": True, "threshold": 0.5}
     assert manifest["signatures"]["segment_case_compressed"]["inputs"] == ["image_gzip", "shape", "dtype"]
     card = (server["root"] / MODEL / "1" / "assets.extra" / "MODEL_CARD.md").read_text()
     assert "segment_case" in card
@@ -232,27 +232,33 @@ def test_admission_waits_then_refuses_beyond_its_line():
     assert gate.in_use == 0 and gate.refused == 2
 
 
+@pytest.fixture(scope="module")
+def full_server(model, tmp_path_factory):
+    """A server with room for one whole case, no waiting line and 1 MB of request bodies in flight."""
+    server = serve_with_settings(model, MODEL, tmp_path_factory.mktemp("full"), SETTINGS, case_slots=1,
+                                 max_waiting=0, max_inflight_mb=1)
+    yield server
+    server.stop()
+
+
 @once  # the server's admission control; the exported model's answers are tested on both backends above
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
-def test_a_full_server_answers_resource_exhausted_and_recovers(model, tmp_path, protocol):
-    server = serve_with_settings(model, MODEL, tmp_path, SETTINGS, case_slots=1, max_waiting=0, max_inflight_mb=1)
-    try:
-        client = (RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL) if protocol == "rest" else
-                  GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL))
-        small = np.zeros((1, 8, 8, 8, 4), np.float32)
-        small[0, 2:6, 2:6, 2:6] = 50
-        with server.manager.case_admission.admit():  # a whole case is running
-            with pytest.raises(ServingClientError) as error:
-                client.predict({"image": small}, "segment_case")
-            assert error.value.status in (429, "RESOURCE_EXHAUSTED")
-        if protocol == "rest":  # a body larger than the in-flight budget is refused unread
-            with pytest.raises(ServingClientError) as error:
-                client.predict({"image": np.ones((1, 40, 40, 40, 4), np.float32)}, "segment_case")
-            assert error.value.status == 429 and "exceeds the server's capacity" in error.value.message
-        assert client.predict({"image": small}, "segment_case")["mask"].shape == (1, 8, 8, 8)
-        deadline = time.monotonic() + 30  # a handler releases its room just after its answer is sent
-        while (server.manager.case_admission.in_use or server.bodies.in_use) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.manager.case_admission.in_use == 0 and server.bodies.in_use == 0
-    finally:
-        server.stop()
+def test_a_full_server_answers_resource_exhausted_and_recovers(full_server, protocol):
+    server = full_server
+    client = (RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL) if protocol == "rest" else
+              GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL))
+    small = np.zeros((1, 8, 8, 8, 4), np.float32)
+    small[0, 2:6, 2:6, 2:6] = 50
+    with server.manager.case_admission.admit():  # a whole case is running
+        with pytest.raises(ServingClientError) as error:
+            client.predict({"image": small}, "segment_case")
+        assert error.value.status in (429, "RESOURCE_EXHAUSTED")
+    if protocol == "rest":  # a body larger than the in-flight budget is refused unread
+        with pytest.raises(ServingClientError) as error:
+            client.predict({"image": np.ones((1, 40, 40, 40, 4), np.float32)}, "segment_case")
+        assert error.value.status == 429 and "exceeds the server's capacity" in error.value.message
+    assert client.predict({"image": small}, "segment_case")["mask"].shape == (1, 8, 8, 8)
+    deadline = time.monotonic() + 30  # a handler releases its room just after its answer is sent
+    while (server.manager.case_admission.in_use or server.bodies.in_use) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.manager.case_admission.in_use == 0 and server.bodies.in_use == 0
