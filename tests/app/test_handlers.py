@@ -16,11 +16,11 @@ from kerasbrain.app import handlers, views
 from kerasbrain.app.catalogue import find_local_models
 from kerasbrain.app.report import write_report
 from kerasbrain.data.labels import region_volumes_ml
-from tests.conftest import once_on
+from tests.conftest import once
 
 # The app's glue around `predict_case`, the families and the serving client, all tested on both backends
-# elsewhere: once, on JAX, which carries fewer of the suite's once tests.
-pytestmark = once_on("jax")
+# elsewhere: once.
+pytestmark = once
 
 
 def run_cli(*args):

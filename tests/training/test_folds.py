@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from kerasbrain.training.folds import FOLDS_FILE, kfold_splits, load_or_create_folds
-from tests.conftest import TINY_UNET3D_TOML, once_on
+from tests.conftest import TINY_UNET3D_TOML, once
 
 
 def test_every_case_is_validated_in_exactly_one_fold():
@@ -43,7 +43,7 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@once_on("jax")  # run on JAX to even out the two backends' runs (tests/run_all.sh)
+@once  # the folds' glue; training, prediction and ensembles are tested on both backends elsewhere
 def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, tmp_path):
     from kerasbrain.data.layouts import discover
     from kerasbrain.evaluation.out_of_fold import read_out_of_fold
@@ -79,7 +79,7 @@ def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, t
     assert result.exit_code == 1 and "--fold must be in 0..1" in result.output
 
 
-@once_on("jax")
+@once
 def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(msd_dir, tmp_path):
     """Two configurations on the same folds: each alone and their ensemble, scored by hand here too."""
     from kerasbrain.data.labels import regions_to_labels
