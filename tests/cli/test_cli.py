@@ -249,7 +249,8 @@ def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confiden
             assert x["mean_probability"] == pytest.approx(float(canonical_probs[..., r][inside].mean()), abs=1e-4)
     forced = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "x.nii.gz",
                       "--uncertainty", "--no-mirror")
-    assert forced.exit_code == 0  # --uncertainty turns mirroring on whatever --mirror says
+    # --uncertainty turns mirroring on whatever --mirror says
+    assert forced.exit_code == 0 and "uncertainty over 8 mirror views:" in forced.output, forced.output
 
 
 def test_evaluate_scores_the_uncertainty_against_a_shuffled_control(trained, tmp_path):
