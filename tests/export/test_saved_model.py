@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -10,6 +14,9 @@ from kerasbrain.export.saved_model import WARMUP_FILE, export_version, read_mani
 from kerasbrain.export.layout import versions
 from kerasbrain.intensity import normalize_np
 from kerasbrain.models.unet import UNet
+from tests.conftest import once_on
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +92,25 @@ def test_cli_export(tmp_path):
                                       "--root", str(tmp_path / "sm")])
     assert result.exit_code == 0, result.output
     assert read_manifest(tmp_path / "sm" / "tumor3d" / "1")["warmup_window"] == [16, 16, 16]
+
+
+@once_on("jax")  # the README's advice for CPU serving: trained on JAX, exported under TensorFlow
+def test_a_model_saved_on_jax_exports_under_tensorflow_and_serves_what_jax_predicts(model, tmp_path):
+    model.save(tmp_path / "best.keras")
+    (tmp_path / "config.json").write_text(json.dumps({"inference": {"window": [8, 8, 8]}}))
+    done = subprocess.run([sys.executable, "-m", "cli.main", "export", "--model", str(tmp_path / "best.keras"),
+                           "--name", "m", "--root", str(tmp_path / "sm")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    path = tmp_path / "sm" / "m" / "1"
+    assert read_manifest(path)["exported_from_backend"] == "tensorflow"
+    graph = tf.saved_model.load(str(path)).signatures["serving_default"]
+    ops = {n.op for f in graph.graph.as_graph_def().library.function for n in f.node_def}
+    assert "XlaCallModule" not in ops  # TensorFlow's own graph, not JAX's program run by XLA
+    image, mean, std = _inputs(np.random.default_rng(1))
+    out = graph(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
+    expected = np.stack([model.predict_on_batch(normalize_np(image[i:i + 1], mean[i], std[i]))[0] for i in range(2)])
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", [lambda: UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2),
