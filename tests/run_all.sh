@@ -3,8 +3,8 @@
 #
 # The two backends run side by side: each half keeps about one core busy (Python, tracing and
 # compiling more than arithmetic; the pair used 184% of a 2-core machine), so the pair takes about
-# as long as the longer half alone. Each backend's output is printed when it ends; the exit status is non-zero if either
-# failed. KERASBRAIN_SUITE_SEQUENTIAL=1 runs them one after the other instead.
+# as long as the longer half alone. Each backend's output is printed when it ends; the exit status
+# is non-zero if either failed. KERASBRAIN_SUITE_SEQUENTIAL=1 runs them one after the other instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2

@@ -33,6 +33,12 @@ def _inputs(rng, batch=2, size=(8, 12, 16)):
     return image, mean, std
 
 
+def _expected(model, image, mean, std):
+    """`model`'s probabilities for each raw item, normalised as kerasbrain does."""
+    return np.stack([model.predict_on_batch(normalize_np(image[i:i + 1], mean[i], std[i]))[0]
+                     for i in range(len(image))])
+
+
 def test_exported_signature_matches_keras(model, tmp_path):
     """Named inputs and outputs; the graph normalises raw intensities exactly as kerasbrain does."""
     path = export_version(model, "tumor3d", tmp_path, warmup_window=(8, 8, 8))
@@ -44,8 +50,7 @@ def test_exported_signature_matches_keras(model, tmp_path):
     rng = np.random.default_rng(0)
     image, mean, std = _inputs(rng)
     out = fn(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
-    expected = np.stack([model.predict_on_batch(normalize_np(image[i:i + 1], mean[i], std[i]))[0] for i in range(2)])
-    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(out["probabilities"].numpy(), _expected(model, image, mean, std), atol=1e-5)
     np.testing.assert_array_equal(out["mask"].numpy(), regions_to_labels(out["probabilities"].numpy() >= 0.5))
     assert out["mask"].dtype == tf.uint8
     manifest = read_manifest(path)
@@ -109,8 +114,7 @@ def test_a_model_saved_on_jax_exports_under_tensorflow_and_serves_what_jax_predi
     assert "XlaCallModule" not in ops  # TensorFlow's own graph, not JAX's program run by XLA
     image, mean, std = _inputs(np.random.default_rng(1))
     out = graph(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
-    expected = np.stack([model.predict_on_batch(normalize_np(image[i:i + 1], mean[i], std[i]))[0] for i in range(2)])
-    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(out["probabilities"].numpy(), _expected(model, image, mean, std), atol=1e-5)
 
 
 @pytest.mark.parametrize("make", [lambda: UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2),

@@ -151,8 +151,8 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     pre = preprocess_case(case, None, normalize=False)
     crop = served(image=tf.constant(pre.image[None]))["probabilities"].numpy()[0]
     box = tuple(slice(a, b) for a, b in pre.bbox)
-    # exported from JAX, XLA orders sums its own way, and the suite compiles at LLVM level 1 (conftest.py):
-    # up to 9e-5 apart on 11 of 54,432 values once; a missing or misweighted member moves them by 1e-2 and more
+    # the exported graph orders sums its own way (exported from JAX, at the suite's LLVM level 1, 11 of
+    # 54,432 values were once up to 9e-5 apart); a missing or misweighted member moves them by 1e-2 and more
     np.testing.assert_allclose(crop, expected[box], atol=2e-4)
     result = CliRunner().invoke(cli, ["crossval", str(tmp_path / "cv_a"), "--data", str(data), "--out",
                                       str(tmp_path / "x"), "--metric", "lesion"])
