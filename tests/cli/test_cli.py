@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import nibabel as nib
 import numpy as np
 import pytest
@@ -434,7 +435,8 @@ def test_export_manifest_carries_the_run_settings(trained, tmp_path):
     from kerasbrain.export.layout import read_manifest
 
     _, _, run_dir = trained
-    result = run("export", "--model", run_dir / "best.keras", "--name", "m", "--root", tmp_path, "--no-warmup")
+    result = run("export", "--model", run_dir / "best.keras", "--name", "m", "--root", tmp_path, "--no-warmup",
+                 "--backend", keras.backend.backend())  # in this process (the default's child: tests/export)
     assert result.exit_code == 0, result.output
     manifest = read_manifest(tmp_path / "m" / "1")
     assert manifest["family"] == "unet3d" and manifest["kind"] == "volume_segmentation"

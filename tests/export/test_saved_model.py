@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -94,20 +91,24 @@ def test_cli_export(tmp_path):
     model.save(tmp_path / "best.keras")
     (tmp_path / "config.json").write_text(json.dumps({"inference": {"window": [16, 16, 16]}}))
     result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "best.keras"), "--name", "tumor3d",
-                                      "--root", str(tmp_path / "sm")])
+                                      "--root", str(tmp_path / "sm"), "--backend", keras.backend.backend()])
     assert result.exit_code == 0, result.output
-    assert read_manifest(tmp_path / "sm" / "tumor3d" / "1")["warmup_window"] == [16, 16, 16]
+    manifest = read_manifest(tmp_path / "sm" / "tumor3d" / "1")
+    assert manifest["warmup_window"] == [16, 16, 16] and manifest["exported_from_backend"] == keras.backend.backend()
 
 
-@once_on("jax")  # the README's advice for CPU serving: trained on JAX, exported under TensorFlow
+@once_on("jax")  # export's default from a JAX process: TensorFlow's graph, made by a child process
 def test_a_model_saved_on_jax_exports_under_tensorflow_and_serves_what_jax_predicts(model, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
     model.save(tmp_path / "best.keras")
     (tmp_path / "config.json").write_text(json.dumps({"inference": {"window": [8, 8, 8]}}))
-    done = subprocess.run([sys.executable, "-m", "cli.main", "export", "--model", str(tmp_path / "best.keras"),
-                           "--name", "m", "--root", str(tmp_path / "sm")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["export", "--model", str(tmp_path / "best.keras"), "--name", "m", "--root", str(tmp_path / "sm")]
+    result = CliRunner().invoke(cli, args)
     path = tmp_path / "sm" / "m" / "1"
+    assert result.exit_code == 0 and str(path) in result.output.splitlines(), result.output  # the child's stdout
     assert read_manifest(path)["exported_from_backend"] == "tensorflow"
     graph = tf.saved_model.load(str(path)).signatures["serving_default"]
     ops = {n.op for f in graph.graph.as_graph_def().library.function for n in f.node_def}
@@ -115,6 +116,16 @@ def test_a_model_saved_on_jax_exports_under_tensorflow_and_serves_what_jax_predi
     image, mean, std = _inputs(np.random.default_rng(1))
     out = graph(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
     np.testing.assert_allclose(out["probabilities"].numpy(), _expected(model, image, mean, std), atol=1e-5)
+
+    # The child's refusal reaches the user as its one line and exit status; nothing else is written.
+    again = CliRunner().invoke(cli, [*args, "--version", "1"])
+    assert again.exit_code == 1 and "version 1 of 'm' already exists" in again.output, again.output
+    assert sorted(p.name for p in (tmp_path / "sm" / "m").iterdir()) == ["1"]
+    # --backend jax keeps JAX's program (XLA inside TF Serving).
+    assert CliRunner().invoke(cli, [*args, "--backend", "jax", "--no-warmup"]).exit_code == 0
+    assert read_manifest(tmp_path / "sm" / "m" / "2")["exported_from_backend"] == "jax"
+    jax_graph = tf.saved_model.load(str(tmp_path / "sm" / "m" / "2")).signatures["serving_default"]
+    assert "XlaCallModule" in {n.op for f in jax_graph.graph.as_graph_def().library.function for n in f.node_def}
 
 
 @pytest.mark.parametrize("make", [lambda: UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2),
