@@ -53,6 +53,9 @@ for command in (synth, data, encoders, pretrain, train, crossval, evaluate, pred
 
 
 def main():
+    from cli.native_logs import install
+
+    install()  # TensorFlow's start-up lines held to TF_CPP_MIN_LOG_LEVEL (cli/native_logs.py)
     try:
         cli(prog_name="kerasbrain")
     finally:
