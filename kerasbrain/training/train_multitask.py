@@ -24,7 +24,7 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
-from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
 from kerasbrain.windows import check_window
 
 
@@ -93,7 +93,7 @@ def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tas
     recalibration = BatchNormRecalibration(ImageBatches(train[0], t.batch_size), t.bn_recalibration_batches)
     callbacks = run_callbacks(run, monitor, metric_callbacks=[recalibration], schedule_callbacks=[plateau])
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+                        callbacks=callbacks, verbose=fit_verbosity(verbose), shuffle=False)
     if run.out_of_time:
         progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")
     return run.artefacts(history.history, split)

@@ -23,7 +23,7 @@ from kerasbrain.runs import BEST_MODEL
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_simclr import SimCLRConfig
-from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
 from kerasbrain.windows import check_window
 
 ENCODER_FILE = "encoder.keras"
@@ -60,7 +60,7 @@ def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr"
     build_training_state(model)
     recalibration = BatchNormRecalibration(ImageBatches(images, t.batch_size), t.bn_recalibration_batches)
     callbacks = run_callbacks(run, "loss", metric_callbacks=[recalibration])
-    history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+    history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=fit_verbosity(verbose),
                         shuffle=False)
     if run.out_of_time:
         progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")

@@ -24,7 +24,7 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.config2d import SliceConfig
-from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
 
 FAMILY_NAME = "unet2d"
 
@@ -129,7 +129,7 @@ def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progres
         progress(f"stage {i}/{len(config.stages)}: {stage.epochs} epochs, lr {stage.learning_rate:g}, "
                  f"encoder {'frozen' if stage.freeze_encoder else 'trainable'}")
         result = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + stage.epochs,
-                           callbacks=callbacks, verbose=verbose, shuffle=False)
+                           callbacks=callbacks, verbose=fit_verbosity(verbose), shuffle=False)
         epoch += stage.epochs
         for k, v in result.history.items():
             history.setdefault(k, []).extend(v)

@@ -27,7 +27,7 @@ from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_com
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
-from kerasbrain.training.scaffold import build_training_state, run_callbacks, start_run
+from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
 from kerasbrain.training.split import load_or_create_split
 from kerasbrain.windows import check_window, unet_divisor
 
@@ -196,7 +196,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
         ValidationHD95(val_ds, channels, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
         schedule_callbacks=schedule, saved_model=saved_model)
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+                        callbacks=callbacks, verbose=fit_verbosity(verbose), shuffle=False)
     if run.out_of_time:
         progress(f"time budget of {time_budget:g} min spent after epoch {len(history.history.get('loss', []))}")
     return run.artefacts(history.history, split)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def test_train_prints_where_outputs_are(trained):
         (line,) = [line for line in printed.splitlines() if line.rstrip().endswith(str(run_dir / name))]
         assert (run_dir / name).exists(), line
     assert json.loads((run_dir / "config.json").read_text())["model"]["depth"] == 2
+    # Not a terminal: Keras's one line per epoch (2 steps here), no carriage-return redraws.
+    assert "\r" not in printed and re.search(r"^2/2 - \d+s - .* - loss: .* - val_loss: ", printed, re.M), printed
 
 
 def test_train_chooses_its_post_processing_as_evaluate_would_on_the_same_cases(trained):

@@ -1,11 +1,14 @@
 """The trainer scaffold's state build: the training step is traced once (a two-output model: the
-compiled losses' trackers as well as the optimizer's slots), and resuming still restores the slots."""
+compiled losses' trackers as well as the optimizer's slots), and resuming still restores the slots;
+`fit_verbosity`: Keras's live bar on a terminal only."""
+
+import io
 
 import keras
 import numpy as np
 
 from kerasbrain.training.callbacks import AtomicBackup
-from kerasbrain.training.scaffold import build_training_state
+from kerasbrain.training.scaffold import build_training_state, fit_verbosity
 
 
 class CountingModel(keras.Model):
@@ -75,3 +78,16 @@ def test_a_resumed_run_restores_the_optimizer_slots_into_the_built_optimizer(tmp
     for restored, original in zip(seen["slots"], saved):
         np.testing.assert_array_equal(restored, original)
     assert int(keras.ops.convert_to_numpy(first.optimizer.iterations)) == 8
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_fit_prints_one_line_per_epoch_unless_stdout_is_a_terminal(monkeypatch):
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert fit_verbosity() == 2 and fit_verbosity("auto") == 2
+    assert fit_verbosity(0) == 0 and fit_verbosity(1) == 1  # a caller's explicit choice stands
+    monkeypatch.setattr("sys.stdout", _Terminal())
+    assert fit_verbosity() == 1 and fit_verbosity(2) == 2
