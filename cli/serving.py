@@ -45,6 +45,7 @@ def _export_in_child(backend, model_path, name, version, root, warmup):
     """`kerasbrain export` again in a process whose Keras runs on `backend` (a process has one backend).
     Its output is passed on, and its exit status becomes this command's."""
     import os
+    import signal
     import subprocess
     import sys
 
@@ -57,6 +58,9 @@ def _export_in_child(backend, model_path, name, version, root, warmup):
         click.echo(done.stdout, nl=False)
     if done.stderr:
         click.echo(done.stderr, nl=False, err=True)
+    if done.returncode < 0:  # killed (out of memory, a signal): it could not say so itself
+        raise click.ClickException(f"the export process under {backend} was killed by signal "
+                                   f"{signal.Signals(-done.returncode).name}; nothing was exported")
     if done.returncode:
         raise click.exceptions.Exit(done.returncode)
 

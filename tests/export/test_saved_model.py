@@ -128,6 +128,35 @@ def test_a_model_saved_on_jax_exports_under_tensorflow_and_serves_what_jax_predi
     assert "XlaCallModule" in {n.op for f in jax_graph.graph.as_graph_def().library.function for n in f.node_def}
 
 
+def test_an_export_process_that_is_killed_is_one_line_and_its_status(tmp_path, monkeypatch):
+    """The child's command line and backend, and a child killed by a signal (out of memory), which
+    cannot say so itself: the parent says it in one line and exits 1."""
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    calls = []
+
+    def killed(argv, **kwargs):
+        calls.append((argv, kwargs["env"]["KERAS_BACKEND"]))
+        return subprocess.CompletedProcess(argv, -9, "", "")
+
+    monkeypatch.setattr("subprocess.run", killed)
+    (tmp_path / "best.keras").write_bytes(b"")
+    result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path / "best.keras"), "--name", "m", "--root",
+                                      str(tmp_path / "sm"), "--backend", other, "--version", "3", "--no-warmup"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: the export process under {other} was killed by signal SIGKILL; nothing was exported"]
+    ((argv, backend),) = calls
+    assert backend == other and argv[1:] == ["-m", "cli.main", "export", "--model", str(tmp_path / "best.keras"),
+                                             "--name", "m", "--root", str(tmp_path / "sm"), "--backend", other,
+                                             "--no-warmup", "--version", "3"]
+
+
 @pytest.mark.parametrize("make", [lambda: UNet(spatial_dims=2, in_channels=3, out_channels=1, base_filters=4, depth=2),
                                   lambda: __import__("kerasbrain.models.encoder_unet", fromlist=["x"]).EncoderUNet(
                                       "resnet18", decoder_filters=(16, 16, 8, 8, 8))],
