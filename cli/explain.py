@@ -27,9 +27,9 @@ def explain(model_path, image, method, layer, target, samples, out):
     from kerasbrain.data.pictures import read_rgb
     from kerasbrain.families import family_of_run
 
+    family = family_of_run(model_path)
+    family.require("explain", model_path)  # first: a volume given to a 3-D model is refused for what it is
     read_rgb(image)  # a broken picture is refused now, in one line, before the model loads
     echo(f"explaining {image.name} with {method}")
-    family = family_of_run(model_path)
-    family.require("explain", model_path)
     for item in family.explain(model_path, image, out, method, layer, target, samples):
         click.echo(str(item))

@@ -52,6 +52,11 @@ class VolumetricFamily(ModelFamily):
                     "OUT/fold_K/oof/ (--time-budget applies to each fold)."),
     )
 
+    def why_not(self, capability: str) -> str:
+        if capability == "explain":
+            return "explanations are of a class decision; `predict --uncertainty` maps where the mask is unsure"
+        return ""
+
     def owns_legacy_config(self, raw: dict) -> bool:
         return "stages" not in raw
 

@@ -434,6 +434,17 @@ def test_predict_server_errors(trained, tmp_path):
     assert not (tmp_path / "x.nii.gz").exists()
 
 
+def test_explain_refuses_a_volume_model_for_what_it_is(trained, tmp_path):
+    """A valid NIfTI given to a 3-D model: the family's refusal and its pointer, not "not a picture"."""
+    _, data, run_dir = trained
+    result = run("explain", "--model", run_dir, "--input", data / "imagesTs" / "BRATS_004.nii.gz",
+                 "--out", tmp_path / "heat.png")
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"Error: {run_dir}: a unet3d model cannot explain a prediction (explanations are of a class decision; "
+        "`predict --uncertainty` maps where the mask is unsure)"]
+    assert not (tmp_path / "heat.png").exists()
+
+
 def test_export_manifest_carries_the_run_settings(trained, tmp_path):
     from kerasbrain.export.layout import read_manifest
 
