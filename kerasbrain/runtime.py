@@ -123,6 +123,21 @@ def precision_note(policy: str, mode: str) -> str:
     return f'computing in {policy} ([training] precision = "{mode}"{hint})'
 
 
+def cpu_backend_note() -> str | None:
+    """A line for a 3-D trainer running JAX on CPUs only: XLA runs 3-D convolutions there many times
+    slower than TensorFlow's oneDNN kernels (README, "CPU kernels"; the figures:
+    bench/results_cpu_2026-12-05/cpu_speed.jsonl), a cost to learn before the first epoch, not after
+    hours of it. None elsewhere."""
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return None
+    return ("note: JAX runs 3-D convolutions through XLA, which is slow on CPUs (a default training step "
+            "took 55 s against 4.6 s under TensorFlow on 2 cores); KERAS_BACKEND=tensorflow trains faster here")
+
+
 def resolve_jit_compile(mode: str = "auto") -> bool:
     """Map a compile mode to Keras's `jit_compile` flag (see the module docstring)."""
     if mode not in COMPILE_MODES:

@@ -23,7 +23,7 @@ from kerasbrain.metrics import MeanSoftDice, region_metrics
 from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
-from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
+from kerasbrain.runtime import cpu_backend_note, precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
@@ -170,6 +170,8 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
             model = DeviceAugmentedTraining(network)
             progress("augmenting patches on the device")
     progress(precision_note(policy, t.precision))
+    if note := cpu_backend_note():
+        progress(note)
     loss = build_loss(t.loss)
     channels, _ = training_targets(targets)
     metrics = region_metrics(channels) + [MeanSoftDice()]

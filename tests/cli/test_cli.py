@@ -50,6 +50,8 @@ def test_train_prints_where_outputs_are(trained):
         (line,) = [line for line in printed.splitlines() if line.rstrip().endswith(str(run_dir / name))]
         assert (run_dir / name).exists(), line
     assert json.loads((run_dir / "config.json").read_text())["model"]["depth"] == 2
+    # JAX on CPUs is told before the first epoch that TensorFlow trains 3-D models faster there
+    assert ("KERAS_BACKEND=tensorflow trains faster here" in printed) == (keras.backend.backend() == "jax")
     # Not a terminal: Keras's one line per epoch (2 steps here), no carriage-return redraws.
     assert "\r" not in printed and re.search(r"^2/2 - \d+s - .* - loss: .* - val_loss: ", printed, re.M), printed
 
