@@ -1,12 +1,13 @@
 """Every registered network, loss and metric survives `.keras` in a fresh interpreter.
 
-One subprocess loads them all (after `import kerasbrain.models` and the training wrapper's module, safe mode on, no
-`custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
+One subprocess on the other Keras backend loads them all (after `import kerasbrain.models` and the training
+wrapper's module, safe mode on, no `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
 `upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip` and
 `image_skip_filters`. One process for all keeps the suite short.
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -109,7 +110,10 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
                             "loss": keras.saving.serialize_keras_object(loss) if loss is not None else None}}
         json.dump(facts, open(f"{{root}}/facts.json", "w"), default=str)
     """)
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # The fresh process runs the other backend: a `.keras` file is backend-neutral, and `kerasbrain
+    # export` loads a JAX-trained run under TensorFlow by default.
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "KERAS_BACKEND": other})
     facts = json.loads((tmp_path / "facts.json").read_text())
     for name, outputs in expected.items():
         assert facts[name]["type"] == {"legacy": "UNet", "legacy_2d": "EncoderUNet",
