@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import KerasbrainGroup
+from cli.common import KerasbrainGroup, echo
 
 
 @click.command("export")
@@ -53,6 +53,11 @@ def _export_in_child(backend, model_path, name, version, root, warmup):
             "--root", str(root), "--backend", backend, "--warmup" if warmup else "--no-warmup"]
     if version is not None:
         argv += ["--version", str(version)]
+    import keras
+
+    current = keras.backend.backend()
+    keep = f"; --backend {current} keeps it" if current in ("tensorflow", "jax") else ""
+    echo(f"exporting under {backend} in a child process (this one runs {current}{keep})")
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": backend})
     if done.stdout:
         click.echo(done.stdout, nl=False)
