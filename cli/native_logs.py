@@ -36,7 +36,8 @@ def min_level() -> int:
 
 def kept_lines(text: str, level: int) -> list[str]:
     """The lines of `text` to pass on: absl records of severity >= `level` (a record's unprefixed
-    continuation lines go with it), and every other line."""
+    continuation lines go with it) and every other line, less absl's "before InitializeLog" warning
+    when `level` > 0."""
     kept, dropping = [], False
     for line in text.splitlines(keepends=True):
         match = _ABSL_LINE.match(line)
@@ -100,5 +101,6 @@ def install() -> None:
 
 
 def uninstall() -> None:
+    """Stop filtering (the finder removes itself at its first `import tensorflow`)."""
     with contextlib.suppress(ValueError):
         sys.meta_path.remove(_FINDER)

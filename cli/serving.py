@@ -49,12 +49,12 @@ def _export_in_child(backend, model_path, name, version, root, warmup):
     import subprocess
     import sys
 
+    import keras
+
     argv = [sys.executable, "-m", "cli.main", "export", "--model", str(model_path), "--name", name,
             "--root", str(root), "--backend", backend, "--warmup" if warmup else "--no-warmup"]
     if version is not None:
         argv += ["--version", str(version)]
-    import keras
-
     current = keras.backend.backend()
     keep = f"; --backend {current} keeps it" if current in ("tensorflow", "jax") else ""
     echo(f"exporting under {backend} in a child process (this one runs {current}{keep})")
