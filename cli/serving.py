@@ -32,7 +32,7 @@ def export_cmd(model_path, name, version, root, warmup, graph_backend):
     import keras
 
     if keras.backend.backend() != graph_backend:
-        _export_in_child(graph_backend, model_path, name, version, root, warmup)
+        _export_in_child(graph_backend, keras.backend.backend(), model_path, name, version, root, warmup)
         return
     from kerasbrain.families import family_of_run
 
@@ -41,21 +41,18 @@ def export_cmd(model_path, name, version, root, warmup, graph_backend):
     click.echo(str(family.export(model_path, name, root, version, warmup)))
 
 
-def _export_in_child(backend, model_path, name, version, root, warmup):
-    """`kerasbrain export` again in a process whose Keras runs on `backend` (a process has one backend).
-    Its output is passed on, and its exit status becomes this command's."""
+def _export_in_child(backend, current, model_path, name, version, root, warmup):
+    """`kerasbrain export` again in a process whose Keras runs on `backend` (a process has one backend;
+    this one runs `current`). Its output is passed on, and its exit status becomes this command's."""
     import os
     import signal
     import subprocess
     import sys
 
-    import keras
-
     argv = [sys.executable, "-m", "cli.main", "export", "--model", str(model_path), "--name", name,
             "--root", str(root), "--backend", backend, "--warmup" if warmup else "--no-warmup"]
     if version is not None:
         argv += ["--version", str(version)]
-    current = keras.backend.backend()
     keep = f"; --backend {current} keeps it" if current in ("tensorflow", "jax") else ""
     echo(f"exporting under {backend} in a child process (this one runs {current}{keep})")
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": backend})

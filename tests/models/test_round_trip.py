@@ -1,9 +1,9 @@
 """Every registered network, loss and metric survives `.keras` in a fresh interpreter.
 
-One subprocess on the other Keras backend loads them all (after `import kerasbrain.models` and the training
-wrapper's module, safe mode on, no `custom_objects`) and predicts; outputs must equal the in-process ones. A UNet saved before the
-`upsample` option existed loads too, and so does an EncoderUNet saved before `stem_skip` and
-`image_skip_filters`. One process for all keeps the suite short.
+One subprocess on the other Keras backend loads them all (after `import kerasbrain.models` and the
+training wrapper's module, safe mode on, no `custom_objects`) and predicts; outputs must equal the
+in-process ones. A UNet saved before the `upsample` option existed loads too, and so does an
+EncoderUNet saved before `stem_skip` and `image_skip_filters`. One process for all keeps the suite short.
 """
 
 import json
