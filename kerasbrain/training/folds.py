@@ -31,6 +31,12 @@ def kfold_splits(case_ids: list[str], folds: int, seed: int) -> list[dict[str, l
     return splits
 
 
+def check_fold(fold: int, folds: int) -> None:
+    """Refuse a fold number outside the configured k (one line naming both)."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"--fold must be in 0..{folds - 1} ([data] folds = {folds}). Received: {fold}")
+
+
 def folds_path(data_dir, folds_file: str = "") -> Path:
     return Path(folds_file) if folds_file else Path(data_dir) / FOLDS_FILE
 

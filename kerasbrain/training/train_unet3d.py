@@ -115,11 +115,10 @@ def fold_split(data_dir, run_dir: Path, config: Config, case_ids: list[str], fol
     checks it is still the same)."""
     import json
 
-    from kerasbrain.training.folds import folds_path, load_or_create_folds
+    from kerasbrain.training.folds import check_fold, folds_path, load_or_create_folds
 
     d = config.data
-    if not 0 <= fold < d.folds:
-        raise ValueError(f"--fold must be in 0..{d.folds - 1} ([data] folds = {d.folds}). Received: {fold}")
+    check_fold(fold, d.folds)
     split = load_or_create_folds(folds_path(data_dir, d.folds_file), case_ids, d.folds, d.split_seed)[fold]
     path = Path(run_dir) / SPLIT_FILE
     if path.exists() and json.loads(path.read_text()) != split:

@@ -43,25 +43,40 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def _fold_args(data, config, out):
+    return ("train", "unet3d", "--data", data, "--config", config, "--out", out, "--epochs", 1,
+            "--steps-per-epoch", 2, "--fold", "all")
+
+
+@pytest.fixture(scope="module")
+def two_configurations(msd_dir, tmp_path_factory):
+    """Two configurations (seeds 1 and 2) trained on every fold of one copy of the data: both tests
+    below read them (the first checks and resumes `cv_a`; the second scores and ensembles both)."""
+    root = tmp_path_factory.mktemp("folds")
+    data = root / "Task01_BrainTumour"
+    shutil.copytree(msd_dir, data)
+    for name, seed in (("cv_a", 1), ("cv_b", 2)):
+        config = TINY_UNET3D_TOML.replace("[training]\n", f"[training]\nseed = {seed}\n") + "[data]\nfolds = 2\n"
+        (root / f"{name}.toml").write_text(config)
+        result = run(*_fold_args(data, root / f"{name}.toml", root / name))
+        assert result.exit_code == 0, result.output
+    return root, data
+
+
 @once  # the folds' glue; training, prediction and ensembles are tested on both backends elsewhere
-def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, tmp_path):
+def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(two_configurations):
     from kerasbrain.data.layouts import discover
     from kerasbrain.evaluation.out_of_fold import read_out_of_fold
     from kerasbrain.families.unet3d import FAMILY
     from kerasbrain.inference.predict_volume import predict_case
 
-    data = tmp_path / "Task01_BrainTumour"
-    shutil.copytree(msd_dir, data)
-    (tmp_path / "tiny.toml").write_text(TINY_UNET3D_TOML + "[data]\nfolds = 2\n")
-    args = ("train", "unet3d", "--data", data, "--config", tmp_path / "tiny.toml", "--out", tmp_path / "cv",
-            "--epochs", 1, "--steps-per-epoch", 2, "--fold", "all")
-    result = run(*args)
-    assert result.exit_code == 0, result.output
+    root, data = two_configurations
+    args = _fold_args(data, root / "cv_a.toml", root / "cv_a")
     folds = json.loads((data / FOLDS_FILE).read_text())["folds"]  # beside the data, for every configuration
     cases = {c.case_id: c for c in discover(data).labelled()}
     assert sorted(c for f in folds for c in f["validation"]) == sorted(cases)
     for k, fold in enumerate(folds):
-        run_dir = tmp_path / "cv" / f"fold_{k}"
+        run_dir = root / "cv_a" / f"fold_{k}"
         assert json.loads((run_dir / "split.json").read_text()) == fold
         _, session = FAMILY.local_session(run_dir / "best.keras")
         for case_id in fold["validation"]:  # what the fold's own model predicts for a case it never saw
@@ -71,16 +86,17 @@ def test_train_every_fold_keeps_out_of_fold_probabilities_and_resumes(msd_dir, t
             _, expected = predict_case(load_case(cases[case_id]), session.predict, session.channels, session.config,
                                        session.spacing)
             assert stored.shape == expected.shape and np.abs(stored - expected).max() <= 1e-3  # float16 storage
-    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "cv").glob("fold_*/oof/*.npz")}
+    mtimes = {p: p.stat().st_mtime_ns for p in (root / "cv_a").glob("fold_*/oof/*.npz")}
     result = run(*args)  # everything done: nothing is trained or predicted again
     assert result.exit_code == 0, result.output
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     result = CliRunner().invoke(cli, [str(a) for a in args[:-1]] + ["7"])
     assert result.exit_code == 1 and "--fold must be in 0..1" in result.output
+    assert sorted(p.name for p in (root / "cv_a").iterdir() if p.name.startswith("fold_")) == ["fold_0", "fold_1"]
 
 
 @once
-def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(msd_dir, tmp_path):
+def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(two_configurations, tmp_path):
     """Two configurations on the same folds: each alone and their ensemble, scored by hand here too."""
     from kerasbrain.data.labels import regions_to_labels
     from kerasbrain.data.layouts import discover, load_case
@@ -89,15 +105,8 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     from kerasbrain.inference.postprocess import region_dice
     from kerasbrain.inference.predict_volume import predict_case
 
-    data = tmp_path / "Task01_BrainTumour"
-    shutil.copytree(msd_dir, data)
-    for name, seed in (("cv_a", 1), ("cv_b", 2)):
-        config = TINY_UNET3D_TOML.replace("[training]\n", f"[training]\nseed = {seed}\n") + "[data]\nfolds = 2\n"
-        (tmp_path / f"{name}.toml").write_text(config)
-        result = run("train", "unet3d", "--data", data, "--config", tmp_path / f"{name}.toml", "--out", tmp_path / name,
-                     "--epochs", 1, "--steps-per-epoch", 2, "--fold", "all")
-        assert result.exit_code == 0, result.output
-    result = run("crossval", tmp_path / "cv_a", tmp_path / "cv_b", "--data", data, "--out", tmp_path / "best")
+    root, data = two_configurations
+    result = run("crossval", root / "cv_a", root / "cv_b", "--data", data, "--out", tmp_path / "best")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "best" / "crossval.json").read_text())
     import cv2
@@ -106,7 +115,7 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     rows = {r["candidate"]: r for r in report["candidates"]}
     assert set(rows) == {"cv_a", "cv_b", "cv_a + cv_b"}
     cases = {c.case_id: c for c in discover(data).labelled()}
-    oof = {name: {p.stem: p for p in (tmp_path / name).glob("fold_*/oof/*.npz")} for name in ("cv_a", "cv_b")}
+    oof = {name: {p.stem: p for p in (root / name).glob("fold_*/oof/*.npz")} for name in ("cv_a", "cv_b")}
     by_hand = []  # the ensemble without post-processing: mean probabilities, thresholded, Dice per region
     for case_id in report["cases"]:
         mean = (read_out_of_fold(oof["cv_a"][case_id]) + read_out_of_fold(oof["cv_b"][case_id])) / 2
@@ -154,6 +163,6 @@ def test_crossval_scores_configurations_and_ensembles_and_its_winner_predicts(ms
     # the exported graph orders sums its own way (exported from JAX, at the suite's LLVM level 1, 11 of
     # 54,432 values were once up to 9e-5 apart); a missing or misweighted member moves them by 1e-2 and more
     np.testing.assert_allclose(crop, expected[box], atol=2e-4)
-    result = CliRunner().invoke(cli, ["crossval", str(tmp_path / "cv_a"), "--data", str(data), "--out",
+    result = CliRunner().invoke(cli, ["crossval", str(root / "cv_a"), "--data", str(data), "--out",
                                       str(tmp_path / "x"), "--metric", "lesion"])
     assert result.exit_code == 0 and "lesion-wise Dice" in result.output, result.output
