@@ -28,8 +28,10 @@ def experiment():
 def lgg_compare(data, out, encoders, quick, encoder_weights):
     """Seed 004's table: raw / median+CLAHE x ResNet50 / EfficientNet-B0 on ImageNet encoders, two-stage fine-tuning."""
     from kerasbrain.experiments.lgg_compare import run_lgg_compare
+    from kerasbrain.runs import removed_if_failed_before_training
 
-    result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo, encoder_weights=encoder_weights)
+    with removed_if_failed_before_training(out):
+        result = run_lgg_compare(data, out, tuple(encoders), quick, progress=echo, encoder_weights=encoder_weights)
     click.echo(result["table"] + "\n\n" + result["comparison"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
@@ -46,9 +48,11 @@ def lgg_compare(data, out, encoders, quick, encoder_weights):
 def multitask_vs_baseline(data, out, config, time_budget, quick):
     """Seed 000's table: single-task classifier vs multi-task network, same data, seed and budget."""
     from kerasbrain.experiments.multitask_compare import run_multitask_compare
+    from kerasbrain.runs import removed_if_failed_before_training
     from kerasbrain.training.config_multitask import load_multitask_config
 
-    result = run_multitask_compare(data, out, load_multitask_config(config), quick, time_budget, progress=echo)
+    with removed_if_failed_before_training(out):
+        result = run_multitask_compare(data, out, load_multitask_config(config), quick, time_budget, progress=echo)
     click.echo(result["table"] + "\n\n" + result["comparison"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.csv'}\ncurves: {result['curves']}")
 
@@ -98,12 +102,14 @@ def label_efficient(data, out, config, simclr_config, time_budget, quick, cam, c
     from kerasbrain.experiments.label_efficient import run_label_efficient
     from kerasbrain.experiments.self_training import SelfTraining
     from kerasbrain.families import get_family
+    from kerasbrain.runs import removed_if_failed_before_training
 
-    result = run_label_efficient(data, out, get_family("simclr").load_config(simclr_config),
-                                 get_family("multitask").load_config(config), quick, time_budget, progress=echo,
-                                 pseudomask=PseudoMaskSettings(cam, cam_layer, contrast, refine=refine),
-                                 self_training=SelfTraining(self_training_rounds), drawn_fraction=drawn_fraction,
-                                 drawn_sweep=drawn_sweep)
+    with removed_if_failed_before_training(out):
+        result = run_label_efficient(data, out, get_family("simclr").load_config(simclr_config),
+                                     get_family("multitask").load_config(config), quick, time_budget, progress=echo,
+                                     pseudomask=PseudoMaskSettings(cam, cam_layer, contrast, refine=refine),
+                                     self_training=SelfTraining(self_training_rounds), drawn_fraction=drawn_fraction,
+                                     drawn_sweep=drawn_sweep)
     click.echo(result["table"])
     click.echo(f"\nresults: {out / 'results.md'}, {out / 'results.json'}\nfigures: {out / 'figures'}")
 
@@ -150,8 +156,11 @@ def _seed_list() -> str:
 def reproduce(seed, data, out, quick):
     """One seed's main table on its data: its recipe and split, ours beside its published numbers, its figures."""
     from kerasbrain.experiments.reproduce import reproduce as run_reproduce
+    from kerasbrain.runs import removed_if_failed_before_training
 
-    result = run_reproduce(seed, data, out or Path("runs") / f"reproduce-{seed}", quick, progress=echo)
+    out = out or Path("runs") / f"reproduce-{seed}"
+    with removed_if_failed_before_training(out):  # a refused dataset leaves no folder
+        result = run_reproduce(seed, data, out, quick, progress=echo)
     click.echo(result["table"])
     click.echo(f"\nreport: {result['report']}")
 

@@ -88,10 +88,10 @@ def subset_ids(run_dir, subset: str) -> list[str] | None:
     return list(ids)
 
 
-def _has_saved_epoch(run_dir: Path) -> bool:
-    """Whether the run, or one of its folds (`fold_K/`, cross-validation), has saved an epoch."""
-    return any(any(d.glob("*.keras")) or any((d / "backup").glob("*"))
-               for d in [run_dir, *sorted(run_dir.glob("fold_*"))])
+def _has_saved_epoch(folder: Path) -> bool:
+    """Whether a run in `folder` has saved an epoch: the folder's own, a fold's (`fold_K/`) or, for an
+    experiment's folder, any of its runs'."""
+    return any(folder.rglob("*.keras")) or any(any(b.iterdir()) for b in folder.rglob("backup") if b.is_dir())
 
 
 @contextmanager
@@ -99,7 +99,8 @@ def removed_if_failed_before_training(run_dir):
     """Remove the run folder this block creates if the block fails before an epoch is saved.
 
     A bad input or config then leaves nothing half-written; a folder holding a saved epoch (or one
-    that existed before) is kept, so re-running the command resumes it.
+    that existed before) is kept, so re-running the command resumes it. Also for an experiment's
+    folder of several runs: kept once any of them has saved an epoch.
     """
     run_dir = Path(run_dir)
     fresh = not run_dir.exists()

@@ -94,7 +94,6 @@ class VolumetricFamily(ModelFamily):
         """Train fold K or every fold (OUT/fold_K), then predict each fold's validation cases (`oof/`)."""
         from kerasbrain.data.layouts import discover
         from kerasbrain.evaluation.out_of_fold import write_out_of_fold
-        from kerasbrain.runs import removed_if_failed_before_training
         from kerasbrain.training.folds import check_fold
         from kerasbrain.training.train_unet3d import train_unet3d
 
@@ -107,9 +106,8 @@ class VolumetricFamily(ModelFamily):
         results = []
         for k in folds:
             progress(f"== fold {k} of {config.data.folds}")
-            with removed_if_failed_before_training(out / f"fold_{k}"):  # OUT may exist: guard each fold's own
-                result = train_unet3d(data, out / f"fold_{k}", config, epochs, steps_per_epoch, progress=progress,
-                                      time_budget=time_budget, fold=k)
+            result = train_unet3d(data, out / f"fold_{k}", config, epochs, steps_per_epoch, progress=progress,
+                                  time_budget=time_budget, fold=k)
             _, session = self.local_session(result["best"])
             result["oof"] = write_out_of_fold(out / f"fold_{k}", [cases[c] for c in result["split"]["validation"]],
                                               session, progress)

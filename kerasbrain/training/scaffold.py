@@ -11,6 +11,7 @@ completed epoch, optimizer state included, and never reads a half-written backup
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 import keras
 
 from kerasbrain.config import save_config_json
-from kerasbrain.runs import BEST_MODEL, CONFIG_FILE, HISTORY_FILE, LAST_MODEL, write_run_info
+from kerasbrain.runs import (BEST_MODEL, CONFIG_FILE, HISTORY_FILE, LAST_MODEL, removed_if_failed_before_training,
+                             write_run_info)
 from kerasbrain.training.callbacks import AtomicBackup, AtomicCheckpoint, TimeBudget, completed_epochs, trim_history
 
 
@@ -42,6 +44,23 @@ class Run:
         """What a trainer returns: paths of the models and logs, the history and the split."""
         return {"run": self.dir, "best": self.dir / BEST_MODEL, "last": self.dir / LAST_MODEL,
                 "logs": self.dir / "logs", "history": history, "split": split}
+
+
+def removes_unstarted_run(trainer):
+    """Decorate a trainer `(data_dir, run_dir, config, ...)`: a run folder it creates is removed again
+    if it fails before an epoch is saved (`runs.removed_if_failed_before_training`).
+
+    A trainer records its config as soon as the run starts and finds bad data only afterwards, so
+    without this every caller (`train`, the experiments, `reproduce`, the library) would leave a run
+    folder that never trained behind a refused dataset.
+    """
+
+    @functools.wraps(trainer)
+    def guarded(data_dir, run_dir, *args, **kwargs):
+        with removed_if_failed_before_training(run_dir):
+            return trainer(data_dir, run_dir, *args, **kwargs)
+
+    return guarded
 
 
 def start_run(run_dir, family: str, config, seed: int, time_budget: float | None = None, progress=print) -> Run:

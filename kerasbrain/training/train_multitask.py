@@ -24,7 +24,8 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_multitask import MultiTaskConfig
-from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
+from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
+                                         start_run)
 from kerasbrain.windows import check_window
 
 
@@ -69,6 +70,7 @@ def split_images(data_dir, config: MultiTaskConfig, run_dir: Path, progress=prin
     return subsets, split
 
 
+@removes_unstarted_run
 def train_multitask(data_dir, run_dir, config: MultiTaskConfig, family: str, tasks=("class", "mask"),
                     verbose="auto", progress=print, time_budget: float | None = None) -> dict:
     """Train (or resume) a multi-task or single-task run; returns the run's artefacts."""

@@ -23,7 +23,8 @@ from kerasbrain.runs import BEST_MODEL
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration, ImageBatches
 from kerasbrain.training.config_simclr import SimCLRConfig
-from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
+from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
+                                         start_run)
 from kerasbrain.windows import check_window
 
 ENCODER_FILE = "encoder.keras"
@@ -38,6 +39,7 @@ def learning_rate_schedule(t, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(0.0, decay, warmup_target=t.learning_rate, warmup_steps=warmup)
 
 
+@removes_unstarted_run
 def train_simclr(data_dir, run_dir, config: SimCLRConfig, family: str = "simclr", verbose="auto", progress=print,
                  time_budget: float | None = None) -> dict:
     """Pretrain (or resume) a SimCLR encoder; returns the run's artefacts plus `encoder` and `probe`."""

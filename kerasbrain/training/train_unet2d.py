@@ -24,7 +24,8 @@ from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.batchnorm import BatchNormRecalibration
 from kerasbrain.training.config2d import SliceConfig
-from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
+from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
+                                         start_run)
 
 FAMILY_NAME = "unet2d"
 
@@ -92,6 +93,7 @@ def split_slices(data_dir, config: SliceConfig, run_dir: Path):
     return by_subset, split
 
 
+@removes_unstarted_run
 def train_unet2d(data_dir, run_dir, config: SliceConfig, verbose="auto", progress=print,
                  time_budget: float | None = None) -> dict:
     """Train (or resume) a slice U-Net run; `time_budget` (minutes) ends it cleanly when the time is spent."""

@@ -27,7 +27,8 @@ from kerasbrain.runtime import cpu_backend_note, precision_note, precision_polic
 from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
-from kerasbrain.training.scaffold import build_training_state, fit_verbosity, run_callbacks, start_run
+from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
+                                         start_run)
 from kerasbrain.training.split import load_or_create_split
 from kerasbrain.windows import check_window, unet_divisor
 
@@ -128,6 +129,7 @@ def fold_split(data_dir, run_dir: Path, config: Config, case_ids: list[str], fol
     return split
 
 
+@removes_unstarted_run
 def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, steps_per_epoch: int | None = None,
                  verbose="auto", progress=print, time_budget: float | None = None,
                  data_shard: tuple[int, int] = (0, 1), fold: int | None = None) -> dict:
