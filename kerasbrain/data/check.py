@@ -205,8 +205,11 @@ def check_dataset(folder, progress=print) -> CheckReport:
     root = find_root(folder)
     if any(p.is_dir() and any(p.glob(f"{p.name}_*.tif")) for p in root.iterdir()):
         return check_slices(folder, progress)
-    if discover_tumour_images(folder):
-        return check_images(folder, progress)
+    try:
+        if discover_tumour_images(folder):
+            return check_images(folder, progress)
+    except DataError:  # its own message names only the picture layouts
+        pass
     raise DataError(f"{folder}: no dataset kerasbrain reads (MSD / BraTS / DICOM volumes, LGG kaggle_3m slices, "
                     "BRISC 2025 or class folders of pictures)")
 

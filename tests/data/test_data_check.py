@@ -135,6 +135,8 @@ def test_not_a_dataset_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     result = run("data", "check", tmp_path / "empty", "--out", tmp_path / "r")
     assert result.exit_code == 1 and result.output.startswith("Error: ") and len(result.output.splitlines()) == 1
+    # the line lists every layout `data check` reads, not only the last one it tried
+    assert "MSD / BraTS / DICOM volumes, LGG kaggle_3m slices, BRISC 2025 or class folders" in result.output
     assert not (tmp_path / "r").exists()
 
 
