@@ -10,6 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def check_can_create(path: str | os.PathLike) -> None:
+    """Refuse, before any work, an output path under a file: the nearest existing folder above `path`
+    must be a folder (a long prediction would otherwise end in "File exists" for its result)."""
+    path = Path(path)
+    for above in path.parents:
+        if above.exists():
+            if not above.is_dir():
+                raise OSError(errno.ENOTDIR, f"cannot be written: {above} is a file, not a folder", str(path))
+            return
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call `write(tmp_path)` then rename onto `path`, so readers never see a half-written file."""
     path = Path(path)

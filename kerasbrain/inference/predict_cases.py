@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from kerasbrain.files import write_csv
+from kerasbrain.files import check_can_create, write_csv
 
 PREDICTIONS_TABLE = "predictions.csv"
 
@@ -23,6 +23,7 @@ def _check(family, request, folder: bool = False) -> None:
         family.require("predict_folder", request.model)
     if request.uncertainty:
         family.require("uncertainty", request.model)
+    check_can_create(request.out)  # a folder's results go under it: the same check for --input DIR
 
 
 def predict_case(family, request, progress=print):

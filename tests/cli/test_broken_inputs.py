@@ -107,6 +107,17 @@ def test_every_broken_nifti_gives_one_line_naming_it_and_writes_nothing(where, t
     assert len(handled) == 13
 
 
+@pytest.mark.parametrize("input_is", ["case", "folder"])
+def test_an_output_under_a_file_is_refused_before_the_model_runs(input_is, tmp_path, source, volume_run):
+    """Not "File exists" after the prediction: one line naming the output and the file in its way."""
+    (tmp_path / "afile").write_text("not a folder")
+    out = tmp_path / "afile" / ("seg.nii.gz" if input_is == "case" else "predictions")
+    result = run("predict", "--model", volume_run, "--input", source if input_is == "case" else source.parent,
+                 "--out", out)
+    assert result.exit_code == 1 and "window" not in result.output, result.output  # no window was predicted
+    assert result.output.strip() == f"Error: {out}: cannot be written: {tmp_path / 'afile'} is a file, not a folder"
+
+
 @once  # the NIfTI reader (nibabel, numpy); prediction itself is tested on both backends
 def test_unusual_but_valid_niftis_predict_as_the_plain_file(tmp_path, source, volume_run):
     image = nib.load(source)
