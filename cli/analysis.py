@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 
 _MODEL = dict(required=True, type=click.Path(exists=True, path_type=Path),
               help="A classifier or multitask run folder or .keras model.")
@@ -30,7 +30,7 @@ def _image_model(model_path, purpose: str):
 @click.command()
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="New folder for the BRISC-layout dataset.")
+@click.option("--out", required=True, type=OutputPath(), help="New folder for the BRISC-layout dataset.")
 @click.option("--method", type=click.Choice(["gradcam", "gradcam++", "layercam", "atlas"]), default="atlas",
               show_default=True,
               help="'atlas': the departure from the healthy heads of the 'no tumour' training images (measured "
@@ -104,7 +104,7 @@ def calibrate(model_path, data):
 @click.command()
 @click.option("--model", "model_path", **_MODEL)
 @click.option("--data", **_DATA)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=OutputPath(file_okay=False))
 @click.option("--corruption", "corruptions", multiple=True,
               type=click.Choice(["gaussian_noise", "rician_noise", "motion", "ghosting", "bias_field", "blur",
                                  "contrast"]), help="Only these corruptions (default: all).")

@@ -23,6 +23,27 @@ class KerasbrainGroup(click.Group):
             raise click.ClickException(f"{where}: {reason}" if where else reason) from exc
 
 
+class OutputPath(click.Path):
+    """A file or folder a command will write: refused while the arguments are read when a file stands
+    where a folder must be (`kerasbrain.files.check_can_create`), not after the training, evaluation
+    or prediction it was meant to hold."""
+
+    def __init__(self, **kwargs):
+        from pathlib import Path
+
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value, param, ctx):
+        from kerasbrain.files import check_can_create
+
+        path = super().convert(value, param, ctx)
+        try:
+            check_can_create(path)
+        except OSError as exc:  # one line and exit 1, as for any file the system refuses (not a usage error)
+            raise click.ClickException(f"{exc.filename}: {exc.strerror}") from exc
+        return path
+
+
 def echo(message: str) -> None:
     """Progress and notes go to stderr; stdout carries only results (paths, tables)."""
     click.echo(message, err=True)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The dataset the folds were trained on (its labels score the out-of-fold predictions).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=OutputPath(file_okay=False),
               help="Folder for crossval.md / .json and the best candidate's ensemble.json.")
 @click.option("--metric", type=click.Choice(["legacy", "lesion"]), default="legacy", show_default=True,
               help="Mean WT/TC/ET whole-region Dice, or BraTS 2023's lesion-wise Dice.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 
 
 @click.group()
@@ -16,7 +16,7 @@ def data():
 
 @data.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutputPath(file_okay=False),
               help="Folder for report.md, report.json and report.png (default: data_check/<FOLDER's name>).")
 def check(folder, out):
     """Check FOLDER (MSD / BraTS / DICOM volumes, LGG slices, BRISC or class-folder pictures): counts,

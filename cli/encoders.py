@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
+
+from cli.common import OutputPath
 
 
 @click.group()
@@ -24,7 +24,7 @@ def list_encoders():
 
 @encoders.command()
 @click.argument("encoder")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=OutputPath(file_okay=False),
               help="Folder to write the preset to (keras-hub's format: config.json, model.weights.h5).")
 def fetch(encoder, out):
     """Download ENCODER's ImageNet preset (on a machine with a network) and write it to --out; copy that

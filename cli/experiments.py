@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import KerasbrainGroup, echo
+from cli.common import KerasbrainGroup, OutputPath, echo
 from kerasbrain.demo import DEMO_MINUTES
 
 
@@ -18,7 +18,7 @@ def experiment():
 @experiment.command("lgg-compare")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="LGG dataset (kaggle_3m or its parent).")
-@click.option("--out", default="runs/lgg-compare", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default="runs/lgg-compare", show_default=True, type=OutputPath(file_okay=False))
 @click.option("--encoder", "encoders", multiple=True, default=("resnet50", "efficientnet_b0"), show_default=True,
               type=click.Choice(["resnet18", "resnet34", "resnet50", "efficientnet_b0"]))
 @click.option("--quick", is_flag=True, help="Two short stages on at most 24 slices per subset (CPU, phantom data; "
@@ -40,7 +40,7 @@ def lgg_compare(data, out, encoders, quick, encoder_weights):
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="BRISC 2025 (or its parent) or the Kaggle class folders.")
 @click.option("--out", default="runs/multitask-vs-baseline", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+              type=OutputPath(file_okay=False))
 @click.option("--config", help="TOML config of both runs (multitask family's sections); defaults if left out.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="The same wall-clock budget for each of the two runs.")
@@ -72,7 +72,7 @@ def _shares(ctx, param, value: str) -> tuple[float, ...]:
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Kaggle 4-class folders (no masks) or BRISC 2025 (pseudo-masks are then scored too).")
 @click.option("--out", default="runs/label-efficient", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+              type=OutputPath(file_okay=False))
 @click.option("--config", help="TOML of the classifier / multitask stages (multitask family's sections).")
 @click.option("--simclr-config", help="TOML of the SimCLR stage (simclr family's sections).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
@@ -151,7 +151,7 @@ def _seed_list() -> str:
 @click.argument("seed", type=click.Choice(_seeds()))
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The seed's dataset (README 'Getting the data').")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Default: runs/reproduce-SEED.")
+@click.option("--out", type=OutputPath(file_okay=False), help="Default: runs/reproduce-SEED.")
 @click.option("--quick", is_flag=True, help="Every run shrunk to minutes (CPU, phantom data); not comparable.")
 def reproduce(seed, data, out, quick):
     """One seed's main table on its data: its recipe and split, ours beside its published numbers, its figures."""
@@ -166,7 +166,7 @@ def reproduce(seed, data, out, quick):
 
 
 @click.command()
-@click.option("--out", default="demo_output", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default="demo_output", show_default=True, type=OutputPath(file_okay=False))
 @click.option("--cases", default=10, show_default=True, type=click.IntRange(3))
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--steps-per-epoch", default=25, show_default=True, type=click.IntRange(1))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 from kerasbrain.evaluation.explain_agnostic import DEFAULT_SAMPLES, MIN_SAMPLES
 
 
@@ -21,7 +21,7 @@ from kerasbrain.evaluation.explain_agnostic import DEFAULT_SAMPLES, MIN_SAMPLES
 @click.option("--class", "target", help="Class to explain (default: the predicted one).")
 @click.option("--samples", type=click.IntRange(min=MIN_SAMPLES),
               help=f"Model evaluations for shap and lime (default {DEFAULT_SAMPLES}); fewer: faster, noisier maps.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
+@click.option("--out", required=True, type=OutputPath(dir_okay=False), help="PNG to write.")
 def explain(model_path, image, method, layer, target, samples, out):
     """Draw original | heat map | predicted mask | class probabilities for one image."""
     from kerasbrain.data.pictures import read_rgb

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo, inference_options, input_format_options, input_format_values, overrides
+from cli.common import OutputPath, echo, inference_options, input_format_options, input_format_values, overrides
 
 
 @click.command()
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
               help="A .keras model or a run folder (uses its best.keras).")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OutputPath(file_okay=False),
               help="Where to write the per-case (or per-slice) CSV and summary.{json,md} "
                    "(default: <data>/../evaluation).")
 @click.option("--subset", type=click.Choice(["all", "validation", "train", "test"]), default="all", show_default=True,
@@ -80,7 +80,7 @@ def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, les
               help="One 4-D NIfTI, four 3-D NIfTIs (FLAIR, T1, T1Gd, T2; repeat --input), a BraTS case folder, "
                    "a DICOM study (a folder or a .zip), or one TIFF/PNG/JPEG slice for a 2-D model; or a folder of "
                    "cases with --out a folder.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", required=True, type=OutputPath(),
               help="Label map .nii.gz (volumes; .dcm for a DICOM Segmentation of a DICOM study), mask .png "
                    "(a 2-D slice model) or figure .png (class / multi-task "
                    "models; a mask head also writes <out>_mask.png); a folder when --input is a folder of cases.")

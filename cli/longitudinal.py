@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 
 
 def _time_point(path: Path, model, layout: str, options: dict):
@@ -39,7 +39,7 @@ def _time_point(path: Path, model, layout: str, options: dict):
 @click.option("--before", required=True, type=click.Path(exists=True, path_type=Path),
               help="The earlier time point: a label map (.nii.gz), or with --model a case (NIfTI or DICOM study).")
 @click.option("--after", required=True, type=click.Path(exists=True, path_type=Path), help="The later time point.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=OutputPath(file_okay=False),
               help="Folder for comparison.json, lesions.csv and comparison.png.")
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path),
               help="A volumetric run: predict both cases with it first.")

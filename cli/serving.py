@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import KerasbrainGroup, echo
+from cli.common import KerasbrainGroup, OutputPath, echo
 
 
 @click.command("export")
@@ -14,7 +14,7 @@ from cli.common import KerasbrainGroup, echo
               help="A .keras model or a run folder (uses its best.keras).")
 @click.option("--name", required=True, help="Model name: the folder under saved_models/ and the served name.")
 @click.option("--version", "version", type=click.IntRange(1), help="Version number (default: next integer).")
-@click.option("--root", default="saved_models", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--root", default="saved_models", show_default=True, type=OutputPath(file_okay=False))
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="Write TF Serving warm-up requests (assets.extra/tf_serving_warmup_requests).")
 @click.option("--backend", "graph_backend", type=click.Choice(["tensorflow", "jax"]), default="tensorflow",
@@ -75,7 +75,7 @@ def serving():
 @serving.command("config")
 @click.option("--saved-models", default="saved_models", show_default=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", default="serving/models.config", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", default="serving/models.config", show_default=True, type=OutputPath(dir_okay=False))
 @click.option("--base-path-prefix", default="/models", show_default=True,
               help="Where the server sees saved_models/ (docker-compose mounts it at /models).")
 def serving_config(saved_models, out, base_path_prefix):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import echo
+from cli.common import OutputPath, echo
 
 LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "brats2021", "brats2023": "brats2023",
            "lgg": "lgg", "brisc": "brisc", "classes": "classes"}
@@ -14,7 +14,7 @@ LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "b
 
 @click.command()
 @click.argument("layout", type=click.Choice(sorted(LAYOUTS)))
-@click.option("--out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", required=True, type=OutputPath(),
               help="Folder to write (written beside it first, so a failure leaves nothing half-written).")
 @click.option("--cases", "--patients", default=4, show_default=True, type=click.IntRange(1),
               help="Labelled cases (LGG: patients).")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import KerasbrainGroup, echo
+from cli.common import KerasbrainGroup, OutputPath, echo
 
 
 def _click_type(option):
@@ -43,7 +43,7 @@ def _train_command(name: str) -> click.Command:
                      help="Dataset folder in a layout this family reads."),
         click.Option(["--config"], help="TOML config or a shipped config's name; defaults for anything left out "
                                         "(with --time-budget on a CPU, a family's budget recipe if it has one)."),
-        click.Option(["--out"], required=True, type=click.Path(file_okay=False, path_type=Path),
+        click.Option(["--out"], required=True, type=OutputPath(file_okay=False),
                      help="Run folder; re-running the same command resumes an interrupted run."),
         click.Option(["--time-budget"], type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
                      help="Stop after this much wall-clock training time, ending cleanly with best/last models."),
