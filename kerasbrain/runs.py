@@ -100,13 +100,15 @@ def removed_if_failed_before_training(run_dir):
 
     A bad input or config then leaves nothing half-written; a folder holding a saved epoch (or one
     that existed before) is kept, so re-running the command resumes it. Also for an experiment's
-    folder of several runs: kept once any of them has saved an epoch.
+    folder of several runs: kept once any of them has saved an epoch. A run stopped by the user
+    (Ctrl-C) is kept too: nothing in it is half-written (each cached case is moved in whole), and
+    re-running reuses its preprocessing cache, which on a real dataset took longer than an epoch.
     """
     run_dir = Path(run_dir)
     fresh = not run_dir.exists()
     try:
         yield run_dir
-    except BaseException:
+    except Exception:
         if fresh and run_dir.is_dir() and not _has_saved_epoch(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise

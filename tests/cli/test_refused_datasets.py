@@ -65,3 +65,13 @@ def test_a_folder_with_a_saved_epoch_anywhere_in_it_is_kept(tmp_path):
                     (out / saved).write_text("x")
             raise RuntimeError("bad data")
         assert out.exists() == (name in ("model", "backup")), name
+
+
+def test_a_run_stopped_by_the_user_keeps_its_folder_and_cache(tmp_path):
+    """Ctrl-C before the first epoch is not a refused input: the run and its preprocessing cache stay."""
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), removed_if_failed_before_training(out):
+        (out / "cache" / "case_1").mkdir(parents=True)
+        (out / "cache" / "case_1" / "image.npy").write_bytes(b"x")
+        raise KeyboardInterrupt
+    assert (out / "cache" / "case_1" / "image.npy").exists()
