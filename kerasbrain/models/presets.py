@@ -16,6 +16,7 @@ import os
 import socket
 from pathlib import Path
 
+from kerasbrain.files import staged_folder
 from kerasbrain.models.backbones import IMAGENET_PRESETS, hub_backbone, same_architecture
 
 PRESET_HOST = ("www.kaggle.com", 443)
@@ -125,7 +126,8 @@ def fetch(encoder: str, out: str | os.PathLike) -> Path:
     if out.exists() and any(out.iterdir()):
         raise PresetUnavailable(f"{out}: exists and is not empty")
     backbone = download_preset(encoder)
-    backbone.save_to_preset(str(out))
+    with staged_folder(out) as staged:  # a write that fails half-way (a full disk) leaves no half preset
+        backbone.save_to_preset(str(staged))
     return out
 
 

@@ -112,6 +112,32 @@ def test_a_cached_preset_is_used_without_asking_the_network(resnet18_preset, tmp
     assert model.get_config()["input_normalization"] == "imagenet"
 
 
+def test_fetch_writes_a_preset_folder_whole_or_not_at_all(resnet18_preset, tmp_path, monkeypatch):
+    """`kerasbrain encoders fetch`: the folder keras-hub reads back, and after a disk error half-way, no folder."""
+    import errno
+
+    import keras_hub
+
+    monkeypatch.setattr(presets, "download_preset",  # what the download returns, from a local folder here
+                        lambda encoder: keras_hub.models.Backbone.from_preset(str(resnet18_preset)))
+    out = presets.fetch("resnet18", tmp_path / "fetched")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in resnet18_preset.iterdir())
+    for a, b in zip(keras_hub.models.Backbone.from_preset(str(out)).get_weights(),
+                    keras_hub.models.Backbone.from_preset(str(resnet18_preset)).get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    def full_disk(self, folder):
+        (Path(folder) / "config.json").write_text("{}")  # one file written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(folder) / "model.weights.h5"))
+
+    monkeypatch.setattr(keras_hub.models.Backbone, "save_to_preset", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        presets.fetch("resnet18", tmp_path / "half")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fetched"]  # no folder, no hidden partial one
+    with pytest.raises(presets.PresetUnavailable, match="fetched: exists and is not empty"):
+        presets.fetch("resnet18", out)
+
+
 def test_the_multitask_network_takes_the_same_pretrained_encoder(resnet18_preset, tmp_path):
     """Seeds 000 / 001's network: the class head and the mask decoder see the preset's encoder, standardised."""
     from kerasbrain.models.multitask import MultiTaskNet
