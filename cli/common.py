@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -29,8 +31,6 @@ class OutputPath(click.Path):
     or prediction it was meant to hold."""
 
     def __init__(self, **kwargs):
-        from pathlib import Path
-
         super().__init__(path_type=Path, **kwargs)
 
     def convert(self, value, param, ctx):

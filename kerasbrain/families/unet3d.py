@@ -97,9 +97,9 @@ class VolumetricFamily(ModelFamily):
         from kerasbrain.training.folds import check_fold
         from kerasbrain.training.train_unet3d import train_unet3d
 
-        if fold != "all" and not str(fold).isdigit():
-            raise ValueError(f"--fold must be a fold number or 'all'. Received: {fold!r}")
         if fold != "all":
+            if not str(fold).isdigit():
+                raise ValueError(f"--fold must be a fold number or 'all'. Received: {fold!r}")
             check_fold(int(fold), config.data.folds)  # before any fold folder exists
         folds = range(config.data.folds) if fold == "all" else [int(fold)]
         cases = {c.case_id: c for c in discover(data).labelled()}
