@@ -39,3 +39,41 @@ def check(folder, out):
     click.echo("\n".join(str(f) for f in files))
     if report.problems:
         raise SystemExit(1)
+
+
+@data.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=OutputPath(dir_okay=False), required=True,
+              help="The planned config (TOML, for `train unet3d --config`); the plan with the fingerprint "
+                   "(.json) and a picture of both (.png) go beside it under the same name.")
+@click.option("--base", "base_config", default=None,
+              help="Config to start from (a file or a shipped name); its other settings are kept. Default: "
+                   "the defaults of `train unet3d`.")
+@click.option("--memory-gb", type=click.FloatRange(min=1.5), default=8.0, show_default=True,
+              help="Training memory to plan for: the GPU's, or the RAM a CPU run may use.")
+def plan(folder, out, base_config, memory_gb):
+    """Plan a 3-D U-Net training for FOLDER (MSD or BraTS layout), as nnU-Net plans its runs: target
+    spacing, patch size, depth and batch size from the cases' spacings and head sizes, within a
+    memory budget. Writes a config `kerasbrain train unet3d --config OUT` reads."""
+    from kerasbrain.config import ConfigError
+    from kerasbrain.data.errors import DataError
+    from kerasbrain.data.fingerprint import fingerprint_dataset
+    from kerasbrain.training.config import Config, load_config_file
+    from kerasbrain.training.plan_report import write_plan
+    from kerasbrain.training.planning import plan_training, planned_config
+
+    if out.suffix != ".toml":
+        raise click.ClickException(f"{out}: the plan is a TOML config; name it *.toml")
+    try:
+        base = load_config_file(Config, base_config)
+        fingerprint = fingerprint_dataset(folder, progress=echo)
+        chosen = plan_training(fingerprint, base.model, memory_gb)
+    except (ConfigError, DataError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    header = (f"planned by `kerasbrain data plan {folder}` from {len(fingerprint.cases)} cases "
+              f"({fingerprint.layout}), {memory_gb:g} GB, base: {base_config or 'the defaults'}",
+              f"train: kerasbrain train unet3d --data {folder} --config {out} --out runs/planned", "")
+    files = write_plan(planned_config(base, chosen), chosen, fingerprint, out, header)
+    for reason in chosen.reasons:
+        click.echo(reason)
+    click.echo("\n".join(str(f) for f in files))

@@ -170,3 +170,44 @@ def config_from_json_file(config_cls, path: str | Path):
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     return parse_config(config_cls, raw, str(path))
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML spelling for {value!r}")
+
+
+def _changed(section, defaults) -> list[tuple[str, object]]:
+    return [(f.name, getattr(section, f.name)) for f in dataclasses.fields(section)
+            if getattr(section, f.name) != getattr(defaults, f.name)]
+
+
+def config_to_toml(config, header: tuple[str, ...] = ()) -> str:
+    """A config as a TOML file `load_config_file` reads back to the same config: every value that
+    differs from the dataclass defaults (so the file reads like a hand-written one), `header` as
+    comments on top."""
+    defaults = type(config)()
+    lines = [f"# {h}" if h else "#" for h in header]
+    tables = []
+    for f in dataclasses.fields(config):
+        value, default = getattr(config, f.name), getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            changed = _changed(value, default)
+            if changed:
+                tables.append((f"[{f.name}]", changed))
+        elif isinstance(value, tuple) and _table_type(type(config), f.name):
+            if value != default:
+                element = _table_type(type(config), f.name)()
+                tables += [(f"[[{f.name}]]", _changed(v, element)) for v in value]
+        elif value != default:
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    for title, changed in tables:
+        lines += ["", title] + [f"{name} = {_toml_value(value)}" for name, value in changed]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,159 @@
+"""Plan a volumetric training from a dataset's fingerprint: target spacing, patch, depth, batch size.
+
+nnU-Net's self-configuration, in kerasbrain's terms (`kerasbrain data plan`):
+
+- **Target spacing**: the median voxel size per axis. A dataset of thick slices (the coarsest axis
+  more than 3x the finest, and along it fewer than a third of the other axes' voxels) is resampled
+  along that axis to its 10th percentile instead (no coarser than the other axes), so the few cases
+  with finer slices do not lose what they have and the rest are not blurred further.
+- **Patch**: the median head (in the target spacing) whole, in sides that are multiples of the
+  network's divisor; while the estimated training memory at batch 2 exceeds the budget, the side
+  that covers the largest share of the median head shrinks by one divisor step.
+- **Depth**: the base config's, or fewer where the shortest patch side would leave the bottleneck
+  under 4 voxels (the network pools every axis alike, so thin patches cost depth).
+- **Batch**: as many patches as the budget holds, at least 2, and no more than 5% of the
+  dataset's voxels in one batch (a batch that sees most of a small dataset at once only
+  averages it away).
+
+The memory estimate is a fixed cost plus a cost per feature-map value the backward pass keeps,
+fitted to the peak memory `bench/plan_memory.py` measured (TensorFlow, float32, the default U-Net
+at several patches and batches, on this project's CPU machine); bfloat16 training needs less.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kerasbrain.data.fingerprint import DatasetFingerprint
+
+ANISOTROPY = 3.0  # coarsest / finest axis beyond which a dataset counts as thick-sliced
+MIN_BOTTLENECK = 4  # voxels per side left after the last pooling
+MIN_BATCH = 2
+BATCH_SHARE = 0.05  # at most this share of the dataset's voxels in one batch
+# bench/results_cpu_2026-12-06/plan_memory.jsonl: peak memory = fixed + bytes per kept value x values
+MEMORY_FIXED_GB = 1.25
+MEMORY_BYTES_PER_VALUE = 17.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    target_spacing: tuple[float, float, float]
+    median_shape: tuple[float, float, float]  # the median head in voxels of the target spacing
+    patch_size: tuple[int, int, int]
+    depth: int
+    batch_size: int
+    memory_gb: float  # the budget
+    estimated_gb: float  # the estimate at this patch and batch
+    reasons: tuple[str, ...]  # one line per choice, for the user and the plan file
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def kept_values(patch, model) -> float:
+    """Feature-map values one patch keeps for the backward pass: every convolution's output, per level
+    (an estimate's unit, not an exact count)."""
+    blocks = tuple(model.blocks_per_stage) if model.architecture == "resenc" and model.blocks_per_stage else ()
+    total = 0.0
+    for level in range(model.depth + 1):
+        voxels = float(np.prod([math.ceil(p / 2**level) for p in patch]))
+        filters = min(model.base_filters * 2**level, model.max_filters)
+        encoder = 2 * (blocks[level] if level < len(blocks) else 1)
+        decoder = 2 if level < model.depth else 0
+        total += voxels * filters * (encoder + decoder)
+    return total
+
+
+def estimate_training_gb(patch, batch_size: int, model) -> float:
+    """Peak memory of training `model` (a `ModelConfig`) on `batch_size` patches of `patch`, in GB."""
+    return MEMORY_FIXED_GB + MEMORY_BYTES_PER_VALUE * batch_size * kept_values(patch, model) / 1e9
+
+
+def choose_target_spacing(fingerprint: DatasetFingerprint) -> tuple[tuple[float, float, float], str]:
+    """The median spacing, or the thick-slice rule of the module docstring; and why."""
+    spacings = fingerprint.spacings
+    target = np.median(spacings, axis=0)
+    coarse = int(np.argmax(target))
+    others = [a for a in range(3) if a != coarse]
+    sizes = np.median(fingerprint.cropped_shapes * spacings / target, axis=0)
+    if target[coarse] > ANISOTROPY * target[others].min() and sizes[coarse] * ANISOTROPY < sizes[others].min():
+        finer = max(float(np.percentile(spacings[:, coarse], 10)), float(target[others].max()))
+        reason = (f"target spacing: thick slices along axis {coarse} (median {target[coarse]:g} mm against "
+                  f"{target[others].min():g} mm, {sizes[coarse]:.0f} voxels against {sizes[others].min():.0f}): "
+                  f"that axis at its 10th percentile, {finer:g} mm; the others at their median")
+        target[coarse] = finer
+    else:
+        reason = f"target spacing: the median voxel size, {' x '.join(f'{s:g}' for s in target)} mm"
+    return tuple(round(float(s), 4) for s in target), reason
+
+
+def _depth_for(patch, max_depth: int) -> int:
+    fits = min(int(math.floor(math.log2(p / MIN_BOTTLENECK))) for p in patch)
+    return max(1, min(max_depth, fits))
+
+
+def _multiple(n: float, step: int) -> int:
+    return max(step, int(math.ceil(n / step)) * step)
+
+
+def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0) -> Plan:
+    """A plan for `fingerprint`'s dataset with the base `model` config (`training/config.ModelConfig`)
+    under `memory_gb` of training memory. ValueError when not even the smallest patch fits."""
+    spacing, spacing_reason = choose_target_spacing(fingerprint)
+    heads = fingerprint.cropped_shapes * fingerprint.spacings / np.asarray(spacing)
+    median = np.median(heads, axis=0)
+    depth = _depth_for(median, model.depth)
+    patch = [_multiple(m, 2**depth) for m in median]
+    shrunk = False
+    while True:
+        depth = _depth_for(patch, model.depth)
+        patch = [_multiple(p, 2**depth) for p in patch]
+        at_depth = dataclasses.replace(model, depth=depth)
+        if estimate_training_gb(patch, MIN_BATCH, at_depth) <= memory_gb:
+            break
+        shrinkable = [a for a in range(3) if patch[a] > 2 * MIN_BOTTLENECK]
+        if not shrinkable:
+            raise ValueError(f"{memory_gb:g} GB of training memory does not hold even batch {MIN_BATCH} of "
+                             f"{patch} patches ({estimate_training_gb(patch, MIN_BATCH, at_depth):.1f} GB estimated)")
+        axis = max(shrinkable, key=lambda a: patch[a] / median[a])
+        patch[axis] -= 2**depth
+        shrunk = True
+    per_patch = estimate_training_gb(patch, 1, at_depth) - MEMORY_FIXED_GB
+    fitting = int((memory_gb - MEMORY_FIXED_GB) // per_patch)
+    dataset_voxels = float(np.prod(heads, axis=1).sum())
+    share_cap = int(BATCH_SHARE * dataset_voxels // float(np.prod(patch)))
+    batch = max(MIN_BATCH, min(fitting, share_cap))
+    head = " x ".join(f"{m:.0f}" for m in median)
+    reasons = (
+        spacing_reason,
+        f"patch: {'shrunk from ' if shrunk else ''}the median head ({head} voxels) "
+        f"{'to fit ' if shrunk else 'whole, within '}{memory_gb:g} GB at batch {MIN_BATCH}: {patch}",
+        f"depth: {depth} poolings (the base config's {model.depth}"
+        f"{'' if depth == model.depth else f', fewer so the shortest side keeps {MIN_BOTTLENECK} voxels'}); "
+        f"sides multiples of {2**depth}",
+        f"batch: {batch} ({fitting} fit the memory; 5% of the dataset's {dataset_voxels / 1e6:.1f} M head voxels "
+        f"hold {share_cap}; at least {MIN_BATCH})",
+        f"estimated training memory {estimate_training_gb(patch, batch, at_depth):.1f} GB of {memory_gb:g} "
+        "(float32; bfloat16 needs less)",
+    )
+    return Plan(spacing, tuple(round(float(m), 1) for m in median), tuple(patch), depth, batch, float(memory_gb),
+                round(estimate_training_gb(patch, batch, at_depth), 2), reasons)
+
+
+def planned_config(base, plan: Plan):
+    """`base` (a volumetric `Config`) with the plan's spacing, patch, depth, batch and inference window."""
+    model = base.model
+    if model.deep_supervision >= plan.depth:
+        model = dataclasses.replace(model, deep_supervision=plan.depth - 1)
+    blocks = model.blocks_per_stage[:plan.depth + 1] if model.blocks_per_stage else ()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, target_spacing=plan.target_spacing),
+        model=dataclasses.replace(model, depth=plan.depth, blocks_per_stage=blocks),
+        training=dataclasses.replace(base.training, patch_size=plan.patch_size, batch_size=plan.batch_size),
+        inference=dataclasses.replace(base.inference, window=plan.patch_size),
+    )
