@@ -58,6 +58,13 @@ class Grid:
 DEFLATE_MAX_RATIO = 1032
 
 
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def _check_header(path: Path, image, allowed: tuple[int, ...]) -> None:
     """Refuse a file whose header cannot be right, before its voxels are read (or allocated)."""
     header = image.header
@@ -71,8 +78,8 @@ def _check_header(path: Path, image, allowed: tuple[int, ...]) -> None:
     size = path.stat().st_size
     if path.name.endswith(".gz"):
         if expected > DEFLATE_MAX_RATIO * size:
-            raise DataError(f"{path}: the header promises {expected / 1e9:.1f} GB of voxels (shape {shape}); "
-                            f"a {size / 1e6:.1f} MB gzip file cannot hold them")
+            raise DataError(f"{path}: truncated, or its header is wrong: the header promises {_bytes(expected)} of "
+                            f"voxels (shape {shape}), more than a {_bytes(size)} gzip file can hold")
         if expected + offset < 2**32:
             with open(path, "rb") as f:  # gzip's trailer: the uncompressed size mod 2^32
                 f.seek(-4, os.SEEK_END)

@@ -50,6 +50,9 @@ def broken_inputs(folder, source):
         cases[path] = message
 
     add("truncated.nii.gz", raw[: len(raw) // 3], "truncated|cannot be read")
+    # cut so short that its header promises more than deflate could hold: told in the file's own units
+    add("truncated_short.nii.gz", raw[:600], r"truncated, or its header is wrong: the header promises [0-9.]+ kB of "
+        r"voxels \(shape \(41, 38, 35, 4\)\), more than a 600 bytes gzip file can hold")
     add("not_gzip.nii.gz", b"this is not a gzip stream at all" * 10, "cannot be read as NIfTI")
     add("empty.nii.gz", b"", "the file is empty")
     (folder / "folder.nii.gz").mkdir()
@@ -104,7 +107,7 @@ def test_every_broken_nifti_gives_one_line_naming_it_and_writes_nothing(where, t
         assert re.search(message, lines[0]), (path.name, lines[0])
         assert not out.exists() and not out.with_suffix("").with_suffix(".png").exists()
         handled.append(path.name)
-    assert len(handled) == 13
+    assert len(handled) == 14
 
 
 @pytest.mark.parametrize("input_is", ["case", "folder"])
