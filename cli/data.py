@@ -1,4 +1,5 @@
-"""`kerasbrain data check`: a dataset read as training reads it, problems listed before training starts."""
+"""`kerasbrain data check` (a dataset read as training reads it, problems listed before training starts) and
+`kerasbrain data plan` (a 3-D training planned from the dataset's spacings and head sizes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cli.common import OutputPath, echo
 
 @click.group()
 def data():
-    """Look at a dataset before training on it."""
+    """Look at a dataset before training on it: check it, plan a 3-D training for it."""
 
 
 @data.command()
