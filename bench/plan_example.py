@@ -4,9 +4,9 @@ thick-slice rule and the depth it costs show.
 
     python bench/plan_example.py --out bench/results_cpu_2026-12-06/plan_example [--memory-gb 8]
 
-Writes the phantoms to a temporary folder, rewrites each case's voxel size (same voxels), runs the
-command and keeps its plan.toml, plan.json and plan.png in --out. Then plans, in-process, a
-fingerprint of 1,251 BraTS-sized heads (1 mm voxels, heads drawn around 140 x 172 x 137 voxels, about
+Writes the phantoms to a temporary folder with those voxel sizes in their headers (the voxels of
+192 x 192 x 28 phantoms), runs the command and keeps its plan.toml, plan.json and plan.png in --out.
+Then plans, in-process, a fingerprint of 1,251 BraTS-sized heads (1 mm voxels, heads drawn around 140 x 172 x 137 voxels, about
 what BraTS brains crop to) at 8, 24 and 80 GB, kept as --out/brats_sized.jsonl.
 """
 
@@ -17,8 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+
+from kerasbrain.data.phantom import write_dataset
 
 
 def clinical_spacings(n: int, seed: int = 0) -> list[tuple[float, float, float]]:
@@ -34,15 +35,6 @@ def clinical_spacings(n: int, seed: int = 0) -> list[tuple[float, float, float]]
     return out
 
 
-def set_spacing(path: Path, zooms) -> None:
-    img = nib.load(path)
-    affine = img.affine.copy()
-    affine[:3, :3] = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0) * np.asarray(zooms)
-    out = nib.Nifti1Image(np.asanyarray(img.dataobj), affine, img.header)
-    out.header.set_zooms(tuple(zooms) + img.header.get_zooms()[3:])
-    nib.save(out, path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
@@ -51,11 +43,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "Task01_BrainTumour"
-        subprocess.run(["kerasbrain", "synth", "msd", "--cases", str(args.cases), "--shape", "192", "192", "28",
-                        "--out", str(data)], check=True)
-        for case, zooms in zip(sorted((data / "imagesTr").glob("*.nii.gz")), clinical_spacings(args.cases)):
-            set_spacing(case, zooms)
-            set_spacing(data / "labelsTr" / case.name, zooms)
+        write_dataset(data, "msd", args.cases, (192, 192, 28), spacings=clinical_spacings(args.cases))
         plan = Path(tmp) / "plan" / "plan.toml"
         subprocess.run(["kerasbrain", "data", "plan", str(data), "--out", str(plan), "--memory-gb", args.memory_gb],
                        check=True)

@@ -10,6 +10,7 @@ that the reorientation path is exercised too.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -181,15 +182,18 @@ def _to_file_order(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[::-1, ::-1])
 
 
-def _save(path: Path, data: np.ndarray, dtype) -> None:
-    image = nib.Nifti1Image(data.astype(dtype), LPS_AFFINE)
+def _save(path: Path, data: np.ndarray, dtype, affine=LPS_AFFINE) -> None:
+    image = nib.Nifti1Image(data.astype(dtype), affine)
     image.header.set_xyzt_units("mm", "sec")
     atomic_write(path, lambda tmp: nib.save(image, tmp))
 
 
 def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(96, 96, 64), seed: int = 0,
-                  test_cases: int = 0, progress=None, difficulty: str = "easy") -> Path:
-    """Write `cases` labelled phantoms (and, for MSD, `test_cases` unlabelled ones) in `layout`."""
+                  test_cases: int = 0, progress=None, difficulty: str = "easy", spacings=None) -> Path:
+    """Write `cases` labelled phantoms (and, for MSD, `test_cases` unlabelled ones) in `layout`.
+
+    `spacings`: voxel sizes in mm, (x, y, z) per case, repeated when shorter than the cases (default
+    1 mm): the same voxels under another scanner's protocol (thick slices, fine in-plane pixels)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if layout not in ("msd", "brats2021", "brats2023"):
@@ -198,13 +202,15 @@ def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(9
     for i in range(cases + (test_cases if layout == "msd" else 0)):
         image, labels = make_phantom(shape, seed=seed * 100003 + i, difficulty=difficulty)
         image, labels = _to_file_order(image), _to_file_order(from_internal(labels, layout))
+        affine = LPS_AFFINE if not spacings else LPS_AFFINE @ np.diag(list(spacings[i % len(spacings)]) + [1.0])
+        save = functools.partial(_save, affine=affine)
         labelled = i < cases
         if layout == "msd":
             cid = f"BRATS_{i + 1:03d}"
             sub = "imagesTr" if labelled else "imagesTs"
-            _save(out / sub / f"{cid}{NII}", image, np.float32)
+            save(out / sub / f"{cid}{NII}", image, np.float32)
             if labelled:
-                _save(out / "labelsTr" / f"{cid}{NII}", labels, np.uint8)
+                save(out / "labelsTr" / f"{cid}{NII}", labels, np.uint8)
                 training.append({"image": f"./imagesTr/{cid}{NII}", "label": f"./labelsTr/{cid}{NII}"})
             else:
                 testing.append(f"./imagesTs/{cid}{NII}")
@@ -212,8 +218,8 @@ def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(9
             suffixes, seg = BRATS_SUFFIXES[layout]
             cid = f"BraTS2021_{i:05d}" if layout == "brats2021" else f"BraTS-GLI-{i:05d}-000"
             for m, suffix in enumerate(suffixes):
-                _save(out / cid / f"{cid}{suffix}{NII}", image[..., m], np.float32)
-            _save(out / cid / f"{cid}{seg}{NII}", labels, np.uint8)
+                save(out / cid / f"{cid}{suffix}{NII}", image[..., m], np.float32)
+            save(out / cid / f"{cid}{seg}{NII}", labels, np.uint8)
         if progress:
             progress(i + 1, cid)
     if layout == "msd":

@@ -81,3 +81,22 @@ def test_synth_writes_hard_cases_and_refuses_a_difficulty_where_it_means_nothing
     result = CliRunner().invoke(cli, ["synth", "brisc", "--out", str(tmp_path / "b"), "--difficulty", "hard"])
     assert result.exit_code == 1 and "--difficulty applies to the msd, brats and lgg layouts" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_synth_spacing_writes_the_same_voxels_under_another_voxel_size(tmp_path):
+    import SimpleITK as sitk
+
+    from cli.main import cli
+
+    for name, extra in (("plain", []), ("thick", ["--spacing", "0.5", "0.5", "5"])):
+        result = CliRunner().invoke(cli, ["synth", "brats2023", "--out", str(tmp_path / name), "--cases", "1",
+                                          "--shape", "32", "32", "24", *extra])
+        assert result.exit_code == 0, result.output
+    images = {name: sitk.ReadImage(str(next((tmp_path / name).rglob("*-seg.nii.gz")))) for name in ("plain", "thick")}
+    assert images["plain"].GetSpacing() == (1.0, 1.0, 1.0)
+    assert images["thick"].GetSpacing() == (0.5, 0.5, 5.0)
+    assert images["thick"].GetDirection() == images["plain"].GetDirection()
+    assert np.array_equal(sitk.GetArrayFromImage(images["thick"]), sitk.GetArrayFromImage(images["plain"]))
+    result = CliRunner().invoke(cli, ["synth", "lgg", "--out", str(tmp_path / "lgg"), "--spacing", "1", "1", "2"])
+    assert result.exit_code == 1 and "--spacing applies to the msd and brats layouts, not lgg" in result.output
+    assert not (tmp_path / "lgg").exists()

@@ -3,16 +3,16 @@ hand-computed answers, the planned config read back and trained on."""
 
 import json
 
-import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from kerasbrain.config import config_to_toml, load_config_file
 from kerasbrain.data.fingerprint import CaseFingerprint, DatasetFingerprint, fingerprint_dataset
+from kerasbrain.data.phantom import write_dataset
 from kerasbrain.training import planning
 from kerasbrain.training.config import Config, ModelConfig, config_from_dict
-from tests.conftest import once
+from tests.conftest import TINY_SHAPE, once
 
 
 def fingerprint(spacings, heads):
@@ -107,25 +107,15 @@ def test_a_config_written_as_toml_reads_back_the_same(tmp_path):
     assert config_to_toml(Config()) == "\n"  # nothing differs from the defaults
 
 
-def _anisotropic_copy(src, dst, zooms):
-    """The MSD phantom with other voxel sizes in its headers (same voxels)."""
-    import shutil
-
-    shutil.copytree(src, dst)
-    for path in list(dst.glob("imagesTr/*.nii.gz")) + list(dst.glob("labelsTr/*.nii.gz")):
-        img = nib.load(path)
-        affine = img.affine.copy()
-        affine[:3, :3] = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0) * np.asarray(zooms)
-        out = nib.Nifti1Image(np.asanyarray(img.dataobj), affine, img.header)
-        out.header.set_zooms(tuple(zooms) + img.header.get_zooms()[3:])
-        nib.save(out, path)
-    return dst
+def _phantoms(folder, spacing):
+    """The tiny MSD phantoms with voxels of `spacing` mm."""
+    return write_dataset(folder / "Task01_BrainTumour", "msd", cases=3, shape=TINY_SHAPE, seed=7, spacings=[spacing])
 
 
-def test_the_fingerprint_matches_simpleitk(msd_dir, tmp_path):
+def test_the_fingerprint_matches_simpleitk(tmp_path):
     import SimpleITK as sitk
 
-    data = _anisotropic_copy(msd_dir, tmp_path / "Task01_BrainTumour", (1.0, 1.25, 3.0))
+    data = _phantoms(tmp_path, (1.0, 1.25, 3.0))
     fp = fingerprint_dataset(data, progress=None)
     assert len(fp.cases) == 3 and fp.modalities == 4
     for case in fp.cases:
@@ -139,10 +129,10 @@ def test_the_fingerprint_matches_simpleitk(msd_dir, tmp_path):
 
 
 @once
-def test_the_plan_command_writes_a_config_train_reads(msd_dir, tmp_path):
+def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     from cli.main import cli
 
-    data = _anisotropic_copy(msd_dir, tmp_path / "Task01_BrainTumour", (1.0, 1.0, 2.0))
+    data = _phantoms(tmp_path, (1.0, 1.0, 2.0))
     base = tmp_path / "base.toml"
     base.write_text("[model]\nbase_filters = 4\ndepth = 2\n[training]\nepochs = 1\nsteps_per_epoch = 1\n"
                     "validation_patches = 1\n[postprocessing]\nchoose_on = \"off\"\n")
