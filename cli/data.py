@@ -12,7 +12,7 @@ from cli.common import OutputPath, echo
 
 @click.group()
 def data():
-    """Look at a dataset before training on it: check it, plan a 3-D training for it."""
+    """Look at a dataset before training on it: check it, convert it to the MSD layout, plan a 3-D training."""
 
 
 @data.command()
@@ -78,3 +78,26 @@ def plan(folder, out, base_config, memory_gb):
     for reason in chosen.reasons:
         click.echo(reason)
     click.echo("\n".join(str(f) for f in files))
+
+
+@data.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=OutputPath(file_okay=False), required=True,
+              help="The MSD Task01 folder to write (dataset.json, imagesTr/, labelsTr/, imagesTs/); it must not "
+                   "exist yet or be empty.")
+def convert(folder, out):
+    """Write FOLDER's cases (DICOM studies with their SEG labels, BraTS case folders, any volume format
+    kerasbrain reads) as an MSD Task01 dataset, the layout `train unet3d`, `data plan` and
+    cross-validation read. Studies without labels go to imagesTs/."""
+    from kerasbrain.data.convert import convert_to_msd
+    from kerasbrain.data.errors import DataError
+    from kerasbrain.files import staged_folder
+
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out}: not empty; convert into a new folder")
+    try:
+        with staged_folder(out) as staged:  # a failure half-way leaves nothing behind
+            manifest = convert_to_msd(folder, staged, progress=echo)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{manifest['numTraining']} labelled and {manifest['numTest']} unlabelled cases\n{out}")

@@ -1,0 +1,85 @@
+"""`kerasbrain data convert`: DICOM studies with their SEG labels become an MSD Task01 folder whose
+voxels and labels equal the studies' NIfTI twins read by SimpleITK, in the same world space."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerasbrain.data.convert import case_file_name
+from kerasbrain.data.dicom.synth import write_dicom_dataset
+from kerasbrain.data.layouts import discover
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    root = write_dicom_dataset(tmp_path_factory.mktemp("dicom"), cases=3, shape=(40, 36, 24), seed=3)
+    # the third study arrives without its segmentation: an unlabelled case, and a name with spaces
+    third = root / "studies" / "PHANTOM 003 (no seg)"
+    (root / "studies" / "PHANTOM_003").rename(third)
+    shutil.rmtree(third / "truth")
+    return root
+
+
+def ras(path):
+    """An image read by SimpleITK, turned to RAS+ voxel order (its own reader, not kerasbrain's), as a
+    (x, y, z[, c]) array and the world position of its first voxel."""
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(path))
+    if image.GetDimension() == 4:  # one 3-D image per modality, each turned alike
+        parts = [sitk.DICOMOrient(sitk.Extract(image, image.GetSize()[:3] + (0,), (0, 0, 0, c)), "LPI")
+                 for c in range(image.GetSize()[3])]
+        array = np.stack([sitk.GetArrayFromImage(p).transpose(2, 1, 0) for p in parts], axis=-1)
+        return array, parts[0].GetOrigin()
+    image = sitk.DICOMOrient(image, "LPI")  # SimpleITK names axes by where they point from: LPI = RAS+
+    return sitk.GetArrayFromImage(image).transpose(2, 1, 0), image.GetOrigin()
+
+
+def test_dicom_studies_become_an_msd_dataset_equal_to_their_nifti_twins(studies, tmp_path):
+    from cli.main import cli
+
+    out = tmp_path / "Task01_Hospital"
+    result = CliRunner().invoke(cli, ["data", "convert", str(studies / "studies"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 labelled and 1 unlabelled cases" in result.output
+    dataset = discover(out)
+    assert [c.case_id for c in dataset.labelled()] == ["PHANTOM_001", "PHANTOM_002"]
+    assert [c.case_id for c in dataset.test_cases] == ["PHANTOM_003_no_seg"]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["kerasbrain_sources"]["PHANTOM_003_no_seg"] == {"case": "PHANTOM 003 (no seg)", "format": "dicom"}
+    for cid in ("PHANTOM_001", "PHANTOM_002"):
+        image, origin = ras(out / "imagesTr" / f"{cid}.nii.gz")
+        twin, twin_origin = ras(studies / "nifti" / f"{cid}.nii.gz")
+        np.testing.assert_allclose(image, twin, atol=1e-3)  # DICOM stores integers; the twin the same voxels
+        np.testing.assert_allclose(origin, twin_origin, atol=1e-4)
+        labels, label_origin = ras(out / "labelsTr" / f"{cid}.nii.gz")
+        truth, _ = ras(studies / "labels" / f"{cid}.nii.gz")
+        assert np.array_equal(labels, truth) and len(np.unique(labels)) >= 3
+        np.testing.assert_allclose(label_origin, twin_origin, atol=1e-4)
+
+
+def test_a_broken_study_converts_nothing_and_a_used_folder_is_refused(studies, tmp_path):
+    from cli.main import cli
+
+    broken = tmp_path / "studies"
+    shutil.copytree(studies / "studies", broken)
+    victim = sorted(p for p in (broken / "PHANTOM_002").rglob("*") if p.is_file() and "truth" not in p.parts)[3]
+    victim.write_bytes(victim.read_bytes()[:200])
+    out = tmp_path / "Task01_Broken"
+    result = CliRunner().invoke(cli, ["data", "convert", str(broken), "--out", str(out)])
+    error = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 1 and error.startswith("Error: PHANTOM_002: ") and "missing slices" in error
+    assert not out.exists() and not list(tmp_path.glob(".Task01_Broken*"))
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["data", "convert", str(studies / "studies"), "--out", str(tmp_path / "used")])
+    assert result.exit_code == 1 and "not empty" in result.output
+
+
+def test_case_names_are_safe_and_unique():
+    taken = set()
+    assert [case_file_name(n, taken) for n in ("MR 2024/03 (Head)", "MR_2024_03_Head", "mr_2024_03_head", "...")] == [
+        "MR_2024_03_Head", "MR_2024_03_Head_2", "mr_2024_03_head_3", "case"]
