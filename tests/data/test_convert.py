@@ -4,6 +4,7 @@ voxels and labels equal the studies' NIfTI twins read by SimpleITK, in the same 
 import json
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -83,3 +84,24 @@ def test_case_names_are_safe_and_unique():
     taken = set()
     assert [case_file_name(n, taken) for n in ("MR 2024/03 (Head)", "MR_2024_03_Head", "mr_2024_03_head", "...")] == [
         "MR_2024_03_Head", "MR_2024_03_Head_2", "mr_2024_03_head_3", "case"]
+
+
+def test_a_brats_2023_folder_converts_with_its_labels_renumbered(tmp_path):
+    from kerasbrain.data.convert import convert_to_msd
+    from kerasbrain.data.layouts import load_case
+    from kerasbrain.data.phantom import write_dataset
+
+    source = write_dataset(tmp_path / "brats", "brats2023", cases=2, shape=(32, 30, 20), seed=5,
+                           spacings=[(0.9, 0.9, 3.0)])
+    convert_to_msd(source, tmp_path / "Task01_Converted", progress=None)
+    originals, converted = discover(source).labelled(), discover(tmp_path / "Task01_Converted").labelled()
+    assert [c.case_id for c in converted] == [c.case_id for c in originals]
+    for before, after in zip(originals, converted):
+        a, b = load_case(before), load_case(after)
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.labels, b.labels)  # internal numbering
+        assert a.grid.spacing == pytest.approx(b.grid.spacing)
+        np.testing.assert_allclose(a.grid.canonical_affine, b.grid.canonical_affine, atol=1e-5)
+    # on disk, in RAS+ order: BraTS 2023's 1 necrosis, 2 edema, 3 enhancing became MSD's 2, 1, 3
+    before, after = (np.asarray(nib.as_closest_canonical(nib.load(c.label)).dataobj) for c in (originals[0], converted[0]))
+    assert set(np.unique(before)) == {0, 1, 2, 3}
+    assert np.array_equal(after, np.array([0, 2, 1, 3])[before])
