@@ -73,7 +73,8 @@ def discover(root: str | os.PathLike) -> Dataset:
             return Dataset(layout, root, tuple(cases))
     raise DataError(
         f"{root}: no dataset found: expected MSD Task01 (dataset.json, imagesTr/, labelsTr/) or BraTS case "
-        "folders (<case>/<case>_flair.nii.gz ... or <case>/<case>-t2f.nii.gz ...)"
+        "folders (<case>/<case>_flair.nii.gz ... or <case>/<case>-t2f.nii.gz ...); DICOM studies or other "
+        "formats: `kerasbrain data convert` writes them in the MSD layout"
     )
 
 

@@ -53,7 +53,7 @@ def test_every_layout_loads_to_the_same_case(msd_dir, brats2021_dir, brats2023_d
 
 
 def test_not_a_dataset(tmp_path):
-    with pytest.raises(DataError, match="no dataset found"):
+    with pytest.raises(DataError, match="no dataset found.*DICOM studies or other formats: `kerasbrain data convert`"):
         discover(tmp_path)
 
 
