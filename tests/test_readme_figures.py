@@ -42,3 +42,15 @@ def test_the_check_finds_a_named_file_that_is_not_there():
                                    "bench/results_cpu_1999-01-01/none.jsonl",
                                    "bench/results_cpu_2026-11-2[67]/race2d.jsonl"}
     assert missing_results(text) == ["bench/results_cpu_1999-01-01/none.jsonl"]
+
+
+def github_anchor(title: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def test_every_contents_link_leads_to_a_heading():
+    anchors = {github_anchor(h) for h in re.findall(r"^#{2,3} (.+)$", README, flags=re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", README)
+    assert len(links) > 15 and not sorted(set(links) - anchors), "README links to headings it does not have"
+    assert github_anchor("Plan a training (nnU-Net's way) / `data plan`") == "plan-a-training-nnu-nets-way--data-plan"
