@@ -16,8 +16,8 @@ nnU-Net's self-configuration, in kerasbrain's terms (`kerasbrain data plan`):
   averages it away).
 
 The memory estimate is a fixed cost plus a cost per feature-map value the backward pass keeps,
-fitted to the peak memory `bench/plan_memory.py` measured (TensorFlow, float32, the default U-Net
-at several patches and batches, on this project's CPU machine); bfloat16 training needs less.
+fitted per architecture to the peak memory `bench/plan_memory.py` measured (TensorFlow, float32,
+several patches and batches, on this project's CPU machine); JAX and bfloat16 training need less.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ ANISOTROPY = 3.0  # coarsest / finest axis beyond which a dataset counts as thic
 MIN_BOTTLENECK = 4  # voxels per side left after the last pooling
 MIN_BATCH = 2
 BATCH_SHARE = 0.05  # at most this share of the dataset's voxels in one batch
-# bench/results_cpu_2026-12-06/plan_memory.jsonl: peak memory = fixed + bytes per kept value x values
-MEMORY_FIXED_GB = 1.25
-MEMORY_BYTES_PER_VALUE = 17.0
+# Peak memory = fixed GB + bytes per kept value x values, per architecture, least squares over the
+# points in bench/results_cpu_2026-12-06/plan_memory*.jsonl (the fixed part grows with the weights
+# and the optimizer's state: ResEnc-M has more of both)
+MEMORY_FIT = {"unet": (1.25, 17.0), "resenc": (1.78, 18.8)}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,11 @@ class Plan:
 def kept_values(patch, model) -> float:
     """Feature-map values one patch keeps for the backward pass: every convolution's output, per level
     (an estimate's unit, not an exact count)."""
-    blocks = tuple(model.blocks_per_stage) if model.architecture == "resenc" and model.blocks_per_stage else ()
+    blocks = ()
+    if model.architecture == "resenc":  # residual blocks per stage, ResEnc-M's unless the config says
+        from kerasbrain.models.resenc_unet import RESENC_M_BLOCKS
+
+        blocks = tuple(model.blocks_per_stage or RESENC_M_BLOCKS[:model.depth + 1])
     total = 0.0
     for level in range(model.depth + 1):
         voxels = float(np.prod([math.ceil(p / 2**level) for p in patch]))
@@ -70,7 +75,8 @@ def kept_values(patch, model) -> float:
 
 def estimate_training_gb(patch, batch_size: int, model) -> float:
     """Peak memory of training `model` (a `ModelConfig`) on `batch_size` patches of `patch`, in GB."""
-    return MEMORY_FIXED_GB + MEMORY_BYTES_PER_VALUE * batch_size * kept_values(patch, model) / 1e9
+    fixed_gb, bytes_per_value = MEMORY_FIT[model.architecture]
+    return fixed_gb + bytes_per_value * batch_size * kept_values(patch, model) / 1e9
 
 
 def choose_target_spacing(fingerprint: DatasetFingerprint) -> tuple[tuple[float, float, float], str]:
@@ -122,8 +128,9 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         axis = max(shrinkable, key=lambda a: patch[a] / median[a])
         patch[axis] -= 2**depth
         shrunk = True
-    per_patch = estimate_training_gb(patch, 1, at_depth) - MEMORY_FIXED_GB
-    fitting = int((memory_gb - MEMORY_FIXED_GB) // per_patch)
+    fixed_gb = MEMORY_FIT[model.architecture][0]
+    per_patch = estimate_training_gb(patch, 1, at_depth) - fixed_gb
+    fitting = int((memory_gb - fixed_gb) // per_patch)
     dataset_voxels = float(np.prod(heads, axis=1).sum())
     share_cap = int(BATCH_SHARE * dataset_voxels // float(np.prod(patch)))
     batch = max(MIN_BATCH, min(fitting, share_cap))

@@ -71,8 +71,8 @@ def test_thin_patches_cost_depth_and_the_batch_follows_the_memory():
     assert plan.target_spacing == (0.5, 0.5, 5.0)
     assert plan.patch_size == (200, 200, 24) and plan.depth == 2  # 24 / 2**2 = 6 >= 4 > 24 / 2**3
     model = ModelConfig(depth=2)
-    per_patch = planning.estimate_training_gb(plan.patch_size, 1, model) - planning.MEMORY_FIXED_GB
-    fitting = int((64 - planning.MEMORY_FIXED_GB) // per_patch)
+    per_patch = planning.estimate_training_gb(plan.patch_size, 1, model) - planning.MEMORY_FIT["unet"][0]
+    fitting = int((64 - planning.MEMORY_FIT["unet"][0]) // per_patch)
     assert 2 < fitting < 0.05 * 2000 * 200 * 200 * 24 / (200 * 200 * 24)  # the memory, not the 5% rule, decides
     assert plan.batch_size == fitting
 
@@ -80,7 +80,7 @@ def test_thin_patches_cost_depth_and_the_batch_follows_the_memory():
 def test_too_little_memory_is_refused_in_one_sentence():
     fp = fingerprint([(1, 1, 1)] * 3, [(100, 120, 90)] * 3)
     with pytest.raises(ValueError, match="GB of training memory does not hold even batch 2"):
-        planning.plan_training(fp, ModelConfig(), memory_gb=planning.MEMORY_FIXED_GB)
+        planning.plan_training(fp, ModelConfig(), memory_gb=planning.MEMORY_FIT["unet"][0])
 
 
 def test_the_planned_config_keeps_the_base_and_stays_valid():
@@ -159,3 +159,15 @@ def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     assert result.exit_code == 1 and "name it *.toml" in result.output
     result = CliRunner().invoke(cli, ["data", "plan", str(tmp_path / "plans"), "--out", str(tmp_path / "p.toml")])
     assert result.exit_code == 1 and "no dataset found" in result.output and not (tmp_path / "p.toml").exists()
+
+
+def test_residual_encoders_count_their_blocks():
+    # 16^3, depth 4, 16 filters doubling: voxels 4096, 512, 64, 8, 1 at 16, 32, 64, 128, 256 filters;
+    # a plain stage keeps 2 convolution outputs (+ 2 in the decoder above the bottleneck), a residual
+    # stage 2 per block (ResEnc-M: 1, 3, 4, 6, 6 blocks)
+    plain = 4096 * 16 * 4 + 512 * 32 * 4 + 64 * 64 * 4 + 8 * 128 * 4 + 256 * 2
+    residual = 4096 * 16 * 4 + 512 * 32 * 8 + 64 * 64 * 10 + 8 * 128 * 14 + 256 * 12
+    assert planning.kept_values((16,) * 3, ModelConfig()) == plain == 348_672
+    assert planning.kept_values((16,) * 3, ModelConfig(architecture="resenc")) == residual == 451_584
+    assert planning.estimate_training_gb((16,) * 3, 2, ModelConfig(architecture="resenc")) == pytest.approx(
+        planning.MEMORY_FIT["resenc"][0] + planning.MEMORY_FIT["resenc"][1] * 2 * residual / 1e9)
