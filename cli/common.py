@@ -76,11 +76,12 @@ def overrides(flags: dict):
     return InferenceOverrides(**values)
 
 
-def input_format_options(f):
-    """Every registered input format's `predict` flags (`kerasbrain.data.io.InputOption`)."""
+def input_format_options(f, reading_only: bool = False):
+    """Every registered input format's `predict` flags (`kerasbrain.data.io.InputOption`); with
+    `reading_only`, those that say how inputs are read (`data convert`)."""
     from kerasbrain.data.io import all_options
 
-    for option in reversed(all_options()):
+    for option in reversed([o for o in all_options() if o.reading or not reading_only]):
         flag = "--" + option.name.replace("_", "-")
         if option.type is bool:
             f = click.option(flag, option.name, is_flag=True, help=option.help)(f)

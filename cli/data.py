@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
-from cli.common import OutputPath, echo
+from cli.common import OutputPath, echo, input_format_options, input_format_values
 
 
 @click.group()
@@ -82,10 +83,11 @@ def plan(folder, out, base_config, memory_gb):
 
 @data.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@functools.partial(input_format_options, reading_only=True)
 @click.option("--out", type=OutputPath(file_okay=False), required=True,
               help="The MSD Task01 folder to write (dataset.json, imagesTr/, labelsTr/, imagesTs/); it must not "
                    "exist yet or be empty.")
-def convert(folder, out):
+def convert(folder, out, **format_flags):
     """Write FOLDER's cases (DICOM studies with their SEG labels, BraTS case folders, any volume format
     kerasbrain reads) as an MSD Task01 dataset, the layout `train unet3d`, `data plan` and
     cross-validation read. Studies without labels go to imagesTs/."""
@@ -97,7 +99,7 @@ def convert(folder, out):
         raise click.ClickException(f"{out}: not empty; convert into a new folder")
     try:
         with staged_folder(out) as staged:  # a failure half-way leaves nothing behind
-            manifest = convert_to_msd(folder, staged, progress=echo)
+            manifest = convert_to_msd(folder, staged, progress=echo, options=input_format_values(format_flags))
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{manifest['numTraining']} labelled and {manifest['numTest']} unlabelled cases\n{out}")

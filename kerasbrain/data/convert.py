@@ -45,8 +45,9 @@ def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
     atomic_write(path, lambda tmp: nib.save(image, tmp))
 
 
-def convert_to_msd(src, out, progress=print) -> dict:
-    """Write every case of `src` (any registered volume format) into `out` in the MSD Task01 layout.
+def convert_to_msd(src, out, progress=print, options: dict | None = None) -> dict:
+    """Write every case of `src` (any registered volume format, read with the input-format flags in
+    `options`) into `out` in the MSD Task01 layout.
 
     Raises DataError naming the first case that cannot be read (callers write into a staged folder,
     so a failed conversion leaves nothing). Returns the written dataset.json.
@@ -55,7 +56,7 @@ def convert_to_msd(src, out, progress=print) -> dict:
     from kerasbrain.data.labels import from_internal
 
     out = Path(out)
-    cases = labelled_cases(src, "volume")
+    cases = labelled_cases(src, "volume", options)
     taken, training, testing, sources = set(), [], [], {}
     for i, (name, load, fmt) in enumerate(cases, 1):
         try:

@@ -105,3 +105,18 @@ def test_a_brats_2023_folder_converts_with_its_labels_renumbered(tmp_path):
     before, after = (np.asarray(nib.as_closest_canonical(nib.load(c.label)).dataobj) for c in (originals[0], converted[0]))
     assert set(np.unique(before)) == {0, 1, 2, 3}
     assert np.array_equal(after, np.array([0, 2, 1, 3])[before])
+
+
+def test_the_dicom_flags_choose_the_series_as_predict_does(studies, tmp_path):
+    from cli.main import cli
+
+    out = tmp_path / "Task01_Swapped"  # T1 and T1Gd swapped by hand; the SEG stays on series 3, now "T1"
+    result = CliRunner().invoke(cli, ["data", "convert", str(studies / "studies"), "--out", str(out),
+                                      "--series", "T1=3", "--series", "T1Gd=2", "--reference", "T1"])
+    assert result.exit_code == 0, result.output
+    image, _ = ras(out / "imagesTr" / "PHANTOM_001.nii.gz")
+    twin, _ = ras(studies / "nifti" / "PHANTOM_001.nii.gz")
+    np.testing.assert_allclose(image[..., [0, 2, 1, 3]], twin, atol=1e-3)
+    labels, _ = ras(out / "labelsTr" / "PHANTOM_001.nii.gz")
+    assert np.array_equal(labels, ras(studies / "labels" / "PHANTOM_001.nii.gz")[0])
+    assert "--nifti-beside" not in CliRunner().invoke(cli, ["data", "convert", "--help"]).output  # a writing flag

@@ -28,6 +28,7 @@ class InputOption:
     help: str
     multiple: bool = False
     default: object = None
+    reading: bool = True  # how inputs are read (also `data convert`'s flag), not how results are written
 
 
 class InputFormat:
@@ -54,14 +55,14 @@ class InputFormat:
         """The cases of this format in `folder` as (name, inputs) pairs; [] when it holds none."""
         return []
 
-    def labelled_cases(self, folder: Path) -> list[tuple[str, object]]:
+    def labelled_cases(self, folder: Path, options: dict | None = None) -> list[tuple[str, object]]:
         """The cases in `folder` for `evaluate`, as (name, load) pairs with `load()` -> Case; [] when none.
 
         By default every listed case; `evaluate` scores those whose loaded case carries labels.
         """
         from functools import partial
 
-        return [(name, partial(self.load, inputs)) for name, inputs in self.list_cases(folder)]
+        return [(name, partial(self.load, inputs, options)) for name, inputs in self.list_cases(folder)]
 
     def load(self, inputs, options: dict | None = None, progress=None):
         """Load one volumetric case as a `kerasbrain.data.layouts.Case` (image formats: the family reads)."""
@@ -187,9 +188,12 @@ def list_cases(folder, kind: str) -> list[tuple[str, tuple[Path, ...], InputForm
     return _first_with_cases(folder, kind, lambda fmt, f: fmt.list_cases(f), "no cases found")
 
 
-def labelled_cases(folder, kind: str) -> list[tuple[str, object, InputFormat]]:
-    """The cases `evaluate` scores in `folder`, as (name, load, format), from the first format that has any."""
-    return _first_with_cases(folder, kind, lambda fmt, f: fmt.labelled_cases(f),
+def labelled_cases(folder, kind: str, options: dict | None = None) -> list[tuple[str, object, InputFormat]]:
+    """The cases `evaluate` scores in `folder`, as (name, load, format), from the first format that has any;
+    `options`: the input-format flags to read them with (DICOM's series choice, say)."""
+    # without options a plug-in format written before they existed (labelled_cases(folder)) still works
+    return _first_with_cases(folder, kind, lambda fmt, f: fmt.labelled_cases(f, options) if options else
+                             fmt.labelled_cases(f),
                              "no dataset found: expected MSD Task01 (dataset.json, imagesTr/, labelsTr/), BraTS "
                              "case folders, or labelled cases of another format")
 

@@ -25,7 +25,7 @@ class DicomFormat(InputFormat):
         InputOption("register", bool, "DICOM input: register series with another frame of reference rigidly "
                     "(SimpleITK) instead of refusing them."),
         InputOption("nifti_beside", bool, "DICOM input with --out .dcm: also write the label map as NIfTI "
-                    "(<out>.nii.gz) on the reference grid."),
+                    "(<out>.nii.gz) on the reference grid.", reading=False),
     )
 
     def recognises(self, inputs):

@@ -61,7 +61,7 @@ class NiftiFormat(InputFormat):
             return [(c.case_id, (c.images[0].parent,)) for c in cases]
         return [(c.case_id, c.images) for c in cases]
 
-    def labelled_cases(self, folder):
+    def labelled_cases(self, folder, options=None):
         """An MSD or BraTS dataset's labelled cases (a broken dataset.json is an error, not "none")."""
         from functools import partial
 
