@@ -91,6 +91,14 @@ def input_format_options(f, reading_only: bool = False):
     return f
 
 
+def given_input_options(values: dict) -> dict:
+    """Of `input_format_values`, those the user set (not left at their defaults)."""
+    from kerasbrain.data.io import all_options
+
+    defaults = {o.name: (() if o.multiple else o.default if o.type is not bool else False) for o in all_options()}
+    return {name: value for name, value in values.items() if value not in (defaults.get(name), ())}
+
+
 def input_format_values(flags: dict) -> dict:
     """The input-format flags a command received (popped from its keyword arguments)."""
     from kerasbrain.data.io import all_options

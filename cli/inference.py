@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
-from cli.common import OutputPath, echo, inference_options, input_format_options, input_format_values, overrides
+from cli.common import (
+    OutputPath,
+    echo,
+    given_input_options,
+    inference_options,
+    input_format_options,
+    input_format_values,
+    overrides,
+)
 
 
 @click.command()
@@ -31,6 +40,7 @@ from cli.common import OutputPath, echo, inference_options, input_format_options
               "QU-BraTS does (Dice as the most uncertain voxels are filtered out, filtered TP / TN ratios, their "
               "areas and score) beside the same uncertainty shuffled within the head; uncertainty.json and .png.")
 @inference_options
+@functools.partial(input_format_options, reading_only=True)
 def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, lesion_dilation, lesion_threshold,
              postprocess_target, uncertainty, **inference_flags):
     """Score a model on every labelled case: per-case CSV and a per-region summary (mean, std, median).
@@ -48,7 +58,8 @@ def evaluate(model_path, data, out, subset, save_predictions, lesion_preset, les
     from kerasbrain.families.base import ScoringOptions
 
     family = family_of_run(model_path)
-    scoring = ScoringOptions(lesion_preset, lesion_dilation, lesion_threshold, postprocess_target, uncertainty)
+    reading = tuple(sorted(given_input_options(input_format_values(inference_flags)).items()))
+    scoring = ScoringOptions(lesion_preset, lesion_dilation, lesion_threshold, postprocess_target, uncertainty, reading)
     extra = {}
     if uncertainty:
         family.require("uncertainty", model_path)

@@ -57,7 +57,7 @@ POSTPROCESS_TARGETS = ("legacy", "lesion")
 def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: InferenceConfig, case_ids=None,
                      save_predictions: bool = False, target_spacing=None, progress=print,
                      lesion: LesionSettings = LesionSettings(), postprocess_target: str = "legacy",
-                     uncertainty: bool = False) -> dict:
+                     uncertainty: bool = False, input_options: dict | None = None) -> dict:
     """Predict and score each labelled case; writes cases.csv, lesions.csv, summary.json and summary.md.
 
     Each case gets the whole-region ("legacy") scores and BraTS 2023's lesion-wise Dice and HD95
@@ -77,7 +77,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         raise ValueError(f"postprocess_target must be one of {', '.join(POSTPROCESS_TARGETS)}. "
                          f"Received: {postprocess_target!r}")
     out_dir = Path(out_dir)
-    cases = [c for c in labelled_cases(data_dir, "volume") if case_ids is None or c[0] in set(case_ids)]
+    cases = [c for c in labelled_cases(data_dir, "volume", input_options) if case_ids is None or c[0] in set(case_ids)]
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to evaluate")
     rows, failed, tuning, lesion_rows, curves = [], [], [], [], []

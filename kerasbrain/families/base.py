@@ -44,6 +44,9 @@ class ScoringOptions:
     lesion_min_volume: float | None = None  # mm^3; None: the preset's
     postprocess_target: str = "legacy"  # "legacy" (whole-region Dice) or "lesion" (lesion-wise Dice)
     uncertainty: bool = False  # also score the mirror members' uncertainty as QU-BraTS does (mirror TTA on)
+    # (name, value) pairs of the input-format flags the cases are read with (DICOM's --series, --reference,
+    # --register), as `predict` reads one case
+    input_options: tuple = ()
 
     def given(self) -> list[str]:
         default = ScoringOptions()

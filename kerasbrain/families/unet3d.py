@@ -188,7 +188,7 @@ class VolumetricFamily(ModelFamily):
         _, s = self.local_session(model_path, overrides)
         result = evaluate_dataset(data, s.predict, s.channels, out, s.config, case_ids, save_predictions, s.spacing,
                                   progress=progress, lesion=lesion, postprocess_target=scoring.postprocess_target,
-                                  uncertainty=scoring.uncertainty)
+                                  uncertainty=scoring.uncertainty, input_options=dict(scoring.input_options))
         names = ("cases.csv", "lesions.csv", "summary.json") + (
             ("uncertainty.json", "uncertainty.png") if scoring.uncertainty else ())
         return {"text": result["table"], "files": [Path(out) / name for name in names],

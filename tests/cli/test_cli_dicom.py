@@ -217,6 +217,30 @@ def test_evaluate_scores_a_folder_of_studies_against_their_truth_segs(volume_run
             assert float(row[key]) == pytest.approx(expected[key], abs=1e-6), (case, key)
 
 
+@once
+def test_evaluate_reads_the_studies_with_the_series_chosen_by_hand(volume_run, studies, tmp_path):
+    """--series / --reference as predict takes them: T1 and T1Gd swapped score as the NIfTI twin with those
+    two channels swapped."""
+    from kerasbrain.data.labels import to_internal
+    from kerasbrain.metrics.numpy_metrics import region_scores
+
+    result = run("evaluate", "--model", volume_run, "--data", studies / "studies", "--out", tmp_path / "eval",
+                 "--series", "T1=3", "--series", "T1Gd=2", "--reference", "T1")
+    assert result.exit_code == 0, result.output
+    row = next(r for r in csv.DictReader((tmp_path / "eval" / "cases.csv").open()) if r["case_id"] == "PHANTOM_001")
+    twin = nib.load(studies / "nifti" / "PHANTOM_001.nii.gz")
+    swapped = tmp_path / "swapped.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(twin.dataobj)[..., [0, 2, 1, 3]], twin.affine), swapped)
+    out = tmp_path / "swapped_seg.nii.gz"
+    assert run("predict", "--model", volume_run, "--input", swapped, "--out", out).exit_code == 0
+    truth = nib.load(studies / "labels" / "PHANTOM_001.nii.gz")
+    expected = region_scores(to_internal(np.asarray(nib.load(out).dataobj), "msd"),
+                             to_internal(np.asarray(truth.dataobj), "msd"),
+                             tuple(float(z) for z in truth.header.get_zooms()[:3]))
+    for key in ("dice_WT", "dice_TC", "dice_ET", "hd95_WT"):
+        assert float(row[key]) == pytest.approx(expected[key], abs=1e-6), key
+
+
 def test_compare_two_time_points_given_as_a_dicom_study_and_its_nifti_twin(volume_run, studies, tmp_path):
     """The same scan as a DICOM study and as NIfTI, predicted by --model: every lesion matched, nothing changed."""
     import json
