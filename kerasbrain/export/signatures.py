@@ -26,7 +26,7 @@ from keras import ops
 
 from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE
 from kerasbrain.intensity import normalize_ops
-from kerasbrain.windows import size_divisor
+from kerasbrain.windows import axis_divisors, size_divisor
 
 VOLUME_INPUTS = ("image", "channel_mean", "channel_std")
 VOLUME_OUTPUTS = ("probabilities", "mask")
@@ -45,7 +45,7 @@ def decode_regions_ops(probabilities, threshold: float = THRESHOLD):
 def volume_segmentation_endpoint(model: keras.Model):
     """(function, input signature, JAX shape constraints) of the volumetric serving signature."""
     channels = model.inputs[0].shape[-1]
-    divisor = size_divisor(model)
+    dx, dy, dz = axis_divisors(model)
 
     def serve(image, channel_mean, channel_std):
         outputs = model(normalize_ops(image, channel_mean, channel_std), training=False)
@@ -57,10 +57,9 @@ def volume_segmentation_endpoint(model: keras.Model):
         keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_mean"),
         keras.InputSpec(shape=(None, channels), dtype="float32", name="channel_std"),
     ]
-    # jax2tf needs to know that spatial sides are multiples of the divisor to prove the skip
+    # jax2tf needs to know that spatial sides are multiples of the divisors to prove the skip
     # concatenations line up for every input size.
-    d = divisor
-    polymorphic = [f"(b, {d}*x, {d}*y, {d}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
+    polymorphic = [f"(b, {dx}*x, {dy}*y, {dz}*z, {channels})", f"(b, {channels})", f"(b, {channels})"]
     return serve, signature, polymorphic
 
 
@@ -212,8 +211,10 @@ def _volume_warmup(window, channels, batch):  # the volumetric signature also ta
 def _volume_manifest(model, requires_clahe):
     from kerasbrain.data.labels import REGIONS
 
+    # size_divisor: a multiple every side may be; axis_divisors: what each side must be (they differ
+    # where the network leaves thick slices unpooled)
     return dict(inputs=list(VOLUME_INPUTS), outputs=list(VOLUME_OUTPUTS), size_divisor=size_divisor(model),
-                regions=list(REGIONS))
+                axis_divisors=list(axis_divisors(model)), regions=list(REGIONS))
 
 
 def _slice_manifest(model, requires_clahe):

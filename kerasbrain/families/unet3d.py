@@ -125,7 +125,7 @@ class VolumetricFamily(ModelFamily):
         from kerasbrain.inference.config import InferenceConfig
         from kerasbrain.inference.model_io import load_model, output_channels
         from kerasbrain.runtime import precision_policy, predictor
-        from kerasbrain.windows import size_divisor
+        from kerasbrain.windows import axis_divisors
 
         config = self.run_config(run_dir_of(model_path))
         cfg = config.inference if config else InferenceConfig()
@@ -133,7 +133,7 @@ class VolumetricFamily(ModelFamily):
         cfg = overrides.apply(cfg)
         with precision_policy(cfg.precision):
             model = load_model(model_path)
-        check_window(cfg.window, size_divisor(model))
+        check_window(cfg.window, axis_divisors(model))
         return model, VolumeSession(predictor(model, cfg.compile_mode), output_channels(model), cfg, spacing)
 
     def remote_session(self, request: PredictRequest, progress=print) -> VolumeSession:
@@ -298,11 +298,11 @@ class VolumetricFamily(ModelFamily):
         from kerasbrain.export.saved_model import export_version
         from kerasbrain.inference.config import InferenceConfig
         from kerasbrain.inference.model_io import load_model, output_channels
-        from kerasbrain.windows import size_divisor
+        from kerasbrain.windows import axis_divisors
 
         model = load_model(model_path)
         config = self.run_config(run_dir_of(model_path))
-        cfg = config.inference if config else InferenceConfig(window=(size_divisor(model),) * 3)
+        cfg = config.inference if config else InferenceConfig(window=axis_divisors(model))
         spacing = list(config.data.target_spacing) if config else []
         extra = {"family": self.name, "inference": dataclasses.asdict(cfg), "target_spacing": spacing,
                  "out_channels": output_channels(model)}

@@ -85,6 +85,13 @@ class EnsembleNet(keras.Model):
 
         return math.lcm(*(size_divisor(m) for m in self.members))
 
+    @property
+    def axis_divisors(self) -> tuple[int, ...]:
+        """Per axis, the least common multiple of the members' divisors."""
+        from kerasbrain.windows import axis_divisors
+
+        return tuple(math.lcm(*sides) for sides in zip(*(axis_divisors(m) for m in self.members)))
+
     def moments_model(self) -> keras.Model:
         """The same members as a model of their weighted mean and mean of squares (2C channels).
 

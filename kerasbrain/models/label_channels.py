@@ -60,6 +60,12 @@ class RegionsFromLabels(keras.Model):
 
         return size_divisor(self.network)
 
+    @property
+    def axis_divisors(self) -> tuple[int, ...]:
+        from kerasbrain.windows import axis_divisors
+
+        return axis_divisors(self.network)
+
     def get_config(self):
         return {"network": keras.saving.serialize_keras_object(self.network), "name": self.name,
                 "trainable": self.trainable}

@@ -41,16 +41,18 @@ UPSAMPLES = ("pixel_shuffle", "transpose")
 LEGACY_UPSAMPLE = "transpose"
 
 
-def upsample(spatial_dims: int, filters: int, kind: str = "pixel_shuffle", name=None):
-    """Learned x2 upsampling: `PixelShuffleUpsampling` (fast everywhere) or the equivalent transposed convolution.
+def upsample(spatial_dims: int, filters: int, kind: str = "pixel_shuffle", name=None, factor=2):
+    """Learned upsampling by `factor` (2, or 1 or 2 per axis): `PixelShuffleUpsampling` (fast
+    everywhere) or the equivalent transposed convolution.
 
     Both hold the same weights and compute the same function; "transpose" is kept so models saved
     before `PixelShuffleUpsampling` existed rebuild layer for layer.
     """
     if kind == "pixel_shuffle":
-        return PixelShuffleUpsampling(filters, spatial_dims, kernel_initializer="he_normal", name=name)
+        return PixelShuffleUpsampling(filters, spatial_dims, kernel_initializer="he_normal", name=name, factor=factor)
     if kind == "transpose":
-        return _CONV_T[spatial_dims](filters, 2, strides=2, padding="same", kernel_initializer="he_normal", name=name)
+        return _CONV_T[spatial_dims](filters, factor, strides=factor, padding="same", kernel_initializer="he_normal",
+                                     name=name)
     raise ValueError(f"upsample must be one of {UPSAMPLES}. Received: upsample={kind!r}")
 
 

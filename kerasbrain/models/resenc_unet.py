@@ -16,6 +16,7 @@ import keras
 from kerasbrain.models import layers as L
 from kerasbrain.models.unet import segmentation_head
 from kerasbrain.serialization import register
+from kerasbrain.windows import stage_strides, stride_divisors
 
 RESENC_M_BLOCKS = (1, 3, 4, 6, 6, 6)
 
@@ -51,7 +52,8 @@ class ResEncUNet(keras.Model):
 
     def __init__(self, spatial_dims=3, in_channels=4, out_channels=3, base_filters=32, depth=4, max_filters=320,
                  blocks_per_stage=None, norm="instance", activation="leaky_relu", final_activation="sigmoid",
-                 deep_supervision=0, upsample="pixel_shuffle", output_prior=None, name="resenc_unet", **kwargs):
+                 deep_supervision=0, upsample="pixel_shuffle", output_prior=None, strides=None, name="resenc_unet",
+                 **kwargs):
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
         blocks = tuple(blocks_per_stage or RESENC_M_BLOCKS[:depth + 1])
@@ -59,6 +61,7 @@ class ResEncUNet(keras.Model):
             raise ValueError(f"blocks_per_stage needs depth + 1 = {depth + 1} counts >= 1. Received: {blocks}")
         if not 0 <= deep_supervision < depth:
             raise ValueError(f"deep_supervision must be in [0, depth). Received: deep_supervision={deep_supervision}")
+        stages = stage_strides(strides, depth, spatial_dims)
         inputs = keras.Input(shape=(None,) * spatial_dims + (in_channels,), name="image")
         x = L.conv(spatial_dims, base_filters, 3, name="stem_conv", use_bias=norm == "none")(inputs)
         x = _norm_act(x, norm, base_filters, activation, "stem")
@@ -67,10 +70,10 @@ class ResEncUNet(keras.Model):
             filters = min(base_filters * 2**level, max_filters)
             for b in range(count):
                 x = residual_block(x, spatial_dims, filters, norm, activation, name=f"stage{level}_block{b}",
-                                   strides=2 if level > 0 and b == 0 else 1)
+                                   strides=stages[level - 1] if level > 0 and b == 0 else 1)
             skips.append(x)
         outputs = segmentation_head(skips, spatial_dims, norm, activation, deep_supervision, out_channels,
-                                    final_activation, upsample, output_prior)
+                                    final_activation, upsample, output_prior, stages)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.spatial_dims = spatial_dims
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -78,6 +81,7 @@ class ResEncUNet(keras.Model):
         self.blocks_per_stage = blocks
         self.norm, self.activation, self.final_activation = norm, activation, final_activation
         self.deep_supervision, self.upsample, self.output_prior = deep_supervision, upsample, output_prior
+        self.strides = None if stages == stage_strides(None, depth, spatial_dims) else stages
 
     def get_config(self):
         return {
@@ -85,11 +89,17 @@ class ResEncUNet(keras.Model):
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "blocks_per_stage": list(self.blocks_per_stage), "norm": self.norm, "activation": self.activation,
             "final_activation": self.final_activation, "deep_supervision": self.deep_supervision,
-            "upsample": self.upsample, "output_prior": self.output_prior, "name": self.name,
+            "upsample": self.upsample, "output_prior": self.output_prior,
+            "strides": None if self.strides is None else [list(s) for s in self.strides], "name": self.name,
             "trainable": self.trainable,
         }
 
     @property
     def size_divisor(self) -> int:
-        """Every spatial side of an input must be a multiple of this."""
-        return 2**self.depth
+        """Every spatial side of an input may be a multiple of this (the largest of `axis_divisors`)."""
+        return max(self.axis_divisors)
+
+    @property
+    def axis_divisors(self) -> tuple[int, ...]:
+        """Per axis, the multiple every input side must be."""
+        return stride_divisors(stage_strides(self.strides, self.depth, self.spatial_dims))

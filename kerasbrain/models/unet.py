@@ -12,6 +12,7 @@ import keras
 
 from kerasbrain.models import layers as L
 from kerasbrain.serialization import register
+from kerasbrain.windows import stage_strides, stride_divisors
 
 
 def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
@@ -27,19 +28,22 @@ def conv_block(x, spatial_dims, filters, norm, act, name, strides=1):
 
 
 def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_channels=1,
-            final_activation="sigmoid", name="decoder", filters=None, upsample="pixel_shuffle", output_prior=None):
+            final_activation="sigmoid", name="decoder", filters=None, upsample="pixel_shuffle", output_prior=None,
+            factors=None):
     """U-Net decoder: upsample x2, concatenate the matching skip, conv block; optional deep supervision.
 
     `skips` run from the deepest to the shallowest (None: a level without a skip); `filters` gives
     each level's width (default: the skip's); `upsample` picks the x2 upsampling layer (see
     `kerasbrain.models.layers.upsample`); `output_prior` initialises the auxiliary heads' bias
-    (`kerasbrain.models.layers.logits`). Returns the last feature map and the auxiliary
-    outputs (from coarse to fine, excluding the final level).
+    (`kerasbrain.models.layers.logits`); `factors` each level's upsampling per axis (default 2
+    everywhere; 1 on an axis its encoder stage did not pool). Returns the last feature map and the
+    auxiliary outputs (from coarse to fine, excluding the final level).
     """
     aux = []
     for level, skip in enumerate(skips):
         width = filters[level] if filters is not None else skip.shape[-1]
-        x = L.upsample(spatial_dims, width, upsample, name=f"{name}{level}_up")(x)
+        factor = factors[level] if factors is not None else 2
+        x = L.upsample(spatial_dims, width, upsample, name=f"{name}{level}_up", factor=factor)(x)
         if skip is not None:
             x = keras.layers.Concatenate(name=f"{name}{level}_concat")([x, skip])
         x = conv_block(x, spatial_dims, width, norm, act, name=f"{name}{level}")
@@ -51,11 +55,13 @@ def decoder(x, skips, spatial_dims, norm, act, deep_supervision_heads=0, out_cha
 
 
 def segmentation_head(skips, spatial_dims, norm, act, deep_supervision, out_channels, final_activation, upsample,
-                      output_prior):
+                      output_prior, strides=None):
     """The decoder over encoder features `skips` (shallow to deep) and the output layer(s): the probabilities,
-    or [probabilities, 1/2, 1/4, ...] with deep supervision. Shared by every U-Net-shaped network."""
+    or [probabilities, 1/2, 1/4, ...] with deep supervision. Shared by every U-Net-shaped network;
+    `strides`: each encoder stage's pooling per axis (shallow to deep), undone in reverse."""
     x, aux = decoder(skips[-1], skips[-2::-1], spatial_dims, norm, act, deep_supervision, out_channels,
-                     final_activation, upsample=upsample, output_prior=output_prior)
+                     final_activation, upsample=upsample, output_prior=output_prior,
+                     factors=None if strides is None else list(strides)[::-1])
     logits = L.logits(spatial_dims, out_channels, output_prior)(x)
     probabilities = keras.layers.Activation(final_activation, dtype="float32", name="probabilities")(logits)
     return [probabilities] + aux[::-1] if deep_supervision else probabilities
@@ -80,26 +86,30 @@ class UNet(keras.Model):
             convolutions, the same function and weights; what models saved before the choice used).
         output_prior: sigmoid outputs only: the foreground probability every output starts at
             (None: a zero bias, 0.5); see `kerasbrain.models.layers.logits`. Initialisation only.
+        strides: each pooling's stride per axis, 1 or 2 (None: 2 everywhere); an axis of thick
+            slices is left unpooled at the first levels, as nnU-Net does. Sides must then be
+            multiples of `axis_divisors`, the product per axis.
     """
 
     def __init__(self, spatial_dims=3, in_channels=4, out_channels=3, base_filters=16, depth=4, max_filters=320,
                  norm="instance", activation="leaky_relu", final_activation="sigmoid", deep_supervision=0,
-                 upsample="pixel_shuffle", output_prior=None, name="unet", **kwargs):
+                 upsample="pixel_shuffle", output_prior=None, strides=None, name="unet", **kwargs):
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3. Received: spatial_dims={spatial_dims}")
         if not 0 <= deep_supervision < depth:
             raise ValueError(f"deep_supervision must be in [0, depth). Received: deep_supervision={deep_supervision}")
         if output_prior is not None and final_activation != "sigmoid":
             raise ValueError(f"output_prior needs sigmoid outputs. Received: final_activation={final_activation!r}")
+        stages = stage_strides(strides, depth, spatial_dims)
         inputs = keras.Input(shape=(None,) * spatial_dims + (in_channels,), name="image")
         x, skips = inputs, []
         for level in range(depth + 1):
             filters = min(base_filters * 2**level, max_filters)
             x = conv_block(x, spatial_dims, filters, norm, activation, name=f"encoder{level}",
-                           strides=1 if level == 0 else 2)
+                           strides=1 if level == 0 else stages[level - 1])
             skips.append(x)
         outputs = segmentation_head(skips, spatial_dims, norm, activation, deep_supervision, out_channels,
-                                    final_activation, upsample, output_prior)
+                                    final_activation, upsample, output_prior, stages)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
@@ -113,6 +123,7 @@ class UNet(keras.Model):
         self.deep_supervision = deep_supervision
         self.upsample = upsample
         self.output_prior = output_prior
+        self.strides = None if stages == stage_strides(None, depth, spatial_dims) else stages
 
     def get_config(self):
         return {
@@ -120,6 +131,7 @@ class UNet(keras.Model):
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
             "deep_supervision": self.deep_supervision, "upsample": self.upsample, "output_prior": self.output_prior,
+            "strides": None if self.strides is None else [list(s) for s in self.strides],
             "name": self.name, "trainable": self.trainable,
         }
 
@@ -129,5 +141,10 @@ class UNet(keras.Model):
 
     @property
     def size_divisor(self) -> int:
-        """Every spatial side of an input must be a multiple of this."""
-        return 2**self.depth
+        """Every spatial side of an input may be a multiple of this (the largest of `axis_divisors`)."""
+        return max(self.axis_divisors)
+
+    @property
+    def axis_divisors(self) -> tuple[int, ...]:
+        """Per axis, the multiple every input side must be."""
+        return stride_divisors(stage_strides(self.strides, self.depth, self.spatial_dims))

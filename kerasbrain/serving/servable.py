@@ -200,7 +200,7 @@ def _read_contract(path: Path) -> dict:
     inputs = data.get("inputs") or []
     whole_case = [k for k, v in (data.get("signatures") or {}).items() if "settings" in v or "same_as" in v]
     return {"spatial_input": inputs[0] if inputs else None, "size_divisor": int(data.get("size_divisor") or 1),
-            "whole_case": whole_case}
+            "axis_divisors": [int(d) for d in data.get("axis_divisors") or ()], "whole_case": whole_case}
 
 
 def check_values(inputs: dict[str, np.ndarray], contract: dict) -> None:
@@ -219,10 +219,12 @@ def check_values(inputs: dict[str, np.ndarray], contract: dict) -> None:
         if key in POSITIVE_INPUTS and (value <= 0).any():
             raise invalid(f"input '{key}' must be positive; got {float(value.min()):g}")
     name, divisor = contract.get("spatial_input"), contract.get("size_divisor", 1)
-    if name in inputs and divisor > 1 and inputs[name].ndim >= 3:
+    if name in inputs and inputs[name].ndim >= 3:
         sides = inputs[name].shape[1:-1]
-        if any(side % divisor for side in sides):
-            raise invalid(f"input '{name}' spatial sides {list(sides)} must be multiples of {divisor}")
+        divisors = contract.get("axis_divisors") or [divisor] * len(sides)
+        if len(divisors) == len(sides) and any(side % d for side, d in zip(sides, divisors)):
+            said = divisor if len(set(divisors)) == 1 else divisors
+            raise invalid(f"input '{name}' spatial sides {list(sides)} must be multiples of {said}")
 
 
 def coerce(name: str, value, info: TensorInfo) -> np.ndarray:

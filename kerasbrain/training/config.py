@@ -58,12 +58,24 @@ class ModelConfig:
     # what the outputs learn: "regions" (WT, TC, ET, nested; nnU-Net's region training) or "labels"
     # (seed 003's edema / core / enhancing channels; the saved model still answers in regions)
     targets: str = "regions"
+    # each pooling's stride per axis, e.g. [[2, 2, 1], [2, 2, 1], [2, 2, 2], [2, 2, 2]]: thick slices
+    # unpooled at first (nnU-Net's; `data plan` chooses them); () = 2 on every axis
+    strides: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self):
         check(self.architecture in ("unet", "resenc"), "architecture", "unet or resenc", self.architecture)
         check(not self.blocks_per_stage or self.architecture == "resenc", "blocks_per_stage",
               "applies to architecture = \"resenc\" only", self.blocks_per_stage)
         check(self.targets in ("regions", "labels"), "targets", "'regions' or 'labels'", self.targets)
+        from kerasbrain.windows import stage_strides
+
+        try:
+            strides = stage_strides(self.strides, self.depth) if self.strides else ()
+        except (TypeError, ValueError):
+            strides = None
+        check(strides is not None, "strides", f"[] or {self.depth} lists (one per pooling) of 3 strides, each 1 "
+              "or 2 and at least one 2", self.strides)
+        object.__setattr__(self, "strides", strides)  # TOML's lists as tuples, so configs compare equal
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,12 @@ def resolve_augment_on(mode: str) -> str:
 # ---- device side: keras.ops on a batch -------------------------------------------------------------
 
 
-def _source_coordinates(matrix, out_shape, in_shape, stride: int):
-    """(B, x, y, z, 3) input coordinates of the output grid (every `stride`-th full-resolution voxel)."""
+def _source_coordinates(matrix, out_shape, in_shape, stride):
+    """(B, x, y, z, 3) input coordinates of the output grid (every `stride`-th full-resolution voxel;
+    one stride, or one per axis)."""
     centre = ops.convert_to_tensor([(s - 1) / 2.0 for s in in_shape], "float32")
-    axes = [ops.arange(n, dtype="float32") * stride for n in out_shape]
+    strides = tuple(stride) if isinstance(stride, (list, tuple)) else (stride,) * len(out_shape)
+    axes = [ops.arange(n, dtype="float32") * k for n, k in zip(out_shape, strides)]
     grid = ops.stack(ops.meshgrid(*axes, indexing="ij"), axis=-1) - centre
     return ops.einsum("bij,xyzj->bxyzi", matrix, grid) + centre
 
@@ -82,12 +84,13 @@ def resample_linear(volume, matrix):
     return ops.where(inside, out, ops.zeros_like(out))
 
 
-def resample_nearest(volume, matrix, stride: int = 1):
-    """Nearest resampling about the full-resolution centre; with `stride` only every stride-th voxel
-    (a deep-supervision level of the transformed volume)."""
+def resample_nearest(volume, matrix, stride=1):
+    """Nearest resampling about the full-resolution centre; with `stride` (one, or one per axis) only
+    every stride-th voxel (a deep-supervision level of the transformed volume)."""
     shape = tuple(volume.shape[1:4])
-    out_shape = tuple(-(-s // stride) for s in shape)
-    coords = _source_coordinates(matrix, out_shape, shape, stride)
+    strides = tuple(stride) if isinstance(stride, (list, tuple)) else (stride,) * 3
+    out_shape = tuple(-(-s // k) for s, k in zip(shape, strides))
+    coords = _source_coordinates(matrix, out_shape, shape, strides)
     upper = ops.convert_to_tensor([s - 1 for s in shape], "float32")
     # inside as SciPy decides it: the unrounded source within the grid
     inside = ops.all((coords >= -1e-4) & (coords <= upper + 1e-4), axis=-1, keepdims=True)
@@ -146,12 +149,14 @@ def augment_intensity(image, p: dict):
 
 def augment_batch(images, targets, params: dict):
     """Augment a batch on the device: returns (images, targets) with `targets` in its own structure
-    (one full-resolution tensor, or the deep-supervision tuple whose levels halve the resolution)."""
+    (one full-resolution tensor, or the deep-supervision tuple whose levels sample the full one with
+    the network's strides, read from their static shapes)."""
     matrix = params["spatial"]
     full = targets[0] if isinstance(targets, (tuple, list)) else targets
     images = resample_linear(images, matrix)
     if isinstance(targets, (tuple, list)):
-        targets = tuple(resample_nearest(full, matrix, 2**k) for k in range(len(targets)))
+        steps = [tuple(round(f / t) for f, t in zip(full.shape[1:4], level.shape[1:4])) for level in targets]
+        targets = tuple(resample_nearest(full, matrix, step) for step in steps)
     else:
         targets = resample_nearest(full, matrix)
     return augment_intensity(images, params), targets

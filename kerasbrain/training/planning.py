@@ -9,8 +9,10 @@ nnU-Net's self-configuration, in kerasbrain's terms (`kerasbrain data plan`):
 - **Patch**: the median head (in the target spacing) whole, in sides that are multiples of the
   network's divisor; while the estimated training memory at batch 2 exceeds the budget, the side
   that covers the largest share of the median head shrinks by one divisor step.
-- **Depth**: the base config's, or fewer where the shortest patch side would leave the bottleneck
-  under 4 voxels (the network pools every axis alike, so thin patches cost depth).
+- **Poolings** (`[model] strides`, `depth`): at each level the axes whose voxels are at most twice
+  the finest poolable axis's, while at least 8 voxels are left along them (so thick slices wait
+  until the in-plane voxels have grown to their size, and the bottleneck keeps 4 voxels), up to the
+  base config's depth; sides multiples of the product of each axis's strides.
 - **Batch**: as many patches as the budget holds, at least 2, and no more than 5% of the
   dataset's voxels in one batch (a batch that sees most of a small dataset at once only
   averages it away).
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kerasbrain.data.fingerprint import DatasetFingerprint
+from kerasbrain.windows import stage_strides, stride_divisors
 
 ANISOTROPY = 3.0  # coarsest / finest axis beyond which a dataset counts as thick-sliced
 MIN_BOTTLENECK = 4  # voxels per side left after the last pooling
@@ -50,6 +53,7 @@ class Plan:
     memory_gb: float  # the budget
     estimated_gb: float  # the estimate at this patch and batch
     reasons: tuple[str, ...]  # one line per choice, for the user and the plan file
+    strides: tuple = ()  # each pooling's stride per axis; () = 2 on every axis at every level
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -63,9 +67,12 @@ def kept_values(patch, model) -> float:
         from kerasbrain.models.resenc_unet import RESENC_M_BLOCKS
 
         blocks = tuple(model.blocks_per_stage or RESENC_M_BLOCKS[:model.depth + 1])
-    total = 0.0
+    total, steps = 0.0, (1, 1, 1)
+    strides = stage_strides(model.strides, model.depth)
     for level in range(model.depth + 1):
-        voxels = float(np.prod([math.ceil(p / 2**level) for p in patch]))
+        if level:
+            steps = tuple(a * s for a, s in zip(steps, strides[level - 1]))
+        voxels = float(np.prod([math.ceil(p / k) for p, k in zip(patch, steps)]))
         filters = min(model.base_filters * 2**level, model.max_filters)
         encoder = 2 * (blocks[level] if level < len(blocks) else 1)
         decoder = 2 if level < model.depth else 0
@@ -97,13 +104,39 @@ def choose_target_spacing(fingerprint: DatasetFingerprint) -> tuple[tuple[float,
     return tuple(round(float(s), 4) for s in target), reason
 
 
-def _depth_for(patch, max_depth: int) -> int:
-    fits = min(int(math.floor(math.log2(p / MIN_BOTTLENECK))) for p in patch)
-    return max(1, min(max_depth, fits))
+def choose_strides(patch, spacing, max_depth: int) -> tuple[tuple[int, int, int], ...]:
+    """Each pooling's stride per axis (nnU-Net's rule): at every level, pool the axes whose voxels are at
+    most twice as long as the finest of those still long enough to pool (at least 2 x MIN_BOTTLENECK
+    voxels left), up to `max_depth` levels. Thick slices wait until the in-plane voxels have grown
+    to their size; an isotropic patch pools every axis at every level."""
+    sizes, lengths, stages = [float(p) for p in patch], [float(s) for s in spacing], []
+    while len(stages) < max_depth:
+        poolable = [a for a in range(3) if sizes[a] >= 2 * MIN_BOTTLENECK]
+        if not poolable:
+            break
+        finest = min(lengths[a] for a in poolable)
+        stage = tuple(2 if a in poolable and lengths[a] <= 2 * finest else 1 for a in range(3))
+        stages.append(stage)
+        sizes = [s / k for s, k in zip(sizes, stage)]
+        lengths = [s * k for s, k in zip(lengths, stage)]
+    return tuple(stages)
 
 
 def _multiple(n: float, step: int) -> int:
     return max(step, int(math.ceil(n / step)) * step)
+
+
+def _fit(patch, spacing, max_depth: int):
+    """The strides for `patch`, and the patch rounded up to their multiples (repeated until stable)."""
+    while True:
+        strides = choose_strides(patch, spacing, max_depth)
+        if not strides:
+            raise ValueError(f"a {list(patch)} patch leaves nothing to pool (each side needs "
+                             f"{2 * MIN_BOTTLENECK} voxels)")
+        rounded = [_multiple(p, d) for p, d in zip(patch, stride_divisors(strides))]
+        if rounded == list(patch):
+            return strides, rounded
+        patch = rounded
 
 
 def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0) -> Plan:
@@ -112,21 +145,21 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
     spacing, spacing_reason = choose_target_spacing(fingerprint)
     heads = fingerprint.cropped_shapes * fingerprint.spacings / np.asarray(spacing)
     median = np.median(heads, axis=0)
-    depth = _depth_for(median, model.depth)
-    patch = [_multiple(m, 2**depth) for m in median]
-    shrunk = False
+    patch, shrunk = [math.ceil(m) for m in median], False
     while True:
-        depth = _depth_for(patch, model.depth)
-        patch = [_multiple(p, 2**depth) for p in patch]
-        at_depth = dataclasses.replace(model, depth=depth)
+        strides, patch = _fit(patch, spacing, model.depth)
+        depth = len(strides)
+        at_depth = dataclasses.replace(model, depth=depth, strides=_stored(strides),
+                                       blocks_per_stage=model.blocks_per_stage[:depth + 1])
         if estimate_training_gb(patch, MIN_BATCH, at_depth) <= memory_gb:
             break
-        shrinkable = [a for a in range(3) if patch[a] > 2 * MIN_BOTTLENECK]
+        divisors = stride_divisors(strides)
+        shrinkable = [a for a in range(3) if patch[a] - divisors[a] >= 2 * MIN_BOTTLENECK]
         if not shrinkable:
             raise ValueError(f"{memory_gb:g} GB of training memory does not hold even batch {MIN_BATCH} of "
                              f"{patch} patches ({estimate_training_gb(patch, MIN_BATCH, at_depth):.1f} GB estimated)")
         axis = max(shrinkable, key=lambda a: patch[a] / median[a])
-        patch[axis] -= 2**depth
+        patch[axis] -= divisors[axis]
         shrunk = True
     fixed_gb = MEMORY_FIT[model.architecture][0]
     per_patch = estimate_training_gb(patch, 1, at_depth) - fixed_gb
@@ -140,15 +173,22 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         f"patch: {'shrunk from ' if shrunk else ''}the median head ({head} voxels) "
         f"{'to fit ' if shrunk else 'whole, within '}{memory_gb:g} GB at batch {MIN_BATCH}: {patch}",
         f"depth: {depth} poolings (the base config's {model.depth}"
-        f"{'' if depth == model.depth else f', fewer so the shortest side keeps {MIN_BOTTLENECK} voxels'}); "
-        f"sides multiples of {2**depth}",
+        f"{'' if depth == model.depth else f', fewer so every side keeps {MIN_BOTTLENECK} voxels'}); "
+        + (f"strides per axis {[list(s) for s in strides]} (thick slices pooled once the in-plane voxels "
+           f"have grown to their size); " if _stored(strides) else "every axis pooled at every level; ")
+        + f"sides multiples of {list(stride_divisors(strides))}",
         f"batch: {batch} ({fitting} fit the memory; 5% of the dataset's {dataset_voxels / 1e6:.1f} M head voxels "
         f"hold {share_cap}; at least {MIN_BATCH})",
         f"estimated training memory {estimate_training_gb(patch, batch, at_depth):.1f} GB of {memory_gb:g} "
         "(float32; bfloat16 needs less)",
     )
     return Plan(spacing, tuple(round(float(m), 1) for m in median), tuple(patch), depth, batch, float(memory_gb),
-                round(estimate_training_gb(patch, batch, at_depth), 2), reasons)
+                round(estimate_training_gb(patch, batch, at_depth), 2), reasons, _stored(strides))
+
+
+def _stored(strides) -> tuple:
+    """Strides as a config stores them: () when every axis pools at every level."""
+    return () if all(s == (2, 2, 2) for s in strides) else tuple(strides)
 
 
 def planned_config(base, plan: Plan):
@@ -160,7 +200,7 @@ def planned_config(base, plan: Plan):
     return dataclasses.replace(
         base,
         data=dataclasses.replace(base.data, target_spacing=plan.target_spacing),
-        model=dataclasses.replace(model, depth=plan.depth, blocks_per_stage=blocks),
+        model=dataclasses.replace(model, depth=plan.depth, blocks_per_stage=blocks, strides=plan.strides),
         training=dataclasses.replace(base.training, patch_size=plan.patch_size, batch_size=plan.batch_size),
         inference=dataclasses.replace(base.inference, window=plan.patch_size),
     )

@@ -30,7 +30,7 @@ from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, 
 from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
                                          start_run)
 from kerasbrain.training.split import load_or_create_split
-from kerasbrain.windows import check_window, unet_divisor
+from kerasbrain.windows import check_window, stage_strides, stride_divisors
 
 FAMILY_NAME = "unet3d"
 
@@ -40,7 +40,7 @@ def build_model(config: Config):
     m = config.model
     common = dict(spatial_dims=3, in_channels=4, out_channels=3, base_filters=m.base_filters, depth=m.depth,
                   max_filters=m.max_filters, norm=m.norm, activation=m.activation, final_activation="sigmoid",
-                  deep_supervision=m.deep_supervision)
+                  deep_supervision=m.deep_supervision, strides=m.strides or None)
     if m.architecture == "resenc":
         from kerasbrain.models.resenc_unet import ResEncUNet
 
@@ -74,11 +74,16 @@ def build_optimizer(t, total_steps: int, time_budget: float | None = None):
     raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd'. Received: {t.optimizer!r}")
 
 
-def deep_supervision_targets(levels: int):
-    """Map a full-resolution region target to [full, 1/2, 1/4, ...] by nearest (strided) sampling."""
+def deep_supervision_targets(levels: int, strides=()):
+    """Map a full-resolution region target to [full, 1/2, 1/4, ...] by nearest (strided) sampling; with
+    per-axis `strides` (the model's poolings), each level is sampled as the network pooled it."""
+    stages = stage_strides(strides, levels) if strides else ((2, 2, 2),) * levels
+    steps = [(1, 1, 1)]
+    for stage in stages[:levels]:
+        steps.append(tuple(a * s for a, s in zip(steps[-1], stage)))
 
     def to_targets(image, target):
-        return image, tuple(target[:, :: 2**k, :: 2**k, :: 2**k, :] for k in range(levels + 1))
+        return image, tuple(target[:, ::x, ::y, ::z, :] for x, y, z in steps)
 
     return to_targets
 
@@ -141,7 +146,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     t = config.training
     t = replace(t, epochs=epochs or t.epochs, steps_per_epoch=steps_per_epoch or t.steps_per_epoch)
     config = replace(config, training=t)
-    check_window(t.patch_size, unet_divisor(config.model.depth), "patch_size")
+    check_window(t.patch_size, stride_divisors(stage_strides(config.model.strides, config.model.depth)), "patch_size")
     run = start_run(run_dir, FAMILY_NAME, config, t.seed, time_budget, progress)
     train_folders, val_folders, split = prepare_cases(data_dir, run.dir, config, progress, fold)
     start_epoch = run.completed_epochs
@@ -181,8 +186,9 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     saved_model = RegionsFromLabels(network) if targets == "labels" else network
     if config.model.deep_supervision:
         levels = config.model.deep_supervision
-        train_ds = train_ds.map(deep_supervision_targets(levels))
-        val_ds = val_ds.map(deep_supervision_targets(levels)) if val_ds is not None else None
+        strides = config.model.strides[:levels]
+        train_ds = train_ds.map(deep_supervision_targets(levels, strides))
+        val_ds = val_ds.map(deep_supervision_targets(levels, strides)) if val_ds is not None else None
         weights = [0.5**k for k in range(levels + 1)]
         loss = [loss] + [build_loss(t.loss) for _ in range(levels)]
         metrics = [metrics] + [[] for _ in range(levels)]

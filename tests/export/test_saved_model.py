@@ -55,6 +55,27 @@ def test_exported_signature_matches_keras(model, tmp_path):
     assert manifest["size_divisor"] == 4 and manifest["exported_from_backend"] == keras.backend.backend()
 
 
+def test_a_network_that_leaves_thick_slices_unpooled_exports_and_its_divisors_are_served(tmp_path):
+    """[model] strides: z is pooled once of two levels, so windows need z in multiples of 2, not 4; the
+    manifest says so and the server holds requests to it."""
+    from kerasbrain.serving.servable import _read_contract as read_contract, check_values
+    from kerasbrain.serving.errors import ServingError
+
+    keras.utils.set_random_seed(5)
+    thick = UNet(base_filters=4, depth=2, strides=((2, 2, 1), (2, 2, 2)))
+    path = export_version(thick, "thick", tmp_path, warmup_window=(8, 8, 6))
+    manifest = read_manifest(path)
+    assert manifest["axis_divisors"] == [4, 4, 2] and manifest["size_divisor"] == 4
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    image, mean, std = _inputs(np.random.default_rng(2), size=(8, 12, 6))
+    out = fn(image=tf.constant(image), channel_mean=tf.constant(mean), channel_std=tf.constant(std))
+    np.testing.assert_allclose(out["probabilities"].numpy(), _expected(thick, image, mean, std), atol=1e-5)
+    contract = read_contract(path)
+    check_values({"image": image, "channel_mean": mean, "channel_std": std}, contract)
+    with pytest.raises(ServingError, match=r"spatial sides \[8, 12, 5\] must be multiples of \[4, 4, 2\]"):
+        check_values({"image": image[:, :, :, :5], "channel_mean": mean, "channel_std": std}, contract)
+
+
 def test_versions_are_atomic_and_immutable(model, tmp_path):
     export_version(model, "m", tmp_path)
     second = export_version(model, "m", tmp_path)

@@ -22,6 +22,29 @@ def test_default_size_matches_the_benchmarked_network():
     assert UNet().count_params() == 5_647_715
 
 
+@pytest.mark.parametrize("network", ["unet", "resenc"])
+def test_strides_per_axis_leave_thick_slices_unpooled(network):
+    from kerasbrain.models.resenc_unet import ResEncUNet
+    from kerasbrain.windows import axis_divisors, check_window
+
+    cls = UNet if network == "unet" else ResEncUNet
+    model = cls(base_filters=4, depth=3, deep_supervision=2, strides=[[2, 2, 1], [2, 2, 1], [2, 2, 2]])
+    assert model.axis_divisors == axis_divisors(model) == (8, 8, 2) and model.size_divisor == 8
+    x = np.random.default_rng(3).normal(size=(2, 16, 24, 6, 4)).astype("float32")  # z: 6, a multiple of 2 only
+    outs = model.predict_on_batch(x)
+    assert [o.shape[1:4] for o in outs] == [(16, 24, 6), (8, 12, 6), (4, 6, 6)]  # z pooled at the third level
+    assert check_window((16, 24, 6), model.axis_divisors) == (16, 24, 6)
+    with pytest.raises(ValueError, match=r"multiples of \(8, 8, 2\)"):
+        check_window((16, 24, 5), model.axis_divisors)
+    twin = cls.from_config(model.get_config())
+    assert twin.get_config()["strides"] == [[2, 2, 1], [2, 2, 1], [2, 2, 2]]
+    assert cls(base_filters=4, depth=2, strides=[[2, 2, 2]] * 2).get_config()["strides"] is None  # the default
+    with pytest.raises(ValueError, match="strides must be 3 entries"):
+        cls(base_filters=4, depth=3, strides=[[2, 2, 1]])
+    with pytest.raises(ValueError, match="at least one 2"):
+        cls(base_filters=4, depth=1, strides=[[1, 1, 1]])
+
+
 def test_deep_supervision_outputs_halve():
     model = UNet(base_filters=4, depth=3, deep_supervision=2)
     outs = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))

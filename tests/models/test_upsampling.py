@@ -25,6 +25,23 @@ def test_equals_the_transposed_convolution_with_the_same_weights(dims, size):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.pixel_shuffle(x)), expected, atol=1e-5)
 
 
+def test_a_factor_per_axis_equals_the_transposed_convolution_with_those_strides():
+    """Thick slices: (2, 2, 1) upsamples in plane only, as a transposed convolution of kernel and stride (2, 2, 1)."""
+    x = np.random.default_rng(5).normal(size=(3, 3, 5, 4, 6)).astype("float32")
+    reference = keras.layers.Conv3DTranspose(7, (2, 2, 1), strides=(2, 2, 1), padding="same",
+                                             bias_initializer="random_normal")
+    expected = keras.ops.convert_to_numpy(reference(x))
+    layer = PixelShuffleUpsampling(7, 3, factor=(2, 2, 1))
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    assert expected.shape == (3, 6, 10, 4, 7)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.pixel_shuffle(x)), expected, atol=1e-5)
+    assert PixelShuffleUpsampling.from_config(layer.get_config()).factor == (2, 2, 1)
+    with pytest.raises(ValueError, match="factor must be 1 or 2 per spatial axis"):
+        PixelShuffleUpsampling(7, 3, factor=(2, 3, 1))
+
+
 def test_each_input_voxel_fills_its_own_output_block():
     """Known answer: one non-zero input voxel lights exactly its 2x2x2 block with the kernel's values."""
     layer = PixelShuffleUpsampling(1, 3, use_bias=False)

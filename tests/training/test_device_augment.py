@@ -45,13 +45,16 @@ def test_a_fixed_draw_gives_the_host_paths_patch(cfg):
         draws = [draw_augmentation(np.random.default_rng((batch, i)), cfg, 2) for i in range(3)]
         host = [apply_augmentation(img, lab, d) for (img, lab), d in zip(items, draws)]
         targets = np.stack([labels_to_regions(lab).astype(np.float32) for _, lab in items])
-        images, (full, half) = augment_batch(np.stack([img for img, _ in items]), (targets, targets[:, ::2, ::2, ::2]),
-                                             _batched([device_parameters(d, SHAPE) for d in draws]))
-        images, full, half = (ops.convert_to_numpy(t) for t in (images, full, half))
+        # deep supervision: levels of a network that pooled (2, 2, 1) first, then (2, 2, 2)
+        levels = (targets, targets[:, ::2, ::2, :], targets[:, ::4, ::4, ::2])
+        images, (full, plane, quarter) = augment_batch(np.stack([img for img, _ in items]), levels,
+                                                       _batched([device_parameters(d, SHAPE) for d in draws]))
+        images, full, plane, quarter = (ops.convert_to_numpy(t) for t in (images, full, plane, quarter))
         for i, (img, lab) in enumerate(host):
             np.testing.assert_allclose(images[i], img, atol=2e-5 * max(1.0, float(np.abs(img).max())))
             np.testing.assert_array_equal(full[i], labels_to_regions(lab))
-            np.testing.assert_array_equal(half[i], labels_to_regions(lab)[::2, ::2, ::2])
+            np.testing.assert_array_equal(plane[i], labels_to_regions(lab)[::2, ::2, :])
+            np.testing.assert_array_equal(quarter[i], labels_to_regions(lab)[::4, ::4, ::2])
         assert not np.allclose(images[0], images[1])
 
 

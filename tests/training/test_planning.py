@@ -65,16 +65,30 @@ def test_a_small_budget_shrinks_the_longest_share_first_and_fits():
     assert np.prod(roomy.patch_size) * roomy.batch_size > np.prod(plan.patch_size) * plan.batch_size
 
 
-def test_thin_patches_cost_depth_and_the_batch_follows_the_memory():
+def test_thick_slices_wait_to_be_pooled_and_the_batch_follows_the_memory():
     fp = fingerprint([(0.5, 0.5, 5)] * 2000, [(200, 200, 24)] * 2000)
     plan = planning.plan_training(fp, ModelConfig(), memory_gb=64)
     assert plan.target_spacing == (0.5, 0.5, 5.0)
-    assert plan.patch_size == (200, 200, 24) and plan.depth == 2  # 24 / 2**2 = 6 >= 4 > 24 / 2**3
-    model = ModelConfig(depth=2)
+    # in-plane voxels 0.5 -> 1 -> 2 -> 4 mm while the 5 mm slices wait; at 4 mm they are within 2x: pooled
+    assert plan.strides == ((2, 2, 1), (2, 2, 1), (2, 2, 1), (2, 2, 2)) and plan.depth == 4
+    assert plan.patch_size == (208, 208, 24)  # multiples of 16, 16 and 2
+    model = ModelConfig(strides=plan.strides)
     per_patch = planning.estimate_training_gb(plan.patch_size, 1, model) - planning.MEMORY_FIT["unet"][0]
     fitting = int((64 - planning.MEMORY_FIT["unet"][0]) // per_patch)
-    assert 2 < fitting < 0.05 * 2000 * 200 * 200 * 24 / (200 * 200 * 24)  # the memory, not the 5% rule, decides
+    assert 2 < fitting < 0.05 * 2000 * 200 * 200 * 24 / (208 * 208 * 24)  # the memory, not the 5% rule, decides
     assert plan.batch_size == fitting
+
+
+def test_strides_pool_what_is_fine_and_long_enough():
+    assert planning.choose_strides((64, 64, 64), (1, 1, 1), 4) == ((2, 2, 2),) * 4
+    assert planning.choose_strides((32, 32, 32), (1, 1, 1), 5) == ((2, 2, 2),) * 3  # 4 voxels left: stop
+    # a short z (6 voxels) is never pooled and does not hold back the in-plane axes
+    assert planning.choose_strides((64, 64, 6), (1, 1, 1), 4) == ((2, 2, 1),) * 4
+    # 3 mm slices at 1 mm in plane: pooled once the in-plane voxels are 2 mm
+    assert planning.choose_strides((128, 128, 40), (1, 1, 3), 4) == ((2, 2, 1),) + ((2, 2, 2),) * 3
+    # with kept values counted at each level's own size
+    model = ModelConfig(depth=1, base_filters=2, strides=((2, 2, 1),))
+    assert planning.kept_values((4, 4, 3), model) == 4 * 4 * 3 * 2 * 4 + 2 * 2 * 3 * 4 * 2
 
 
 def test_too_little_memory_is_refused_in_one_sentence():
@@ -96,7 +110,7 @@ def test_the_planned_config_keeps_the_base_and_stays_valid():
 
 def test_a_config_written_as_toml_reads_back_the_same(tmp_path):
     config = config_from_dict({"augment": False, "data": {"target_spacing": [1.0, 1.25, 3.0]},
-                               "model": {"norm": "batch", "depth": 3},
+                               "model": {"norm": "batch", "depth": 3, "strides": [[2, 2, 1], [2, 2, 2], [2, 2, 2]]},
                                "training": {"learning_rate": 3e-4, "patch_size": [64, 64, 32], "optimizer": "sgd"},
                                "inference": {"window": [64, 64, 32], "mirror": False}})
     text = config_to_toml(config, header=("a header", 'with "quotes"'))
@@ -132,10 +146,10 @@ def test_the_fingerprint_matches_simpleitk(tmp_path):
 def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     from cli.main import cli
 
-    data = _phantoms(tmp_path, (1.0, 1.0, 2.0))
+    data = _phantoms(tmp_path, (1.0, 1.0, 3.0))
     base = tmp_path / "base.toml"
-    base.write_text("[model]\nbase_filters = 4\ndepth = 2\n[training]\nepochs = 1\nsteps_per_epoch = 1\n"
-                    "validation_patches = 1\n[postprocessing]\nchoose_on = \"off\"\n")
+    base.write_text("[model]\nbase_filters = 4\ndepth = 2\ndeep_supervision = 1\n[training]\nepochs = 1\n"
+                    "steps_per_epoch = 1\nvalidation_patches = 1\n[postprocessing]\nchoose_on = \"off\"\n")
     out = tmp_path / "plans" / "plan.toml"
     result = CliRunner().invoke(cli, ["data", "plan", str(data), "--out", str(out), "--base", str(base),
                                       "--memory-gb", "2"])
@@ -143,7 +157,10 @@ def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     config = load_config_file(Config, out)
     details = json.loads(out.with_suffix(".json").read_text())
     plan = details["plan"]
-    assert config.data.target_spacing == tuple(plan["target_spacing"]) == (1.0, 1.0, 2.0)
+    assert config.data.target_spacing == tuple(plan["target_spacing"]) == (1.0, 1.0, 3.0)
+    # 3 mm slices wait one level: in-plane voxels of 2 mm are within 2x of them
+    assert config.model.strides == ((2, 2, 1), (2, 2, 2)) == tuple(map(tuple, plan["strides"]))
+    assert [p % d for p, d in zip(config.training.patch_size, (4, 4, 2))] == [0, 0, 0]
     assert config.training.patch_size == config.inference.window == tuple(plan["patch_size"])
     assert config.model.base_filters == 4 and config.training.epochs == 1  # the base's settings kept
     assert len(details["fingerprint"]["cases"]) == 3
@@ -154,6 +171,10 @@ def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     assert result.exit_code == 0, result.output
     trained = json.loads((run / "config.json").read_text())
     assert trained["training"]["patch_size"] == plan["patch_size"]
+    case = next((data / "imagesTr").glob("*.nii.gz"))  # the network with those strides predicts a whole case
+    result = CliRunner().invoke(cli, ["predict", "--model", str(run), "--input", str(case),
+                                      "--out", str(tmp_path / "seg.nii.gz")])
+    assert result.exit_code == 0, result.output
     # a name that is not *.toml, and a folder that is no dataset, are refused in one line
     result = CliRunner().invoke(cli, ["data", "plan", str(data), "--out", str(tmp_path / "plan.json")])
     assert result.exit_code == 1 and "name it *.toml" in result.output

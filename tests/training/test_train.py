@@ -37,6 +37,28 @@ def test_train_writes_a_complete_run_and_resumes(msd_dir, tmp_path):
     assert out.shape == (1, 16, 16, 16, 3)
 
 
+def test_thick_slice_strides_train_with_deep_supervision(msd_dir, tmp_path):
+    """[model] strides: the first pooling in plane only; the targets of the half-resolution head follow it."""
+    from kerasbrain.training.train_unet3d import deep_supervision_targets
+
+    config = config_from_dict({**TINY, "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1,
+                                                 "strides": [[2, 2, 1], [2, 2, 2]]},
+                               "training": {**TINY["training"], "patch_size": [16, 16, 6]}})
+    assert config.model.strides == ((2, 2, 1), (2, 2, 2))
+    target = np.arange(2 * 16 * 16 * 6 * 3, dtype="float32").reshape(2, 16, 16, 6, 3)
+    _, (full, half) = deep_supervision_targets(1, config.model.strides[:1])(None, target)
+    np.testing.assert_array_equal(half, target[:, ::2, ::2, :])
+    result = train_unet3d(msd_dir, tmp_path / "thick", config, epochs=1, verbose=0, progress=lambda m: None)
+    assert np.isfinite(result["history"]["loss"][0])
+    model = keras.saving.load_model(tmp_path / "thick" / "last.keras")
+    outputs = model.predict_on_batch(np.zeros((1, 16, 16, 6, 4), "float32"))
+    assert [o.shape for o in outputs] == [(1, 16, 16, 6, 3), (1, 8, 8, 6, 3)]
+    with pytest.raises(ValueError, match=r"patch_size sides must be positive multiples of \(4, 4, 2\)"):
+        train_unet3d(msd_dir, tmp_path / "odd", config_from_dict(
+            {**TINY, "model": {**config.to_dict()["model"], "strides": [[2, 2, 1], [2, 2, 2]]},
+             "training": {**TINY["training"], "patch_size": [16, 16, 5]}}), epochs=1, verbose=0, progress=None)
+
+
 def test_deep_supervision_trains(msd_dir, tmp_path):
     config = config_from_dict({**TINY, "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1}})
     result = train_unet3d(msd_dir, tmp_path / "ds", config, epochs=1, verbose=0, progress=lambda m: None)
