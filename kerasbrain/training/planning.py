@@ -146,7 +146,7 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
     heads = fingerprint.cropped_shapes * fingerprint.spacings / np.asarray(spacing)
     median = np.median(heads, axis=0)
     patch, shrunk = [math.ceil(m) for m in median], False
-    while True:
+    for _ in range(100_000):  # each step shrinks one side; rounding to new strides may add a little back
         strides, patch = _fit(patch, spacing, model.depth)
         depth = len(strides)
         at_depth = dataclasses.replace(model, depth=depth, strides=_stored(strides),
@@ -161,6 +161,8 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         axis = max(shrinkable, key=lambda a: patch[a] / median[a])
         patch[axis] -= divisors[axis]
         shrunk = True
+    else:
+        raise ValueError(f"no patch found that fits {memory_gb:g} GB (the search did not settle)")
     fixed_gb = MEMORY_FIT[model.architecture][0]
     per_patch = estimate_training_gb(patch, 1, at_depth) - fixed_gb
     fitting = int((memory_gb - fixed_gb) // per_patch)
