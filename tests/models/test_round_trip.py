@@ -80,7 +80,6 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
         "DeviceAugmentedTraining": (DeviceAugmentedTraining(UNet(base_filters=4, depth=2)), volume),
         "RegionsFromLabels": (RegionsFromLabels(UNet(base_filters=4, depth=2, deep_supervision=1)), volume),
         "UNetThickSlices": (UNet(base_filters=4, depth=2, strides=((2, 2, 1), (2, 2, 2))), volume),
-        "ResEncUNetThickSlices": (ResEncUNet(base_filters=4, depth=2, strides=((2, 2, 1), (2, 2, 2))), volume),
     }
     legacy = UNet(base_filters=4, depth=2, upsample="transpose")
     legacy_2d = EncoderUNet("resnet18", decoder_filters=(32, 16, 16, 8, 8), upsample="transpose", stem_skip=False,
@@ -119,8 +118,7 @@ def test_every_network_round_trips_in_a_fresh_process(tmp_path):
     facts = json.loads((tmp_path / "facts.json").read_text())
     for name, outputs in expected.items():
         assert facts[name]["type"] == {"legacy": "UNet", "legacy_2d": "EncoderUNet",
-                                       "EncoderUNetHub": "EncoderUNet", "UNetThickSlices": "UNet",
-                                       "ResEncUNetThickSlices": "ResEncUNet"}.get(name, name)
+                                       "EncoderUNetHub": "EncoderUNet", "UNetThickSlices": "UNet"}.get(name, name)
         for key, value in outputs.items():
             np.testing.assert_allclose(np.load(tmp_path / f"{name}_{key}_out.npy"), value, atol=1e-5)
     assert facts["MultiTaskNet"]["config"]["tasks"] == ["class", "mask"]
