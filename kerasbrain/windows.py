@@ -42,6 +42,18 @@ def stage_strides(strides, depth: int, dims: int = 3) -> tuple[tuple[int, ...], 
     return stages
 
 
+def level_kernels(kernel_sizes, depth: int, dims: int = 3) -> tuple[tuple[int, ...], ...]:
+    """Each level's convolution kernel per axis, checked: () or None is 3 everywhere; else `depth` + 1
+    entries of 1 or 3 per axis (nnU-Net's 1-voxel-wide kernels along slices too thick to mix yet)."""
+    if not kernel_sizes:
+        return ((3,) * dims,) * (int(depth) + 1)
+    levels = tuple(tuple(int(k) for k in level) for level in kernel_sizes)
+    if len(levels) != depth + 1 or any(len(k) != dims or not set(k) <= {1, 3} for k in levels):
+        raise ValueError(f"kernel_sizes must be {depth + 1} entries (one per level) of {dims} sides, each 1 or 3. "
+                         f"Received: {kernel_sizes}")
+    return levels
+
+
 def stride_divisors(strides) -> tuple[int, ...]:
     """The multiple each input side must be for these poolings (the product per axis)."""
     return tuple(math.prod(s[axis] for s in strides) for axis in range(len(strides[0])))

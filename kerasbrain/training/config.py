@@ -61,13 +61,16 @@ class ModelConfig:
     # each pooling's stride per axis, e.g. [[2, 2, 1], [2, 2, 1], [2, 2, 2], [2, 2, 2]]: thick slices
     # unpooled at first (nnU-Net's; `data plan` chooses them); () = 2 on every axis
     strides: tuple[tuple[int, int, int], ...] = ()
+    # each level's convolution kernel per axis (depth + 1 of them), e.g. [3, 3, 1] while slices are too
+    # thick to mix (nnU-Net's; `data plan` chooses them); () = 3 everywhere
+    kernel_sizes: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self):
         check(self.architecture in ("unet", "resenc"), "architecture", "unet or resenc", self.architecture)
         check(not self.blocks_per_stage or self.architecture == "resenc", "blocks_per_stage",
               "applies to architecture = \"resenc\" only", self.blocks_per_stage)
         check(self.targets in ("regions", "labels"), "targets", "'regions' or 'labels'", self.targets)
-        from kerasbrain.windows import stage_strides
+        from kerasbrain.windows import level_kernels, stage_strides
 
         try:
             strides = stage_strides(self.strides, self.depth) if self.strides else ()
@@ -76,6 +79,13 @@ class ModelConfig:
         check(strides is not None, "strides", f"[] or {self.depth} lists (one per pooling) of 3 strides, each 1 "
               "or 2 and at least one 2", self.strides)
         object.__setattr__(self, "strides", strides)  # TOML's lists as tuples, so configs compare equal
+        try:
+            kernels = level_kernels(self.kernel_sizes, self.depth) if self.kernel_sizes else ()
+        except (TypeError, ValueError):
+            kernels = None
+        check(kernels is not None, "kernel_sizes", f"[] or {self.depth + 1} lists (one per level) of 3 sizes, each "
+              "1 or 3", self.kernel_sizes)
+        object.__setattr__(self, "kernel_sizes", kernels)
 
 
 @dataclass(frozen=True)

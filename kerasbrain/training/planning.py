@@ -12,7 +12,9 @@ nnU-Net's self-configuration, in kerasbrain's terms (`kerasbrain data plan`):
 - **Poolings** (`[model] strides`, `depth`): at each level the axes whose voxels are at most twice
   the finest poolable axis's, while at least 8 voxels are left along them (so thick slices wait
   until the in-plane voxels have grown to their size, and the bottleneck keeps 4 voxels), up to the
-  base config's depth; sides multiples of the product of each axis's strides.
+  base config's depth; sides multiples of the product of each axis's strides. Kernels
+  (`[model] kernel_sizes`) are 1 voxel wide along an axis until its voxels are within 2x of the
+  finest, 3 from then on.
 - **Batch**: as many patches as the budget holds, at least 2, and no more than 5% of the
   dataset's voxels in one batch (a batch that sees most of a small dataset at once only
   averages it away).
@@ -54,6 +56,7 @@ class Plan:
     estimated_gb: float  # the estimate at this patch and batch
     reasons: tuple[str, ...]  # one line per choice, for the user and the plan file
     strides: tuple = ()  # each pooling's stride per axis; () = 2 on every axis at every level
+    kernel_sizes: tuple = ()  # each level's kernel per axis; () = 3 everywhere
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -122,6 +125,19 @@ def choose_strides(patch, spacing, max_depth: int) -> tuple[tuple[int, int, int]
     return tuple(stages)
 
 
+def choose_kernels(strides, spacing) -> tuple[tuple[int, int, int], ...]:
+    """Each level's kernel per axis (nnU-Net's rule): 3 along an axis once its voxels are at most twice
+    the finest axis's at that level (and from then on), 1 before: slices too thick to mix are
+    convolved within themselves until pooling has brought the others to their size."""
+    lengths, wide, kernels = [float(s) for s in spacing], [False] * 3, []
+    for level in range(len(strides) + 1):
+        wide = [w or lengths[a] <= 2 * min(lengths) for a, w in enumerate(wide)]
+        kernels.append(tuple(3 if w else 1 for w in wide))
+        if level < len(strides):
+            lengths = [s * k for s, k in zip(lengths, strides[level])]
+    return tuple(kernels)
+
+
 def _multiple(n: float, step: int) -> int:
     return max(step, int(math.ceil(n / step)) * step)
 
@@ -163,6 +179,8 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         shrunk = True
     else:
         raise ValueError(f"no patch found that fits {memory_gb:g} GB (the search did not settle)")
+    kernels = choose_kernels(strides, spacing)
+    kernels = () if all(k == (3, 3, 3) for k in kernels) else kernels
     fixed_gb = MEMORY_FIT[model.architecture][0]
     per_patch = estimate_training_gb(patch, 1, at_depth) - fixed_gb
     fitting = int((memory_gb - fixed_gb) // per_patch)
@@ -178,14 +196,16 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         f"{'' if depth == model.depth else f', fewer so every side keeps {MIN_BOTTLENECK} voxels'}); "
         + (f"strides per axis {[list(s) for s in strides]} (thick slices pooled once the in-plane voxels "
            f"have grown to their size); " if _stored(strides) else "every axis pooled at every level; ")
-        + f"sides multiples of {list(stride_divisors(strides))}",
+        + f"sides multiples of {list(stride_divisors(strides))}"
+        + (f"; kernels per level {[list(k) for k in kernels]} (1 voxel wide along slices still too thick to mix)"
+           if kernels else ""),
         f"batch: {batch} ({fitting} fit the memory; 5% of the dataset's {dataset_voxels / 1e6:.1f} M head voxels "
         f"hold {share_cap}; at least {MIN_BATCH})",
         f"estimated training memory {estimate_training_gb(patch, batch, at_depth):.1f} GB of {memory_gb:g} "
         "(float32; bfloat16 needs less)",
     )
     return Plan(spacing, tuple(round(float(m), 1) for m in median), tuple(patch), depth, batch, float(memory_gb),
-                round(estimate_training_gb(patch, batch, at_depth), 2), reasons, _stored(strides))
+                round(estimate_training_gb(patch, batch, at_depth), 2), reasons, _stored(strides), kernels)
 
 
 def _stored(strides) -> tuple:
@@ -202,7 +222,8 @@ def planned_config(base, plan: Plan):
     return dataclasses.replace(
         base,
         data=dataclasses.replace(base.data, target_spacing=plan.target_spacing),
-        model=dataclasses.replace(model, depth=plan.depth, blocks_per_stage=blocks, strides=plan.strides),
+        model=dataclasses.replace(model, depth=plan.depth, blocks_per_stage=blocks, strides=plan.strides,
+                                  kernel_sizes=plan.kernel_sizes),
         training=dataclasses.replace(base.training, patch_size=plan.patch_size, batch_size=plan.batch_size),
         inference=dataclasses.replace(base.inference, window=plan.patch_size),
     )

@@ -40,7 +40,7 @@ def build_model(config: Config):
     m = config.model
     common = dict(spatial_dims=3, in_channels=4, out_channels=3, base_filters=m.base_filters, depth=m.depth,
                   max_filters=m.max_filters, norm=m.norm, activation=m.activation, final_activation="sigmoid",
-                  deep_supervision=m.deep_supervision, strides=m.strides or None)
+                  deep_supervision=m.deep_supervision, strides=m.strides or None, kernel_sizes=m.kernel_sizes or None)
     if m.architecture == "resenc":
         from kerasbrain.models.resenc_unet import ResEncUNet
 

@@ -45,6 +45,25 @@ def test_strides_per_axis_leave_thick_slices_unpooled(network):
         cls(base_filters=4, depth=1, strides=[[1, 1, 1]])
 
 
+@pytest.mark.parametrize("network", ["unet", "resenc"])
+def test_kernels_one_voxel_wide_along_z_keep_the_slices_apart(network):
+    """Known answer: with (3, 3, 1) kernels and in-plane pooling only, and no normalisation across the
+    volume, each output slice depends on its own input slice alone."""
+    from kerasbrain.models.resenc_unet import ResEncUNet
+
+    cls = UNet if network == "unet" else ResEncUNet
+    model = cls(base_filters=4, depth=2, norm="none", strides=[[2, 2, 1]] * 2, kernel_sizes=[[3, 3, 1]] * 3)
+    x = np.random.default_rng(4).normal(size=(2, 8, 8, 5, 4)).astype("float32")
+    changed = x.copy()
+    changed[:, :, :, 0] += 5.0  # only slice 0 differs
+    a, b = model.predict_on_batch(x), model.predict_on_batch(changed)
+    assert not np.allclose(a[:, :, :, 0], b[:, :, :, 0])
+    np.testing.assert_allclose(a[:, :, :, 1:], b[:, :, :, 1:], atol=1e-6)
+    assert cls.from_config(model.get_config()).get_config()["kernel_sizes"] == [[3, 3, 1]] * 3
+    with pytest.raises(ValueError, match="kernel_sizes must be 3 entries"):
+        cls(base_filters=4, depth=2, kernel_sizes=[[3, 3, 1]])
+
+
 def test_deep_supervision_outputs_halve():
     model = UNet(base_filters=4, depth=3, deep_supervision=2)
     outs = model.predict_on_batch(np.zeros((1, 16, 16, 16, 4), "float32"))

@@ -71,6 +71,7 @@ def test_thick_slices_wait_to_be_pooled_and_the_batch_follows_the_memory():
     assert plan.target_spacing == (0.5, 0.5, 5.0)
     # in-plane voxels 0.5 -> 1 -> 2 -> 4 mm while the 5 mm slices wait; at 4 mm they are within 2x: pooled
     assert plan.strides == ((2, 2, 1), (2, 2, 1), (2, 2, 1), (2, 2, 2)) and plan.depth == 4
+    assert plan.kernel_sizes == ((3, 3, 1),) * 3 + ((3, 3, 3),) * 2  # 5 mm slices mixed once pixels are 4 mm
     assert plan.patch_size == (208, 208, 24)  # multiples of 16, 16 and 2
     model = ModelConfig(strides=plan.strides)
     per_patch = planning.estimate_training_gb(plan.patch_size, 1, model) - planning.MEMORY_FIT["unet"][0]
@@ -86,6 +87,10 @@ def test_strides_pool_what_is_fine_and_long_enough():
     assert planning.choose_strides((64, 64, 6), (1, 1, 1), 4) == ((2, 2, 1),) * 4
     # 3 mm slices at 1 mm in plane: pooled once the in-plane voxels are 2 mm
     assert planning.choose_strides((128, 128, 40), (1, 1, 3), 4) == ((2, 2, 1),) + ((2, 2, 2),) * 3
+    # kernels: 1 voxel wide along 3 mm slices until the in-plane voxels are 2 mm (then within 2x), 3 from then on
+    assert planning.choose_kernels(((2, 2, 1), (2, 2, 1), (2, 2, 2), (2, 2, 2)), (0.5, 0.5, 3.0)) == (
+        (3, 3, 1), (3, 3, 1), (3, 3, 3), (3, 3, 3), (3, 3, 3))
+    assert planning.choose_kernels(((2, 2, 2),) * 3, (1.0, 1.0, 1.0)) == ((3, 3, 3),) * 4
     # with kept values counted at each level's own size
     model = ModelConfig(depth=1, base_filters=2, strides=((2, 2, 1),))
     assert planning.kept_values((4, 4, 3), model) == 4 * 4 * 3 * 2 * 4 + 2 * 2 * 3 * 4 * 2
@@ -110,7 +115,8 @@ def test_the_planned_config_keeps_the_base_and_stays_valid():
 
 def test_a_config_written_as_toml_reads_back_the_same(tmp_path):
     config = config_from_dict({"augment": False, "data": {"target_spacing": [1.0, 1.25, 3.0]},
-                               "model": {"norm": "batch", "depth": 3, "strides": [[2, 2, 1], [2, 2, 2], [2, 2, 2]]},
+                               "model": {"norm": "batch", "depth": 3, "strides": [[2, 2, 1], [2, 2, 2], [2, 2, 2]],
+                                         "kernel_sizes": [[3, 3, 1], [3, 3, 3], [3, 3, 3], [3, 3, 3]]},
                                "training": {"learning_rate": 3e-4, "patch_size": [64, 64, 32], "optimizer": "sgd"},
                                "inference": {"window": [64, 64, 32], "mirror": False}})
     text = config_to_toml(config, header=("a header", 'with "quotes"'))
@@ -160,6 +166,7 @@ def test_the_plan_command_writes_a_config_train_reads(tmp_path):
     assert config.data.target_spacing == tuple(plan["target_spacing"]) == (1.0, 1.0, 3.0)
     # 3 mm slices wait one level: in-plane voxels of 2 mm are within 2x of them
     assert config.model.strides == ((2, 2, 1), (2, 2, 2)) == tuple(map(tuple, plan["strides"]))
+    assert config.model.kernel_sizes == ((3, 3, 1), (3, 3, 3), (3, 3, 3))
     assert [p % d for p, d in zip(config.training.patch_size, (4, 4, 2))] == [0, 0, 0]
     assert config.training.patch_size == config.inference.window == tuple(plan["patch_size"])
     assert config.model.base_filters == 4 and config.training.epochs == 1  # the base's settings kept

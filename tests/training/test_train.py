@@ -42,7 +42,8 @@ def test_thick_slice_strides_train_with_deep_supervision(msd_dir, tmp_path):
     from kerasbrain.training.train_unet3d import deep_supervision_targets
 
     config = config_from_dict({**TINY, "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1,
-                                                 "strides": [[2, 2, 1], [2, 2, 2]]},
+                                                 "strides": [[2, 2, 1], [2, 2, 2]],
+                                                 "kernel_sizes": [[3, 3, 1], [3, 3, 3], [3, 3, 3]]},
                                "training": {**TINY["training"], "patch_size": [16, 16, 6]}})
     assert config.model.strides == ((2, 2, 1), (2, 2, 2))
     target = np.arange(2 * 16 * 16 * 6 * 3, dtype="float32").reshape(2, 16, 16, 6, 3)
@@ -51,6 +52,7 @@ def test_thick_slice_strides_train_with_deep_supervision(msd_dir, tmp_path):
     result = train_unet3d(msd_dir, tmp_path / "thick", config, epochs=1, verbose=0, progress=lambda m: None)
     assert np.isfinite(result["history"]["loss"][0])
     model = keras.saving.load_model(tmp_path / "thick" / "last.keras")
+    assert model.get_layer("encoder0_conv0").kernel.shape[:3] == (3, 3, 1)
     outputs = model.predict_on_batch(np.zeros((1, 16, 16, 6, 4), "float32"))
     assert [o.shape for o in outputs] == [(1, 16, 16, 6, 3), (1, 8, 8, 6, 3)]
     with pytest.raises(ValueError, match=r"patch_size sides must be positive multiples of \(4, 4, 2\)"):
