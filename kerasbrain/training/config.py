@@ -72,20 +72,21 @@ class ModelConfig:
         check(self.targets in ("regions", "labels"), "targets", "'regions' or 'labels'", self.targets)
         from kerasbrain.windows import level_kernels, stage_strides
 
+        self._per_level("strides", stage_strides, f"[] or {self.depth} lists (one per pooling) of 3 strides, each 1 "
+                        "or 2 and at least one 2")
+        self._per_level("kernel_sizes", level_kernels, f"[] or {self.depth + 1} lists (one per level) of 3 sizes, "
+                        "each 1 or 3")
+
+    def _per_level(self, key: str, parse, rule: str) -> None:
+        """Check a per-level list with `parse` (windows.py) and keep it as tuples, so that a config read
+        from TOML's lists compares equal to one built in Python."""
+        value = getattr(self, key)
         try:
-            strides = stage_strides(self.strides, self.depth) if self.strides else ()
+            parsed = parse(value, self.depth) if value else ()
         except (TypeError, ValueError):
-            strides = None
-        check(strides is not None, "strides", f"[] or {self.depth} lists (one per pooling) of 3 strides, each 1 "
-              "or 2 and at least one 2", self.strides)
-        object.__setattr__(self, "strides", strides)  # TOML's lists as tuples, so configs compare equal
-        try:
-            kernels = level_kernels(self.kernel_sizes, self.depth) if self.kernel_sizes else ()
-        except (TypeError, ValueError):
-            kernels = None
-        check(kernels is not None, "kernel_sizes", f"[] or {self.depth + 1} lists (one per level) of 3 sizes, each "
-              "1 or 3", self.kernel_sizes)
-        object.__setattr__(self, "kernel_sizes", kernels)
+            parsed = None
+        check(parsed is not None, key, rule, value)
+        object.__setattr__(self, key, parsed)
 
 
 @dataclass(frozen=True)
