@@ -55,8 +55,8 @@ def check(folder, out):
               help="Training memory to plan for: the GPU's, or the RAM a CPU run may use.")
 def plan(folder, out, base_config, memory_gb):
     """Plan a 3-D U-Net training for FOLDER (MSD or BraTS layout), as nnU-Net plans its runs: target
-    spacing, patch size, depth and batch size from the cases' spacings and head sizes, within a
-    memory budget. Writes a config `kerasbrain train unet3d --config OUT` reads."""
+    spacing, patch size, poolings and kernels per axis, and batch size from the cases' spacings and
+    head sizes, within a memory budget. Writes a config `kerasbrain train unet3d --config OUT` reads."""
     from kerasbrain.config import ConfigError
     from kerasbrain.data.errors import DataError
     from kerasbrain.data.fingerprint import fingerprint_dataset

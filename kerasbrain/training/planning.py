@@ -1,4 +1,4 @@
-"""Plan a volumetric training from a dataset's fingerprint: target spacing, patch, depth, batch size.
+"""Plan a volumetric training from a dataset's fingerprint: target spacing, patch, poolings, batch size.
 
 nnU-Net's self-configuration, in kerasbrain's terms (`kerasbrain data plan`):
 
