@@ -34,17 +34,6 @@ def case_file_name(name: str, taken: set[str]) -> str:
     return unique
 
 
-def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
-    import nibabel as nib
-
-    from kerasbrain.files import atomic_write
-
-    image = nib.Nifti1Image(data, affine)
-    image.header.set_xyzt_units("mm", "sec")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: nib.save(image, tmp))
-
-
 def convert_to_msd(src, out, progress=print, options: dict | None = None) -> dict:
     """Write every case of `src` (any registered volume format, read with the input-format flags in
     `options`) into `out` in the MSD Task01 layout.
@@ -54,6 +43,7 @@ def convert_to_msd(src, out, progress=print, options: dict | None = None) -> dic
     """
     from kerasbrain.data.io import labelled_cases
     from kerasbrain.data.labels import from_internal
+    from kerasbrain.data.nifti import Grid, save_nifti
 
     out = Path(out)
     cases = labelled_cases(src, "volume", options)
@@ -67,13 +57,13 @@ def convert_to_msd(src, out, progress=print, options: dict | None = None) -> dic
             raise DataError(f"{name}: {case.image.shape[-1] if case.image.ndim == 4 else 1} modalities; "
                             "MSD Task01 has 4 (FLAIR, T1w, T1Gd, T2w)")
         stem = case_file_name(name, taken)
-        affine = case.grid.canonical_affine
+        grid = Grid(case.image.shape[:3], case.grid.canonical_affine, None, name)  # RAS+, the case's world
         if case.labels is None:
-            _save(out / "imagesTs" / f"{stem}.nii.gz", case.image.astype(np.float32), affine)
+            save_nifti(out / "imagesTs" / f"{stem}.nii.gz", case.image, grid, np.float32)
             testing.append(f"./imagesTs/{stem}.nii.gz")
         else:
-            _save(out / "imagesTr" / f"{stem}.nii.gz", case.image.astype(np.float32), affine)
-            _save(out / "labelsTr" / f"{stem}.nii.gz", from_internal(case.labels, "msd").astype(np.uint8), affine)
+            save_nifti(out / "imagesTr" / f"{stem}.nii.gz", case.image, grid, np.float32)
+            save_nifti(out / "labelsTr" / f"{stem}.nii.gz", from_internal(case.labels, "msd"), grid, np.uint8)
             training.append({"image": f"./imagesTr/{stem}.nii.gz", "label": f"./labelsTr/{stem}.nii.gz"})
         sources[stem] = {"case": name, "format": fmt.name}
         if progress:
