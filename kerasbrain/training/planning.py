@@ -165,7 +165,7 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
     for _ in range(100_000):  # each step shrinks one side; rounding to new strides may add a little back
         strides, patch = _fit(patch, spacing, model.depth)
         depth = len(strides)
-        at_depth = dataclasses.replace(model, depth=depth, strides=_stored(strides),
+        at_depth = dataclasses.replace(model, depth=depth, strides=_stored(strides, (2, 2, 2)),
                                        blocks_per_stage=model.blocks_per_stage[:depth + 1])
         if estimate_training_gb(patch, MIN_BATCH, at_depth) <= memory_gb:
             break
@@ -179,14 +179,14 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         shrunk = True
     else:
         raise ValueError(f"no patch found that fits {memory_gb:g} GB (the search did not settle)")
-    kernels = choose_kernels(strides, spacing)
-    kernels = () if all(k == (3, 3, 3) for k in kernels) else kernels
+    strides, kernels = _stored(strides, (2, 2, 2)), _stored(choose_kernels(strides, spacing), (3, 3, 3))
     fixed_gb = MEMORY_FIT[model.architecture][0]
     per_patch = estimate_training_gb(patch, 1, at_depth) - fixed_gb
     fitting = int((memory_gb - fixed_gb) // per_patch)
     dataset_voxels = float(np.prod(heads, axis=1).sum())
     share_cap = int(BATCH_SHARE * dataset_voxels // float(np.prod(patch)))
     batch = max(MIN_BATCH, min(fitting, share_cap))
+    estimated = estimate_training_gb(patch, batch, at_depth)
     head = " x ".join(f"{m:.0f}" for m in median)
     reasons = (
         spacing_reason,
@@ -195,22 +195,21 @@ def plan_training(fingerprint: DatasetFingerprint, model, memory_gb: float = 8.0
         f"depth: {depth} poolings (the base config's {model.depth}"
         f"{'' if depth == model.depth else f', fewer so every side keeps {MIN_BOTTLENECK} voxels'}); "
         + (f"strides per axis {[list(s) for s in strides]} (thick slices pooled once the in-plane voxels "
-           f"have grown to their size); " if _stored(strides) else "every axis pooled at every level; ")
-        + f"sides multiples of {list(stride_divisors(strides))}"
+           f"have grown to their size); " if strides else "every axis pooled at every level; ")
+        + f"sides multiples of {list(stride_divisors(stage_strides(strides, depth)))}"
         + (f"; kernels per level {[list(k) for k in kernels]} (1 voxel wide along slices still too thick to mix)"
            if kernels else ""),
         f"batch: {batch} ({fitting} fit the memory; 5% of the dataset's {dataset_voxels / 1e6:.1f} M head voxels "
         f"hold {share_cap}; at least {MIN_BATCH})",
-        f"estimated training memory {estimate_training_gb(patch, batch, at_depth):.1f} GB of {memory_gb:g} "
-        "(float32; bfloat16 needs less)",
+        f"estimated training memory {estimated:.1f} GB of {memory_gb:g} (float32; bfloat16 needs less)",
     )
     return Plan(spacing, tuple(round(float(m), 1) for m in median), tuple(patch), depth, batch, float(memory_gb),
-                round(estimate_training_gb(patch, batch, at_depth), 2), reasons, _stored(strides), kernels)
+                round(estimated, 2), reasons, strides, kernels)
 
 
-def _stored(strides) -> tuple:
-    """Strides as a config stores them: () when every axis pools at every level."""
-    return () if all(s == (2, 2, 2) for s in strides) else tuple(strides)
+def _stored(levels, default) -> tuple:
+    """Per-level strides or kernels as a config stores them: () when every level is `default`."""
+    return () if all(level == default for level in levels) else tuple(levels)
 
 
 def planned_config(base, plan: Plan):
