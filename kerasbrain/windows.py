@@ -24,11 +24,6 @@ def size_divisor(model) -> int:
     return int(divisor)
 
 
-def unet_divisor(depth: int) -> int:
-    """The divisor of a U-Net of `depth` downsamplings, for checks made before the model exists."""
-    return 2**int(depth)
-
-
 def stage_strides(strides, depth: int, dims: int = 3) -> tuple[tuple[int, ...], ...]:
     """Each of a U-Net's `depth` poolings per axis, checked: () or None is 2 everywhere; else `depth`
     entries of 1 or 2 per axis, each pooling at least one axis (nnU-Net's per-axis pooling, which

@@ -43,11 +43,10 @@ def resolve_augment_on(mode: str) -> str:
 # ---- device side: keras.ops on a batch -------------------------------------------------------------
 
 
-def _source_coordinates(matrix, out_shape, in_shape, stride):
-    """(B, x, y, z, 3) input coordinates of the output grid (every `stride`-th full-resolution voxel;
-    one stride, or one per axis)."""
+def _source_coordinates(matrix, out_shape, in_shape, strides):
+    """(B, x, y, z, 3) input coordinates of the output grid (every `strides`-th full-resolution voxel,
+    per axis)."""
     centre = ops.convert_to_tensor([(s - 1) / 2.0 for s in in_shape], "float32")
-    strides = tuple(stride) if isinstance(stride, (list, tuple)) else (stride,) * len(out_shape)
     axes = [ops.arange(n, dtype="float32") * k for n, k in zip(out_shape, strides)]
     grid = ops.stack(ops.meshgrid(*axes, indexing="ij"), axis=-1) - centre
     return ops.einsum("bij,xyzj->bxyzi", matrix, grid) + centre
@@ -65,7 +64,7 @@ def _gather(volume, indices):
 def resample_linear(volume, matrix):
     """Trilinear resampling about the centre, zero where the source lies outside (SciPy's `constant`)."""
     shape = tuple(volume.shape[1:4])
-    coords = _source_coordinates(matrix, shape, shape, 1)
+    coords = _source_coordinates(matrix, shape, shape, (1, 1, 1))
     upper = ops.convert_to_tensor([s - 1 for s in shape], "float32")
     inside = ops.all((coords >= -1e-4) & (coords <= upper + 1e-4), axis=-1, keepdims=True)
     coords = ops.clip(coords, 0.0, upper)
