@@ -14,9 +14,9 @@ from __future__ import annotations
 import keras
 
 from kerasbrain.models import layers as L
-from kerasbrain.models.unet import segmentation_head
+from kerasbrain.models.unet import PerAxisGeometry, segmentation_head
 from kerasbrain.serialization import register
-from kerasbrain.windows import level_kernels, stage_strides, stride_divisors
+from kerasbrain.windows import level_kernels, stage_strides
 
 RESENC_M_BLOCKS = (1, 3, 4, 6, 6, 6)
 
@@ -43,7 +43,7 @@ def residual_block(x, spatial_dims, filters, norm, act, name, strides=1, kernel_
 
 
 @register
-class ResEncUNet(keras.Model):
+class ResEncUNet(PerAxisGeometry, keras.Model):
     """U-Net whose encoder stages are stacks of residual blocks (nnU-Net ResEnc).
 
     Args: as `UNet`, plus
@@ -83,8 +83,7 @@ class ResEncUNet(keras.Model):
         self.blocks_per_stage = blocks
         self.norm, self.activation, self.final_activation = norm, activation, final_activation
         self.deep_supervision, self.upsample, self.output_prior = deep_supervision, upsample, output_prior
-        self.strides = None if stages == stage_strides(None, depth, spatial_dims) else stages
-        self.kernel_sizes = None if kernels == level_kernels(None, depth, spatial_dims) else kernels
+        self._keep_geometry(stages, kernels)
 
     def get_config(self):
         return {
@@ -93,17 +92,6 @@ class ResEncUNet(keras.Model):
             "blocks_per_stage": list(self.blocks_per_stage), "norm": self.norm, "activation": self.activation,
             "final_activation": self.final_activation, "deep_supervision": self.deep_supervision,
             "upsample": self.upsample, "output_prior": self.output_prior,
-            "strides": None if self.strides is None else [list(s) for s in self.strides],
-            "kernel_sizes": None if self.kernel_sizes is None else [list(k) for k in self.kernel_sizes], "name": self.name,
+            **self._geometry_config(), "name": self.name,
             "trainable": self.trainable,
         }
-
-    @property
-    def size_divisor(self) -> int:
-        """Every spatial side of an input may be a multiple of this (the largest of `axis_divisors`)."""
-        return max(self.axis_divisors)
-
-    @property
-    def axis_divisors(self) -> tuple[int, ...]:
-        """Per axis, the multiple every input side must be."""
-        return stride_divisors(stage_strides(self.strides, self.depth, self.spatial_dims))

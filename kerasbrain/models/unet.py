@@ -71,8 +71,32 @@ def segmentation_head(skips, spatial_dims, norm, act, deep_supervision, out_chan
     return [probabilities] + aux[::-1] if deep_supervision else probabilities
 
 
+class PerAxisGeometry:
+    """What the 3-D U-Nets share about their per-axis strides and kernels: keeping them (None where
+    they are the defaults, so configs of ordinary networks stay as they were), their config entries,
+    and the divisors input sides must be multiples of."""
+
+    def _keep_geometry(self, stages, kernels):
+        self.strides = None if stages == stage_strides(None, self.depth, self.spatial_dims) else stages
+        self.kernel_sizes = None if kernels == level_kernels(None, self.depth, self.spatial_dims) else kernels
+
+    def _geometry_config(self) -> dict:
+        return {"strides": None if self.strides is None else [list(s) for s in self.strides],
+                "kernel_sizes": None if self.kernel_sizes is None else [list(k) for k in self.kernel_sizes]}
+
+    @property
+    def size_divisor(self) -> int:
+        """Every spatial side of an input may be a multiple of this (the largest of `axis_divisors`)."""
+        return max(self.axis_divisors)
+
+    @property
+    def axis_divisors(self) -> tuple[int, ...]:
+        """Per axis, the multiple every input side must be."""
+        return stride_divisors(stage_strides(self.strides, self.depth, self.spatial_dims))
+
+
 @register
-class UNet(keras.Model):
+class UNet(PerAxisGeometry, keras.Model):
     """U-Net with configurable depth, width, normalisation and optional deep supervision.
 
     Args:
@@ -131,8 +155,7 @@ class UNet(keras.Model):
         self.deep_supervision = deep_supervision
         self.upsample = upsample
         self.output_prior = output_prior
-        self.strides = None if stages == stage_strides(None, depth, spatial_dims) else stages
-        self.kernel_sizes = None if kernels == level_kernels(None, depth, spatial_dims) else kernels
+        self._keep_geometry(stages, kernels)
 
     def get_config(self):
         return {
@@ -140,21 +163,9 @@ class UNet(keras.Model):
             "base_filters": self.base_filters, "depth": self.depth, "max_filters": self.max_filters,
             "norm": self.norm, "activation": self.activation, "final_activation": self.final_activation,
             "deep_supervision": self.deep_supervision, "upsample": self.upsample, "output_prior": self.output_prior,
-            "strides": None if self.strides is None else [list(s) for s in self.strides],
-            "kernel_sizes": None if self.kernel_sizes is None else [list(k) for k in self.kernel_sizes],
-            "name": self.name, "trainable": self.trainable,
+            **self._geometry_config(), "name": self.name, "trainable": self.trainable,
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**{"upsample": L.LEGACY_UPSAMPLE, **config})
-
-    @property
-    def size_divisor(self) -> int:
-        """Every spatial side of an input may be a multiple of this (the largest of `axis_divisors`)."""
-        return max(self.axis_divisors)
-
-    @property
-    def axis_divisors(self) -> tuple[int, ...]:
-        """Per axis, the multiple every input side must be."""
-        return stride_divisors(stage_strides(self.strides, self.depth, self.spatial_dims))
