@@ -17,7 +17,7 @@ DEMO_CONFIG = {
 }
 DEMO_SHAPE = (64, 64, 48)
 #: Training stops after this many minutes if the epochs have not ended first, with the learning rate
-#: decayed over the minutes (`BudgetCosineDecay`): the demo takes about as long on any machine (with
+#: decayed over the minutes (`ScheduledLearningRate`): the demo takes about as long on any machine (with
 #: all 30 epochs it took 3.7 min on one 2-core CPU and 5.8 on another) and a slower one trains fewer epochs.
 DEMO_MINUTES = 2.0
 

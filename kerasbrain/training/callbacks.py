@@ -167,33 +167,59 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class BudgetCosineDecay(keras.callbacks.Callback):
-    """Cosine decay of the learning rate over a wall-clock budget instead of a step count.
+#: the learning-rate shapes `ScheduledLearningRate` follows, from the share of the run already spent
+SCHEDULE_SHAPES = ("cosine", "anneal")
+
+
+class ScheduledLearningRate(keras.callbacks.Callback):
+    """The learning rate as a function of the share of the run spent: of a wall-clock budget
+    (`minutes`) or of the configured `epochs`.
 
     With `--time-budget` the number of steps that fit is not known in advance, and a schedule over
     the configured epochs would barely start decaying before the budget ends. This one sets the
-    optimizer's rate at the start of every epoch from the share of the budget already spent, so it
-    reaches `alpha * initial` as the budget runs out, however fast the machine is. The rate is
-    a plain value between epochs (the way Keras's ReduceLROnPlateau changes it), which works on
-    every backend.
+    optimizer's rate at the start of every epoch from the share already spent, so it reaches
+    `alpha * initial` as the run ends, however fast the machine is. Shapes:
+
+    - "cosine": cosine decay over the whole run (nnU-Net's long runs decay from the start).
+    - "anneal": the initial rate until the last `anneal_fraction` of the run, then a linear fall
+      (the stable-then-decay ending of warmup-stable-decay schedules). A constant-rate run ends
+      at its noisiest weights; a short anneal at the end settles them without slowing the early,
+      fast learning that a short budget lives on.
+
+    The rate is a plain value between epochs (the way Keras's ReduceLROnPlateau changes it), which
+    works on every backend.
     """
 
-    def __init__(self, minutes: float, initial: float, alpha: float = 0.01, clock=None):
+    def __init__(self, initial: float, shape: str = "cosine", minutes: float | None = None,
+                 epochs: int | None = None, alpha: float = 0.01, anneal_fraction: float = 0.2, clock=None):
         super().__init__()
-        self.seconds, self.initial, self.alpha = minutes * 60, float(initial), float(alpha)
+        if shape not in SCHEDULE_SHAPES:
+            raise ValueError(f"shape must be one of {SCHEDULE_SHAPES}. Received: shape={shape!r}")
+        if (minutes is None) == (epochs is None):
+            raise ValueError("give the run's length as minutes (a time budget) or epochs, not both")
+        self.initial, self.shape, self.alpha = float(initial), shape, float(alpha)
+        self.anneal_fraction = float(anneal_fraction)
+        self.seconds = minutes * 60 if minutes is not None else None
+        self.epochs = epochs
         self.clock = clock or (lambda: monotonic_seconds())
         self.start = None
 
     def rate(self, fraction: float) -> float:
+        """The rate after `fraction` of the run (clipped to [0, 1])."""
         fraction = min(max(fraction, 0.0), 1.0)
-        return self.initial * (self.alpha + (1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * fraction)))
+        if self.shape == "cosine":
+            left = 0.5 * (1 + math.cos(math.pi * fraction))
+        else:
+            left = min(1.0, (1.0 - fraction) / self.anneal_fraction) if self.anneal_fraction > 0 else 1.0
+        return self.initial * (self.alpha + (1 - self.alpha) * left)
 
     def on_train_begin(self, logs=None):
         if self.start is None:
             self.start = self.clock()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.optimizer.learning_rate = self.rate((self.clock() - self.start) / self.seconds)
+        spent = (self.clock() - self.start) / self.seconds if self.seconds else epoch / self.epochs
+        self.model.optimizer.learning_rate = self.rate(spent)
 
 
 class ValidationHD95(keras.callbacks.Callback):

@@ -100,7 +100,10 @@ class TrainingConfig:
     optimizer: str = "adamw"  # "adamw", "adam" or "sgd"
     learning_rate: float = 3e-4
     weight_decay: float = 1e-5
-    lr_schedule: str = "cosine"  # "cosine" or "constant"
+    # "cosine" (decay over the whole run), "anneal" (constant, then a linear fall over the last
+    # anneal_fraction of the run) or "constant"; over the clock with --time-budget
+    lr_schedule: str = "cosine"
+    anneal_fraction: float = 0.2
     fg_fraction: float = 0.33
     compile_mode: str = "auto"  # see kerasbrain.runtime
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU has it); kerasbrain.runtime
@@ -117,6 +120,9 @@ class TrainingConfig:
         check(self.validation_patches >= 0, "validation_patches", "must not be negative", self.validation_patches)
         check(0.0 <= self.fg_fraction <= 1.0, "fg_fraction", "must be in [0, 1]", self.fg_fraction)
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
+        check(self.lr_schedule in ("cosine", "anneal", "constant"), "lr_schedule",
+              "must be 'cosine', 'anneal' or 'constant'", self.lr_schedule)
+        check(0.0 < self.anneal_fraction <= 1.0, "anneal_fraction", "must be in (0, 1]", self.anneal_fraction)
         check(self.workers >= 0, "workers", "must not be negative", self.workers)
         check(self.augment_on in ("auto", "host", "device"), "augment_on", "must be 'auto', 'host' or 'device'",
               self.augment_on)

@@ -24,7 +24,7 @@ from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import cpu_backend_note, precision_note, precision_policy, resolve_jit_compile
-from kerasbrain.training.callbacks import BudgetCosineDecay, ValidationHD95
+from kerasbrain.training.callbacks import ScheduledLearningRate, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
 from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
@@ -58,10 +58,9 @@ def build_loss(name: str):
 
 
 def build_optimizer(t, total_steps: int, time_budget: float | None = None):
-    """The configured optimizer; with a time budget a cosine schedule follows the clock
-    (`BudgetCosineDecay`, a callback), so the optimizer gets the initial rate as a plain value."""
-    if t.lr_schedule not in ("cosine", "constant"):
-        raise ValueError(f"lr_schedule must be 'cosine' or 'constant'. Received: {t.lr_schedule!r}")
+    """The configured optimizer. A cosine schedule over epochs is Keras's, per step; with a time
+    budget, and for "anneal", the rate follows the run from a callback (`learning_rate_callbacks`),
+    so the optimizer gets the initial rate as a plain value."""
     lr = t.learning_rate
     if t.lr_schedule == "cosine" and not time_budget:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
@@ -72,6 +71,15 @@ def build_optimizer(t, total_steps: int, time_budget: float | None = None):
     if t.optimizer == "sgd":  # nnU-Net's choice
         return keras.optimizers.SGD(lr, momentum=0.99, nesterov=True)
     raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd'. Received: {t.optimizer!r}")
+
+
+def learning_rate_callbacks(t, time_budget: float | None = None) -> list:
+    """The callback that moves the rate along the run where the optimizer's own schedule cannot:
+    any schedule over a wall-clock budget, and "anneal" over the configured epochs."""
+    if t.lr_schedule == "constant" or (t.lr_schedule == "cosine" and not time_budget):
+        return []
+    length = {"minutes": time_budget} if time_budget else {"epochs": t.epochs}
+    return [ScheduledLearningRate(t.learning_rate, t.lr_schedule, anneal_fraction=t.anneal_fraction, **length)]
 
 
 def deep_supervision_targets(levels: int, strides=()):
@@ -200,7 +208,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
 
     build_training_state(model, train_ds)
     monitor = "val_loss" if val_ds is not None else "loss"
-    schedule = [BudgetCosineDecay(time_budget, t.learning_rate)] if time_budget and t.lr_schedule == "cosine" else []
+    schedule = learning_rate_callbacks(t, time_budget)
     callbacks = run_callbacks(run, monitor, metric_callbacks=[
         ValidationHD95(val_ds, channels, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
         schedule_callbacks=schedule, saved_model=saved_model)

@@ -46,9 +46,9 @@ def test_time_budget_ends_the_epoch_in_progress_and_counts_across_fits():
 
 
 def test_budget_cosine_decay_follows_the_clock_and_the_optimizer_obeys():
-    from kerasbrain.training.callbacks import BudgetCosineDecay
+    from kerasbrain.training.callbacks import ScheduledLearningRate
 
-    schedule = BudgetCosineDecay(minutes=1, initial=0.1, alpha=0.0, clock=lambda: 0.0)
+    schedule = ScheduledLearningRate(0.1, "cosine", minutes=1, alpha=0.0, clock=lambda: 0.0)
     assert [schedule.rate(f) for f in (0, 0.5, 1, 2)] == [0.1, pytest.approx(0.05), pytest.approx(0.0), pytest.approx(0.0)]
     ticks = iter([0.0, 0.0, 30.0, 60.0, 90.0])  # train begin, then each epoch's begin, in seconds
     keras.utils.set_random_seed(0)
@@ -64,12 +64,84 @@ def test_budget_cosine_decay_follows_the_clock_and_the_optimizer_obeys():
         def on_epoch_end(self, epoch, logs=None):
             weights.append(self.model.get_weights()[0].copy())
 
-    decay = BudgetCosineDecay(minutes=1, initial=0.1, alpha=0.0, clock=lambda: next(ticks))
+    decay = ScheduledLearningRate(0.1, "cosine", minutes=1, alpha=0.0, clock=lambda: next(ticks))
     model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[decay, Record()])
     assert rates == pytest.approx([0.1, 0.05, 0.0, 0.0], abs=1e-7)
     assert not np.allclose(weights[0], weights[1])  # half the rate still learns
     np.testing.assert_array_equal(weights[2], weights[1])  # the budget is spent: rate 0, nothing moves
     np.testing.assert_array_equal(weights[3], weights[2])
+
+
+def test_anneal_holds_the_rate_then_falls_linearly_over_the_runs_last_share():
+    """Hand-computed: initial 0.1, alpha 0.01, the last 20 %: 0.1 until 80 %, then
+    0.1 * (0.01 + 0.99 * (1 - f) / 0.2), so 90 % gives 0.0505 and the end 0.001."""
+    from kerasbrain.training.callbacks import ScheduledLearningRate
+
+    anneal = ScheduledLearningRate(0.1, "anneal", minutes=10, anneal_fraction=0.2)
+    assert [anneal.rate(f) for f in (0.0, 0.5, 0.8, 0.9, 1.0, 1.5)] == pytest.approx(
+        [0.1, 0.1, 0.1, 0.0505, 0.001, 0.001])
+    whole = ScheduledLearningRate(0.1, "anneal", epochs=4, anneal_fraction=1.0, alpha=0.0)
+    assert [whole.rate(f) for f in (0, 0.25, 0.5)] == pytest.approx([0.1, 0.075, 0.05])
+    with pytest.raises(ValueError, match="shape must be one of"):
+        ScheduledLearningRate(0.1, "step", epochs=4)
+    with pytest.raises(ValueError, match="not both"):
+        ScheduledLearningRate(0.1, "anneal", minutes=1, epochs=4)
+
+
+def test_anneal_over_epochs_sets_each_epochs_rate_and_resumes_at_the_right_one(tmp_path):
+    """Without a budget the share is epochs done / epochs: 10 epochs, the last half annealed (alpha 0)
+    -> 0.1 x 5, then 0.1, 0.08, 0.06, 0.04, 0.02. Keras's BackupAndRestore resumes at epoch 6 with
+    that epoch's rate, not the first one's."""
+    from kerasbrain.training.callbacks import ScheduledLearningRate
+
+    keras.utils.set_random_seed(0)
+    x, y = np.ones((8, 3), "float32"), np.full((8, 1), 5.0, "float32")
+    expected = [0.1] * 5 + [0.1, 0.08, 0.06, 0.04, 0.02]
+
+    def fit(epochs_run_until=None):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        rates = []
+
+        class Record(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                rates.append((epoch, float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))))
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epochs_run_until is not None and epoch + 1 == epochs_run_until:
+                    raise KeyboardInterrupt  # killed after this epoch's backup
+
+        schedule = ScheduledLearningRate(0.1, "anneal", epochs=10, alpha=0.0, anneal_fraction=0.5)
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        try:
+            model.fit(x, y, epochs=10, batch_size=4, verbose=0, callbacks=[schedule, backup, Record()])
+        except KeyboardInterrupt:
+            pass
+        return rates
+
+    first = fit(epochs_run_until=6)
+    assert [r for _, r in first] == pytest.approx(expected[:6])
+    resumed = fit()
+    assert [e for e, _ in resumed] == [6, 7, 8, 9]
+    assert [r for _, r in resumed] == pytest.approx(expected[6:])
+
+
+@pytest.mark.parametrize("schedule, expected", [("constant", None), ("cosine", None), ("anneal", "epochs")])
+def test_only_schedules_the_optimizer_cannot_follow_get_a_callback(schedule, expected):
+    """Keras's CosineDecay follows steps on its own; a budget (minutes) or "anneal" needs the callback."""
+    from kerasbrain.training.config import TrainingConfig
+    from kerasbrain.training.train_unet3d import learning_rate_callbacks
+
+    t = TrainingConfig(lr_schedule=schedule, epochs=7, anneal_fraction=0.3)
+    found = learning_rate_callbacks(t)
+    assert (found[0].epochs if found else None) == (7 if expected else None)
+    budgeted = learning_rate_callbacks(t, time_budget=3)
+    if schedule == "constant":
+        assert budgeted == []
+    else:
+        assert (budgeted[0].seconds, budgeted[0].shape) == (180, schedule)
+    if schedule == "anneal":
+        assert found[0].anneal_fraction == 0.3
 
 
 def test_a_budgeted_run_with_the_cosine_schedule_trains_and_lowers_the_rate(msd_dir, tmp_path, monkeypatch):
