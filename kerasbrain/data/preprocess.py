@@ -113,6 +113,8 @@ def cached_preprocess(case: CaseFiles, cache_dir: str | Path, target_spacing=Non
         fg = np.argwhere(pre.labels > 0).astype(np.int32)
         np.save(tmp / "foreground.npy", fg)
     meta = {"case_id": pre.case_id, "bbox": pre.bbox, "full_shape": pre.full_shape, "zoom": pre.zoom}
+    if pre.labels is not None:
+        meta["labels_present"] = labels_present(pre.labels)
     (tmp / "meta.json").write_text(json.dumps(meta))
     if folder.exists():  # another process finished first
         import shutil
@@ -121,6 +123,21 @@ def cached_preprocess(case: CaseFiles, cache_dir: str | Path, target_spacing=Non
     else:
         os.replace(tmp, folder)
     return folder
+
+
+def labels_present(labels: np.ndarray) -> list[int]:
+    """The internal labels other than background that a label volume holds."""
+    return [int(v) for v in np.flatnonzero(np.bincount(np.asarray(labels, np.int64).ravel())) if v > 0]
+
+
+def cached_labels_present(folder: str | Path) -> list[int]:
+    """`labels_present` of a cached case: from its meta.json, or counted in its labels.npy for a cache
+    written before meta.json recorded them."""
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    if "labels_present" in meta:
+        return meta["labels_present"]
+    return labels_present(np.load(folder / "labels.npy", mmap_mode="r")) if (folder / "labels.npy").exists() else []
 
 
 def load_cached(folder: str | Path, mmap: bool = True) -> Preprocessed:

@@ -14,16 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.training.split import stratum_groups
+
 FOLDS_FILE = "kerasbrain_folds.json"
 
 
-def kfold_splits(case_ids: list[str], folds: int, seed: int) -> list[dict[str, list[str]]]:
-    """`folds` splits {"train", "validation"}; each case is validated in exactly one fold (sizes differ by <= 1)."""
+def kfold_splits(case_ids: list[str], folds: int, seed: int,
+                 strata: dict[str, str] | None = None) -> list[dict[str, list[str]]]:
+    """`folds` splits {"train", "validation"}; each case is validated in exactly one fold (sizes differ
+    by <= 1). With `strata` (`split.case_strata`) each kind of case is dealt across the folds in turn,
+    so no fold's training lacks a kind that has at least two cases."""
     ids = sorted(case_ids)
     if not 2 <= folds <= len(ids):
         raise ValueError(f"cross-validation needs 2 <= folds <= cases; got {folds} folds for {len(ids)} cases")
-    order = np.random.default_rng(seed).permutation(len(ids))
-    shuffled = [ids[i] for i in order]
+    rng = np.random.default_rng(seed)
+    shuffled = []
+    for group in stratum_groups(ids, strata):
+        shuffled += [group[i] for i in rng.permutation(len(group))]
     splits = []
     for k in range(folds):
         validation = sorted(shuffled[k::folds])
@@ -41,7 +48,8 @@ def folds_path(data_dir, folds_file: str = "") -> Path:
     return Path(folds_file) if folds_file else Path(data_dir) / FOLDS_FILE
 
 
-def load_or_create_folds(path: Path, case_ids: list[str], folds: int, seed: int) -> list[dict[str, list[str]]]:
+def load_or_create_folds(path: Path, case_ids: list[str], folds: int, seed: int,
+                         strata: dict[str, str] | None = None) -> list[dict[str, list[str]]]:
     """The dataset's folds: read from `path`, or created with `seed` and written there (atomically)."""
     path = Path(path)
     if path.exists():
@@ -55,7 +63,7 @@ def load_or_create_folds(path: Path, case_ids: list[str], folds: int, seed: int)
             raise ValueError(f"{path}: holds {len(splits)} folds, the config asks for {folds}; "
                              "use another [data] folds_file for another k")
         return splits
-    splits = kfold_splits(case_ids, folds, seed)
+    splits = kfold_splits(case_ids, folds, seed, strata)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(json.dumps({"folds": splits, "seed": seed}, indent=2))

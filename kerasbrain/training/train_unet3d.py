@@ -8,6 +8,7 @@ device), the preprocessed-case `cache/` (its size checked first), the targets (r
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from kerasbrain.data.cache_space import check_cache_space, plan_cache
 from kerasbrain.data.labels import training_targets
 from kerasbrain.data.layouts import discover
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
-from kerasbrain.data.preprocess import cached_preprocess, is_cached
+from kerasbrain.data.preprocess import cached_labels_present, cached_preprocess, is_cached
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import MeanSoftDice, region_metrics
 from kerasbrain.models.label_channels import RegionsFromLabels
@@ -27,9 +28,10 @@ from kerasbrain.runtime import cpu_backend_note, precision_note, precision_polic
 from kerasbrain.training.callbacks import ScheduledLearningRate, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
+from kerasbrain.training.folds import check_fold, folds_path, load_or_create_folds
 from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
                                          start_run)
-from kerasbrain.training.split import load_or_create_split
+from kerasbrain.training.split import case_strata, load_or_create_split
 from kerasbrain.windows import check_window, stage_strides, stride_divisors
 
 FAMILY_NAME = "unet3d"
@@ -106,11 +108,8 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold:
     cases = {c.case_id: c for c in dataset.labelled()}
     if not cases:
         raise ValueError(f"{data_dir}: no labelled cases to train on")
-    if fold is None:
-        split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
-                                     config.data.split_seed)
-    else:
-        split = fold_split(data_dir, run_dir, config, list(cases), fold)
+    if fold is not None:
+        check_fold(fold, config.data.folds)  # before the cache, so a wrong --fold costs nothing
     cache = Path(config.data.cache_dir) if config.data.cache_dir else run_dir / "cache"
     spacing = tuple(config.data.target_spacing) or None
     plan = plan_cache(list(cases.values()), cache, spacing, lambda c: is_cached(c, cache, spacing))
@@ -121,19 +120,22 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold:
     for i, cid in enumerate(sorted(cases), 1):
         folders[cid] = cached_preprocess(cases[cid], cache, spacing)
         progress(f"preprocess {i}/{len(cases)} {cid}")
+    # the split holds out each kind of case (which labels it holds) in proportion: training/split.py
+    strata = case_strata({cid: set(cached_labels_present(folder)) for cid, folder in folders.items()})
+    if fold is None:
+        split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
+                                     config.data.split_seed, strata)
+    else:
+        split = fold_split(data_dir, run_dir, config, list(cases), fold, strata)
     return [folders[c] for c in split["train"]], [folders[c] for c in split["validation"]], split
 
 
-def fold_split(data_dir, run_dir: Path, config: Config, case_ids: list[str], fold: int) -> dict:
+def fold_split(data_dir, run_dir: Path, config: Config, case_ids: list[str], fold: int,
+               strata: dict[str, str] | None = None) -> dict:
     """Fold `fold` of the dataset's shared k-fold split, also written to the run's split.json (a resumed run
     checks it is still the same)."""
-    import json
-
-    from kerasbrain.training.folds import check_fold, folds_path, load_or_create_folds
-
     d = config.data
-    check_fold(fold, d.folds)
-    split = load_or_create_folds(folds_path(data_dir, d.folds_file), case_ids, d.folds, d.split_seed)[fold]
+    split = load_or_create_folds(folds_path(data_dir, d.folds_file), case_ids, d.folds, d.split_seed, strata)[fold]
     path = Path(run_dir) / SPLIT_FILE
     if path.exists() and json.loads(path.read_text()) != split:
         raise ValueError(f"{path}: this run was trained on another split than fold {fold} of "
