@@ -14,14 +14,29 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.data.labels import LABEL_CHANNEL_LABELS
+
 
 def case_strata(case_labels: dict[str, set[int] | frozenset[int]]) -> dict[str, str]:
-    """Each case's stratum, named by the labels it holds (e.g. "1+2+3", "1+2", "none")."""
-    return {cid: "+".join(str(v) for v in sorted(labels)) or "none" for cid, labels in case_labels.items()}
+    """Each case's stratum, named by the internal labels it holds in BraTS's abbreviations
+    (e.g. "NCR+ED+ET", "NCR+ED" for a tumour without enhancement, "none")."""
+    short = {label: name for name, (label,) in LABEL_CHANNEL_LABELS.items()}
+    return {cid: "+".join(short.get(v, str(v)) for v in sorted(labels)) or "none"
+            for cid, labels in case_labels.items()}
+
+
+def describe_strata(strata: dict[str, str], split: dict[str, list[str]]) -> str:
+    """One line for the run's log: each kind of case, how many, and how many are held out."""
+    held = set(split["validation"])
+    counts = Counter(strata.values())
+    kinds = ", ".join(f"{kind} {n} ({sum(strata[c] == kind for c in held)} held out)"
+                      for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"validation split by the labels each case holds: {kinds}"
 
 
 def stratum_groups(case_ids: list[str], strata: dict[str, str] | None) -> list[list[str]]:

@@ -31,7 +31,7 @@ from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, 
 from kerasbrain.training.folds import check_fold, folds_path, load_or_create_folds
 from kerasbrain.training.scaffold import (build_training_state, fit_verbosity, removes_unstarted_run, run_callbacks,
                                          start_run)
-from kerasbrain.training.split import case_strata, load_or_create_split
+from kerasbrain.training.split import case_strata, describe_strata, load_or_create_split
 from kerasbrain.windows import check_window, stage_strides, stride_divisors
 
 FAMILY_NAME = "unet3d"
@@ -127,6 +127,8 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold:
                                      config.data.split_seed, strata)
     else:
         split = fold_split(data_dir, run_dir, config, list(cases), fold, strata)
+    if len(set(strata.values())) > 1:
+        progress(describe_strata(strata, split))
     return [folders[c] for c in split["train"]], [folders[c] for c in split["validation"]], split
 
 

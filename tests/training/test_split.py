@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from kerasbrain.training.folds import kfold_splits
-from kerasbrain.training.split import case_strata, split_cases, validation_quotas
+from kerasbrain.training.split import case_strata, describe_strata, split_cases, validation_quotas
 
-COMMON, RARE = "1+2+3", "1+2"
+COMMON, RARE = "NCR+ED+ET", "NCR+ED"
 
 
 def _ids(n):
@@ -17,7 +17,12 @@ def _ids(n):
 
 
 def test_strata_are_named_by_the_labels_a_case_holds():
-    assert case_strata({"a": {3, 1, 2}, "b": {2, 1}, "c": set()}) == {"a": "1+2+3", "b": "1+2", "c": "none"}
+    strata = case_strata({"a": {3, 1, 2}, "b": {2, 1}, "c": set(), "d": {2}, "e": {2, 3, 1}})
+    assert strata == {"a": COMMON, "b": RARE, "c": "none", "d": "ED", "e": COMMON}
+    split = {"train": ["a", "b", "c", "d"], "validation": ["e"]}
+    assert describe_strata(strata, split) == ("validation split by the labels each case holds: "
+                                              "NCR+ED+ET 2 (1 held out), ED 1 (0 held out), NCR+ED 1 (0 held out), "
+                                              "none 1 (0 held out)")
 
 
 @pytest.mark.parametrize("sizes, n_val, expected", [
@@ -92,7 +97,9 @@ def test_a_training_run_keeps_its_only_tumour_without_enhancement_in_training(tm
     nib.save(nib.Nifti1Image(labels, image.affine), path)
 
     config = Config(data=DataConfig(validation_fraction=0.5, split_seed=0))
-    train, validation, split = prepare_cases(data, tmp_path / "run", config, progress=lambda m: None)
+    said = []
+    train, validation, split = prepare_cases(data, tmp_path / "run", config, progress=said.append)
+    assert "validation split by the labels each case holds: NCR+ED+ET 5 (3 held out), NCR+ED 1 (0 held out)" in said
     assert without_et in split["train"] and len(split["validation"]) == 3
     assert json.loads((tmp_path / "run" / "split.json").read_text()) == split
     kinds = {f.name.split("-")[0]: cached_labels_present(f) for f in train + validation}
