@@ -58,12 +58,16 @@ def validation_quotas(sizes: list[int], n_val: int) -> list[int]:
     exact = [n_val * s / total for s in sizes]
     quotas = [min(math.floor(e), s - 1) for e, s in zip(exact, sizes)]
     by_remainder = sorted(range(len(sizes)), key=lambda g: (-(exact[g] - math.floor(exact[g])), -sizes[g], g))
+    by_size = sorted(range(len(sizes)), key=lambda g: (-sizes[g], g))
     for cap_slack in (1, 0):  # first keep one case of each group in training; only if that cannot fill, not
-        for g in by_remainder + sorted(range(len(sizes)), key=lambda g: -sizes[g]):
-            if sum(quotas) >= n_val:
-                return quotas
-            if quotas[g] < sizes[g] - cap_slack:
-                quotas[g] += 1
+        order, grown = by_remainder, True
+        while grown and sum(quotas) < n_val:  # the remainders first, then round after round by size
+            grown = False
+            for g in order:
+                if sum(quotas) < n_val and quotas[g] < sizes[g] - cap_slack:
+                    quotas[g] += 1
+                    grown = True
+            order = by_size
     return quotas
 
 

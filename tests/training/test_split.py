@@ -31,6 +31,8 @@ def test_strata_are_named_by_the_labels_a_case_holds():
     ([10, 5, 1], 3, [2, 1, 0]),  # shares 1.875, 0.9375, 0.1875 -> floors 1, 0, 0, then remainders .94 and .88
     ([1, 1, 1], 1, [1, 0, 0]),  # only singletons: one must be held out all the same
     ([12], 3, [3]),
+    ([10] + [1] * 10, 8, [8] + [0] * 10),  # the big group gives all 8 before any singleton is held out
+    ([4, 1, 1, 1, 1, 1, 1], 5, [3, 1, 1, 0, 0, 0, 0]),  # it can give 3 only: then singletons must go
 ])
 def test_validation_quotas_by_hand(sizes, n_val, expected):
     assert validation_quotas(sizes, n_val) == expected
