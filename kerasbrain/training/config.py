@@ -32,6 +32,9 @@ from kerasbrain.training.distribution import DistributionConfig
 class DataConfig:
     validation_fraction: float = 0.2
     split_seed: int = 0
+    # hold out each kind of case (the labels it holds) in proportion (training/split.py); false: the
+    # plain seeded shuffle of runs before 2026-12-06
+    stratify_split: bool = True
     target_spacing: tuple[float, ...] = ()  # () = keep the native spacing
     cache_dir: str = ""  # "" = <run>/cache
     folds: int = 5  # k of `train --fold` (k-fold cross-validation; training/folds.py)

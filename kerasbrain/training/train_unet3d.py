@@ -121,7 +121,8 @@ def prepare_cases(data_dir, run_dir: Path, config: Config, progress=print, fold:
         folders[cid] = cached_preprocess(cases[cid], cache, spacing)
         progress(f"preprocess {i}/{len(cases)} {cid}")
     # the split holds out each kind of case (which labels it holds) in proportion: training/split.py
-    strata = case_strata({cid: set(cached_labels_present(folder)) for cid, folder in folders.items()})
+    strata = (case_strata({cid: set(cached_labels_present(folder)) for cid, folder in folders.items()})
+              if config.data.stratify_split else {})
     if fold is None:
         split = load_or_create_split(run_dir / SPLIT_FILE, list(cases), config.data.validation_fraction,
                                      config.data.split_seed, strata)

@@ -106,6 +106,9 @@ def test_a_training_run_keeps_its_only_tumour_without_enhancement_in_training(tm
     assert json.loads((tmp_path / "run" / "split.json").read_text()) == split
     kinds = {f.name.split("-")[0]: cached_labels_present(f) for f in train + validation}
     assert kinds[without_et] == [1, 2] and all(v == [1, 2, 3] for c, v in kinds.items() if c != without_et)
+    plain = Config(data=DataConfig(validation_fraction=0.5, split_seed=0, stratify_split=False))
+    _, _, unstratified = prepare_cases(data, tmp_path / "plain_run", plain, progress=said.append)
+    assert unstratified == plain_split and without_et in unstratified["validation"]
     meta = next(f for f in train if f.name.startswith(without_et)) / "meta.json"
     recorded = json.loads(meta.read_text())
     recorded.pop("labels_present")  # a cache written before meta.json recorded its labels
