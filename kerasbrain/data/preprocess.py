@@ -127,7 +127,7 @@ def cached_preprocess(case: CaseFiles, cache_dir: str | Path, target_spacing=Non
 
 def labels_present(labels: np.ndarray) -> list[int]:
     """The internal labels other than background that a label volume holds."""
-    return [int(v) for v in np.flatnonzero(np.bincount(np.asarray(labels, np.int64).ravel())) if v > 0]
+    return [int(v) for v in np.flatnonzero(np.bincount(np.ravel(labels))) if v > 0]  # no widened copy
 
 
 def cached_labels_present(folder: str | Path) -> list[int]:
