@@ -62,6 +62,8 @@ def inference_options(f):
                      help="Tumour islands smaller than this (mL) are removed, never the largest; 0 = off.")(f)
     f = click.option("--min-enhancing-ml", type=click.FloatRange(0),
                      help="Enhancing tumour smaller than this (mL) becomes core; 0 = off (BraTS post-processing).")(f)
+    f = click.option("--min-part-ml", type=click.FloatRange(0),
+                     help="Specks of ET, TC or WT smaller than this (mL) join the region around them; 0 = off.")(f)
     return f
 
 

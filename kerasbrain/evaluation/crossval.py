@@ -4,7 +4,7 @@ nnU-Net's `find_best_configuration`, for kerasbrain's cross-validation folders (
 all`, each `fold_K/` with its `oof/` probabilities): every configuration alone and every ensemble of
 two or more (the mean of their probabilities) is scored on every training case, each with the
 post-processing (`min_component_ml`, `min_enhancing_ml`) that suits it best on the same
-out-of-fold cases, by the metric the user names: the mean WT/TC/ET whole-region ("legacy") Dice,
+out-of-fold cases (after the first configuration's fixed `min_part_ml`), by the metric the user names: the mean WT/TC/ET whole-region ("legacy") Dice,
 or BraTS 2023's lesion-wise Dice. The winner is written as an ensemble file that `predict`,
 `evaluate` and the app take like a model (`inference/ensemble.py`): every fold model of its
 configurations, equally weighted per configuration, with the chosen post-processing.
@@ -24,7 +24,8 @@ import numpy as np
 from kerasbrain.data.labels import REGIONS, regions_to_labels
 from kerasbrain.evaluation.out_of_fold import OOF_DIR, read_out_of_fold
 from kerasbrain.files import write_json, write_text
-from kerasbrain.inference.postprocess import choose_postprocessing, postprocessing_scores
+from kerasbrain.inference.config import InferenceConfig
+from kerasbrain.inference.postprocess import choose_postprocessing, postprocessing_scores, remove_specks
 
 ENSEMBLE_FILE = "ensemble.json"
 METRICS = ("legacy", "lesion")
@@ -42,9 +43,10 @@ def configuration(cv_dir) -> dict:
             raise ValueError(f"{fold}: no best.keras (the fold has not finished training)")
         for path in sorted((fold / OOF_DIR).glob("*.npz")):
             oof[path.stem] = path
-    config = json.loads((folds[0] / "config.json").read_text())
+    inference = json.loads((folds[0] / "config.json").read_text()).get("inference", {})
     return {"name": cv_dir.name, "dir": cv_dir, "models": [f / "best.keras" for f in folds], "oof": oof,
-            "threshold": float(config.get("inference", {}).get("threshold", 0.5))}
+            "threshold": float(inference.get("threshold", 0.5)),
+            "min_part_ml": float(inference.get("min_part_ml", InferenceConfig.min_part_ml))}
 
 
 def candidates(configs: list[dict]) -> list[tuple[int, ...]]:
@@ -86,7 +88,7 @@ def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=
     missing = [c for c in case_ids if c not in files]
     if missing:
         raise ValueError(f"{data_dir}: has no labelled cases {missing[:5]} that the folds predicted")
-    threshold = configs[0]["threshold"]
+    threshold, min_part_ml = configs[0]["threshold"], configs[0]["min_part_ml"]
     combos = candidates(configs)
     tuning = {combo: [] for combo in combos}
     for i, case_id in enumerate(case_ids, 1):
@@ -95,7 +97,7 @@ def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=
         score = _score_fn(metric, case.grid.spacing, lesion)
         for combo in combos:
             mean = np.mean([probabilities[j] for j in combo], axis=0)
-            raw = regions_to_labels(mean >= threshold)
+            raw = remove_specks(regions_to_labels(mean >= threshold), case.grid.spacing, min_part_ml)
             tuning[combo].append(postprocessing_scores(raw, case.labels, case.grid.spacing, score=score))
         progress(f"crossval {i}/{len(case_ids)} {case_id}")
     rows = []

@@ -13,7 +13,8 @@ phantoms, held-out lesion-wise WT 0.63 without the choice, 0.89 with it: README)
   the islands of new cases stay; the training cases'
   predictions carry the same kind of islands, and a threshold that removed a real satellite lesion
   there would lose on them too;
-- with the run's own inference settings (window, mirror TTA, threshold), before post-processing;
+- with the run's own inference settings (window, mirror TTA, threshold), after the fixed speck
+  rule (`min_part_ml`) and before the two chosen rules;
 - for the lesion-wise Dice (BraTS 2023, `target = "lesion"`) or the whole-region Dice.
 
 The choice goes into the run's `config.json` (`[inference]`), so evaluate, predict, export, serving

@@ -97,7 +97,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
             probabilities = members.probabilities
         else:
             raw, probabilities = predict_case(case, predict, out_channels, raw_cfg, target_spacing)
-        labels = postprocess(raw, case.grid.spacing, cfg.min_component_ml, cfg.min_enhancing_ml)
+        labels = postprocess(raw, case.grid.spacing, cfg.min_component_ml, cfg.min_enhancing_ml)  # raw: specks gone
         spacing = case.grid.spacing
         target = None if postprocess_target == "legacy" else lesion_dice_score(spacing, lesion)
         tuning.append(postprocessing_scores(raw, case.labels, spacing, score=target))
@@ -203,7 +203,8 @@ def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[
     The score is `target`'s: the mean WT/TC/ET whole-region ("legacy") Dice or lesion-wise Dice.
     `mean_dice_by_min_component_ml` is at the best enhancing threshold and
     `mean_dice_by_min_enhancing_ml` at the best component threshold; `mean_dice_off` is the mean
-    with both rules off, `mean_dice_in_use` with the config's own thresholds.
+    with both rules off, `mean_dice_in_use` with the config's own thresholds (all after the fixed
+    speck rule, `min_part_ml`).
     """
     (component, enhancing), means = choose_postprocessing(tuning)
     in_use = (cfg.min_component_ml, cfg.min_enhancing_ml)
@@ -214,13 +215,15 @@ def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[
     return {
         "target": target,
         "min_component_ml_in_use": cfg.min_component_ml, "min_enhancing_ml_in_use": cfg.min_enhancing_ml,
+        "min_part_ml_in_use": cfg.min_part_ml,
         "best_min_component_ml": component, "best_min_enhancing_ml": enhancing,
         "mean_dice_off": off, "mean_dice_best": means[component, enhancing], "mean_dice_in_use": used,
         "mean_dice_by_min_component_ml": {str(c): d for (c, e), d in means.items() if e == enhancing},
         "mean_dice_by_min_enhancing_ml": {str(e): d for (c, e), d in means.items() if c == component},
         "advice": (f"Post-processing these cases favour: [inference] min_component_ml = {component:g}, "
                    f"min_enhancing_ml = {enhancing:g} (mean WT/TC/ET {what} {off:.4f} with both off, "
-                   f"{means[component, enhancing]:.4f} with these; in use: {in_use[0]:g} / {in_use[1]:g}). "
+                   f"{means[component, enhancing]:.4f} with these; in use: {in_use[0]:g} / {in_use[1]:g}; "
+                   f"specks below min_part_ml = {cfg.min_part_ml:g} removed first). "
                    "A 3-D run chooses them when its training ends ([postprocessing]); judge others on cases "
                    "it did not train on (--subset validation)."),
     }

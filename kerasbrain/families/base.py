@@ -97,6 +97,7 @@ class InferenceOverrides:
     precision: str | None = None
     min_component_ml: float | None = None
     min_enhancing_ml: float | None = None
+    min_part_ml: float | None = None
 
     def apply(self, cfg):
         """`cfg` (a dataclass with the same field names) with every given override applied."""

@@ -22,6 +22,7 @@ class InferenceConfig:
     blend: str = "auto"  # where windows are blended: "device", "host" or "auto"; see kerasbrain.runtime
     min_component_ml: float = 0.0  # tumour islands below this volume are removed (0 = off); inference/postprocess.py
     min_enhancing_ml: float = 0.0  # enhancing tumour below this volume becomes core (0 = off); inference/postprocess.py
+    min_part_ml: float = 0.01  # specks of ET, TC or WT below this volume join the region around (0 = off); ditto
 
     def __post_init__(self):
         check(len(self.window) == 3 and all(int(w) >= 1 for w in self.window), "window",
@@ -35,3 +36,4 @@ class InferenceConfig:
         check(self.blend in ("auto", "device", "host"), "blend", "auto, device or host", self.blend)
         check(self.min_component_ml >= 0, "min_component_ml", "must not be negative (0 = off)", self.min_component_ml)
         check(self.min_enhancing_ml >= 0, "min_enhancing_ml", "must not be negative (0 = off)", self.min_enhancing_ml)
+        check(self.min_part_ml >= 0, "min_part_ml", "must not be negative (0 = off)", self.min_part_ml)

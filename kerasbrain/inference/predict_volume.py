@@ -12,7 +12,7 @@ from kerasbrain.data.labels import regions_to_labels
 from kerasbrain.data.layouts import Case, CaseFiles, load_case
 from kerasbrain.data.preprocess import Preprocessed, preprocess_case
 from kerasbrain.inference.config import InferenceConfig
-from kerasbrain.inference.postprocess import postprocess
+from kerasbrain.inference.postprocess import postprocess_with
 from kerasbrain.inference.sliding_window import sliding_window_predict
 
 
@@ -54,8 +54,7 @@ def predict_case(case: Case, predict, out_channels: int, cfg: InferenceConfig, t
     """Return (internal labels, region probabilities), both canonical full-grid arrays."""
     pre = preprocess_case(case, target_spacing, normalize=False)
     probs = predict_probabilities(pre, predict, out_channels, cfg, progress)
-    labels = postprocess(regions_to_labels(probs >= cfg.threshold), case.grid.spacing, cfg.min_component_ml,
-                         cfg.min_enhancing_ml)
+    labels = postprocess_with(regions_to_labels(probs >= cfg.threshold), case.grid.spacing, cfg)
     return labels, probs
 
 
@@ -80,8 +79,7 @@ def predict_case_uncertain(case: Case, predict, out_channels: int, cfg: Inferenc
     pre = preprocess_case(case, target_spacing, normalize=False)
     moments = predict_probabilities(pre, predict, out_channels, cfg, progress, moments=True)
     uncertainty = Uncertainty.from_moments(moments, len(flips(3, True)) * networks, networks)
-    labels = postprocess(regions_to_labels(uncertainty.probabilities >= cfg.threshold), case.grid.spacing,
-                         cfg.min_component_ml, cfg.min_enhancing_ml)
+    labels = postprocess_with(regions_to_labels(uncertainty.probabilities >= cfg.threshold), case.grid.spacing, cfg)
     return labels, uncertainty
 
 

@@ -205,9 +205,15 @@ def test_predict_writes_in_the_input_grid(trained):
     assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2, 3}  # MSD numbering
     probs = nib.load(root / "pred" / "BRATS_004_seg_probabilities.nii.gz")
     assert probs.shape == src.shape[:3] + (3,)
-    # the label map is the thresholded, BraTS-nested decoding of the written probabilities
+    # the label map is the thresholded, BraTS-nested decoding of the written probabilities, its
+    # specks (parts below the default [inference] min_part_ml) given to the region around them
+    from kerasbrain.inference.postprocess import MIN_PART_ML, remove_specks
+
     p = np.asarray(probs.dataobj) >= 0.5
-    expected = np.select([p[..., 2], p[..., 1], p[..., 0]], [3, 2, 1], 0)  # MSD: ET 3, NET 2, edema 1
+    internal = np.select([p[..., 2], p[..., 1], p[..., 0]], [3, 1, 2], 0).astype(np.uint8)  # ET 3, NCR 1, ED 2
+    internal = remove_specks(internal, src.header.get_zooms()[:3], MIN_PART_ML)
+    assert not np.array_equal(internal, np.select([p[..., 2], p[..., 1], p[..., 0]], [3, 1, 2], 0))  # it took some
+    expected = np.array([0, 2, 1, 3])[internal]  # MSD: ET 3, NET 2, edema 1
     np.testing.assert_array_equal(np.asarray(seg.dataobj), expected)
     assert (root / "pred" / "BRATS_004_seg.png").stat().st_size > 1000
 

@@ -10,10 +10,12 @@ from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import (
     choose_postprocessing,
     postprocess,
+    postprocess_with,
     postprocessing_scores,
     region_dice,
     relabel_small_enhancing,
     remove_small_components,
+    remove_specks,
 )
 
 
@@ -57,6 +59,43 @@ def test_islands_below_the_threshold_go_and_the_largest_component_always_stays()
     np.testing.assert_array_equal(postprocess(labels, spacing, 9.0, 2.0), expected)
 
 
+def test_specks_join_the_region_around_them_innermost_first():
+    labels = np.zeros((14, 14, 14), np.uint8)
+    labels[2:10, 2:10, 2:10] = EDEMA  # 512 voxels of 1 mm^3: the main lesion
+    labels[4:8, 4:8, 4:8] = NECROTIC_CORE  # 64 voxels of core
+    labels[4:6, 4:6, 4:8] = ENHANCING  # 16 voxels of enhancing tumour inside the core: kept
+    labels[8, 8, 8] = ENHANCING  # a 1-voxel enhancing speck touching the core by a corner: becomes core
+    labels[2, 2, 2] = ENHANCING  # a 1-voxel enhancing speck in edema: core, then a core speck: edema
+    labels[3, 9, 3:5] = NECROTIC_CORE  # a 2-voxel core speck in edema: edema
+    labels[12, 12, 12] = ENHANCING  # a 1-voxel island of its own: background
+    expected = labels.copy()
+    expected[8, 8, 8] = NECROTIC_CORE
+    expected[2, 2, 2] = EDEMA
+    expected[3, 9, 3:5] = EDEMA
+    expected[12, 12, 12] = 0
+    np.testing.assert_array_equal(remove_specks(labels, (1, 1, 1), 0.01), expected)  # 10 mm^3
+    assert remove_specks(labels, (1, 1, 1), 0.0) is labels  # off
+    # at 3 mm a voxel is 27 mm^3 > 10 mm^3: nothing is a speck; at 0.0161 mL the 16-voxel ET part is one
+    np.testing.assert_array_equal(remove_specks(labels, (3, 3, 3), 0.01), labels)
+    assert not (remove_specks(labels, (1, 1, 1), 0.0161) == ENHANCING).any()
+    tiny = np.zeros_like(labels)
+    tiny[5, 5, 5:7] = ENHANCING  # a case whose whole tumour is a speck keeps it, as core inside edema
+    assert (remove_specks(tiny, (1, 1, 1), 0.01)[5, 5, 5:7] == EDEMA).all() and (remove_specks(tiny, (1, 1, 1), 0.01) > 0).sum() == 2
+
+
+def test_an_enhancing_speck_no_longer_zeroes_a_case_without_enhancing_tumour():
+    truth = np.zeros((10, 10, 10), np.uint8)
+    truth[1:9, 1:9, 1:9] = EDEMA
+    truth[3:7, 3:7, 3:7] = NECROTIC_CORE  # 64 mm^3 of core, no enhancing tumour
+    predicted = truth.copy()
+    predicted[4, 4, 4] = ENHANCING  # one voxel inside the core (BraTS: ET Dice 0, a false-positive lesion)
+    predicted[1, 1, 1] = ENHANCING  # one voxel in the edema
+    assert region_dice(predicted, truth)[2] == 0.0
+    cleaned = postprocess_with(predicted, (1, 1, 1), InferenceConfig())  # the default: 0.01 mL
+    assert InferenceConfig().min_part_ml == 0.01 and region_dice(cleaned, truth) == (1.0, 1.0, 1.0)
+    np.testing.assert_array_equal(cleaned, truth)
+
+
 def test_the_thresholds_are_chosen_on_cases_by_mean_region_dice():
     spacing = (1, 1, 1)
     true_et, spurious_et = case(40), case(30)  # 0.040 mL of real ET; 0.030 mL predicted where there is none
@@ -82,6 +121,8 @@ def test_a_negative_threshold_names_the_key():
         InferenceConfig(min_enhancing_ml=-1)
     with pytest.raises(ValueError, match="min_component_ml: must not be negative"):
         InferenceConfig(min_component_ml=-1)
+    with pytest.raises(ValueError, match="min_part_ml: must not be negative"):
+        InferenceConfig(min_part_ml=-1)
 
 
 def predict(*args):
@@ -111,17 +152,19 @@ def test_predict_passes_the_island_threshold_to_the_post_processing(tmp_path, ms
 
     calls = []
 
-    def recorded(labels, spacing, min_component_ml=0.0, min_enhancing_ml=0.0):
-        calls.append((labels.copy(), min_component_ml, min_enhancing_ml))
-        return postprocess(labels, spacing, min_component_ml, min_enhancing_ml)
+    def recorded(labels, spacing, cfg):
+        calls.append((labels.copy(), cfg.min_component_ml, cfg.min_enhancing_ml, cfg.min_part_ml))
+        return postprocess_with(labels, spacing, cfg)
 
-    monkeypatch.setattr(predict_volume, "postprocess", recorded)
+    monkeypatch.setattr(predict_volume, "postprocess_with", recorded)
     source = msd_dir / "imagesTs" / "BRATS_004.nii.gz"
-    predict("--model", volume_run, "--input", source, "--out", tmp_path / "out.nii.gz", "--min-component-ml", "0.3")
-    (raw, component, enhancing), = calls
-    assert (component, enhancing) == (0.3, 0.0) and (raw > 0).any()
+    predict("--model", volume_run, "--input", source, "--out", tmp_path / "out.nii.gz", "--min-component-ml", "0.3",
+            "--min-part-ml", "0.02")
+    (raw, component, enhancing, part), = calls
+    assert (component, enhancing, part) == (0.3, 0.0, 0.02) and (raw > 0).any()
     written = np.asarray(nib.load(tmp_path / "out.nii.gz").dataobj)
-    expected = remove_small_components(raw, nib.load(source).header.get_zooms()[:3], 0.3)
+    spacing = nib.load(source).header.get_zooms()[:3]
+    expected = remove_small_components(remove_specks(raw, spacing, 0.02), spacing, 0.3)
     assert (written > 0).sum() == (expected > 0).sum()
 
 
