@@ -4,8 +4,9 @@ nnU-Net's `find_best_configuration`, for kerasbrain's cross-validation folders (
 all`, each `fold_K/` with its `oof/` probabilities): every configuration alone and every ensemble of
 two or more (the mean of their probabilities) is scored on every training case, each with the
 post-processing (`min_component_ml`, `min_enhancing_ml`) that suits it best on the same
-out-of-fold cases (after the first configuration's fixed `min_part_ml`), by the metric the user names: the mean WT/TC/ET whole-region ("legacy") Dice,
-or BraTS 2023's lesion-wise Dice. The winner is written as an ensemble file that `predict`,
+out-of-fold cases (after the fixed speck rule, the first configuration's `min_part_ml`), by the
+metric the user names: the mean WT/TC/ET whole-region ("legacy") Dice, or BraTS 2023's
+lesion-wise Dice. The winner is written as an ensemble file that `predict`,
 `evaluate` and the app take like a model (`inference/ensemble.py`): every fold model of its
 configurations, equally weighted per configuration, with the chosen post-processing.
 
