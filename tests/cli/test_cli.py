@@ -133,6 +133,7 @@ def test_evaluate_writes_per_case_and_summary(trained):
     inference = json.loads((run_dir / "config.json").read_text())["inference"]  # as training chose it
     assert tuning["min_component_ml_in_use"] == inference["min_component_ml"]
     assert tuning["min_enhancing_ml_in_use"] == inference["min_enhancing_ml"]
+    assert tuning["min_part_ml_in_use"] == inference["min_part_ml"] == 0.01  # the speck rule, on by default
     assert "min_component_ml =" in result.output and "min_enhancing_ml =" in result.output
     mean_dice = np.mean([[float(r[f"dice_{k}"]) for k in ("WT", "TC", "ET")] for r in rows])
     assert tuning["mean_dice_in_use"] == pytest.approx(mean_dice, abs=1e-6)
