@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE, REGION_LABELS, REGIONS
+from kerasbrain.data.labels import EDEMA, ENHANCING, NECROTIC_CORE, REGION_LABELS, REGIONS
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.metrics.numpy_metrics import dice
 
@@ -41,8 +41,8 @@ COMPONENT_CANDIDATES_ML = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 ENHANCING_CANDIDATES_ML = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 #: `[inference] min_part_ml`'s default: 10 mm^3, a fifth of the smallest true lesion BraTS GLI scores.
 MIN_PART_ML = InferenceConfig.min_part_ml
-#: Regions from the innermost out, each with the label its specks are given (`remove_specks`).
-SPECK_FALLBACK = (("ET", NECROTIC_CORE), ("TC", EDEMA), ("WT", BACKGROUND))
+#: The inner regions, innermost first, each with the label its specks are given (`remove_specks`).
+SPECK_FALLBACK = (("ET", NECROTIC_CORE), ("TC", EDEMA))
 
 
 def voxel_ml(spacing) -> float:
@@ -56,25 +56,20 @@ def _components(mask: np.ndarray):
 
 
 def remove_specks(labels: np.ndarray, spacing, min_ml: float) -> np.ndarray:
-    """`labels` with every part of ET, TC and WT below `min_ml` mL given to the region around it,
-    innermost first (`SPECK_FALLBACK`); the whole tumour's largest part always stays."""
+    """`labels` with every part of ET and TC below `min_ml` mL given to the region around it, innermost
+    first (`SPECK_FALLBACK`), then whole-tumour islands below it removed (`remove_small_components`:
+    the largest part always stays)."""
     if min_ml <= 0 or not labels.any():
         return labels
     box = tuple(slice(max(int(w.min()) - 1, 0), int(w.max()) + 2) for w in np.nonzero(labels))  # tumour + 1
     inner = labels[box].copy()
     for region, fallback in SPECK_FALLBACK:
         components, count, sizes = _components(np.isin(inner, REGION_LABELS[region]))
-        if count == 0:
-            continue
         small = np.flatnonzero(sizes[1:] * voxel_ml(spacing) < min_ml) + 1
-        if region == "WT":
-            small = small[small != np.argmax(sizes[1:]) + 1]
         if small.size:
             inner[np.isin(components, small)] = fallback
-    if np.array_equal(inner, labels[box]):
-        return labels
     out = labels.copy()
-    out[box] = inner
+    out[box] = remove_small_components(inner, spacing, min_ml)
     return out
 
 
