@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--config", default="cpu_budget_unet3d", help="A TOML file or a shipped config's name.")
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
     parser.add_argument("--difficulty", default="hard", choices=["easy", "hard"])
+    parser.add_argument("--generator", default="shapes", choices=["shapes", "anatomy"],
+                        help="Phantom generator (kerasbrain.data.phantom.GENERATORS).")
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--test-cases", type=int, default=6)
     parser.add_argument("--shape", type=int, nargs=3, default=(120, 120, 78))
@@ -140,13 +142,14 @@ def main():
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="race3d_folds_"))
     train_dir, test_dir = root / "data" / "train", root / "data" / "heldout"
     if not (train_dir / "dataset.json").exists():
-        write_dataset(train_dir, "msd", args.cases, tuple(args.shape), args.seed, difficulty=args.difficulty)
-        write_dataset(test_dir, "msd", args.test_cases, tuple(args.shape), args.seed + 1, difficulty=args.difficulty)
+        for folder, cases, seed in ((train_dir, args.cases, args.seed), (test_dir, args.test_cases, args.seed + 1)):
+            write_dataset(folder, "msd", cases, tuple(args.shape), seed, difficulty=args.difficulty,
+                          generator=args.generator)
     family = get_family("unet3d")
     config = family.load_config(args.config, [f"postprocessing.target={json.dumps(args.metric)}"] + args.set +
                                 [f"training.seed={args.seed}", f"data.folds={args.folds}"])
     facts = {"bench": "race3d_folds", "backend": keras.backend.backend(), "config": args.config, "set": args.set,
-             "difficulty": args.difficulty, "seed": args.seed, "train_cases": args.cases,
+             "difficulty": args.difficulty, "generator": args.generator, "seed": args.seed, "train_cases": args.cases,
              "test_cases": args.test_cases, "shape": list(args.shape), "budget_minutes": args.minutes,
              "metric": args.metric, "date": time.strftime("%Y-%m-%d")}
     results = []

@@ -30,6 +30,9 @@ LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "b
 @click.option("--difficulty", type=click.Choice(["easy", "hard"]), default="easy", show_default=True,
               help="msd / brats / lgg: hard adds small and multi-focal lesions, blurred borders, heterogeneous "
                    "tumour signal, white-matter hyperintensities and per-case scanner differences.")
+@click.option("--generator", type=click.Choice(["shapes", "anatomy"]), default="shapes", show_default=True,
+              help="msd / brats: shapes (nested ellipsoids) or anatomy (an independently written generator: folded "
+                   "cortex, T1Gd-bright choroid plexus and sinus, irregular lesions, MRI units and noise floor).")
 @click.option("--spacing", nargs=3, type=click.FloatRange(min=0, min_open=True), default=None,
               help="msd / brats: voxel size in mm written in the headers (default 1 1 1), e.g. 0.5 0.5 5 for a "
                    "thick-sliced protocol; the voxels are the same.")
@@ -39,8 +42,8 @@ LAYOUTS = {"dicom": "dicom", "msd": "msd", "brats": "brats2021", "brats2021": "b
 @click.option("--tilt", type=float, default=0.0, show_default=True, help="dicom: a gantry tilt of this many degrees.")
 @click.option("--thick-flair", type=click.IntRange(1), default=1, show_default=True,
               help="dicom: FLAIR keeps every N-th slice (its own, thicker grid, resampled on reading).")
-def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, seed, difficulty, spacing, multiframe,
-          oblique, tilt, thick_flair):
+def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, seed, difficulty, generator, spacing,
+          multiframe, oblique, tilt, thick_flair):
     """Write deterministic phantom MRI cases in a real public layout.
 
     LAYOUT is dicom (OUT/studies/<case>/ as four MR series with shuffled file names, plus
@@ -56,8 +59,9 @@ def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, 
 
     if min(shape) < 16:
         raise ValueError(f"--shape: each size must be at least 16 voxels. Received: {' '.join(map(str, shape))}")
-    if spacing and layout not in ("msd", "brats", "brats2021", "brats2023"):
-        raise ValueError(f"--spacing applies to the msd and brats layouts, not {layout}")
+    for name, given in (("--spacing", spacing), ("--generator", generator != "shapes")):
+        if given and layout not in ("msd", "brats", "brats2021", "brats2023"):
+            raise ValueError(f"{name} applies to the msd and brats layouts, not {layout}")
     with staged_folder(out) as staged:  # a failure half-way leaves nothing behind
         if layout in ("brisc", "classes"):
             from kerasbrain.data.phantom_classes import write_brisc, write_class_folders
@@ -79,5 +83,6 @@ def synth(layout, out, cases, slices, test_cases, shape, image_size, per_class, 
         else:
             root = write_dataset(staged, LAYOUTS[layout], cases, tuple(shape), seed, test_cases,
                                  progress=lambda i, cid: echo(f"[{i}/{cases + test_cases}] {cid}"),
-                                 difficulty=difficulty, spacings=[tuple(spacing)] if spacing else None)
+                                 difficulty=difficulty, spacings=[tuple(spacing)] if spacing else None,
+                                 generator=generator)
     click.echo(str(out / Path(root).relative_to(staged)))

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from kerasbrain.data.labels import BACKGROUND, EDEMA, ENHANCING, NECROTIC_CORE, from_internal
 from kerasbrain.data.layouts import BRATS_SUFFIXES, NII
+from kerasbrain.data.phantom_anatomy import make_anatomical_phantom
 from kerasbrain.files import atomic_write, write_image
 
 # Tissue classes of the phantom (internal; tumour tissues reuse the label numbers 1..3).
@@ -188,19 +189,30 @@ def _save(path: Path, data: np.ndarray, dtype, affine=LPS_AFFINE) -> None:
     atomic_write(path, lambda tmp: nib.save(image, tmp))
 
 
+#: Volumetric phantom generators by name: "shapes" (`make_phantom`, the default) and "anatomy", an
+#: independently written one (`phantom_anatomy.py`) to check figures on data they were not tuned on.
+GENERATORS = {"shapes": make_phantom, "anatomy": make_anatomical_phantom}
+
+
 def write_dataset(out: str | Path, layout: str = "msd", cases: int = 4, shape=(96, 96, 64), seed: int = 0,
-                  test_cases: int = 0, progress=None, difficulty: str = "easy", spacings=None) -> Path:
+                  test_cases: int = 0, progress=None, difficulty: str = "easy", spacings=None,
+                  generator: str = "shapes") -> Path:
     """Write `cases` labelled phantoms (and, for MSD, `test_cases` unlabelled ones) in `layout`.
 
     `spacings`: voxel sizes in mm, (x, y, z) per case, repeated when shorter than the cases (default
-    1 mm): the same voxels under another scanner's protocol (thick slices, fine in-plane pixels)."""
+    1 mm): the same voxels under another scanner's protocol (thick slices, fine in-plane pixels).
+    `generator`: a name in `GENERATORS`."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if layout not in ("msd", "brats2021", "brats2023"):
         raise ValueError(f"layout must be msd, brats2021 or brats2023. Received: layout={layout!r}")
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {', '.join(GENERATORS)}. Received: {generator!r}")
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}. Received: {difficulty!r}")
+    out.mkdir(parents=True, exist_ok=True)
     training, testing = [], []
     for i in range(cases + (test_cases if layout == "msd" else 0)):
-        image, labels = make_phantom(shape, seed=seed * 100003 + i, difficulty=difficulty)
+        image, labels = GENERATORS[generator](shape, seed=seed * 100003 + i, difficulty=difficulty)
         image, labels = _to_file_order(image), _to_file_order(from_internal(labels, layout))
         affine = LPS_AFFINE if not spacings else LPS_AFFINE @ np.diag(list(spacings[i % len(spacings)]) + [1.0])
         save = functools.partial(_save, affine=affine)
