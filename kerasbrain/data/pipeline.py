@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.augment import AugmentConfig, augment, device_parameters, draw_augmentation, parameter_specs
-from kerasbrain.data.labels import training_targets
+from kerasbrain.data.labels import LABEL_CHANNEL_LABELS, REGION_LABELS, training_targets
 from kerasbrain.data.preprocess import load_cached
+
+#: How a foreground patch picks its centre: "voxels", any tumour voxel (edema, the largest part, most
+#: often); "classes" (nnU-Net's), one of the target channels the case holds, drawn uniformly, then
+#: one of its voxels, so a small core or enhancing rim is centred as often as the edema around it.
+FG_SAMPLING = ("voxels", "classes")
+_MAX_LOCATIONS = 10_000  # per class and case, as nnU-Net keeps: a case's memory stays ~40 kB a class
 
 
 class PatchSampler:
@@ -21,18 +27,24 @@ class PatchSampler:
     are the WT/TC/ET regions, or with `targets="labels"` seed 003's three label channels."""
 
     def __init__(self, folders, patch_size, fg_fraction: float = 0.33, augment_config: AugmentConfig | None = None,
-                 seed: int = 0, augment_on_device: bool = False, targets: str = "regions"):
+                 seed: int = 0, augment_on_device: bool = False, targets: str = "regions",
+                 fg_sampling: str = "voxels"):
         if not folders:
             raise ValueError("PatchSampler needs at least one case")
+        if fg_sampling not in FG_SAMPLING:
+            raise ValueError(f"fg_sampling must be one of {', '.join(FG_SAMPLING)}. Received: {fg_sampling!r}")
         self.folders = [Path(f) for f in folders]
         self.patch_size = tuple(int(p) for p in patch_size)
         self.fg_fraction = float(fg_fraction)
+        self.fg_sampling = fg_sampling
         self.augment_config = augment_config
         self.seed = int(seed)
         # on the device, a patch comes with its drawn parameters (`training/device_augment.py`)
         self.augment_on_device = bool(augment_on_device and augment_config is not None)
         self.targets = targets
-        _, self._to_targets = training_targets(targets)  # WT/TC/ET, or seed 003's label channels
+        channels, self._to_targets = training_targets(targets)  # WT/TC/ET, or seed 003's label channels
+        label_sets = REGION_LABELS if targets == "regions" else LABEL_CHANNEL_LABELS
+        self._channel_labels = [label_sets[c] for c in channels]
         self._cases = {}
 
     def _case(self, i):
@@ -40,16 +52,40 @@ class PatchSampler:
             pre = load_cached(self.folders[i])
             fg_path = self.folders[i] / "foreground.npy"
             fg = np.load(fg_path, mmap_mode="r") if fg_path.exists() else np.zeros((0, 3), np.int32)
-            self._cases[i] = (pre.image, pre.labels, fg)
+            held = self._class_locations(i, pre.labels, fg) if self.fg_sampling == "classes" else []
+            self._cases[i] = (pre.image, pre.labels, fg, held)
         return self._cases[i]
+
+    def _class_locations(self, i, labels, fg) -> list[np.ndarray]:
+        """Per target channel the case holds, indices into its foreground voxels (at most _MAX_LOCATIONS,
+        a fixed subsample per case)."""
+        if not len(fg):
+            return []
+        at = labels[fg[:, 0], fg[:, 1], fg[:, 2]]
+        rng = np.random.default_rng((self.seed, i, 1))
+        held = []
+        for channel_labels in self._channel_labels:
+            where = np.flatnonzero(np.isin(at, channel_labels)).astype(np.int32)
+            if len(where) > _MAX_LOCATIONS:
+                where = np.sort(rng.choice(where, _MAX_LOCATIONS, replace=False))
+            if len(where):
+                held.append(where)
+        return held
+
+    def _foreground_centre(self, rng, fg, held) -> np.ndarray:
+        """The voxel a foreground patch is centred on, as `fg_sampling` says (see FG_SAMPLING)."""
+        if held:  # "classes": a channel the case holds, uniformly, then one of its voxels
+            where = held[rng.integers(len(held))]
+            return np.asarray(fg[where[rng.integers(len(where))]])
+        return np.asarray(fg[rng.integers(len(fg))])
 
     def sample(self, index: int):
         rng = np.random.default_rng((self.seed, int(index)))
-        image, labels, fg = self._case(int(rng.integers(len(self.folders))))
+        image, labels, fg, held = self._case(int(rng.integers(len(self.folders))))
         shape = np.array(image.shape[:3])
         size = np.array(self.patch_size)
         if rng.uniform() < self.fg_fraction and len(fg):
-            centre = np.asarray(fg[rng.integers(len(fg))])
+            centre = self._foreground_centre(rng, fg, held)
             start = centre - size // 2 + rng.integers(-size // 4, size // 4 + 1)
         else:
             start = rng.integers(0, np.maximum(shape - size, 0) + 1)

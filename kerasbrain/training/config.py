@@ -24,6 +24,7 @@ from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_
     shipped_configs,
 )
 from kerasbrain.data.augment import AugmentConfig
+from kerasbrain.data.pipeline import FG_SAMPLING
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.training.distribution import DistributionConfig
 
@@ -108,6 +109,7 @@ class TrainingConfig:
     lr_schedule: str = "cosine"
     anneal_fraction: float = 0.2
     fg_fraction: float = 0.33
+    fg_sampling: str = "voxels"  # a foreground patch's centre: "voxels" or nnU-Net's "classes" (data/pipeline.py)
     compile_mode: str = "auto"  # see kerasbrain.runtime
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU has it); kerasbrain.runtime
     seed: int = 0
@@ -122,6 +124,8 @@ class TrainingConfig:
         check_at_least(self, 1, "batch_size", "epochs", "steps_per_epoch")
         check(self.validation_patches >= 0, "validation_patches", "must not be negative", self.validation_patches)
         check(0.0 <= self.fg_fraction <= 1.0, "fg_fraction", "must be in [0, 1]", self.fg_fraction)
+        check(self.fg_sampling in FG_SAMPLING, "fg_sampling", "must be " + " or ".join(map(repr, FG_SAMPLING)),
+              self.fg_sampling)
         check(self.learning_rate > 0, "learning_rate", "must be positive", self.learning_rate)
         check(self.lr_schedule in ("cosine", "anneal", "constant"), "lr_schedule",
               "must be 'cosine', 'anneal' or 'constant'", self.lr_schedule)

@@ -169,7 +169,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     targets = config.model.targets
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
                            config.augmentation if config.augment else None, seed=t.seed + 1000 * shard,
-                           augment_on_device=on_device, targets=targets)
+                           augment_on_device=on_device, targets=targets, fg_sampling=t.fg_sampling)
     workers = t.workers or None
     import tensorflow as tf
 
@@ -179,7 +179,8 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     train_ds = train_ds.skip(start_epoch * t.steps_per_epoch)
     val_ds = None
     if val_folders:
-        val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1, targets=targets)
+        val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1, targets=targets,
+                                   fg_sampling=t.fg_sampling)
         val_ds = patch_dataset(val_sampler, batch_size, num_patches=t.validation_patches // shards,
                                num_parallel_calls=parallel, cache=True)
 

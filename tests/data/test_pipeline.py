@@ -33,6 +33,44 @@ def test_sampler_is_deterministic_and_oversamples_foreground(msd_dir, tmp_path):
     assert ta.shape == (16, 16, 16, 3) and a.shape == (16, 16, 16, 4)
 
 
+def _cached_case(folder, labels):
+    """A cache folder as `cached_preprocess` writes it, around hand-made labels."""
+    import json
+
+    folder.mkdir(parents=True)
+    np.save(folder / "image.npy", np.ones(labels.shape + (4,), np.float32))
+    np.save(folder / "labels.npy", labels)
+    np.save(folder / "foreground.npy", np.argwhere(labels > 0).astype(np.int32))
+    (folder / "meta.json").write_text(json.dumps({"case_id": folder.name, "bbox": [[0, s] for s in labels.shape],
+                                                  "full_shape": list(labels.shape), "zoom": [1, 1, 1]}))
+    return folder
+
+
+@pytest.mark.parametrize("targets, share", [("regions", 2 / 3), ("labels", 1 / 2)])
+def test_class_sampling_centres_a_tiny_core_as_often_as_the_edema_around_it(tmp_path, targets, share):
+    """A slab of edema (65,536 voxels) and 8 enhancing voxels far from it. Drawing any tumour voxel
+    almost never centres a patch on the enhancing cube; nnU-Net's draw (a channel the case holds,
+    then one of its voxels) does so for TC and ET (2 of the 3 regions) or ET (1 of seed 003's 2 held
+    labels): the share of 16^3 patches that hold it."""
+    from kerasbrain.data.labels import EDEMA, ENHANCING
+
+    labels = np.zeros((64, 64, 64), np.uint8)
+    labels[:16] = EDEMA
+    labels[56:58, 56:58, 56:58] = ENHANCING
+    folders = [_cached_case(tmp_path / f"case{k}", labels) for k in range(2)]
+    et = 2  # the ET channel in both target kinds
+    found = {}
+    for mode in ("voxels", "classes"):
+        sampler = PatchSampler(folders, (16, 16, 16), fg_fraction=1.0, seed=1, targets=targets, fg_sampling=mode)
+        patches = [sampler.sample(i)[1] for i in range(600)]
+        found[mode] = np.mean([p[..., et].any() for p in patches])
+        assert all(p.any() for p in patches)  # every patch holds tumour
+    assert found["voxels"] < 0.01, found
+    assert abs(found["classes"] - share) < 0.07, found
+    with pytest.raises(ValueError, match="fg_sampling must be one of voxels, classes"):
+        PatchSampler(folders, (16, 16, 16), fg_sampling="lesions")
+
+
 def test_augmentation_moves_mask_with_image():
     rng = np.random.default_rng(0)
     labels = np.zeros((12, 12, 12), np.uint8)
