@@ -13,6 +13,12 @@ import numpy as np
 
 
 BIAS_TERMS = 9  # x, y, z, their squares and their three products
+#: How a foreground patch picks its centre (`[training] fg_sampling`, drawn in `pipeline.PatchSampler`):
+#: "voxels", any tumour voxel (edema, the largest part, most often); "classes" (nnU-Net's), one of
+#: the target channels the case holds, drawn uniformly, then one of its voxels, so a small core or
+#: enhancing rim is centred as often as the edema around it. Here, not in pipeline.py, so that the
+#: configs can name it without importing Keras.
+FG_SAMPLING = ("voxels", "classes")
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbrain.data.augment import AugmentConfig, augment, device_parameters, draw_augmentation, parameter_specs
+from kerasbrain.data.augment import (FG_SAMPLING, AugmentConfig, augment, device_parameters, draw_augmentation,
+                                     parameter_specs)
 from kerasbrain.data.labels import LABEL_CHANNEL_LABELS, REGION_LABELS, training_targets
 from kerasbrain.data.preprocess import load_cached
 
-#: How a foreground patch picks its centre: "voxels", any tumour voxel (edema, the largest part, most
-#: often); "classes" (nnU-Net's), one of the target channels the case holds, drawn uniformly, then
-#: one of its voxels, so a small core or enhancing rim is centred as often as the edema around it.
-FG_SAMPLING = ("voxels", "classes")
 _MAX_LOCATIONS = 10_000  # per class and case, as nnU-Net keeps: a case's memory stays ~40 kB a class
 
 

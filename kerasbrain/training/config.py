@@ -23,8 +23,7 @@ from kerasbrain.config import (  # noqa: F401  (ConfigError, read_toml, shipped_
     save_config_json,
     shipped_configs,
 )
-from kerasbrain.data.augment import AugmentConfig
-from kerasbrain.data.pipeline import FG_SAMPLING
+from kerasbrain.data.augment import FG_SAMPLING, AugmentConfig
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.training.distribution import DistributionConfig
 

@@ -218,7 +218,7 @@ def test_synth_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypatch):
     from kerasbrain.data import phantom
 
     made = []
-    real = phantom.make_phantom
+    real = phantom.GENERATORS["shapes"]
 
     def disk_fills_at_the_second_case(*args, **kwargs):
         made.append(1)
@@ -226,7 +226,7 @@ def test_synth_that_fails_half_way_leaves_nothing_behind(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "msd" / "BRATS_002.nii.gz"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(phantom, "make_phantom", disk_fills_at_the_second_case)
+    monkeypatch.setitem(phantom.GENERATORS, "shapes", disk_fills_at_the_second_case)
     (tmp_path / "msd").mkdir()
     (tmp_path / "msd" / "notes.txt").write_text("kept")
     result = run("synth", "msd", "--out", tmp_path / "msd", "--cases", 3, "--shape", 16, 16, 16)
