@@ -40,7 +40,7 @@ import keras  # noqa: E402
 from common import print_result  # noqa: E402
 from race3d import region_lines  # noqa: E402
 
-from kerasbrain.data.phantom import write_dataset  # noqa: E402
+from kerasbrain.data.phantom import GENERATORS, write_dataset  # noqa: E402
 from kerasbrain.evaluation.crossval import crossval  # noqa: E402
 from kerasbrain.families import InferenceOverrides, get_family  # noqa: E402
 
@@ -120,8 +120,7 @@ def main():
     parser.add_argument("--config", default="cpu_budget_unet3d", help="A TOML file or a shipped config's name.")
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
     parser.add_argument("--difficulty", default="hard", choices=["easy", "hard"])
-    parser.add_argument("--generator", default="shapes", choices=["shapes", "anatomy"],
-                        help="Phantom generator (kerasbrain.data.phantom.GENERATORS).")
+    parser.add_argument("--generator", default="shapes", choices=list(GENERATORS), help="Phantom generator.")
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--test-cases", type=int, default=6)
     parser.add_argument("--shape", type=int, nargs=3, default=(120, 120, 78))

@@ -125,11 +125,11 @@ def make_anatomical_phantom(shape=(96, 96, 64), seed: int = 0, tumour: bool = Tr
     image *= np.where(labels > 0, heterogeneity, 1 + 0.03 * heterogeneity)[..., None]
     image = ndimage.gaussian_filter(image, sigma=(0.7, 0.7, 0.7, 0))  # partial volume
     head = d <= 1.0
+    terms = [rel[..., a] * rel[..., b] for a in range(3) for b in range(a, 3)] + [rel[..., a] for a in range(3)]
     for m in range(4):  # each sequence: its own bias field, units and noise
-        terms = [rel[..., a] * rel[..., b] for a in range(3) for b in range(a, 3)] + [rel[..., a] for a in range(3)]
         bias = np.exp(sum(rng.normal(0, 0.25 if hard else 0.1) * t for t in terms))
         signal = image[..., m] * bias
-        sigma = signal[brain].mean() / rng.uniform(12, 25) if hard else signal[brain].mean() / rng.uniform(25, 40)
+        sigma = signal[brain].mean() / rng.uniform(*((12, 25) if hard else (25, 40)))  # the case's SNR
         noisy = np.hypot(signal + sigma * rng.standard_normal(shape), sigma * rng.standard_normal(shape))
         image[..., m] = (noisy if hard else np.where(head, noisy, 0.0)) * rng.uniform(300, 3000)
     return image.astype(np.float32), labels
