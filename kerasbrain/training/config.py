@@ -107,6 +107,9 @@ class TrainingConfig:
     # anneal_fraction of the run) or "constant"; over the clock with --time-budget
     lr_schedule: str = "cosine"
     anneal_fraction: float = 0.2
+    # Polyak averaging: validation and the checkpoints use the moving average of the weights with this
+    # momentum (Keras's ema_momentum; training/averaged_weights.py); 0 = the trained weights themselves
+    ema_momentum: float = 0.0
     fg_fraction: float = 0.33
     fg_sampling: str = "voxels"  # a foreground patch's centre: "voxels" or nnU-Net's "classes" (data/pipeline.py)
     compile_mode: str = "auto"  # see kerasbrain.runtime
@@ -129,6 +132,7 @@ class TrainingConfig:
         check(self.lr_schedule in ("cosine", "anneal", "constant"), "lr_schedule",
               "must be 'cosine', 'anneal' or 'constant'", self.lr_schedule)
         check(0.0 < self.anneal_fraction <= 1.0, "anneal_fraction", "must be in (0, 1]", self.anneal_fraction)
+        check(0.0 <= self.ema_momentum < 1.0, "ema_momentum", "must be in [0, 1) (0 = off)", self.ema_momentum)
         check(self.workers >= 0, "workers", "must not be negative", self.workers)
         check(self.augment_on in ("auto", "host", "device"), "augment_on", "must be 'auto', 'host' or 'device'",
               self.augment_on)

@@ -21,6 +21,7 @@ import keras
 from kerasbrain.config import save_config_json
 from kerasbrain.runs import (BEST_MODEL, CONFIG_FILE, HISTORY_FILE, LAST_MODEL, removed_if_failed_before_training,
                              write_run_info)
+from kerasbrain.training.averaged_weights import AveragedWeights
 from kerasbrain.training.callbacks import AtomicBackup, AtomicCheckpoint, TimeBudget, completed_epochs, trim_history
 
 
@@ -94,14 +95,18 @@ def build_training_state(model, dataset=None) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=(), saved_model=None) -> list:
+def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callbacks=(), saved_model=None,
+                  averaged: AveragedWeights | None = None) -> list:
     """The callback list of a run, in the order that keeps its files consistent.
 
     `metric_callbacks` add to the epoch's logs (they run before anything records the logs);
     `schedule_callbacks` act on the recorded values (learning-rate schedules, early stopping);
-    `saved_model` is what best.keras / last.keras hold where it is not the trained model itself.
+    `saved_model` is what best.keras / last.keras hold where it is not the trained model itself;
+    `averaged` (the optimizer's moving average of the weights): validation, the metric callbacks and
+    the checkpoints see the average, the backup and the next step the trained weights.
     """
     callbacks = [run.budget] if run.budget else []
+    callbacks += [averaged.before_logs] if averaged else []
     callbacks += list(metric_callbacks)
     best = AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min", saved_model=saved_model)
     callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
@@ -109,8 +114,9 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
         keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
         best,
         AtomicCheckpoint(run.dir / LAST_MODEL, saved_model=saved_model, copy_of=best),  # best's file when it saved
-        AtomicBackup(str(run.backup_dir), delete_checkpoint=False),
     ]
+    callbacks += [averaged.after_checkpoints] if averaged else []
+    callbacks += [AtomicBackup(str(run.backup_dir), delete_checkpoint=False)]
     callbacks += list(schedule_callbacks)
     callbacks.append(keras.callbacks.TerminateOnNaN())
     return callbacks

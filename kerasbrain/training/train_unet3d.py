@@ -25,6 +25,7 @@ from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
 from kerasbrain.runtime import cpu_backend_note, precision_note, precision_policy, resolve_jit_compile
+from kerasbrain.training.averaged_weights import AveragedWeights
 from kerasbrain.training.callbacks import ScheduledLearningRate, ValidationHD95
 from kerasbrain.training.config import Config
 from kerasbrain.training.device_augment import DEVICE, DeviceAugmentedTraining, resolve_augment_on
@@ -66,12 +67,14 @@ def build_optimizer(t, total_steps: int, time_budget: float | None = None):
     lr = t.learning_rate
     if t.lr_schedule == "cosine" and not time_budget:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
+    # the moving average of the weights (training/averaged_weights.py), kept inside the compiled step
+    averaging = {"use_ema": True, "ema_momentum": t.ema_momentum} if t.ema_momentum else {}
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, **averaging)
     if t.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
+        return keras.optimizers.Adam(lr, **averaging)
     if t.optimizer == "sgd":  # nnU-Net's choice
-        return keras.optimizers.SGD(lr, momentum=0.99, nesterov=True)
+        return keras.optimizers.SGD(lr, momentum=0.99, nesterov=True, **averaging)
     raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd'. Received: {t.optimizer!r}")
 
 
@@ -217,7 +220,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     schedule = learning_rate_callbacks(t, time_budget)
     callbacks = run_callbacks(run, monitor, metric_callbacks=[
         ValidationHD95(val_ds, channels, spacing=config.data.target_spacing or None)] if val_ds is not None else [],
-        schedule_callbacks=schedule, saved_model=saved_model)
+        schedule_callbacks=schedule, saved_model=saved_model, averaged=AveragedWeights() if t.ema_momentum else None)
     history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch,
                         callbacks=callbacks, verbose=fit_verbosity(verbose), shuffle=False)
     if run.out_of_time:
