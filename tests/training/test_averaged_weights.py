@@ -44,10 +44,11 @@ class Recorder(keras.callbacks.Callback):
 PLAIN_CALLBACKS = trainer.run_callbacks
 
 
-def _train(msd_dir, run, epochs, monkeypatch):
+def _train(msd_dir, run, epochs, monkeypatch, **training):
     recorder = Recorder()
     monkeypatch.setattr(trainer, "run_callbacks", lambda *a, **k: PLAIN_CALLBACKS(*a, **k) + [recorder])
-    trainer.train_unet3d(msd_dir, run, config_from_dict(TINY), epochs=epochs, verbose=0, progress=lambda m: None)
+    config = config_from_dict({**TINY, "training": {**TINY["training"], **training}})
+    trainer.train_unet3d(msd_dir, run, config, epochs=epochs, verbose=0, progress=lambda m: None)
     return recorder
 
 
@@ -84,6 +85,14 @@ def test_checkpoints_hold_the_average_and_training_resumes_from_the_trained_weig
     resumed = _average(second.steps, start=average)  # and the average from where it was
     _assert_close(second.validated[0], resumed)
     _assert_close(_saved(run / "last.keras"), resumed)
+
+
+def test_the_network_inside_the_device_augmentation_wrapper_is_averaged(msd_dir, tmp_path, monkeypatch):
+    """augment_on = "device" trains a wrapper whose variables are the network's; the checkpoints hold the
+    network alone, with the average."""
+    run = tmp_path / "device"
+    steps = _train(msd_dir, run, 1, monkeypatch, augment_on="device").steps
+    _assert_close(_saved(run / "last.keras"), _average(steps))
 
 
 def test_ema_momentum_is_checked():
