@@ -45,6 +45,7 @@ def test_shipped_configs_load_by_name():
     assert (budget.training.learning_rate, budget.training.patch_size, budget.training.batch_size) == (
         3e-3, (48, 48, 48), 4)
     assert budget.training.lr_schedule == "constant" and budget.inference.mirror
+    assert budget.training.ema_momentum == 0.99  # averaged weights (README "Averaged weights")
 
 
 def test_slice_configs():
