@@ -35,7 +35,7 @@ from kerasbrain.training.config import config_from_dict  # noqa: E402
 from kerasbrain.training.train_unet3d import build_optimizer  # noqa: E402
 
 
-def trained_weights_model(run: Path, config, out: Path) -> Path:
+def save_trained_weights_model(run: Path, config, out: Path) -> None:
     """The run's network with the weights its backup holds (the trained ones, not the average)."""
     backup = run / "backup"
     named = json.loads((backup / "training_metadata.json").read_text())["weights"]
@@ -44,7 +44,6 @@ def trained_weights_model(run: Path, config, out: Path) -> Path:
     model.optimizer.build(model.trainable_variables)
     model.load_weights(backup / named)
     model.save(out)
-    return out
 
 
 def variant_run(run: Path, name: str, model: Path) -> Path:
@@ -54,8 +53,7 @@ def variant_run(run: Path, name: str, model: Path) -> Path:
     for item in run.iterdir():
         if item.is_file() and item.suffix == ".json" and not item.name.startswith("best"):
             shutil.copy2(item, folder / item.name)
-    if model != folder / "best.keras":
-        shutil.copy2(model, folder / "best.keras")
+    shutil.copy2(model, folder / "best.keras")
     return folder
 
 
@@ -78,7 +76,7 @@ def main():
                "trained": ("trained, last", root / "trained_last.keras")}
     variants = dict(choices[key] for key in wanted)
     if "trained" in wanted:
-        trained_weights_model(run, config, choices["trained"][1])
+        save_trained_weights_model(run, config, choices["trained"][1])
     facts = {"bench": "averaged_weights_pair", "backend": keras.backend.backend(), "race": str(root),
              "ema_momentum": momentum, "date": time.strftime("%Y-%m-%d")}
     for name, model in variants.items():
