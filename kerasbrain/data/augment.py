@@ -33,6 +33,10 @@ class AugmentConfig:
     intensity_shift: float = 0.1
     gamma_prob: float = 0.3
     gamma_range: tuple[float, float] = (0.7, 1.5)
+    # one gamma for all channels (False, as before) or one per channel (True, nnU-Net's
+    # synchronize_channels=False): the sequences' contrasts then move against each other, as they do
+    # between scanners and protocols
+    gamma_per_channel: bool = False
     noise_prob: float = 0.15
     noise_std: float = 0.1
     # nnU-Net's further intensity transforms; off by default (0), so older configs train as before
@@ -81,7 +85,7 @@ class AugmentDraw:
     flips: np.ndarray  # (3,) bool, applied after the spatial transform
     scale: np.ndarray  # (C,) multiplicative intensity
     shift: np.ndarray  # (C,) additive intensity
-    gamma: float  # on intensities rescaled to [0, 1] per channel
+    gamma: np.ndarray  # (C,), on intensities rescaled to [0, 1] per channel
     noise_std: float
     noise_seed: int  # the device path draws its noise from this seed
     noise: np.ndarray | None  # the host path's noise, drawn with the rest
@@ -113,7 +117,10 @@ def draw_augmentation(rng: np.random.Generator, cfg: AugmentConfig, channels: in
     if rng.uniform() < cfg.intensity_prob:
         scale = 1 + rng.uniform(-cfg.intensity_scale, cfg.intensity_scale, channels)
         shift = rng.uniform(-cfg.intensity_shift, cfg.intensity_shift, channels)
-    gamma = float(rng.uniform(*cfg.gamma_range)) if rng.uniform() < cfg.gamma_prob else 1.0
+    gamma = np.ones(channels)
+    if rng.uniform() < cfg.gamma_prob:
+        gamma = rng.uniform(*cfg.gamma_range, channels) if cfg.gamma_per_channel else np.full(
+            channels, rng.uniform(*cfg.gamma_range))
     noise_std, noise, noise_seed = 0.0, None, 0
     if rng.uniform() < cfg.noise_prob:
         noise_std = float(cfg.noise_std)
@@ -150,12 +157,12 @@ def apply_augmentation(image: np.ndarray, labels: np.ndarray, draw: AugmentDraw)
         image, labels = np.flip(image, axis), np.flip(labels, axis)
     if np.any(draw.scale != 1) or np.any(draw.shift != 0):
         image = image * draw.scale + draw.shift
-    if draw.gamma != 1.0:
+    if np.any(draw.gamma != 1.0):
         # gamma on intensities rescaled to [0, 1] per channel, then mapped back (nnU-Net's way)
         lo = image.min(axis=(0, 1, 2), keepdims=True)
         hi = image.max(axis=(0, 1, 2), keepdims=True)
         span = np.maximum(hi - lo, 1e-6)
-        image = ((image - lo) / span) ** draw.gamma * span + lo
+        image = ((image - lo) / span) ** draw.gamma.astype(np.float32) * span + lo
     if draw.noise_std:
         noise = draw.noise if draw.noise is not None else np.random.default_rng(draw.noise_seed).normal(
             0, draw.noise_std, image.shape).astype(np.float32)
@@ -214,7 +221,7 @@ def parameter_specs(patch_size, channels: int) -> dict:
     """Name -> (shape, dtype) of one patch's parameters, in the order the pipeline carries them."""
     x, y, z = (int(s) for s in patch_size)
     return {"spatial": ((3, 3), "float32"), "scale": ((channels,), "float32"), "shift": ((channels,), "float32"),
-            "gamma": ((), "float32"), "noise_std": ((), "float32"), "noise_seed": ((2,), "int32"),
+            "gamma": ((channels,), "float32"), "noise_std": ((), "float32"), "noise_seed": ((2,), "int32"),
             "blur_x": ((x, x), "float32"), "blur_y": ((y, y), "float32"), "blur_z": ((z, z), "float32"),
             "contrast": ((channels,), "float32"), "contrast_drawn": ((), "float32"),
             "low_res_x": ((x, x), "float32"), "low_res_y": ((y, y), "float32"), "low_res_z": ((z, z), "float32"),
@@ -244,7 +251,7 @@ def device_parameters(draw: AugmentDraw, patch_size) -> dict:
     x, y, z = (int(s) for s in patch_size)
     f32 = np.float32
     return {"spatial": draw.spatial().astype(f32), "scale": draw.scale.astype(f32), "shift": draw.shift.astype(f32),
-            "gamma": f32(draw.gamma), "noise_std": f32(draw.noise_std),
+            "gamma": draw.gamma.astype(f32), "noise_std": f32(draw.noise_std),
             "noise_seed": np.array([draw.noise_seed, 0], np.int32),
             "blur_x": _blur_matrix(x, draw.blur_sigma), "blur_y": _blur_matrix(y, draw.blur_sigma),
             "blur_z": _blur_matrix(z, draw.blur_sigma),

@@ -125,7 +125,7 @@ def augment_intensity(image, p: dict):
     lo = ops.min(image, axis=(1, 2, 3), keepdims=True)
     hi = ops.max(image, axis=(1, 2, 3), keepdims=True)
     span = ops.maximum(hi - lo, 1e-6)
-    gamma = _per_item(p["gamma"])
+    gamma = p["gamma"][:, None, None, None, :]
     rescaled = ops.clip((image - lo) / span, 0.0, 1.0)
     image = ops.where(gamma == 1.0, image, ops.power(rescaled, gamma) * span + lo)
     noise = _standard_normal(ops.shape(image), p["noise_seed"][0])

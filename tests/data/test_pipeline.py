@@ -144,6 +144,27 @@ def test_nnunets_intensity_transforms_keep_labels_and_shape_and_do_what_they_say
         assert np.exp(-0.3) - 1e-5 <= ratio.min() and ratio.max() <= np.exp(0.3) + 1e-5 and ratio.std() > 0.01
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_gamma_is_one_per_patch_or_one_per_channel(per_channel):
+    """Each channel rescaled to [0, 1], raised to its gamma, mapped back: the same gamma for every
+    channel, or (nnU-Net's unsynchronised draw) one each, so the sequences' contrasts move apart."""
+    from kerasbrain.data.augment import apply_augmentation, draw_augmentation
+
+    image, labels = _noisy_patch(1)
+    cfg = AugmentConfig(**{**ONLY, "gamma_prob": 1.0}, gamma_range=(0.5, 2.0), gamma_per_channel=per_channel)
+    for seed in range(3):
+        draw = draw_augmentation(np.random.default_rng(seed), cfg, 2)
+        assert draw.gamma.shape == (2,) and ((0.5 <= draw.gamma) & (draw.gamma <= 2.0)).all()
+        assert (draw.gamma[0] != draw.gamma[1]) == per_channel
+        out, lab = apply_augmentation(image, labels, draw)
+        for c in range(2):
+            x = image[..., c].astype(np.float64)
+            lo, hi = x.min(), x.max()
+            expected = ((x - lo) / (hi - lo)) ** draw.gamma[c] * (hi - lo) + lo
+            np.testing.assert_allclose(out[..., c], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(lab, labels)
+
+
 def test_the_new_transforms_off_leave_default_augmentation_as_before():
     """Off (the default), they draw nothing: four patches augmented with the default config are the
     bytes they were before the transforms existed (digest taken then)."""

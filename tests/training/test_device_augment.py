@@ -38,7 +38,11 @@ def _batched(params):
     return {k: np.stack([p[k] for p in params]) for k in params[0]}
 
 
-@pytest.mark.parametrize("cfg", [EVERYTHING, FLIPS_ONLY, NNUNET], ids=["everything", "flips", "nnunet"])
+PER_CHANNEL_GAMMA = AugmentConfig(noise_prob=0, intensity_prob=1, gamma_prob=1, gamma_per_channel=True)
+
+
+@pytest.mark.parametrize("cfg", [EVERYTHING, FLIPS_ONLY, NNUNET, PER_CHANNEL_GAMMA],
+                         ids=["everything", "flips", "nnunet", "per-channel gamma"])
 def test_a_fixed_draw_gives_the_host_paths_patch(cfg):
     for batch in range(2):  # two batches of three different patches, each with its own draw
         items = [_patch(10 * batch + i) for i in range(3)]
