@@ -40,7 +40,10 @@ def test_shipped_configs_load_by_name():
     seed003 = load_config("seed003_unet3d")
     assert seed003.training.loss == "soft_dice" and seed003.training.batch_size == 8
     assert seed003.training.patch_size == (160, 160, 16)
-    assert load_config("nnunet_unet3d").model.deep_supervision == 2
+    nnunet = load_config("nnunet_unet3d")
+    assert nnunet.model.deep_supervision == 2
+    aug = nnunet.augmentation  # nnU-Net's intensity augmentations at its probabilities
+    assert (aug.blur_prob, aug.contrast_prob, aug.low_resolution_prob, aug.gamma_per_channel) == (0.2, 0.15, 0.25, True)
     budget = load_config("cpu_budget_unet3d")  # issue 14's ablation winner: the baseline's settings plus two
     assert (budget.training.learning_rate, budget.training.patch_size, budget.training.batch_size) == (
         3e-3, (48, 48, 48), 4)
