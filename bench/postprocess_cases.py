@@ -44,9 +44,12 @@ from kerasbrain.data.layouts import discover, load_case  # noqa: E402
 from kerasbrain.evaluation.postprocess_choice import choice_cases  # noqa: E402
 from kerasbrain.evaluation.segmentation import lesion_dice_score  # noqa: E402
 from kerasbrain.families import get_family  # noqa: E402
-from kerasbrain.inference.postprocess import choose_postprocessing, postprocess, postprocessing_scores  # noqa: E402
+from kerasbrain.inference.postprocess import (choose_postprocessing, island_floor_ml, postprocess,  # noqa: E402
+                                              postprocessing_scores)
 from kerasbrain.inference.predict_volume import predict_case  # noqa: E402
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores  # noqa: E402
+
+FLOOR = island_floor_ml("lesion", LesionSettings())  # ties go to it, as in `train`'s choice
 from kerasbrain.metrics.numpy_metrics import region_scores  # noqa: E402
 
 #: (name, choose_on, max_cases): the validation cases alone, and with training cases up to 8 (the
@@ -99,7 +102,7 @@ def race_line(race: Path, progress=print) -> dict:
               for c, (raw, truth, spacing) in train.items()}
     for name, choose_on, max_cases in CASE_SETS:
         ids = choice_cases(split, choose_on, max_cases)
-        pair, _ = choose_postprocessing([tables[c] for c in ids["validation"] + ids["train"]])
+        pair, _ = choose_postprocessing([tables[c] for c in ids["validation"] + ids["train"]], FLOOR)
         line[name] = {"cases": len(ids["validation"] + ids["train"]), "min_component_ml": pair[0],
                       "min_enhancing_ml": pair[1], **held_out_scores(heldout, pair)}
     line["resampled"] = resampled(tables, heldout)
@@ -116,7 +119,8 @@ def resampled(tables: dict, heldout: dict, draws: int = 200, sizes=(3, 8, 16)) -
     for k in sizes:
         wt, off = [], 0
         for _ in range(draws):
-            pair, _ = choose_postprocessing([tables[c] for c in rng.choice(ids, size=min(k, len(ids)), replace=False)])
+            cases = rng.choice(ids, size=min(k, len(ids)), replace=False)
+            pair, _ = choose_postprocessing([tables[c] for c in cases], FLOOR)
             if pair not in cache:
                 cache[pair] = held_out_scores(heldout, pair)["lesion_dice_WT"]
             wt.append(cache[pair])

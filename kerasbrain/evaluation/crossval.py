@@ -26,7 +26,8 @@ from kerasbrain.data.labels import REGIONS, regions_to_labels
 from kerasbrain.evaluation.out_of_fold import OOF_DIR, read_out_of_fold
 from kerasbrain.files import write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
-from kerasbrain.inference.postprocess import choose_postprocessing, postprocessing_scores, remove_specks
+from kerasbrain.inference.postprocess import (choose_postprocessing, island_floor_ml, postprocessing_scores,
+                                              remove_specks)
 
 ENSEMBLE_FILE = "ensemble.json"
 METRICS = ("legacy", "lesion")
@@ -103,7 +104,7 @@ def crossval(runs, data_dir, out, metric: str = "legacy", lesion=None, progress=
         progress(f"crossval {i}/{len(case_ids)} {case_id}")
     rows = []
     for combo in combos:
-        (component, enhancing), means = choose_postprocessing(tuning[combo])
+        (component, enhancing), means = choose_postprocessing(tuning[combo], island_floor_ml(metric, lesion))
         per_region = np.mean([case[component, enhancing] for case in tuning[combo]], axis=0)
         rows.append({"candidate": " + ".join(names[j] for j in combo), "members": [names[j] for j in combo],
                      "score_off": means[0.0, 0.0], "score": means[component, enhancing],

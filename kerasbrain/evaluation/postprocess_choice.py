@@ -62,7 +62,7 @@ def choose_on_cases(cases, predict, target: str = "lesion", lesion=None, progres
     map (before post-processing). Returns the record without the model's digest."""
     from kerasbrain.data.labels import REGIONS
     from kerasbrain.evaluation.segmentation import lesion_dice_score
-    from kerasbrain.inference.postprocess import choose_postprocessing, postprocessing_scores
+    from kerasbrain.inference.postprocess import choose_postprocessing, island_floor_ml, postprocessing_scores
     from kerasbrain.metrics.lesion_wise import LesionSettings
 
     lesion = lesion or LesionSettings()
@@ -77,12 +77,13 @@ def choose_on_cases(cases, predict, target: str = "lesion", lesion=None, progres
                      "off": [round(float(v), 4) for v in scores[0.0, 0.0]]})
         progress(f"post-processing [{i}/{len(cases)}] {case.case_id} ({subset}): "
                  f"{len(rows[-1]['islands_ml'])} tumour part(s), mean {target} Dice {np.mean(scores[0.0, 0.0]):.3f}")
-    (component, enhancing), means = choose_postprocessing(tuning)
+    floor = island_floor_ml(target, lesion)
+    (component, enhancing), means = choose_postprocessing(tuning, floor)
     for row, scores in zip(rows, tuning):
         row["chosen"] = [round(float(v), 4) for v in scores[component, enhancing]]
     return {"min_component_ml": component, "min_enhancing_ml": enhancing, "target": target,
             "lesion": {"preset": lesion.preset, "dilation": lesion.dilation, "min_volume_mm3": lesion.min_volume},
-            "regions": list(REGIONS), "cases": rows,
+            "island_floor_ml": floor, "regions": list(REGIONS), "cases": rows,
             "mean_off": round(means[0.0, 0.0], 6), "mean_chosen": round(means[component, enhancing], 6),
             "means": [{"min_component_ml": c, "min_enhancing_ml": e, "mean": round(m, 6)}
                       for (c, e), m in sorted(means.items())]}
@@ -108,7 +109,7 @@ def choose_run_postprocessing(run_dir, data_dir, inference, open_session, settin
     raw_cfg = replace(inference, min_component_ml=0.0, min_enhancing_ml=0.0)
     # what the choice depends on (JSON's types, to compare with a record read back)
     asked = json.loads(json.dumps({**asdict(settings), "inference": asdict(raw_cfg),
-                                   "model_sha256": model_digest(run_dir / BEST_MODEL)}))
+                                   "model_sha256": model_digest(run_dir / BEST_MODEL), "rule": _rule()}))
     path = run_dir / RECORD
     if path.exists():
         record = json.loads(path.read_text())
@@ -137,6 +138,14 @@ def choose_run_postprocessing(run_dir, data_dir, inference, open_session, settin
              f"{record['min_enhancing_ml']:g} (mean {settings.target} Dice {record['mean_off']:.4f} with both off, "
              f"{record['mean_chosen']:.4f} with these), set in {run_dir / 'config.json'}")
     return record
+
+
+def _rule() -> dict:
+    """The candidates and the tie rule a choice is made with: a record made under others is made again."""
+    from kerasbrain.inference.postprocess import COMPONENT_CANDIDATES_ML, ENHANCING_CANDIDATES_ML
+
+    return {"islands_ml": list(COMPONENT_CANDIDATES_ML), "enhancing_ml": list(ENHANCING_CANDIDATES_ML),
+            "ties": "island_floor_ml"}
 
 
 def _set_in_config(run_dir: Path, record: dict) -> None:

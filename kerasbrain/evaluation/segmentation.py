@@ -17,7 +17,7 @@ from kerasbrain.data.io import labelled_cases
 from kerasbrain.data.labels import REGIONS
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.config import InferenceConfig
-from kerasbrain.inference.postprocess import choose_postprocessing, postprocess, postprocessing_scores
+from kerasbrain.inference.postprocess import choose_postprocessing, island_floor_ml, postprocess, postprocessing_scores
 from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores
 from kerasbrain.metrics.numpy_metrics import region_scores
@@ -120,7 +120,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         why = f"could be read; first: {failed[0]['error']}" if failed else "has labels"
         raise ValueError(f"{data_dir}: none of the {len(cases)} cases {why}")
     summary = summarise(rows)
-    postprocessing = postprocessing_summary(tuning, cfg, rows, postprocess_target)
+    postprocessing = postprocessing_summary(tuning, cfg, rows, postprocess_target, lesion)
     write_csv(out_dir / "cases.csv", rows)
     write_csv(out_dir / "lesions.csv", lesion_rows, fieldnames=LESION_COLUMNS)
     extra = {"postprocessing": postprocessing, "lesion_wise": {"preset": lesion.preset, "dilation": lesion.dilation,
@@ -197,7 +197,8 @@ def lesion_dice_score(spacing, settings: LesionSettings):
     return score
 
 
-def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[dict], target: str = "legacy") -> dict:
+def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[dict], target: str = "legacy",
+                           lesion: LesionSettings | None = None) -> dict:
     """What the cases favour for the two post-processing thresholds, and a line of advice.
 
     The score is `target`'s: the mean WT/TC/ET whole-region ("legacy") Dice or lesion-wise Dice.
@@ -206,7 +207,7 @@ def postprocessing_summary(tuning: list[dict], cfg: InferenceConfig, rows: list[
     with both rules off, `mean_dice_in_use` with the config's own thresholds (all after the fixed
     speck rule, `min_part_ml`).
     """
-    (component, enhancing), means = choose_postprocessing(tuning)
+    (component, enhancing), means = choose_postprocessing(tuning, island_floor_ml(target, lesion))
     in_use = (cfg.min_component_ml, cfg.min_enhancing_ml)
     off = means[0.0, 0.0]
     column = "dice_{}" if target == "legacy" else "lesion_dice_{}"

@@ -36,8 +36,9 @@ from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.metrics.numpy_metrics import dice
 
 #: Candidate thresholds tried by `evaluate` (mL). At 1 mm, 0.2 mL is 200 voxels (nnU-Net's BraTS
-#: enhancing threshold's order); at 2 mm, 0.1 mL is 12.5 voxels.
-COMPONENT_CANDIDATES_ML = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+#: enhancing threshold's order); at 2 mm, 0.1 mL is 12.5 voxels. 0.05 mL is the smallest true lesion
+#: BraTS GLI, PED, MEN and SSA score (50 mm^3; `island_floor_ml`).
+COMPONENT_CANDIDATES_ML = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 ENHANCING_CANDIDATES_ML = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 #: `[inference] min_part_ml`'s default: 10 mm^3, a fifth of the smallest true lesion BraTS GLI scores.
 MIN_PART_ML = InferenceConfig.min_part_ml
@@ -140,12 +141,30 @@ def postprocessing_scores(labels, truth, spacing, components=COMPONENT_CANDIDATE
     return scores
 
 
-def choose_postprocessing(per_case: list[dict]) -> tuple[tuple[float, float], dict[tuple[float, float], float]]:
+def island_floor_ml(target: str, lesion=None) -> float:
+    """The island threshold a tie goes to: for the lesion-wise Dice, the largest candidate at or below
+    the smallest true lesion it scores (`lesion.min_volume`, mm^3: 0.05 mL for GLI), else 0.
+
+    Why: the lesion-wise Dice scores each predicted island that touches no true lesion as a lesion
+    of Dice 0, while a true lesion that small is not scored at all; so removing islands below it can
+    cost a scored lesion at most the few voxels of a detached fragment, and keeping a false one
+    costs a whole lesion. When the cases a choice is made on show no such island every threshold
+    ties, and "off" would leave the islands of new cases in place.
+    """
+    if target != "lesion" or lesion is None:
+        return 0.0
+    return max(c for c in COMPONENT_CANDIDATES_ML if c <= lesion.min_volume / 1000.0)
+
+
+def choose_postprocessing(per_case: list[dict], floor_ml: float = 0.0
+                          ) -> tuple[tuple[float, float], dict[tuple[float, float], float]]:
     """The pair with the best mean WT/TC/ET Dice over cases (`postprocessing_scores`' dicts).
 
-    Returns ((min_component_ml, min_enhancing_ml), {pair: mean Dice}); ties go to the smaller
-    thresholds, islands first, so "off" wins unless a rule helps.
+    Returns ((min_component_ml, min_enhancing_ml), {pair: mean Dice}). Ties go to the island
+    threshold `floor_ml` where it is among the best (`island_floor_ml`), else to the smaller
+    thresholds, islands first; with the default 0, "off" wins unless a rule helps.
     """
     means = {pair: float(np.mean([case[pair] for case in per_case])) for pair in per_case[0]}
     best = max(means.values())
-    return min(pair for pair, score in means.items() if score >= best - 1e-12), means
+    tied = [pair for pair, score in means.items() if score >= best - 1e-12]
+    return min([pair for pair in tied if pair[0] == floor_ml] or tied), means

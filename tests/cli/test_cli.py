@@ -110,6 +110,12 @@ def test_the_choice_is_set_again_for_the_same_model_and_made_again_for_another(t
     inference = json.loads((run_dir / "config.json").read_text())["inference"]
     assert (inference["min_component_ml"], inference["min_enhancing_ml"]) == (original["min_component_ml"],
                                                                               original["min_enhancing_ml"])
+    # a record made under other candidates or another tie rule (before "rule" was recorded): chosen again
+    (run_dir / RECORD).write_text(json.dumps({**planted, "asked": {k: v for k, v in planted["asked"].items()
+                                                                   if k != "rule"}}))
+    lines.clear()
+    assert family.choose_postprocessing(run_dir, data, config, lines.append)["cases"] == original["cases"]
+    assert sum("post-processing [" in line for line in lines) == 3
     off = dataclasses.replace(config, postprocessing=dataclasses.replace(config.postprocessing, choose_on="off"))
     assert family.choose_postprocessing(run_dir, data, off, lines.append) is None
 

