@@ -15,7 +15,9 @@ phantoms, held-out lesion-wise WT 0.63 without the choice, 0.89 with it: README)
   there would lose on them too;
 - with the run's own inference settings (window, mirror TTA, threshold), after the fixed speck
   rule (`min_part_ml`) and before the two chosen rules;
-- for the lesion-wise Dice (BraTS 2023, `target = "lesion"`) or the whole-region Dice.
+- for the lesion-wise Dice (BraTS 2023, `target = "lesion"`) or the whole-region Dice; for the
+  lesion-wise Dice, ties go to removing islands below the smallest lesion it scores
+  (`inference/postprocess.island_floor_ml`), so that cases without islands do not choose "off".
 
 The choice goes into the run's `config.json` (`[inference]`), so evaluate, predict, export, serving
 and the app apply it unchanged, and into `postprocessing.json`: every candidate's mean score, each
