@@ -49,6 +49,7 @@ def test_shipped_configs_load_by_name():
         3e-3, (48, 48, 48), 4)
     assert budget.training.lr_schedule == "constant" and budget.inference.mirror
     assert budget.training.ema_momentum == 0.99  # averaged weights (README "Averaged weights")
+    assert budget.augmentation.gamma_per_channel  # README "A gamma per channel"
 
 
 def test_slice_configs():
