@@ -10,7 +10,7 @@ phantoms, held-out lesion-wise WT 0.63 without the choice, 0.89 with it: README)
 - on its validation cases and, by default, training cases up to `max_cases` in all: the three
   validation cases of a 16-case dataset may hold no false island (none did in the three seeds of
   the fold race; 12-13 % of random 3-case draws removed nothing), and then every threshold ties and
-  the islands of new cases stay; the training cases'
+  the islands of new cases above the tie's floor stay; the training cases'
   predictions carry the same kind of islands, and a threshold that removed a real satellite lesion
   there would lose on them too;
 - with the run's own inference settings (window, mirror TTA, threshold), after the fixed speck
