@@ -3,6 +3,9 @@
 Each case is predicted on its full volume with the sliding window (as at deployment, not on
 patches) and scored per region (WT/TC/ET: Dice, sensitivity, specificity, HD95) and per label
 (seed 003's sensitivity/specificity for edema, necrotic/non-enhancing core, enhancing tumour).
+Each case also gets its case-level confidence (`metrics/case_confidence.py`: the Dice its own
+probabilities predict, and with uncertainty its members' agreement), and the summary says how well
+that confidence finds the worst cases (`evaluation/failure_detection.py`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from kerasbrain.data.io import labelled_cases
-from kerasbrain.data.labels import REGIONS
+from kerasbrain.data.labels import REGIONS, labels_to_regions
 from kerasbrain.files import write_csv, write_json, write_text
+from kerasbrain.evaluation.failure_detection import failure_detection_by_region
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import choose_postprocessing, island_floor_ml, postprocess, postprocessing_scores
 from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
+from kerasbrain.metrics.case_confidence import case_confidence
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores
 from kerasbrain.metrics.numpy_metrics import region_scores
 
@@ -107,8 +112,10 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         if uncertainty:
             qu, case_curves = uncertainty_scores(labels, case.labels, members, case.image)
             curves.append(case_curves)
+        confidence = case_confidence(probabilities, labels_to_regions(labels).astype(bool),
+                                     members if uncertainty else None)
         rows.append({"case_id": case.case_id, **scores, **seed003_soft_dice(probabilities, case.labels),
-                     **lesion_scores, **qu})
+                     **lesion_scores, **qu, **confidence})
         lesion_rows += [{"case_id": case.case_id, **row} for row in lesions]
         if save_predictions:
             name = f"{case.case_id}{fmt.output_suffixes[0]}"
@@ -125,19 +132,38 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
     write_csv(out_dir / "lesions.csv", lesion_rows, fieldnames=LESION_COLUMNS)
     extra = {"postprocessing": postprocessing, "lesion_wise": {"preset": lesion.preset, "dilation": lesion.dilation,
                                                                "min_volume_mm3": lesion.min_volume},
-             **({"failed": failed} if failed else {})}
+             "failure_detection": case_failure_detection(rows), **({"failed": failed} if failed else {})}
     if uncertainty:
         extra["uncertainty"] = write_uncertainty_curves(curves, out_dir)
     write_json(out_dir / "summary.json", {**summary, **extra})
-    table = format_table(summary) + "\n\n" + postprocessing["advice"]
+    table = (format_table(summary) + "\n\n" + postprocessing["advice"] + "\n\n"
+             + failure_detection_advice(extra["failure_detection"]))
     write_text(out_dir / "summary.md", table + "\n")
     return {"rows": rows, "summary": summary, "table": table, "out_dir": out_dir, "failed": failed}
+
+
+def case_failure_detection(rows: list[dict]) -> dict:
+    """Per confidence score the cases have (expected Dice; member agreement with uncertainty), how
+    well it ranks them by their whole-region Dice, per region."""
+    scores = [s for s in ("expected_dice", "agreement") if rows and f"{s}_WT" in rows[0]]
+    return {s: failure_detection_by_region(rows, s) for s in scores}
+
+
+def failure_detection_advice(detection: dict) -> str:
+    """One line per confidence score: its AURC per region against a random ranking's and the oracle's."""
+    lines = []
+    for score, regions in detection.items():
+        lines.append(f"Case confidence `{score}` (risk 1 - Dice of the most confident cases, area over coverage; "
+                     "lower is better): " + "; ".join(
+                         f"{r} {d['aurc']:.3f} (random {d['aurc_random']:.3f}, oracle {d['aurc_oracle']:.3f})"
+                         for r, d in regions.items() if d.get("cases")))
+    return "\n".join(lines) + ("\nSort cases.csv by these columns to read the least confident cases first."
+                               if lines else "")
 
 
 def seed003_soft_dice(probabilities, truth) -> dict:
     """Per region and their mean, seed 003's soft Dice of the whole volume's probabilities (before
     post-processing), so its reported 0.7273 has a column to be compared with."""
-    from kerasbrain.data.labels import labels_to_regions
     from kerasbrain.metrics.numpy_metrics import soft_dice
 
     regions = labels_to_regions(truth)
@@ -149,7 +175,6 @@ def uncertainty_scores(labels, truth, members, image, seed: int = 0) -> tuple[di
     """QU-BraTS columns for one case (per region: its score and three areas, the shuffled control's
     and edge controls' scores, and the voxel-level ECE of the probabilities inside the head) and the
     case's curves; the head is where any modality is non-zero."""
-    from kerasbrain.data.labels import labels_to_regions
     from kerasbrain.evaluation.region_calibration import binary_calibration_errors
     from kerasbrain.metrics.uncertainty_filtering import edge_uncertainty, filtering_curves, shuffled_within
 

@@ -235,6 +235,7 @@ class VolumetricFamily(ModelFamily):
     def _predict_loaded(self, request: PredictRequest, session: VolumeSession, fmt, case, progress) -> Prediction:
         from kerasbrain.data.labels import region_volumes_ml
         from kerasbrain.evaluation.figures import save_overlay
+        from kerasbrain.inference.case_report import confidence_line, write_case_report
         from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
 
         windows = lambda d, n: progress(f"{case.case_id}: window {d}/{n}")  # noqa: E731
@@ -254,44 +255,20 @@ class VolumetricFamily(ModelFamily):
         spacing = case.grid.spacing
         volumes = region_volumes_ml(labels, spacing)
         lines = ["volumes: " + ", ".join(f"{r} {v:.1f} mL" for r, v in volumes.items())]
-        report, extra = self._write_report(fmt, case, labels, uncertainty if request.uncertainty else None,
-                                           request.out)
+        report, extra = write_case_report(fmt, case, labels, probs, uncertainty if request.uncertainty else None,
+                                          request.out)
         written[1:1] = extra
         enhancing = [x for x in report["lesions"] if x["region"] == "ET"]
         lines.append("lesions WT/TC/ET: " + "/".join(str(report["lesion_counts"][r]) for r in ("WT", "TC", "ET"))
                      + "".join(f"; ET {x['lesion']}: {x['rano']['longest_mm']:.0f} x {x['rano']['perpendicular_mm']:.0f} mm"
                                f" (slice {x['rano']['slice']})" for x in enhancing[:3]))
+        lines.append(confidence_line(report))
         if request.uncertainty:
             lines.append(f"uncertainty over {uncertainty.describe_members()}: lowest lesion confidence "
                          + (", ".join(f"{x['region']} {x['lesion']} p={x['mean_probability']:.2f}" for x in
                                       sorted(report["lesions"], key=lambda x: x["mean_probability"])[:3]) or "none"))
         return Prediction(written, mask=written[0], figure=written[-1], region_volumes_ml=volumes, lines=lines,
                           image=case.image, labels=labels, spacing=spacing, report=report)
-
-    @staticmethod
-    def _write_report(fmt, case, labels, uncertainty, out):
-        """`<stem>_report.json` (volumes, lesions, RANO diameters; with uncertainty each lesion's confidence)
-        and, with uncertainty, the entropy and variance maps beside the result."""
-        from kerasbrain.data.labels import labels_to_regions
-        from kerasbrain.files import write_json
-        from kerasbrain.inference.uncertainty import uncertainty_summary
-        from kerasbrain.metrics.measurements import case_measurements
-
-        regions = labels_to_regions(labels).astype(bool)
-        means = uncertainty.lesion_maps() if uncertainty is not None else None  # each lesion's confidence
-        report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, case.grid.canonical_affine,
-                                                            per_lesion_means=means),
-                  "note": "measurements only: no diagnosis or response category is implied"}
-        written = []
-        if uncertainty is not None:
-            report["uncertainty"] = {"members": uncertainty.members, "networks": uncertainty.networks,
-                                     "entropy": "binary entropy of the mean probability, bits (QU-BraTS: x 100)",
-                                     "variance": f"variance of the probabilities over {uncertainty.describe_members()}",
-                                     **uncertainty_summary(uncertainty, regions)}
-            written = fmt.write_maps(case, {"entropy": uncertainty.entropy, "variance": uncertainty.variance}, out,
-                                     model="unet3d")
-        written.append(write_json(Path(out).with_name(fmt.stem(Path(out)) + "_report.json"), report))
-        return report, written
 
     # --- serving -------------------------------------------------------------------------------
     def export(self, model_path, name, root, version, warmup) -> Path:

@@ -134,6 +134,11 @@ def test_evaluate_writes_per_case_and_summary(trained):
     values = [float(r["dice_WT"]) for r in rows]
     assert summary["dice_WT"]["mean"] == pytest.approx(np.mean(values))
     assert "| dice_WT |" in result.output
+    # without uncertainty, the confidence is the expected Dice alone
+    assert "agreement_WT" not in rows[0] and list(summary["failure_detection"]) == ["expected_dice"]
+    assert all(0 <= float(r[f"expected_dice_{k}"]) <= 1 for r in rows for k in ("WT", "TC", "ET"))
+    assert summary["failure_detection"]["expected_dice"]["WT"]["cases"] == 3
+    assert "Case confidence `expected_dice`" in result.output
     # the post-processing these cases favour, consistent with the per-case Dice with both rules off
     tuning = summary["postprocessing"]
     inference = json.loads((run_dir / "config.json").read_text())["inference"]  # as training chose it
@@ -266,6 +271,12 @@ def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confiden
             inside = components == next(i for i in range(1, n + 1) if np.allclose(
                 np.mean(np.argwhere(components == i), 0), x["centre_voxel"], atol=0.051))
             assert x["mean_probability"] == pytest.approx(float(canonical_probs[..., r][inside].mean()), abs=1e-4)
+        # the case's confidence: 2 sum of p over the mask / (mask size + sum of p), from the written files
+        p = canonical_probs[..., r].astype(np.float64)
+        expected = 2 * p[regions[..., r]].sum() / (regions[..., r].sum() + p.sum())
+        assert report["confidence"]["expected_dice"][region] == pytest.approx(expected, abs=2e-3)
+        assert 0 <= report["confidence"]["agreement"][region] <= 1
+    assert "estimated Dice WT/TC/ET" in result.output and "member agreement" in result.output
     forced = run("predict", "--model", run_dir, "--input", image, "--out", tmp_path / "x.nii.gz",
                       "--uncertainty", "--no-mirror")
     # --uncertainty turns mirroring on whatever --mirror says
@@ -290,6 +301,15 @@ def test_evaluate_scores_the_uncertainty_against_a_shuffled_control(trained, tmp
     assert wt["ftp"][0] == 0 and wt["ftn"][0] == 0  # at threshold 100 nothing is filtered
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["uncertainty"]["WT"]["uncertainty"] == pytest.approx(wt["score"], abs=1e-4)
+    # each case's confidence, and how well it ranks the cases, recomputed from cases.csv
+    from kerasbrain.evaluation.failure_detection import failure_detection
+
+    for score in ("expected_dice", "agreement"):
+        for region in ("WT", "TC", "ET"):
+            mine = failure_detection([float(r[f"{score}_{region}"]) for r in rows],
+                                     [float(r[f"dice_{region}"]) for r in rows])
+            assert summary["failure_detection"][score][region] == mine
+    assert "Case confidence `agreement`" in (tmp_path / "eval" / "summary.md").read_text()
     assert (tmp_path / "eval" / "uncertainty.png").stat().st_size > 10_000
 
 

@@ -1,0 +1,119 @@
+"""Does a case's confidence find its failures? Kept races' held-out cases, pooled, risk-coverage.
+
+    python bench/case_confidence.py --runs KEPT_RACE_DIR [KEPT_RACE_DIR ...] --out DIR [--json FILE]
+
+Each KEPT_RACE_DIR is what `bench/race3d_folds.py --arms single --out DIR` kept (`single/` the run,
+`data/heldout` its held-out cases). Each run's held-out cases are scored as a user scores them,
+`kerasbrain evaluate --model RUN/single --data RUN/data/heldout --uncertainty --out DIR/<run>` (kept
+and reused when its cases.csv exists), so every case has its Dice, lesion-wise Dice and its two
+confidences (`metrics/case_confidence.py`). The cases of all runs are pooled (one row per case and
+model) and each confidence is judged per region against both Dice scores by
+`evaluation/failure_detection.py`: AURC, against a random ranking and the oracle; Spearman; AUROC of
+flagging cases below 0.8. Writes DIR/pooled_cases.csv, DIR/failure_detection.json and
+DIR/risk_coverage.png (the pooled curves per region).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+
+from common import print_result  # noqa: E402
+
+from kerasbrain.evaluation.failure_detection import REGIONS, failure_detection, selective_risks  # noqa: E402
+
+SCORES = ("expected_dice", "agreement")
+TARGETS = {"dice": "Dice", "lesion_dice": "lesion-wise Dice"}
+
+
+def evaluate_run(run: Path, out: Path) -> list[dict]:
+    """The held-out cases' rows of one kept race, evaluated once."""
+    if not (out / "cases.csv").exists():
+        command = [sys.executable, "-m", "cli.main", "evaluate", "--model", str(run / "single"), "--data",
+                   str(run / "data" / "heldout"), "--uncertainty", "--out", str(out)]
+        subprocess.run(command, check=True)
+    with (out / "cases.csv").open() as f:
+        return [{"run": run.name, **row} for row in csv.DictReader(f)]
+
+
+def judge(rows: list[dict]) -> dict:
+    """Per target, score and region: `failure_detection` over the pooled rows."""
+    value = lambda row, key: float(row[key]) if row.get(key) not in ("", None) else np.nan  # noqa: E731
+    return {target: {score: {r: failure_detection([value(x, f"{score}_{r}") for x in rows],
+                                                  [value(x, f"{target}_{r}") for x in rows]) for r in REGIONS}
+                     for score in SCORES} for target in TARGETS}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Pooled risk-coverage curves per region: each confidence, the oracle and random (Dice)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, r in zip(axes, REGIONS):
+        dice = np.array([float(x[f"dice_{r}"]) for x in rows])
+        coverage = np.arange(1, len(dice) + 1) / len(dice)
+        ax.plot(coverage, selective_risks(dice, 1 - dice), "k--", label="oracle (true Dice)")
+        ax.axhline((1 - dice).mean(), color="grey", linestyle=":", label="random")
+        for score, colour in zip(SCORES, ("tab:blue", "tab:orange")):
+            conf = np.array([float(x[f"{score}_{r}"]) for x in rows])
+            ax.plot(coverage, selective_risks(conf, 1 - dice), color=colour, label=score.replace("_", " "))
+        ax.set_title(f"{r}: {len(dice)} held-out cases")
+        ax.set_xlabel("coverage (most confident cases kept)")
+        ax.set_ylabel("mean 1 - Dice of the kept cases")
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, run in enumerate(args.runs, 1):
+        print(f"[{i}/{len(args.runs)}] {run}", flush=True)
+        rows += evaluate_run(run, args.out / run.name)
+    keys = ["run", "case_id"] + [f"{k}_{r}" for k in ("dice", "lesion_dice", *SCORES) for r in REGIONS]
+    with (args.out / "pooled_cases.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = judge(rows)
+    (args.out / "failure_detection.json").write_text(json.dumps(result, indent=1))
+    plot(rows, args.out / "risk_coverage.png")
+    for target, name in TARGETS.items():
+        print(f"\n{name}: | score | region | cases | failures < 0.8 | AURC | random | oracle | Spearman | AUROC |")
+        for score in SCORES:
+            for r in REGIONS:
+                d = result[target][score][r]
+                print(f"| {score} | {r} | {d['cases']} | {d['failures']} | {d['aurc']:.3f} | {d['aurc_random']:.3f} "
+                      f"| {d['aurc_oracle']:.3f} | {d['spearman']} | {d['auroc_failure']} |")
+    if args.json:
+        wt = result["dice"]["expected_dice"]["WT"]
+        print_result({"bench": "case_confidence", "date": time.strftime("%Y-%m-%d"),
+                      "runs": [str(r) for r in args.runs], "cases": len(rows), "result": result},
+                     f"{len(rows)} cases: expected Dice's WT AURC {wt['aurc']:.3f} against random "
+                     f"{wt['aurc_random']:.3f} and the oracle's {wt['aurc_oracle']:.3f}", args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""How far to trust a whole case: each region's Dice estimated from the model's own probabilities.
+
+The per-voxel maps (`inference/uncertainty.py`) say where a mask is doubtful; a reader of many cases
+also needs to know which cases to look at first. Two estimates per region, neither needing the truth:
+
+- expected Dice: the Dice the predicted mask M would score against a truth drawn voxel by voxel
+  from the mean probabilities p (a ratio of expectations: E|M & T| = sum of p over M, E|T| = sum
+  of p), 2 sum_M p / (|M| + sum p). It needs only the probabilities every prediction has. Where M
+  is empty the Dice is 1 if the truth is empty too (BraTS), so the estimate is the chance of that,
+  read as 1 - max p (the likeliest voxel decides whether there is anything).
+- member agreement (with `--uncertainty`): the mean soft Dice between two different members (mirror
+  views, times networks), 2 E[p_a p_b] / (E p_a + E p_b) over voxels, from the blended mean m and
+  variance v alone: E[p_a p_b] = m^2 - v / (n - 1) for n members. Members that disagree lower it
+  (Zenk et al. 2024 found member agreement a strong case-level failure detector for segmentation).
+
+Both are blind to confident mistakes (a false tumour predicted at p = 0.95 looks certain), and both
+assume voxels independent, so they rank cases rather than predict their Dice to the hundredth;
+`evaluation/failure_detection.py` measures how well they rank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REGIONS = ("WT", "TC", "ET")
+
+
+def expected_dice(probability: np.ndarray, mask: np.ndarray) -> float:
+    """2 sum_M p / (|M| + sum p); for an empty mask, 1 - max p (the chance the truth is empty too)."""
+    p = np.asarray(probability, np.float64)
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return float(1.0 - p.max()) if p.size else 1.0
+    return float(2.0 * p[mask].sum() / (mask.sum() + p.sum()))
+
+
+def member_agreement(mean: np.ndarray, variance: np.ndarray, members: int) -> float:
+    """Mean soft Dice between two different members: sum (m^2 - v / (n - 1)) / sum m; 1 - max m if
+    no voxel has probability mass (every member empty)."""
+    if members < 2:
+        raise ValueError(f"member agreement needs at least 2 members. Received: members={members}")
+    m = np.asarray(mean, np.float64)
+    v = np.asarray(variance, np.float64)
+    total = m.sum()
+    if total < 0.5:  # less than one voxel's worth of probability: nothing predicted by any member
+        return float(1.0 - m.max()) if m.size else 1.0
+    return float(np.clip((m * m - v / (members - 1)).sum() / total, 0.0, 1.0))
+
+
+def case_confidence(probabilities: np.ndarray, regions: np.ndarray, uncertainty=None) -> dict[str, float]:
+    """`expected_dice_{WT,TC,ET}` of the final (X, Y, Z, 3) boolean region masks under the (X, Y, Z, 3)
+    region probabilities; with an `inference.uncertainty.Uncertainty`, `agreement_{region}` too."""
+    out = {f"expected_dice_{r}": round(expected_dice(probabilities[..., i], regions[..., i]), 4)
+           for i, r in enumerate(REGIONS)}
+    if uncertainty is not None:
+        out.update({f"agreement_{r}": round(member_agreement(uncertainty.probabilities[..., i],
+                                                             uncertainty.variance[..., i], uncertainty.members), 4)
+                    for i, r in enumerate(REGIONS)})
+    return out

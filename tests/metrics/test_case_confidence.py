@@ -1,0 +1,62 @@
+"""Case-level confidence: the expected Dice and the members' agreement on hand-computed cases."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from kerasbrain.inference.uncertainty import Uncertainty
+from kerasbrain.metrics.case_confidence import case_confidence, expected_dice, member_agreement
+
+
+def test_expected_dice_is_the_ratio_of_expected_overlap_and_sizes():
+    p = np.zeros((6, 6, 6))
+    p[:2, :5] = 0.8  # 10 x 6 = 60 voxels, all in the mask
+    p[4, :5] = 0.2  # 30 voxels outside it
+    mask = p >= 0.5
+    # 2 * (60 * 0.8) / (60 + 60 * 0.8 + 30 * 0.2) = 96 / 114
+    assert expected_dice(p, mask) == pytest.approx(96 / 114)
+    certain = mask.astype(float)
+    assert expected_dice(certain, mask) == pytest.approx(1.0)
+
+
+def test_an_empty_mask_is_trusted_as_much_as_nothing_looks_likely():
+    p = np.full((4, 4, 4), 0.01)
+    p[1, 1, 1] = 0.3
+    assert expected_dice(p, np.zeros(p.shape, bool)) == pytest.approx(0.7)
+    assert expected_dice(np.zeros((4, 4, 4)), np.zeros((4, 4, 4), bool)) == pytest.approx(1.0)
+
+
+def _pairwise_soft_dice(members):
+    """Mean over ordered pairs of different members of 2 sum(a b), over the same of sum(a) + sum(b)."""
+    pairs = [(a, b) for a, b in itertools.permutations(members, 2)]
+    return np.mean([2 * (a * b).sum() for a, b in pairs]) / np.mean([a.sum() + b.sum() for a, b in pairs])
+
+
+def test_member_agreement_is_the_members_pairwise_soft_dice_from_their_moments():
+    a, b = np.array([1.0, 1.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0, 0.0])
+    two = np.stack([a, b])
+    assert member_agreement(two.mean(0), two.var(0), 2) == pytest.approx(2 / 3)  # 2 * 1 / (2 + 1)
+    rng = np.random.default_rng(0)
+    for n in (3, 8):
+        members = rng.uniform(0, 1, (n, 5, 5, 5)) ** 3
+        assert member_agreement(members.mean(0), members.var(0), n) == pytest.approx(_pairwise_soft_dice(members))
+    same = np.stack([a] * 4)
+    assert member_agreement(same.mean(0), same.var(0), 4) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="members=1"):
+        member_agreement(a, a * 0, 1)
+
+
+def test_case_confidence_per_region_with_and_without_the_members():
+    rng = np.random.default_rng(1)
+    members = rng.uniform(0, 1, (8, 6, 6, 6, 3)) ** 4
+    moments = np.concatenate([members.mean(0), (members ** 2).mean(0)], -1).astype(np.float32)
+    u = Uncertainty.from_moments(moments, 8)
+    regions = u.probabilities >= 0.5
+    plain = case_confidence(u.probabilities, regions)
+    assert sorted(plain) == ["expected_dice_ET", "expected_dice_TC", "expected_dice_WT"]
+    both = case_confidence(u.probabilities, regions, u)
+    for i, r in enumerate(("WT", "TC", "ET")):
+        assert both[f"expected_dice_{r}"] == plain[f"expected_dice_{r}"] == pytest.approx(
+            expected_dice(u.probabilities[..., i], regions[..., i]), abs=1e-4)
+        assert both[f"agreement_{r}"] == pytest.approx(_pairwise_soft_dice(members[..., i]), abs=1e-3)
