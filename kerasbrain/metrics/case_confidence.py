@@ -34,15 +34,17 @@ def expected_dice(probability: np.ndarray, mask: np.ndarray) -> float:
     return float(2.0 * p[mask].sum() / (mask.sum() + p.sum()))
 
 
-def member_agreement(mean: np.ndarray, variance: np.ndarray, members: int) -> float:
-    """Mean soft Dice between two different members: sum (m^2 - v / (n - 1)) / sum m; 1 - max m if
-    no voxel has probability mass (every member empty)."""
+def member_agreement(mean: np.ndarray, variance: np.ndarray, members: int, mask: np.ndarray | None = None) -> float:
+    """Mean soft Dice between two different members: sum (m^2 - v / (n - 1)) / sum m.
+
+    Where the final `mask` is empty, as `expected_dice`: 1 - max m. (Soft Dice between members that
+    each predict a faint haze is near 0, though as masks they agree on "nothing".)"""
     if members < 2:
         raise ValueError(f"member agreement needs at least 2 members. Received: members={members}")
     m = np.asarray(mean, np.float64)
     v = np.asarray(variance, np.float64)
     total = m.sum()
-    if total < 0.5:  # less than one voxel's worth of probability: nothing predicted by any member
+    if (mask is not None and not np.asarray(mask, bool).any()) or total <= 0:
         return float(1.0 - m.max()) if m.size else 1.0
     return float(np.clip((m * m - v / (members - 1)).sum() / total, 0.0, 1.0))
 
@@ -54,6 +56,7 @@ def case_confidence(probabilities: np.ndarray, regions: np.ndarray, uncertainty=
            for i, r in enumerate(REGIONS)}
     if uncertainty is not None:
         out.update({f"agreement_{r}": round(member_agreement(uncertainty.probabilities[..., i],
-                                                             uncertainty.variance[..., i], uncertainty.members), 4)
+                                                             uncertainty.variance[..., i], uncertainty.members,
+                                                             regions[..., i]), 4)
                     for i, r in enumerate(REGIONS)})
     return out

@@ -43,16 +43,21 @@ def test_member_agreement_is_the_members_pairwise_soft_dice_from_their_moments()
         assert member_agreement(members.mean(0), members.var(0), n) == pytest.approx(_pairwise_soft_dice(members))
     same = np.stack([a] * 4)
     assert member_agreement(same.mean(0), same.var(0), 4) == pytest.approx(1.0)
+    # members that each predict a faint haze and a mask left empty: the empty mask's rule, 1 - max m
+    haze = np.stack([np.full(50, 0.1), np.full(50, 0.05)])
+    assert member_agreement(haze.mean(0), haze.var(0), 2) < 0.1  # as soft maps they hardly overlap
+    assert member_agreement(haze.mean(0), haze.var(0), 2, mask=np.zeros(50, bool)) == pytest.approx(0.925)
     with pytest.raises(ValueError, match="members=1"):
         member_agreement(a, a * 0, 1)
 
 
 def test_case_confidence_per_region_with_and_without_the_members():
     rng = np.random.default_rng(1)
-    members = rng.uniform(0, 1, (8, 6, 6, 6, 3)) ** 4
+    members = rng.uniform(0, 1, (8, 6, 6, 6, 3)) ** 0.7
     moments = np.concatenate([members.mean(0), (members ** 2).mean(0)], -1).astype(np.float32)
     u = Uncertainty.from_moments(moments, 8)
     regions = u.probabilities >= 0.5
+    assert regions.any(axis=(0, 1, 2)).all()  # no region empty: the agreement is the members' own
     plain = case_confidence(u.probabilities, regions)
     assert sorted(plain) == ["expected_dice_ET", "expected_dice_TC", "expected_dice_WT"]
     both = case_confidence(u.probabilities, regions, u)
