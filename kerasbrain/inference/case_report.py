@@ -1,9 +1,10 @@
 """A volumetric prediction's `<stem>_report.json`: what a reader measures and how far to trust it.
 
-Volumes, lesions and RANO diameters (`metrics/measurements.py`); each region's case-level confidence
-(`metrics/case_confidence.py`: the Dice the model's own probabilities expect, and with uncertainty
-its members' agreement); with uncertainty each lesion's confidence and, beside the result, the
-entropy and variance maps in the input's format.
+Volumes, lesions and RANO diameters (`metrics/measurements.py`), each lesion with its mean
+probability; each region's case-level confidence (`metrics/case_confidence.py`: the Dice the model's
+own probabilities expect, and with uncertainty its members' agreement); with uncertainty each
+lesion's mean entropy and variance too and, beside the result, the entropy and variance maps in the
+input's format.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tup
     from kerasbrain.metrics.measurements import case_measurements
 
     regions = labels_to_regions(labels).astype(bool)
-    means = uncertainty.lesion_maps() if uncertainty is not None else None  # each lesion's confidence
+    # each lesion's confidence: its mean probability, and with uncertainty its entropy and variance
+    means = uncertainty.lesion_maps() if uncertainty is not None else {"mean_probability": probabilities}
     scores = case_confidence(probabilities, regions, uncertainty)
     confidence = {kind: {r: scores[f"{kind}_{r}"] for r in REGIONS}
                   for kind in ("expected_dice", "agreement") if f"{kind}_WT" in scores}

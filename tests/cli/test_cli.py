@@ -228,6 +228,11 @@ def test_predict_writes_in_the_input_grid(trained):
     expected = np.array([0, 2, 1, 3])[internal]  # MSD: ET 3, NET 2, edema 1
     np.testing.assert_array_equal(np.asarray(seg.dataobj), expected)
     assert (root / "pred" / "BRATS_004_seg.png").stat().st_size > 1000
+    # the report: each lesion's mean probability and the case's confidence, without --uncertainty too
+    report = json.loads((root / "pred" / "BRATS_004_seg_report.json").read_text())
+    assert report["lesions"] and all(0 < x["mean_probability"] <= 1 for x in report["lesions"])
+    assert sorted(report["confidence"]) == ["expected_dice", "note"]
+    assert "estimated Dice WT/TC/ET" in result.output and "member agreement" not in result.output
 
 
 def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confidence(trained, tmp_path):
