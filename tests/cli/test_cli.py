@@ -361,6 +361,11 @@ def test_predict_a_folder_goes_on_past_a_broken_case_and_exits_non_zero(trained,
     assert "2 of 3 cases predicted, 1 failed" in result.output
     rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
     assert [(r["case"], r["status"]) for r in rows] == [("BRATS_000", "failed"), ("BRATS_001", "ok"), ("BRATS_002", "ok")]
+    for row in rows[1:]:  # each case's confidence, as its report says, to sort the folder for review
+        report = json.loads((tmp_path / "out" / f"{row['case']}_seg_report.json").read_text())
+        assert [float(row[f"expected_dice_{r}"]) for r in ("WT", "TC", "ET")] == [
+            report["confidence"]["expected_dice"][r] for r in ("WT", "TC", "ET")]
+    assert rows[0]["expected_dice_WT"] == ""
     assert not (tmp_path / "out" / "BRATS_000_seg.nii.gz").exists()
     for case in ("BRATS_001", "BRATS_002"):  # the same bytes as predicting each case alone
         single = tmp_path / f"{case}.nii.gz"
