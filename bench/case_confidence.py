@@ -9,7 +9,9 @@ and reused when its cases.csv exists), so every case has its Dice, lesion-wise D
 confidences (`metrics/case_confidence.py`). The cases of all runs are pooled (one row per case and
 model) and each confidence is judged per region against both Dice scores by
 `evaluation/failure_detection.py`: AURC, against a random ranking and the oracle; Spearman; AUROC of
-flagging cases below 0.8. Writes DIR/pooled_cases.csv, DIR/failure_detection.json and
+flagging cases below 0.8. Lesion by lesion, from the runs' lesions.csv: does a predicted lesion's
+mean probability (the report's per-lesion confidence) set false positives below true lesions (AUROC
+per region)? Writes DIR/pooled_cases.csv, DIR/pooled_lesions.csv, DIR/failure_detection.json and
 DIR/risk_coverage.png (the pooled curves per region).
 """
 
@@ -31,20 +33,39 @@ import numpy as np  # noqa: E402
 
 from common import print_result  # noqa: E402
 
-from kerasbrain.evaluation.failure_detection import REGIONS, failure_detection, selective_risks  # noqa: E402
+from kerasbrain.evaluation.failure_detection import REGIONS, auroc, failure_detection, selective_risks  # noqa: E402
 
 SCORES = ("expected_dice", "agreement")
 TARGETS = {"dice": "Dice", "lesion_dice": "lesion-wise Dice"}
 
 
-def evaluate_run(run: Path, out: Path) -> list[dict]:
-    """The held-out cases' rows of one kept race, evaluated once."""
+def evaluate_run(run: Path, out: Path) -> tuple[list[dict], list[dict]]:
+    """The held-out cases' rows and lesion rows of one kept race, evaluated once."""
     if not (out / "cases.csv").exists():
         command = [sys.executable, "-m", "cli.main", "evaluate", "--model", str(run / "single"), "--data",
                    str(run / "data" / "heldout"), "--uncertainty", "--out", str(out)]
         subprocess.run(command, check=True)
-    with (out / "cases.csv").open() as f:
-        return [{"run": run.name, **row} for row in csv.DictReader(f)]
+    tables = []
+    for name in ("cases.csv", "lesions.csv"):
+        with (out / name).open() as f:
+            tables.append([{"run": run.name, **row} for row in csv.DictReader(f)])
+    return tables[0], tables[1]
+
+
+def judge_lesions(rows: list[dict]) -> dict:
+    """Per region, over the predicted lesions (false positives and lesions with a match): how well their
+    mean probability sets the false ones below the true ones."""
+    out = {}
+    for r in REGIONS:
+        predicted = [x for x in rows if x["region"] == r and x["predicted_components"] != "0"
+                     and x.get("mean_probability") not in ("", None, "nan")]
+        false = np.array([x["status"] == "false positive" for x in predicted])
+        p = np.array([float(x["mean_probability"]) for x in predicted])
+        out[r] = {"predicted_lesions": len(predicted), "false_positives": int(false.sum()),
+                  "auroc_false_below_true": auroc(false, -p),
+                  "median_probability_true": float(np.median(p[~false])) if (~false).any() else None,
+                  "median_probability_false": float(np.median(p[false])) if false.any() else None}
+    return out
 
 
 def judge(rows: list[dict]) -> dict:
@@ -88,16 +109,21 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, lesion_rows = [], []
     for i, run in enumerate(args.runs, 1):
         print(f"[{i}/{len(args.runs)}] {run}", flush=True)
-        rows += evaluate_run(run, args.out / run.name)
+        cases, lesions = evaluate_run(run, args.out / run.name)
+        rows, lesion_rows = rows + cases, lesion_rows + lesions
     keys = ["run", "case_id"] + [f"{k}_{r}" for k in ("dice", "lesion_dice", *SCORES) for r in REGIONS]
     with (args.out / "pooled_cases.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    result = judge(rows)
+    with (args.out / "pooled_lesions.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(lesion_rows[0]))
+        writer.writeheader()
+        writer.writerows(lesion_rows)
+    result = {**judge(rows), "lesions": judge_lesions(lesion_rows)}
     (args.out / "failure_detection.json").write_text(json.dumps(result, indent=1))
     plot(rows, args.out / "risk_coverage.png")
     for target, name in TARGETS.items():
@@ -107,6 +133,10 @@ def main(argv=None) -> None:
                 d = result[target][score][r]
                 print(f"| {score} | {r} | {d['cases']} | {d['failures']} | {d['aurc']:.3f} | {d['aurc_random']:.3f} "
                       f"| {d['aurc_oracle']:.3f} | {d['spearman']} | {d['auroc_failure']} |")
+    print("\nlesions: | region | predicted | false positives | AUROC (false below true) | median p true / false |")
+    for r, d in result["lesions"].items():
+        print(f"| {r} | {d['predicted_lesions']} | {d['false_positives']} | {d['auroc_false_below_true']} "
+              f"| {d['median_probability_true']} / {d['median_probability_false']} |")
     if args.json:
         wt = result["dice"]["expected_dice"]["WT"]
         print_result({"bench": "case_confidence", "date": time.strftime("%Y-%m-%d"),

@@ -59,7 +59,7 @@ def failure_detection(confidence, dice, failure_below: float = 0.8) -> dict:
         "aurc": aurc(confidence, risk), "aurc_oracle": aurc(dice, risk), "aurc_random": float(risk.mean()),
         "spearman": _spearman(confidence, dice),
         "mean_abs_error": float(np.abs(confidence - dice).mean()),
-        "auroc_failure": _auroc(failed, -confidence),
+        "auroc_failure": auroc(failed, -confidence),
     }
     result["eaurc"] = result["aurc"] - result["aurc_oracle"]
     return {k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else v) for k, v in result.items()}
@@ -79,7 +79,8 @@ def _spearman(a, b) -> float | None:
     return float(spearmanr(a, b).statistic)
 
 
-def _auroc(positive, score) -> float | None:
+def auroc(positive, score) -> float | None:
+    """ROC AUC of `score` for the `positive` cases; None unless both kinds are there."""
     if positive.all() or not positive.any():
         return None  # needs failed and good cases
     from sklearn.metrics import roc_auc_score

@@ -54,7 +54,8 @@ def format_table(summary: dict) -> str:
 
 
 #: The columns of lesions.csv: one row per lesion (matched, missed, below threshold) and false positive.
-LESION_COLUMNS = ("case_id", "region", "lesion", "volume_mm3", "predicted_components", "dice", "hd95", "status")
+LESION_COLUMNS = ("case_id", "region", "lesion", "volume_mm3", "predicted_components", "dice", "hd95", "status",
+                  "mean_probability")
 #: What post-processing can be chosen for: the whole-region ("legacy") Dice or BraTS 2023's lesion-wise Dice.
 POSTPROCESS_TARGETS = ("legacy", "lesion")
 
@@ -107,7 +108,7 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
         target = None if postprocess_target == "legacy" else lesion_dice_score(spacing, lesion)
         tuning.append(postprocessing_scores(raw, case.labels, spacing, score=target))
         scores = region_scores(labels, case.labels, spacing)
-        lesion_scores, lesions = lesion_wise_region_scores(labels, case.labels, spacing, lesion)
+        lesion_scores, lesions = lesion_wise_region_scores(labels, case.labels, spacing, lesion, probabilities)
         qu = {}
         if uncertainty:
             qu, case_curves = uncertainty_scores(labels, case.labels, members, case.image)

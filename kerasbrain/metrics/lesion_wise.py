@@ -77,14 +77,22 @@ def _crop(*masks, margin: int):
     return tuple(slice(max(int(i.min()) - margin, 0), int(i.max()) + margin + 1) for i in np.nonzero(union))
 
 
-def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings = LesionSettings()) -> LesionScore:
-    """Lesion-wise Dice and HD95 of one binary region (see the module docstring for the rule)."""
+def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings = LesionSettings(),
+                probability=None) -> LesionScore:
+    """Lesion-wise Dice and HD95 of one binary region (see the module docstring for the rule).
+
+    With the region's `probability` map, each row says how confident the prediction was: the mean
+    probability over the predicted components it scores (a lesion's matched ones, a false
+    positive's own; NaN for a missed lesion)."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     voxel_mm3 = float(np.prod(spacing))
     box = _crop(pred, truth, margin=settings.dilation + 1)
     if box is None:
         return LesionScore(1.0, 0.0, 0, 0, 0, [])
     pred, truth = pred[box], truth[box]  # components cannot reach outside the masks' bounding box
+    probability = None if probability is None else np.asarray(probability, np.float32)[box]
+    confidence = (lambda where: {}) if probability is None else (  # noqa: E731
+        lambda where: {"mean_probability": float(probability[where].mean()) if where.any() else float("nan")})
     pred_cc, n_pred = ndimage.label(pred, _CONNECTED)
     merged = np.zeros(truth.shape, np.int32)
     if truth.any():
@@ -101,7 +109,7 @@ def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings =
         volume = float(lesion.sum()) * voxel_mm3
         row = {"lesion": lesion_id, "volume_mm3": volume, "predicted_components": len(matched),
                "dice": dice(found, lesion) if matched else 0.0,
-               "hd95": hd95(found, lesion, spacing) if matched else MISSED_HD95}
+               "hd95": hd95(found, lesion, spacing) if matched else MISSED_HD95, **confidence(found)}
         if volume <= settings.min_volume:
             row["status"] = "below threshold"
         else:
@@ -111,7 +119,8 @@ def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings =
     false_positives = [c for c in range(1, n_pred + 1) if c not in matched_components]
     for c in false_positives:
         rows.append({"lesion": f"fp{c}", "volume_mm3": float((pred_cc == c).sum()) * voxel_mm3,
-                     "predicted_components": 1, "dice": 0.0, "hd95": MISSED_HD95, "status": "false positive"})
+                     "predicted_components": 1, "dice": 0.0, "hd95": MISSED_HD95, "status": "false positive",
+                     **confidence(pred_cc == c)})
     terms = len(scored) + len(false_positives)
     if terms == 0:
         return LesionScore(1.0, 0.0, 0, 0, 0, rows)
@@ -122,12 +131,15 @@ def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings =
 
 
 def lesion_wise_region_scores(pred_labels, truth_labels, spacing=(1.0, 1.0, 1.0),
-                              settings: LesionSettings = LesionSettings()) -> tuple[dict[str, float], list[dict]]:
-    """Per region: `lesion_dice_R`, `lesion_hd95_R`, `lesions_tp_R`, `lesions_fn_R`, `lesions_fp_R`; and the rows."""
+                              settings: LesionSettings = LesionSettings(),
+                              probabilities=None) -> tuple[dict[str, float], list[dict]]:
+    """Per region: `lesion_dice_R`, `lesion_hd95_R`, `lesions_tp_R`, `lesions_fn_R`, `lesions_fp_R`; and the
+    rows (with the (X, Y, Z, 3) region `probabilities`, each row's mean probability)."""
     pred, truth = labels_to_regions(pred_labels).astype(bool), labels_to_regions(truth_labels).astype(bool)
     scores, rows = {}, []
     for r, region in enumerate(REGIONS):
-        s = lesion_wise(pred[..., r], truth[..., r], spacing, settings)
+        s = lesion_wise(pred[..., r], truth[..., r], spacing, settings,
+                        None if probabilities is None else probabilities[..., r])
         scores.update({f"lesion_dice_{region}": s.dice, f"lesion_hd95_{region}": s.hd95,
                        f"lesions_tp_{region}": s.tp, f"lesions_fn_{region}": s.fn, f"lesions_fp_{region}": s.fp})
         rows += [{"region": region, **row} for row in s.rows]

@@ -184,6 +184,9 @@ def test_evaluate_scores_lesion_by_lesion_as_the_saved_predictions_say(trained, 
         for key, value in expected.items():
             assert float(row[key]) == pytest.approx(value, abs=1e-6), (case, key)
         assert len([r for r in lesions if r["case_id"] == case]) == len(expected_rows)
+    for lesion in lesions:  # the mean probability of what was predicted (within (0, 1]); none where nothing was
+        value = float(lesion["mean_probability"])
+        assert np.isnan(value) if lesion["predicted_components"] == "0" else 0 < value <= 1, lesion
     assert summary["lesion_dice_WT"]["mean"] == pytest.approx(np.mean([float(r["lesion_dice_WT"])
                                                                         for r in rows.values()]))
     bad = run("evaluate", "--model", run_dir, "--data", data, "--out", tmp_path / "bad", "--lesion-threshold", "-1")

@@ -38,6 +38,19 @@ def test_a_false_positive_island_is_a_term_of_dice_0_and_hd95_374():
     assert s.rows[-1]["status"] == "false positive" and s.rows[-1]["volume_mm3"] == 8
 
 
+def test_each_row_says_how_confident_its_predicted_components_were():
+    near = box(SHAPE, slice(10, 12), slice(5, 7), slice(5, 7))  # 8 voxels matched to A beside A itself
+    missed = box(SHAPE, slice(30, 35), slice(5, 10), slice(5, 10))  # 125 voxels, none predicted
+    probability = np.zeros(SHAPE, np.float32)
+    probability[A], probability[near], probability[FAR], probability[missed] = 0.9, 0.6, 0.55, 0.3
+    s = lesion_wise(A | near | FAR, A | missed, probability=probability)
+    rows = {r["status"]: r for r in s.rows}
+    assert rows["matched"]["mean_probability"] == pytest.approx((64 * 0.9 + 8 * 0.6) / 72)  # A and its match
+    assert np.isnan(rows["missed"]["mean_probability"])  # nothing predicted there
+    assert rows["false positive"]["mean_probability"] == pytest.approx(0.55)
+    assert "mean_probability" not in lesion_wise(A, A).rows[0]  # without probabilities, no column
+
+
 def test_a_prediction_touching_a_lesions_dilation_is_matched_not_false():
     near = box(SHAPE, slice(10, 12), slice(5, 7), slice(5, 7))  # 1 voxel gap beyond A: inside A's 3-dilation
     s = lesion_wise(A | near, A)
