@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-REGIONS = ("WT", "TC", "ET")
+from kerasbrain.data.labels import REGIONS
 
 
 def selective_risks(confidence, risk) -> np.ndarray:

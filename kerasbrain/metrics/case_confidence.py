@@ -10,8 +10,12 @@ also needs to know which cases to look at first. Two estimates per region, neith
   read as 1 - max p (the likeliest voxel decides whether there is anything).
 - member agreement (with `--uncertainty`): the mean soft Dice between two different members (mirror
   views, times networks), 2 E[p_a p_b] / (E p_a + E p_b) over voxels, from the blended mean m and
-  variance v alone: E[p_a p_b] = m^2 - v / (n - 1) for n members. Members that disagree lower it
-  (Zenk et al. 2024 found member agreement a strong case-level failure detector for segmentation).
+  variance v alone: E[p_a p_b] = m^2 - v / (n - 1) for n members. Members that disagree lower it.
+  Zenk et al. (Medical Image Analysis 2025, "Comparative benchmarking of failure detection methods
+  in medical image segmentation") found the pairwise Dice between ensemble members' masks the best
+  of the case-level failure detectors they compared, a simple, robust baseline; this is its soft
+  form, computable from the blended moments. Where the final mask is empty it takes the expected Dice's rule (soft Dice between faint
+  hazes is ~0 though, as masks, the members agree on "nothing").
 
 Both are blind to confident mistakes (a false tumour predicted at p = 0.95 looks certain), and both
 assume voxels independent, so they rank cases rather than predict their Dice to the hundredth;
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-REGIONS = ("WT", "TC", "ET")
+from kerasbrain.data.labels import REGIONS
 
 
 def expected_dice(probability: np.ndarray, mask: np.ndarray) -> float:
