@@ -151,9 +151,13 @@ def predict(model_ref, server, model_version, model_label, saved_models, inputs,
 def predict_folder(family, request, folder: Path, out: Path) -> int:
     """Predict every case in `folder` into `out` (kerasbrain.inference.predict_cases); returns how many failed."""
     from kerasbrain.inference.predict_cases import predict_folder as run_folder
+    from kerasbrain.inference.predict_cases import read_first
 
     result = run_folder(family, request, folder, out, progress=echo)
     rows, failed = result["rows"], result["failed"]
     click.echo(f"{len(rows) - failed} of {len(rows)} cases predicted" + (f", {failed} failed" if failed else "")
                + f"; per case: {result['table']}")
+    first = read_first(rows)
+    if first:
+        click.echo("least confident (lowest estimated Dice; review first): " + ", ".join(first))
     return failed

@@ -63,6 +63,18 @@ def predict_folder(family, request, folder: Path, out: Path, progress=print) -> 
     return {"rows": rows, "failed": failed, "table": write_csv(out / PREDICTIONS_TABLE, rows, columns)}
 
 
+def read_first(rows: list[dict], count: int = 3) -> list[str]:
+    """The `count` least confident cases of a folder's rows, by their lowest expected Dice over the
+    regions, each as "case (region estimate)"; [] where no case has a confidence."""
+    scored = []
+    for row in rows:
+        estimates = {k.removeprefix("expected_dice_"): v for k, v in row.items() if k.startswith("expected_dice_")}
+        if estimates:
+            region = min(estimates, key=estimates.get)
+            scored.append((estimates[region], f"{row['case']} ({region} {estimates[region]:.2f})"))
+    return [text for _, text in sorted(scored)[:count]]
+
+
 def confidence_columns(report: dict | None) -> dict:
     """A case report's confidence as `predictions.csv` columns (`expected_dice_WT`, ...), so a folder's
     cases can be sorted for review, least confident first; {} where the family reports none."""

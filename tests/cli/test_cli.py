@@ -369,6 +369,8 @@ def test_predict_a_folder_goes_on_past_a_broken_case_and_exits_non_zero(trained,
         assert [float(row[f"expected_dice_{r}"]) for r in ("WT", "TC", "ET")] == [
             report["confidence"]["expected_dice"][r] for r in ("WT", "TC", "ET")]
     assert rows[0]["expected_dice_WT"] == ""
+    lowest = min((float(row[f"expected_dice_{r}"]), row["case"], r) for row in rows[1:] for r in ("WT", "TC", "ET"))
+    assert f"review first): {lowest[1]} ({lowest[2]} {lowest[0]:.2f})" in result.output
     assert not (tmp_path / "out" / "BRATS_000_seg.nii.gz").exists()
     for case in ("BRATS_001", "BRATS_002"):  # the same bytes as predicting each case alone
         single = tmp_path / f"{case}.nii.gz"
