@@ -263,6 +263,7 @@ class VolumetricFamily(ModelFamily):
                      + "".join(f"; ET {x['lesion']}: {x['rano']['longest_mm']:.0f} x {x['rano']['perpendicular_mm']:.0f} mm"
                                f" (slice {x['rano']['slice']})" for x in enhancing[:3]))
         lines.append(confidence_line(report))
+        lines += [f"WARNING: {warning}" for warning in report["input_warnings"]]
         if request.uncertainty:
             lines.append(f"uncertainty over {uncertainty.describe_members()}: lowest lesion confidence "
                          + (", ".join(f"{x['region']} {x['lesion']} p={x['mean_probability']:.2f}" for x in

@@ -1,7 +1,8 @@
 """A volumetric prediction's `<stem>_report.json`: what a reader measures and how far to trust it.
 
 Volumes, lesions and RANO diameters (`metrics/measurements.py`), each lesion with its mean
-probability; each region's case-level confidence (`metrics/case_confidence.py`: the Dice the model's
+probability; what is wrong with the input's sequences (`data/channel_check.py`: blank or copied);
+each region's case-level confidence (`metrics/case_confidence.py`: the Dice the model's
 own probabilities expect, and with uncertainty its members' agreement); with uncertainty each
 lesion's mean entropy and variance too and, beside the result, the entropy and variance maps in the
 input's format.
@@ -18,6 +19,7 @@ CONFIDENCE_NOTE = ("estimated from the model's own probabilities, not measured: 
 
 def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tuple[dict, list[Path]]:
     """The report (returned and written beside `out`) and the files written, the report last."""
+    from kerasbrain.data.channel_check import channel_warnings
     from kerasbrain.data.labels import labels_to_regions
     from kerasbrain.files import write_json
     from kerasbrain.inference.uncertainty import uncertainty_summary
@@ -33,6 +35,7 @@ def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tup
     report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, case.grid.canonical_affine,
                                                         per_lesion_means=means),
               "confidence": {**confidence, "note": CONFIDENCE_NOTE},
+              "input_warnings": channel_warnings(case.image),
               "note": "measurements only: no diagnosis or response category is implied"}
     written = []
     if uncertainty is not None:

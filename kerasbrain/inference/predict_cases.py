@@ -3,7 +3,8 @@
 `predict_case` runs a family's `predict` on one request; `predict_folder` lists a folder's cases
 through the input-format registry (each case with its format's result name), predicts them with
 the model loaded once (`ModelFamily.predict_many`), goes on past a case that fails, and writes
-`predictions.csv` (with each case's confidence where the family reports one, to sort for review). The CLI and the app call these; families never loop over folders themselves.
+`predictions.csv` (with each case's confidence and input warnings where the family reports them, to
+sort for review). The CLI and the app call these; families never loop over folders themselves.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def predict_folder(family, request, folder: Path, out: Path, progress=print) -> 
         else:
             progress(f"[{i}/{len(requests)}] {name}: " + "; ".join(result.lines))
             rows.append({"case": name, "status": "ok", "files": " ".join(str(f) for f in result.files), "error": "",
-                         **confidence_columns(getattr(result, "report", None))})
+                         **review_columns(getattr(result, "report", None))})
     columns = list(dict.fromkeys(key for row in rows for key in row))  # a failed first case has no confidence
     return {"rows": rows, "failed": failed, "table": write_csv(out / PREDICTIONS_TABLE, rows, columns)}
 
@@ -75,9 +76,13 @@ def read_first(rows: list[dict], count: int = 3) -> list[str]:
     return [text for _, text in sorted(scored)[:count]]
 
 
-def confidence_columns(report: dict | None) -> dict:
+def review_columns(report: dict | None) -> dict:
     """A case report's confidence as `predictions.csv` columns (`expected_dice_WT`, ...), so a folder's
-    cases can be sorted for review, least confident first; {} where the family reports none."""
-    confidence = (report or {}).get("confidence", {})
-    return {f"{kind}_{region}": value for kind, regions in confidence.items() if isinstance(regions, dict)
-            for region, value in regions.items()}
+    cases can be sorted for review, least confident first, and its `input_warnings` (blank or copied
+    sequences) in one column; {} where the family reports neither."""
+    report = report or {}
+    columns = {f"{kind}_{region}": value for kind, regions in report.get("confidence", {}).items()
+               if isinstance(regions, dict) for region, value in regions.items()}
+    if "input_warnings" in report:
+        columns["input_warnings"] = "; ".join(report["input_warnings"])
+    return columns

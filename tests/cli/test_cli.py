@@ -236,6 +236,26 @@ def test_predict_writes_in_the_input_grid(trained):
     assert report["lesions"] and all(0 < x["mean_probability"] <= 1 for x in report["lesions"])
     assert sorted(report["confidence"]) == ["expected_dice", "note"]
     assert "estimated Dice WT/TC/ET" in result.output and "member agreement" not in result.output
+    assert report["input_warnings"] == [] and "WARNING" not in result.output
+
+
+def test_predict_names_a_copied_sequence_in_its_output_report_and_folder_table(trained, tmp_path):
+    root, data, run_dir = trained
+    source = nib.load(data / "imagesTs" / "BRATS_004.nii.gz")
+    image = np.asarray(source.dataobj).copy()
+    image[..., 2] = image[..., 1]  # no post-contrast T1: the pre-contrast one sent in its place
+    (tmp_path / "in").mkdir()
+    nib.save(nib.Nifti1Image(image, source.affine, source.header), tmp_path / "in" / "BRATS_004.nii.gz")
+    result = run("predict", "--model", run_dir, "--input", tmp_path / "in" / "BRATS_004.nii.gz",
+                 "--out", tmp_path / "one.nii.gz")
+    assert result.exit_code == 0, result.output  # a warning, not a refusal
+    assert "WARNING: t1gd is a copy of T1w" in result.output
+    report = json.loads((tmp_path / "one_report.json").read_text())
+    assert [w[:26] for w in report["input_warnings"]] == ["t1gd is a copy of T1w (in-"]
+    folder = run("predict", "--model", run_dir, "--input", tmp_path / "in", "--out", tmp_path / "out")
+    assert folder.exit_code == 0, folder.output
+    (row,) = csv.DictReader((tmp_path / "out" / "predictions.csv").open())
+    assert row["input_warnings"].startswith("t1gd is a copy of T1w")
 
 
 def test_predict_uncertainty_writes_the_members_spread_and_each_lesions_confidence(trained, tmp_path):

@@ -1,14 +1,16 @@
 """A folder's table: each case's confidence as columns, and the cases to read first."""
 
-from kerasbrain.inference.predict_cases import confidence_columns, read_first
+from kerasbrain.inference.predict_cases import read_first, review_columns
 
 
-def test_confidence_columns_flatten_the_reports_confidence():
+def test_review_columns_flatten_the_reports_confidence_and_warnings():
     report = {"confidence": {"expected_dice": {"WT": 0.9, "TC": 0.8, "ET": 0.7},
                              "agreement": {"WT": 0.85, "TC": 0.75, "ET": 0.6}, "note": "words"}}
-    assert confidence_columns(report) == {"expected_dice_WT": 0.9, "expected_dice_TC": 0.8, "expected_dice_ET": 0.7,
-                                          "agreement_WT": 0.85, "agreement_TC": 0.75, "agreement_ET": 0.6}
-    assert confidence_columns(None) == {} and confidence_columns({"lesions": []}) == {}
+    assert review_columns(report) == {"expected_dice_WT": 0.9, "expected_dice_TC": 0.8, "expected_dice_ET": 0.7,
+                                      "agreement_WT": 0.85, "agreement_TC": 0.75, "agreement_ET": 0.6}
+    assert review_columns(None) == {} and review_columns({"lesions": []}) == {}
+    assert review_columns({"input_warnings": ["a", "b"]}) == {"input_warnings": "a; b"}
+    assert review_columns({"input_warnings": []}) == {"input_warnings": ""}
 
 
 def test_read_first_orders_cases_by_their_lowest_region():
