@@ -3,7 +3,8 @@
 Each case is predicted on its full volume with the sliding window (as at deployment, not on
 patches) and scored per region (WT/TC/ET: Dice, sensitivity, specificity, HD95) and per label
 (seed 003's sensitivity/specificity for edema, necrotic/non-enhancing core, enhancing tumour).
-Each case also gets its case-level confidence (`metrics/case_confidence.py`: the Dice its own
+Each case's blank or copied sequences are named (`data/channel_check.py`, `input_warnings`). Each
+case also gets its case-level confidence (`metrics/case_confidence.py`: the Dice its own
 probabilities predict, and with uncertainty its members' agreement), and the summary says how well
 that confidence finds the worst cases (`evaluation/failure_detection.py`).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbrain.data.channel_check import channel_warnings
 from kerasbrain.data.io import labelled_cases
 from kerasbrain.data.labels import REGIONS, labels_to_regions
 from kerasbrain.files import write_csv, write_json, write_text
@@ -29,11 +31,15 @@ from kerasbrain.metrics.numpy_metrics import region_scores
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """mean / std / median / n over cases for each score, ignoring NaN (undefined) values, counted."""
+    """mean / std / median / n over cases for each score, ignoring NaN (undefined) values, counted;
+    text columns (`input_warnings`) are not scores and are left out."""
     keys = [k for k in rows[0] if k != "case_id"] if rows else []
     summary = {}
     for key in keys:
-        values = np.array([r[key] for r in rows], dtype=float)
+        try:
+            values = np.array([r[key] for r in rows], dtype=float)
+        except ValueError:  # text, such as a warning
+            continue
         finite = values[~np.isnan(values)]
         summary[key] = {
             "mean": float(finite.mean()) if finite.size else math.nan,
@@ -115,15 +121,17 @@ def evaluate_dataset(data_dir, predict, out_channels: int, out_dir, cfg: Inferen
             curves.append(case_curves)
         confidence = case_confidence(probabilities, labels_to_regions(labels).astype(bool),
                                      members if uncertainty else None)
+        warnings = channel_warnings(case.image)
         rows.append({"case_id": case.case_id, **scores, **seed003_soft_dice(probabilities, case.labels),
-                     **lesion_scores, **qu, **confidence})
+                     **lesion_scores, **qu, **confidence, "input_warnings": "; ".join(warnings)})
         lesion_rows += [{"case_id": case.case_id, **row} for row in lesions]
         if save_predictions:
             name = f"{case.case_id}{fmt.output_suffixes[0]}"
             fmt.write(case, labels, out_dir / "predictions" / name, model="evaluate")
         progress(f"[{i}/{len(cases)}] {case.case_id}: " +
                  " ".join(f"dice_{r}={scores[f'dice_{r}']:.3f}" for r in REGIONS) + " | lesion-wise " +
-                 " ".join(f"{r}={lesion_scores[f'lesion_dice_{r}']:.3f}" for r in REGIONS))
+                 " ".join(f"{r}={lesion_scores[f'lesion_dice_{r}']:.3f}" for r in REGIONS)
+                 + "".join(f" | WARNING: {w}" for w in warnings))
     if not rows:
         why = f"could be read; first: {failed[0]['error']}" if failed else "has labels"
         raise ValueError(f"{data_dir}: none of the {len(cases)} cases {why}")

@@ -136,6 +136,7 @@ def test_evaluate_writes_per_case_and_summary(trained):
     assert "| dice_WT |" in result.output
     # without uncertainty, the confidence is the expected Dice alone
     assert "agreement_WT" not in rows[0] and list(summary["failure_detection"]) == ["expected_dice"]
+    assert all(r["input_warnings"] == "" for r in rows) and "input_warnings" not in summary
     assert all(0 <= float(r[f"expected_dice_{k}"]) <= 1 for r in rows for k in ("WT", "TC", "ET"))
     assert summary["failure_detection"]["expected_dice"]["WT"]["cases"] == 3
     assert "Case confidence `expected_dice`" in result.output
@@ -191,6 +192,23 @@ def test_evaluate_scores_lesion_by_lesion_as_the_saved_predictions_say(trained, 
                                                                         for r in rows.values()]))
     bad = run("evaluate", "--model", run_dir, "--data", data, "--out", tmp_path / "bad", "--lesion-threshold", "-1")
     assert bad.exit_code == 2
+
+
+def test_evaluate_names_a_copied_sequence_beside_the_cases_scores(trained, tmp_path):
+    root, data, run_dir = trained
+    copy = tmp_path / "Task01_BrainTumour"
+    shutil.copytree(data, copy)
+    path = copy / "imagesTr" / "BRATS_002.nii.gz"
+    source = nib.load(path)
+    image = np.asarray(source.dataobj).copy()
+    image[..., 2] = image[..., 1]
+    nib.save(nib.Nifti1Image(image, source.affine, source.header), path)
+    result = run("evaluate", "--model", run_dir, "--data", copy, "--out", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    assert "BRATS_002: dice_WT=" in result.output and "| WARNING: t1gd is a copy of T1w" in result.output
+    rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "eval" / "cases.csv").open())}
+    assert rows["BRATS_002"]["input_warnings"].startswith("t1gd is a copy of T1w")
+    assert rows["BRATS_001"]["input_warnings"] == rows["BRATS_003"]["input_warnings"] == ""
 
 
 def test_evaluate_scores_the_readable_cases_and_fails_for_the_broken_one(trained, tmp_path):

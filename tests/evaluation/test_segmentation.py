@@ -21,6 +21,9 @@ def test_summarise_leaves_undefined_scores_out_and_counts_them():
     only_nan = summarise([{"case_id": "a", "x": float("nan")}])["x"]
     assert math.isnan(only_nan["mean"]) and only_nan["n"] == 0 and only_nan["undefined"] == 1
     assert summarise([]) == {}
+    texts = summarise([{"case_id": "a", "dice_WT": "0.5", "input_warnings": ""},
+                       {"case_id": "b", "dice_WT": "1", "input_warnings": "t1gd is a copy of T1w"}])
+    assert list(texts) == ["dice_WT"] and texts["dice_WT"]["mean"] == 0.75  # CSV strings read; text left out
 
 
 @once
