@@ -39,11 +39,12 @@ SCORES = ("expected_dice", "agreement")
 TARGETS = {"dice": "Dice", "lesion_dice": "lesion-wise Dice"}
 
 
-def evaluate_run(run: Path, out: Path) -> tuple[list[dict], list[dict]]:
-    """The held-out cases' rows and lesion rows of one kept race, evaluated once."""
+def evaluate_run(run: Path, out: Path, data: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """The cases' rows and lesion rows of one kept race on `data` (its held-out cases by default),
+    evaluated once."""
     if not (out / "cases.csv").exists():
         command = [sys.executable, "-m", "cli.main", "evaluate", "--model", str(run / "single"), "--data",
-                   str(run / "data" / "heldout"), "--uncertainty", "--out", str(out)]
+                   str(data or run / "data" / "heldout"), "--uncertainty", "--out", str(out)]
         subprocess.run(command, check=True)
     tables = []
     for name in ("cases.csv", "lesions.csv"):

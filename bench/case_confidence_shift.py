@@ -28,7 +28,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,9 +39,10 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from case_confidence import evaluate_run, judge  # noqa: E402
 from common import print_result  # noqa: E402
 
-from kerasbrain.evaluation.failure_detection import REGIONS, failure_detection  # noqa: E402
+from kerasbrain.data.labels import REGIONS  # noqa: E402
 
 SHIFTS = ("clean", "noise", "t1gd_missing", "bias", "thick_slices", "flair_contrast")
 FLAIR, T1, T1GD = 0, 1, 2  # MSD Task01's channel order: FLAIR, T1w, t1gd, T2w
@@ -95,14 +95,6 @@ def write_shifted(heldout: Path, out: Path, shift: str) -> Path:
     return out
 
 
-def evaluate(run: Path, data: Path, out: Path) -> list[dict]:
-    if not (out / "cases.csv").exists():
-        subprocess.run([sys.executable, "-m", "cli.main", "evaluate", "--model", str(run / "single"), "--data",
-                        str(data), "--uncertainty", "--out", str(out)], check=True)
-    with (out / "cases.csv").open() as f:
-        return list(csv.DictReader(f))
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, action="append", required=True)
@@ -115,8 +107,8 @@ def main(argv=None) -> None:
             print(f"{run.name}: {shift}", flush=True)
             heldout = run / "data" / "heldout"
             data = heldout if shift == "clean" else write_shifted(heldout, args.out / run.name / shift, shift)
-            for row in evaluate(run, data, args.out / run.name / f"eval_{shift}"):
-                rows.append({"run": run.name, "shift": shift, **row})
+            for row in evaluate_run(run, args.out / run.name / f"eval_{shift}", data)[0]:
+                rows.append({**row, "shift": shift})
     keys = ["run", "shift", "case_id"] + [f"{k}_{r}" for k in ("dice", "expected_dice", "agreement") for r in REGIONS]
     with (args.out / "shift_cases.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, keys, extrasaction="ignore")
@@ -125,8 +117,7 @@ def main(argv=None) -> None:
     value = lambda x, k: float(x[k])  # noqa: E731
     by_shift = {shift: {f"{k}_{r}": round(float(np.mean([value(x, f"{k}_{r}") for x in rows if x["shift"] == shift])), 4)
                         for k in ("dice", "expected_dice", "agreement") for r in REGIONS} for shift in SHIFTS}
-    pooled = {score: {r: failure_detection([value(x, f"{score}_{r}") for x in rows], [value(x, f"dice_{r}") for x in rows])
-                      for r in REGIONS} for score in ("expected_dice", "agreement")}
+    pooled = judge(rows)["dice"]
     result = {"by_shift": by_shift, "pooled": pooled, "cases": len(rows)}
     (args.out / "shift.json").write_text(json.dumps(result, indent=1))
     print("| shift | Dice WT / TC / ET | expected Dice WT / TC / ET | agreement WT / TC / ET |")

@@ -48,9 +48,9 @@ from kerasbrain.inference.postprocess import (choose_postprocessing, island_floo
                                               postprocessing_scores)
 from kerasbrain.inference.predict_volume import predict_case  # noqa: E402
 from kerasbrain.metrics.lesion_wise import LesionSettings, lesion_wise_region_scores  # noqa: E402
+from kerasbrain.metrics.numpy_metrics import region_scores  # noqa: E402
 
 FLOOR = island_floor_ml("lesion", LesionSettings())  # ties go to it, as in `train`'s choice
-from kerasbrain.metrics.numpy_metrics import region_scores  # noqa: E402
 
 #: (name, choose_on, max_cases): the validation cases alone, and with training cases up to 8 (the
 #: default) and 16

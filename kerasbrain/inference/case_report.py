@@ -23,7 +23,8 @@ def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tup
     from kerasbrain.data.labels import labels_to_regions
     from kerasbrain.files import write_json
     from kerasbrain.inference.uncertainty import uncertainty_summary
-    from kerasbrain.metrics.case_confidence import REGIONS, case_confidence
+    from kerasbrain.data.labels import REGIONS
+    from kerasbrain.metrics.case_confidence import case_confidence
     from kerasbrain.metrics.measurements import case_measurements
 
     regions = labels_to_regions(labels).astype(bool)
@@ -51,8 +52,10 @@ def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tup
 
 def confidence_line(report: dict) -> str:
     """The confidence in one line for the CLI and the app's report."""
+    from kerasbrain.data.labels import REGIONS
+
     conf = report["confidence"]
-    line = "estimated Dice WT/TC/ET " + "/".join(f"{conf['expected_dice'][r]:.2f}" for r in ("WT", "TC", "ET"))
+    line = "estimated Dice WT/TC/ET " + "/".join(f"{conf['expected_dice'][r]:.2f}" for r in REGIONS)
     if "agreement" in conf:
-        line += ", member agreement " + "/".join(f"{conf['agreement'][r]:.2f}" for r in ("WT", "TC", "ET"))
+        line += ", member agreement " + "/".join(f"{conf['agreement'][r]:.2f}" for r in REGIONS)
     return line + " (from its own probabilities; not a measurement)"

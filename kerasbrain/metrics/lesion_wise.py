@@ -91,8 +91,12 @@ def lesion_wise(pred, truth, spacing=(1.0, 1.0, 1.0), settings: LesionSettings =
         return LesionScore(1.0, 0.0, 0, 0, 0, [])
     pred, truth = pred[box], truth[box]  # components cannot reach outside the masks' bounding box
     probability = None if probability is None else np.asarray(probability, np.float32)[box]
-    confidence = (lambda where: {}) if probability is None else (  # noqa: E731
-        lambda where: {"mean_probability": float(probability[where].mean()) if where.any() else float("nan")})
+
+    def confidence(where) -> dict:
+        """The row's mean probability over `where`, when there is a probability map."""
+        if probability is None:
+            return {}
+        return {"mean_probability": float(probability[where].mean()) if where.any() else float("nan")}
     pred_cc, n_pred = ndimage.label(pred, _CONNECTED)
     merged = np.zeros(truth.shape, np.int32)
     if truth.any():
