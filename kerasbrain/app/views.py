@@ -112,8 +112,9 @@ def lesion_label(lesion: dict) -> str:
 
 
 def lesion_choices(report: dict | None) -> list[str]:
-    """The lesions of a volume's report, enhancing ones first (those RANO measures), as lines to pick from."""
-    if not report:
+    """The lesions of a volume's report, enhancing ones first (those RANO measures), as lines to pick from
+    (none for a slice's report, which holds only its confidence)."""
+    if not report or "lesions" not in report:
         return []
     order = {"ET": 0, "TC": 1, "WT": 2}
     return [lesion_label(x) for x in sorted(report["lesions"], key=lambda x: (order[x["region"]], x["lesion"]))]
@@ -130,7 +131,7 @@ def lesion_slice(report: dict | None, choice: str | None) -> int | None:
 
 def lesion_lines(report: dict | None, limit: int = 8) -> list[str]:
     """The report's lesion table as text lines (the one-page report shows the first `limit`)."""
-    if not report:
+    if not report or "lesions" not in report:
         return []
     choices = lesion_choices(report)
     lines = ["Lesions (" + ", ".join(f"{r} {n}" for r, n in report["lesion_counts"].items()) + ")"]

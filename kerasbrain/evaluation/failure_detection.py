@@ -71,6 +71,19 @@ def failure_detection_by_region(rows: list[dict], score: str, failure_below: flo
                                  failure_below) for r in REGIONS if rows and f"{score}_{r}" in rows[0]}
 
 
+def failure_detection_advice(detection: dict, table: str = "cases.csv") -> str:
+    """One line per confidence score: its AURC per region (or per unit: slices, patients) against a
+    random ranking's and the oracle's, and which table to sort."""
+    lines = []
+    for score, regions in detection.items():
+        lines.append(f"Case confidence `{score}` (risk 1 - Dice of the most confident cases, area over coverage; "
+                     "lower is better): " + "; ".join(
+                         f"{r} {d['aurc']:.3f} (random {d['aurc_random']:.3f}, oracle {d['aurc_oracle']:.3f})"
+                         for r, d in regions.items() if d.get("cases")))
+    return "\n".join(lines) + (f"\nSort {table} by these columns to read the least confident first."
+                               if lines else "")
+
+
 def _spearman(a, b) -> float | None:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return None  # undefined for a constant

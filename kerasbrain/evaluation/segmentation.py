@@ -21,7 +21,7 @@ from kerasbrain.data.channel_check import channel_warnings
 from kerasbrain.data.io import labelled_cases
 from kerasbrain.data.labels import REGIONS, labels_to_regions
 from kerasbrain.files import write_csv, write_json, write_text
-from kerasbrain.evaluation.failure_detection import failure_detection_by_region
+from kerasbrain.evaluation.failure_detection import failure_detection_advice, failure_detection_by_region
 from kerasbrain.inference.config import InferenceConfig
 from kerasbrain.inference.postprocess import choose_postprocessing, island_floor_ml, postprocess, postprocessing_scores
 from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
@@ -156,18 +156,6 @@ def case_failure_detection(rows: list[dict]) -> dict:
     well it ranks them by their whole-region Dice, per region."""
     scores = [s for s in ("expected_dice", "agreement") if rows and f"{s}_WT" in rows[0]]
     return {s: failure_detection_by_region(rows, s) for s in scores}
-
-
-def failure_detection_advice(detection: dict) -> str:
-    """One line per confidence score: its AURC per region against a random ranking's and the oracle's."""
-    lines = []
-    for score, regions in detection.items():
-        lines.append(f"Case confidence `{score}` (risk 1 - Dice of the most confident cases, area over coverage; "
-                     "lower is better): " + "; ".join(
-                         f"{r} {d['aurc']:.3f} (random {d['aurc_random']:.3f}, oracle {d['aurc_oracle']:.3f})"
-                         for r, d in regions.items() if d.get("cases")))
-    return "\n".join(lines) + ("\nSort cases.csv by these columns to read the least confident cases first."
-                               if lines else "")
 
 
 def seed003_soft_dice(probabilities, truth) -> dict:

@@ -67,6 +67,7 @@ class SliceFamily(ModelFamily):
         from kerasbrain.data.lgg import read_mask
         from kerasbrain.evaluation.figures import save_slice_figure
         from kerasbrain.inference.predict_slices import predict_slice_image
+        from kerasbrain.metrics.case_confidence import expected_dice
 
         if request.server:
             raise ValueError("--server serves volumetric models; send slices to a served 2-D model with "
@@ -85,8 +86,11 @@ class SliceFamily(ModelFamily):
         figure = request.overlay or request.out.with_name(request.out.stem + "_figure.png")
         figure = save_slice_figure(figure, image, prob, truth)
         mask = prob >= 0.5
+        estimate = round(expected_dice(prob, mask), 4)
         return Prediction([mask_path, figure], mask=mask_path, figure=figure, image=image, labels=mask.astype("uint8"),
-                          lines=[f"tumour pixels: {int(mask.sum())} of {mask.size}"])
+                          lines=[f"tumour pixels: {int(mask.sum())} of {mask.size}",
+                                 f"estimated Dice {estimate:.2f} (from its own probabilities; not a measurement)"],
+                          report={"confidence": {"expected_dice": {"tumour": estimate}}})
 
     def export(self, model_path, name, root, version, warmup) -> Path:
         from kerasbrain.export.saved_model import export_version

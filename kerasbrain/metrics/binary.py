@@ -43,9 +43,13 @@ def dataset_scores(preds, truths) -> dict[str, dict[str, float]]:
         c = confusion(p, t)
         counts += c
         per_image.append(scores_from_counts(*c))
-    means = {k: float(np.nanmean([s[k] for s in per_image])) if any(not np.isnan(s[k]) for s in per_image)
-             else float("nan") for k in SCORES}
-    return {"pixels": scores_from_counts(*counts.tolist()), "images": means}
+    return {"pixels": scores_from_counts(*counts.tolist()), "images": mean_scores(per_image)}
+
+
+def mean_scores(rows: list[dict]) -> dict[str, float]:
+    """Each score's mean over `rows` (images, patients), undefined (NaN) values left out; NaN if all are."""
+    return {k: float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
+            for k in SCORES for values in [np.array([r[k] for r in rows], dtype=float)]}
 
 
 def classification_report(preds, truths) -> str:

@@ -90,7 +90,7 @@ def test_evaluate_slices(slice_run):
     rows = list(csv.DictReader((slice_run / "eval" / "slices.csv").open()))
     assert {r["patient"] for r in rows} == set(split["test"]) and len(rows) == 4 * len(split["test"])
     summary = json.loads((slice_run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"pixels", "images"}
+    assert set(summary) == {"pixels", "images", "patients", "failure_detection"}
     # the pooled Dice is the Tumor F1 scikit-learn computes over the same pixels (its report, 4 digits)
     report = (slice_run / "eval" / "classification_report.txt").read_text()
     tumour_f1 = float(next(line for line in report.splitlines() if line.strip().startswith("Tumor")).split()[3])
@@ -102,6 +102,25 @@ def test_evaluate_slices(slice_run):
         expected = np.mean(values) if values else float("nan")  # a model predicting nothing has no precision
         np.testing.assert_allclose(summary["images"][key], expected, rtol=1e-6, equal_nan=True, err_msg=key)
     assert "Tumor" in (slice_run / "eval" / "classification_report.txt").read_text()
+    # one row per patient: their slices counted from the files, the mean over patients in the summary
+    patients = list(csv.DictReader((slice_run / "eval" / "patients.csv").open()))
+    assert [p["patient"] for p in patients] == sorted(split["test"])
+    for p in patients:
+        masks = sorted((slice_run / "lgg" / "kaggle_3m" / p["patient"]).glob("*_mask.tif"))
+        assert int(p["slices"]) == len(masks) == 4
+        assert int(p["tumour_slices"]) == sum(cv2.imread(str(m), cv2.IMREAD_GRAYSCALE).any() for m in masks)
+        # a patient whose every slice scores Dice 1 scores 1; the estimate is a Dice between 0 and 1
+        if all(float(r["dice"]) == 1.0 for r in rows if r["patient"] == p["patient"]):
+            assert float(p["dice"]) == 1.0
+        assert 0.0 <= float(p["expected_dice"]) <= 1.0
+    assert summary["patients"]["dice"] == pytest.approx(np.mean([float(p["dice"]) for p in patients]), rel=1e-6)
+    # how well the estimate finds the worst slices and patients, recomputed from the two tables
+    from kerasbrain.evaluation.failure_detection import failure_detection
+
+    for unit, table in (("slices", rows), ("patients", patients)):
+        expected = failure_detection([float(r["expected_dice"]) for r in table], [float(r["dice"]) for r in table])
+        assert summary["failure_detection"]["expected_dice"][unit] == pytest.approx(expected, nan_ok=True), unit
+    assert "mean over patients" in result.output and "Sort slices.csv or patients.csv" in result.output
 
 
 def test_evaluate_slices_reports_an_unreadable_slice_and_scores_the_rest(slice_run, tmp_path):
@@ -128,12 +147,36 @@ def test_predict_one_slice(slice_run, tmp_path):
     mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
     assert (tmp_path / "mask_figure.png").stat().st_size > 1000
+    # the estimated Dice is the expected Dice of the written mask under the model's own probabilities
+    from kerasbrain.data.pictures import read_rgb
+    from kerasbrain.data.slices import median_clahe, to_float
+    from kerasbrain.inference.model_io import load_model
+    from kerasbrain.inference.predict_slices import predict_slice_probabilities
+    from kerasbrain.metrics.case_confidence import expected_dice
+
+    model = load_model(slice_run / "run" / "best.keras")
+    prob = predict_slice_probabilities(model, to_float(median_clahe(read_rgb(image)))[None])[0]  # the run enhances
+    np.testing.assert_array_equal(prob >= 0.5, mask > 0)
+    assert f"estimated Dice {expected_dice(prob, mask > 0):.2f}" in result.output, result.output
     result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.nii.gz")
     assert result.exit_code == 1 and "must be a .png mask" in result.output
     result = run("predict", "--model", slice_run / "run", "--input", image, "--out", tmp_path / "m.png",
                  "--window", 32, 32, 32)
     assert result.exit_code == 1 and "--window applies to volumetric models" in result.output
     assert not (tmp_path / "m.png").exists()
+
+
+def test_predict_a_patients_folder_sorts_its_slices_for_review(slice_run, tmp_path):
+    patient = sorted((slice_run / "lgg" / "kaggle_3m").iterdir())[0]
+    result = run("predict", "--model", slice_run / "run", "--input", patient, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    # the masks beside the slices are labels, not cases
+    assert [r["case"] for r in rows] == sorted(p.stem for p in patient.glob("*.tif") if not p.stem.endswith("_mask"))
+    assert all(r["status"] == "ok" and 0.0 <= float(r["expected_dice_tumour"]) <= 1.0 for r in rows)
+    least = sorted(rows, key=lambda r: float(r["expected_dice_tumour"]))[0]
+    assert (f"least confident (lowest estimated Dice; review first): {least['case']} "
+            f"(tumour {float(least['expected_dice_tumour']):.2f})") in result.output
 
 
 def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path):

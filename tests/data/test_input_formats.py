@@ -91,3 +91,13 @@ def test_a_format_registered_from_a_test_file_works_in_predict_folders_and_the_a
     assert app.prediction.mask.name == "BRATS_001_seg.toyseg.npz"
     with np.load(app.prediction.mask) as written:
         np.testing.assert_array_equal(written["labels"], expected)
+
+
+def test_a_pictures_folder_lists_slices_not_the_masks_beside_them(tmp_path):
+    from kerasbrain.data.io import list_cases
+
+    for name in ("P_1.tif", "P_1_mask.tif", "P_2.tif", "P_2_mask.tif", "lone_mask.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    # a mask beside its slice is that slice's label; a picture merely named *_mask is a case
+    assert [(name, [p.name for p in inputs]) for name, inputs, _ in list_cases(tmp_path, "image")] == [
+        ("P_1", ["P_1.tif"]), ("P_2", ["P_2.tif"]), ("lone_mask", ["lone_mask.png"])]
