@@ -1,0 +1,129 @@
+"""Does a 2-D model's own confidence find its worst slices and patients? Held-out LGG phantoms, risk-coverage.
+
+    python bench/slice_confidence.py [--seeds 1 2] [--minutes 10] [--heldout 16] --out DIR [--json FILE] [--small]
+
+Per seed, as a user would: `kerasbrain synth lgg --difficulty hard` writes 12 training patients
+of 24 slices at 256 x 256 (seed S) and, from another seed (100 + S), `--heldout` patients the run
+never sees; `kerasbrain train unet2d --time-budget MINUTES` trains the CPU recipe
+(`cpu_budget_unet2d`), and `kerasbrain evaluate` scores the held-out patients, writing each slice's
+and each patient's Dice and expected Dice (`metrics/case_confidence.expected_dice`). The rows of all
+seeds are pooled and the expected Dice judged by `evaluation/failure_detection.py` (AURC against a
+random ranking and the oracle, Spearman, AUROC of flagging Dice below 0.8) for three units:
+patients, every slice, and the slices that hold tumour. Kept runs and evaluations are reused.
+Writes DIR/failure_detection.json and DIR/risk_coverage.png. `--small` (64 x 64 slices, a few
+patients, 20 s of training) checks that the script works; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+
+from common import machine, print_result  # noqa: E402
+
+from kerasbrain.evaluation.failure_detection import failure_detection, selective_risks  # noqa: E402
+
+UNITS = ("patients", "slices", "tumour slices")
+
+
+def kerasbrain(*args) -> None:
+    subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], check=True)
+
+
+def read_csv(path: Path, seed: int) -> list[dict]:
+    with path.open() as f:
+        return [{"seed": seed, **row} for row in csv.DictReader(f)]
+
+
+def run_seed(seed: int, out: Path, args) -> dict[str, list[dict]]:
+    """Write, train and evaluate one seed (each step skipped when its output is there); its rows per unit."""
+    size = 64 if args.small else 256
+    train, heldout = out / "train", out / "heldout"
+    if not train.exists():
+        kerasbrain("synth", "lgg", "--patients", 6 if args.small else 12, "--slices", 8 if args.small else 24,
+                   "--image-size", size, "--difficulty", "hard", "--seed", seed, "--out", train)
+    if not heldout.exists():
+        kerasbrain("synth", "lgg", "--patients", args.heldout, "--slices", 8 if args.small else 24,
+                   "--image-size", size, "--difficulty", "hard", "--seed", 100 + seed, "--out", heldout)
+    if not (out / "run" / "best.keras").exists():
+        kerasbrain("train", "unet2d", "--data", train, "--time-budget", args.minutes, "--out", out / "run")
+    if not (out / "eval" / "patients.csv").exists():
+        kerasbrain("evaluate", "--model", out / "run", "--data", heldout, "--out", out / "eval")
+    slices = read_csv(out / "eval" / "slices.csv", seed)
+    tumour = {(r["patient"], r["slice"]) for r in slices if r["recall"] not in ("", "nan")}  # truth not empty
+    return {"patients": read_csv(out / "eval" / "patients.csv", seed), "slices": slices,
+            "tumour slices": [r for r in slices if (r["patient"], r["slice"]) in tumour]}
+
+
+def plot(pooled: dict[str, list[dict]], path: Path) -> None:
+    """Risk-coverage curves per unit: the expected Dice, the oracle and random."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(UNITS), figsize=(13, 4))
+    for ax, unit in zip(axes, UNITS):
+        dice = np.array([float(r["dice"]) for r in pooled[unit]])
+        conf = np.array([float(r["expected_dice"]) for r in pooled[unit]])
+        coverage = np.arange(1, len(dice) + 1) / len(dice)
+        ax.plot(coverage, selective_risks(dice, 1 - dice), "k--", label="oracle (true Dice)")
+        ax.axhline((1 - dice).mean(), color="grey", linestyle=":", label="random")
+        ax.plot(coverage, selective_risks(conf, 1 - dice), color="tab:blue", label="expected Dice")
+        ax.set_title(f"{len(dice)} held-out {unit}")
+        ax.set_xlabel(f"coverage (most confident {unit.split()[-1]} kept)")
+        ax.set_ylabel("mean 1 - Dice of the kept")
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--heldout", type=int, default=16, help="held-out patients per seed")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--small", action="store_true", help="tiny slices and runs: checks the script only")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.minutes, args.heldout = min(args.minutes, 0.33), min(args.heldout, 3)
+    pooled = {unit: [] for unit in UNITS}
+    for i, seed in enumerate(args.seeds, 1):
+        print(f"[{i}/{len(args.seeds)}] seed {seed}", flush=True)
+        for unit, rows in run_seed(seed, args.out / f"seed{seed}", args).items():
+            pooled[unit] += rows
+    result = {unit: failure_detection([float(r["expected_dice"]) for r in rows], [float(r["dice"]) for r in rows])
+              for unit, rows in pooled.items()}
+    result["mean_dice"] = {unit: float(np.mean([float(r["dice"]) for r in rows])) for unit, rows in pooled.items()}
+    (args.out / "failure_detection.json").write_text(json.dumps(result, indent=1))
+    plot(pooled, args.out / "risk_coverage.png")
+    print("| unit | count | mean Dice | failures < 0.8 | AURC | random | oracle | Spearman | AUROC |")
+    for unit in UNITS:
+        d = result[unit]
+        print(f"| {unit} | {d['cases']} | {result['mean_dice'][unit]:.3f} | {d['failures']} | {d['aurc']:.3f} "
+              f"| {d['aurc_random']:.3f} | {d['aurc_oracle']:.3f} | {d['spearman']} | {d['auroc_failure']} |")
+    if args.json:
+        p = result["patients"]
+        print_result({"bench": "slice_confidence", **machine(), "seeds": args.seeds, "minutes": args.minutes,
+                      "heldout_patients": args.heldout, "small": args.small, "result": result},
+                     f"{p['cases']} patients: expected Dice's AURC {p['aurc']:.3f} against random "
+                     f"{p['aurc_random']:.3f} and the oracle's {p['aurc_oracle']:.3f}", args.json)
+
+
+if __name__ == "__main__":
+    main()
