@@ -49,8 +49,8 @@ def evaluate_slices(model, slices, out_dir, enhance: bool = False, threshold: fl
     images, masks = load_slices(slices, enhance)
     probs = predict_slice_probabilities(model, images)
     preds, truths = probs >= threshold, masks[..., 0] > 0.5
-    rows = [{"patient": s.patient, "slice": s.index, **binary_scores(p, t), "expected_dice": round(expected_dice(q, p), 4)}
-            for s, q, p, t in zip(slices, probs, preds, truths)]
+    rows = [{"patient": s.patient, "slice": s.index, **binary_scores(p, t),
+             "expected_dice": round(expected_dice(q, p), 4)} for s, q, p, t in zip(slices, probs, preds, truths)]
     patients = patient_rows(slices, probs, preds, truths)
     summary = {**dataset_scores(preds, truths), "patients": mean_scores(patients)}
     summary["failure_detection"] = {"expected_dice": {

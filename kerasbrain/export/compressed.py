@@ -7,9 +7,10 @@ A 4 x 240 x 240 x 155 float32 case is 143 MB, and several times that as a JSON l
     dtype       string  (n,)    "float32" or "int16" (MRI is usually stored as int16: half the bytes again)
 
 and answers `mask` uint8 (n, X, Y, Z): each case's label map from the plain signature (the same
-numbers), zero-padded to the largest case of the request; a client crops to its own shape. Only the
-mask, because TF Serving's REST API cannot filter outputs and the probabilities as JSON would be
-ten times the case again. A first axis on every input lets TF Serving's batching merge requests
+numbers), zero-padded to the largest case of the request (a client crops to its own shape), and
+`expected_dice` float32 (n, 3), the plain signature's review estimate. Not the probabilities,
+because TF Serving's REST API cannot filter outputs and the probabilities as JSON would be ten times
+the case again. A first axis on every input lets TF Serving's batching merge requests
 (of any sizes) safely. Over REST the bytes travel as {"b64": "..."}; over gRPC as string tensors.
 Only standard TensorFlow ops (DecodeCompressed, DecodeRaw, Assert), so TF Serving's own binary runs it.
 """
@@ -53,17 +54,21 @@ def compressed_endpoint(case_fn, channels: int):
                   tf.debugging.assert_equal(tf.shape(dtype)[0], tf.shape(image_gzip)[0],
                                             message="image_gzip, shape and dtype must have one entry per case"),
                   tf.debugging.assert_equal(shape[:, 3], channels, message=f"each case must have {channels} channels")]
-        def one(i, masks):
+        def one(i, masks, estimates):
             image = tf.ensure_shape(decode_case(image_gzip[i], shape[i], dtype[i]), [None, None, None, channels])
-            mask = case_fn(image[None])["mask"][0]
+            outputs = case_fn(image[None])
             padding = tf.stack([tf.zeros(3, tf.int32), largest - shape[i, :3]], axis=1)
-            return i + 1, masks.write(i, tf.pad(mask, padding))
+            return (i + 1, masks.write(i, tf.pad(outputs["mask"][0], padding)),
+                    estimates.write(i, outputs["expected_dice"][0]))
 
         with tf.control_dependencies(checks):  # the request is named wrong before any case is decoded
             largest = tf.reduce_max(shape[:, :3], axis=0)
-            masks = tf.TensorArray(tf.uint8, size=tf.shape(image_gzip)[0], element_shape=[None, None, None])
-            _, masks = tf.while_loop(lambda i, _: i < tf.shape(image_gzip)[0], one, (tf.constant(0), masks))
-            return {"mask": tf.ensure_shape(masks.stack(), [None, None, None, None])}
+            count = tf.shape(image_gzip)[0]
+            masks = tf.TensorArray(tf.uint8, size=count, element_shape=[None, None, None])
+            estimates = tf.TensorArray(tf.float32, size=count, element_shape=[None])
+            _, masks, estimates = tf.while_loop(lambda i, *_: i < count, one, (tf.constant(0), masks, estimates))
+            return {"mask": tf.ensure_shape(masks.stack(), [None, None, None, None]),
+                    "expected_dice": tf.ensure_shape(estimates.stack(), [None, None])}
 
     serve.get_concrete_function()
     return serve

@@ -90,9 +90,9 @@ def write_saved_model(model: keras.Model, path: str | os.PathLike, requires_clah
     for name, endpoint in (spec.extra_endpoints if settings else {}).items():
         case_fn = _add(archive, name, endpoint(model, settings))
         archive.add_endpoint(name + COMPRESSED_SUFFIX, compressed_endpoint(case_fn, channels))
-        extra[name] = {"inputs": ["image"], "outputs": ["probabilities", "mask"],
+        extra[name] = {"inputs": ["image"], "outputs": ["probabilities", "mask", "expected_dice"],
                        "settings": {k: settings[k] for k in ("window", "overlap", "batch_size", "mirror", "threshold")}}
-        extra[name + COMPRESSED_SUFFIX] = {"inputs": list(COMPRESSED_INPUTS), "outputs": ["mask"],
+        extra[name + COMPRESSED_SUFFIX] = {"inputs": list(COMPRESSED_INPUTS), "outputs": ["mask", "expected_dice"],
                                            "same_as": name}
     if description:
         archive.add_endpoint(DESCRIBE_SIGNATURE, _describe_endpoint(description))

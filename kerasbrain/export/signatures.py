@@ -42,6 +42,13 @@ def decode_regions_ops(probabilities, threshold: float = THRESHOLD):
     return ops.cast(labels, "uint8")
 
 
+def regions_of_labels_ops(labels):
+    """keras.ops twin of `kerasbrain.data.labels.labels_to_regions`: (...) labels -> (..., 3) boolean WT, TC, ET."""
+    enhancing = ops.equal(labels, ENHANCING)
+    return ops.stack([ops.not_equal(labels, BACKGROUND), ops.logical_or(ops.equal(labels, NECROTIC_CORE), enhancing),
+                      enhancing], axis=-1)
+
+
 def volume_segmentation_endpoint(model: keras.Model):
     """(function, input signature, JAX shape constraints) of the volumetric serving signature."""
     channels = model.inputs[0].shape[-1]
@@ -74,6 +81,9 @@ def case_segmentation_endpoint(model: keras.Model, settings: dict):
         inputs   image          float32 (n, x, y, z, 4)  raw cases in RAS+ (FLAIR, T1, T1Gd, T2), any size
         outputs  probabilities  float32 (n, x, y, z, 3)  WT, TC, ET probabilities in the same grid
                  mask           uint8   (n, x, y, z)     labels decoded with BraTS nesting at the run's threshold
+                 expected_dice  float32 (n, 3)           each region's Dice expected from the probabilities
+                                                         (`metrics/case_confidence.py`), of `mask` before
+                                                         post-processing: a case's review order, 12 bytes
     The cases of a request are predicted one by one, each with its own statistics: a server that
     merges concurrent requests along the first axis (TF Serving's batching) merges whole cases.
     Head statistics, the head box, padding, the window grid, Gaussian blending and mirror TTA run in
@@ -82,6 +92,7 @@ def case_segmentation_endpoint(model: keras.Model, settings: dict):
     voxel spacing and stays with the client, as in local prediction.
     """
     from kerasbrain.inference.whole_case import cases_probabilities
+    from kerasbrain.metrics.case_confidence import expected_dice_ops
 
     channels = model.inputs[0].shape[-1]
     window = tuple(int(w) for w in settings["window"])
@@ -95,7 +106,9 @@ def case_segmentation_endpoint(model: keras.Model, settings: dict):
         probabilities = cases_probabilities(call, image, window, float(settings["overlap"]),
                                            int(settings["batch_size"]), int(model.outputs[0].shape[-1]),
                                            bool(settings["mirror"]))
-        return {"probabilities": probabilities, "mask": decode_regions_ops(probabilities, threshold)}
+        mask = decode_regions_ops(probabilities, threshold)
+        return {"probabilities": probabilities, "mask": mask,
+                "expected_dice": expected_dice_ops(probabilities, regions_of_labels_ops(mask))}
 
     signature = [keras.InputSpec(shape=(None, None, None, None, channels), dtype="float32", name="image")]
     return serve, signature, [f"(n, x, y, z, {channels})"]

@@ -28,6 +28,9 @@ class VolumeSession:
     channels: int
     config: object  # InferenceConfig
     spacing: tuple[float, ...] | None
+    # False where predict may return a served label map's 0/1 regions instead of probabilities (a server
+    # asked for the label map alone): no confidence can be estimated from them
+    soft: bool = True
 
 
 class VolumetricFamily(ModelFamily):
@@ -177,8 +180,10 @@ class VolumetricFamily(ModelFamily):
             channels = int(manifest.get("out_channels", 3))
         case = manifest["inference"] if CASE_SIGNATURE in signatures and "inference" in manifest else None
         fetch = request.probabilities  # else the label map alone comes back (it thresholds to the same regions)
-        return VolumeSession(RemoteWindowPredictor(client, case_settings=case, fetch_probabilities=fetch), channels,
-                             request.overrides.apply(cfg), spacing)
+        served = "expected_dice" in manifest.get("signatures", {}).get(CASE_SIGNATURE, {}).get("outputs", [])
+        predict = RemoteWindowPredictor(client, case_settings=case, fetch_probabilities=fetch, served_estimate=served)
+        return VolumeSession(predict, channels, request.overrides.apply(cfg), spacing,
+                             soft=fetch or case is None or request.uncertainty)
 
     def evaluate(self, model_path, data, out, case_ids=None, overrides=InferenceOverrides(),
                  save_predictions=False, progress=print, scoring: ScoringOptions = ScoringOptions()) -> dict:
@@ -239,6 +244,8 @@ class VolumetricFamily(ModelFamily):
         from kerasbrain.inference.predict_volume import predict_case, predict_case_uncertain
 
         windows = lambda d, n: progress(f"{case.case_id}: window {d}/{n}")  # noqa: E731
+        if not session.soft:
+            session.predict.last_estimate = None  # filled by a served label map's own estimate
         if request.uncertainty:
             labels, uncertainty = predict_case_uncertain(case, session.predict, session.channels, session.config,
                                                          session.spacing, progress=windows)
@@ -255,8 +262,9 @@ class VolumetricFamily(ModelFamily):
         spacing = case.grid.spacing
         volumes = region_volumes_ml(labels, spacing)
         lines = ["volumes: " + ", ".join(f"{r} {v:.1f} mL" for r, v in volumes.items())]
-        report, extra = write_case_report(fmt, case, labels, probs, uncertainty if request.uncertainty else None,
-                                          request.out)
+        report, extra = write_case_report(fmt, case, labels, probs if session.soft else None,
+                                          uncertainty if request.uncertainty else None, request.out,
+                                          None if session.soft else session.predict.last_estimate)
         written[1:1] = extra
         enhancing = [x for x in report["lesions"] if x["region"] == "ET"]
         lines.append("lesions WT/TC/ET: " + "/".join(str(report["lesion_counts"][r]) for r in ("WT", "TC", "ET"))

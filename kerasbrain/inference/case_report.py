@@ -15,10 +15,21 @@ from pathlib import Path
 #: What the case-level confidence is, in the report's words.
 CONFIDENCE_NOTE = ("estimated from the model's own probabilities, not measured: it ranks cases for review "
                    "(lowest first) and cannot see confident mistakes")
+#: The server's own estimate, when only the label map came back (`segment_case`'s `expected_dice`).
+SERVED_NOTE = CONFIDENCE_NOTE + "; computed by the server, of the label map before post-processing"
+#: Why a report has no confidence: the label map came back from a server without its probabilities
+#: (or an estimate: a version exported before `segment_case` answered one).
+NO_PROBABILITIES_NOTE = ("not estimated: predicted through a server that sent the label map alone; "
+                         "`predict --probabilities` fetches the probabilities it needs")
 
 
-def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tuple[dict, list[Path]]:
-    """The report (returned and written beside `out`) and the files written, the report last."""
+def write_case_report(fmt, case, labels, probabilities, uncertainty, out,
+                      served_estimate=None) -> tuple[dict, list[Path]]:
+    """The report (returned and written beside `out`) and the files written, the report last.
+
+    `probabilities` None: only the label map is known (a server sent nothing else), so the report has
+    no lesion mean probabilities, and its confidence is the server's `served_estimate` (WT, TC, ET)
+    where it sent one, else none, saying why."""
     from kerasbrain.data.channel_check import channel_warnings
     from kerasbrain.data.labels import labels_to_regions
     from kerasbrain.files import write_json
@@ -29,13 +40,23 @@ def write_case_report(fmt, case, labels, probabilities, uncertainty, out) -> tup
 
     regions = labels_to_regions(labels).astype(bool)
     # each lesion's confidence: its mean probability, and with uncertainty its entropy and variance
-    means = uncertainty.lesion_maps() if uncertainty is not None else {"mean_probability": probabilities}
-    scores = case_confidence(probabilities, regions, uncertainty)
-    confidence = {kind: {r: scores[f"{kind}_{r}"] for r in REGIONS}
-                  for kind in ("expected_dice", "agreement") if f"{kind}_WT" in scores}
+    if uncertainty is not None:
+        means = uncertainty.lesion_maps()
+    else:
+        means = {"mean_probability": probabilities} if probabilities is not None else None
+    if probabilities is not None:
+        scores = case_confidence(probabilities, regions, uncertainty)
+        confidence = {kind: {r: scores[f"{kind}_{r}"] for r in REGIONS}
+                      for kind in ("expected_dice", "agreement") if f"{kind}_WT" in scores}
+        confidence["note"] = CONFIDENCE_NOTE
+    elif served_estimate is not None:
+        confidence = {"expected_dice": {r: round(float(v), 4) for r, v in zip(REGIONS, served_estimate)},
+                      "note": SERVED_NOTE}
+    else:
+        confidence = {"note": NO_PROBABILITIES_NOTE}
     report = {"case": case.case_id, **case_measurements(regions, case.grid.spacing, case.grid.canonical_affine,
                                                         per_lesion_means=means),
-              "confidence": {**confidence, "note": CONFIDENCE_NOTE},
+              "confidence": confidence,
               "input_warnings": channel_warnings(case.image),
               "note": "measurements only: no diagnosis or response category is implied"}
     written = []
@@ -55,6 +76,8 @@ def confidence_line(report: dict) -> str:
     from kerasbrain.data.labels import REGIONS
 
     conf = report["confidence"]
+    if "expected_dice" not in conf:
+        return f"estimated Dice: {conf['note']}"
     line = "estimated Dice WT/TC/ET " + "/".join(f"{conf['expected_dice'][r]:.2f}" for r in REGIONS)
     if "agreement" in conf:
         line += ", member agreement " + "/".join(f"{conf['agreement'][r]:.2f}" for r in REGIONS)

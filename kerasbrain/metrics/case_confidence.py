@@ -38,6 +38,25 @@ def expected_dice(probability: np.ndarray, mask: np.ndarray) -> float:
     return float(2.0 * p[mask].sum() / (mask.sum() + p.sum()))
 
 
+def expected_dice_ops(probabilities, regions):
+    """keras.ops twin of `expected_dice` for a batch, what a served case answers with: (n, *spatial, R)
+    probabilities and boolean masks -> (n, R). Summed one axis at a time, so float32 over a whole
+    case's millions of voxels stays within float rounding of the float64 sum."""
+    from keras import ops
+
+    p = ops.cast(probabilities, "float32")
+    m = ops.cast(regions, "float32")
+    spatial = tuple(range(1, len(p.shape) - 1))
+
+    def total(x):
+        for axis in reversed(spatial):
+            x = ops.sum(x, axis=axis)
+        return x
+
+    inside, size, mass = total(p * m), total(m), total(p)
+    return ops.where(size > 0, 2.0 * inside / ops.maximum(size + mass, 1e-12), 1.0 - ops.max(p, axis=spatial))
+
+
 def member_agreement(mean: np.ndarray, variance: np.ndarray, members: int, mask: np.ndarray | None = None) -> float:
     """Mean soft Dice between two different members: sum (m^2 - v / (n - 1)) / sum m.
 

@@ -225,11 +225,13 @@ class RemoteWindowPredictor:
     """
 
     def __init__(self, client, signature_name: str = "serving_default", case_settings: dict | None = None,
-                 fetch_probabilities: bool = True):
+                 fetch_probabilities: bool = True, served_estimate: bool = False):
         self.client = client
         self.signature_name = signature_name
         self.case_settings = case_settings
         self.fetch_probabilities = fetch_probabilities
+        self.served_estimate = served_estimate  # the case signature answers `expected_dice` beside the mask
+        self.last_estimate = None  # that answer for the last case sent for its label map alone
 
     def __call__(self, batch, mean, std):
         outputs = self.client.predict({"image": np.asarray(batch, np.float32),
@@ -247,7 +249,10 @@ class RemoteWindowPredictor:
                  "mirror": bool(mirror)}
         exported = {"window": [int(w) for w in settings["window"]], "overlap": float(settings["overlap"]),
                     "batch_size": int(settings["batch_size"]), "mirror": bool(settings["mirror"])}
-        return RemoteCasePredictor(self.client, self.fetch_probabilities) if asked == exported else None
+        if asked != exported:
+            return None
+        keep = (lambda estimate: setattr(self, "last_estimate", estimate)) if self.served_estimate else None
+        return RemoteCasePredictor(self.client, self.fetch_probabilities, keep)
 
 
 class RemoteCasePredictor:
@@ -258,13 +263,15 @@ class RemoteCasePredictor:
     (the graph decoded them at the run's threshold): a twentieth of the bytes. Over REST the case
     goes gzipped (`segment_case_compressed`, int16 when its values are whole numbers) unless
     probabilities are asked for. A busy server (429) is retried with back-off (`with_retries`).
+    With `on_estimate`, the label map's `expected_dice` (WT, TC, ET) comes back too and is handed to it.
     Returns None when the case's head box is not the whole array
     (possible after resampling): the graph would place its windows on the box, so windows it is.
     """
 
-    def __init__(self, client, fetch_probabilities: bool = True):
+    def __init__(self, client, fetch_probabilities: bool = True, on_estimate=None):
         self.client = client
         self.fetch_probabilities = fetch_probabilities
+        self.on_estimate = on_estimate
 
     def __call__(self, image, mean=None, std=None):
         from kerasbrain.data.labels import labels_to_regions
@@ -283,6 +290,10 @@ class RemoteCasePredictor:
             inputs, signature = encode_case(image, "int16" if whole else "float32"), "segment_case_compressed"
         else:
             inputs, signature = {"image": image[None]}, "segment_case"
-        mask = with_retries(lambda: self.client.predict(inputs, signature, output_filter=["mask"]))["mask"][0]
-        mask = mask[tuple(slice(0, s) for s in image.shape[:-1])]  # the compact twin pads to its largest case
+        wanted = ["mask", "expected_dice"] if self.on_estimate else ["mask"]
+        outputs = with_retries(lambda: self.client.predict(inputs, signature, output_filter=wanted))
+        if self.on_estimate:
+            self.on_estimate(np.asarray(outputs["expected_dice"][0], np.float64))
+        # the compact twin pads each mask to the largest case of its request
+        mask = outputs["mask"][0][tuple(slice(0, s) for s in image.shape[:-1])]
         return labels_to_regions(mask).astype(np.float32)

@@ -497,14 +497,36 @@ def test_predict_through_a_server_writes_what_local_predict_writes(trained, tmp_
                      *common)
         assert result.exit_code == 0, result.output
         assert "default inference settings" not in result.output
+        # without --probabilities the whole-case signature sends the label map alone, with its estimate
+        bare = tmp_path / "bare.nii.gz"
+        result = run("predict", "--server", url, "--model", "tumor3d", "--saved-models", saved, "--out", bare,
+                     "--input", image)
+        assert result.exit_code == 0, result.output
     finally:
         server.stop()
+    np.testing.assert_array_equal(np.asarray(nib.load(bare).dataobj), np.asarray(nib.load(local).dataobj))
+    reports = {name: json.loads((tmp_path / f"{name}_report.json").read_text()) for name in ("local", "remote", "bare")}
     np.testing.assert_array_equal(np.asarray(nib.load(remote).dataobj), np.asarray(nib.load(local).dataobj))
     p_local = np.asarray(nib.load(tmp_path / "local_probabilities.nii.gz").dataobj)
     p_remote = np.asarray(nib.load(tmp_path / "remote_probabilities.nii.gz").dataobj)
     # A trained model's larger activations make float32 summation order visible when the local and the
     # served graph are compiled differently (JAX's XLA vs the SavedModel); the label maps are identical.
     assert np.abs(p_local - p_remote).max() <= 5e-4
+    # with the probabilities the served case is estimated as the local one
+    for region, value in reports["local"]["confidence"]["expected_dice"].items():
+        assert reports["remote"]["confidence"]["expected_dice"][region] == pytest.approx(value, abs=2e-3), region
+    # without them, the server's estimate: of its label map before post-processing, under its probabilities
+    # (never one computed from the 0/1 regions that came back), and no lesion probabilities
+    from kerasbrain.data.labels import REGIONS, labels_to_regions, regions_to_labels
+    from kerasbrain.metrics.case_confidence import expected_dice
+
+    regions = labels_to_regions(regions_to_labels(p_remote >= 0.5)).astype(bool)
+    for i, region in enumerate(REGIONS):
+        assert reports["bare"]["confidence"]["expected_dice"][region] == pytest.approx(
+            expected_dice(p_remote[..., i], regions[..., i]), abs=2e-3), region
+    assert "computed by the server" in reports["bare"]["confidence"]["note"]
+    assert reports["bare"]["lesions"] == [{k: v for k, v in x.items() if k != "mean_probability"}
+                                          for x in reports["local"]["lesions"]]
     np.testing.assert_array_equal(nib.load(remote).affine, nib.load(image).affine)
 
 

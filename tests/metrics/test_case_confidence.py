@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerasbrain.inference.uncertainty import Uncertainty
-from kerasbrain.metrics.case_confidence import case_confidence, expected_dice, member_agreement
+from kerasbrain.metrics.case_confidence import case_confidence, expected_dice, expected_dice_ops, member_agreement
 
 
 def test_expected_dice_is_the_ratio_of_expected_overlap_and_sizes():
@@ -65,3 +65,29 @@ def test_case_confidence_per_region_with_and_without_the_members():
         assert both[f"expected_dice_{r}"] == plain[f"expected_dice_{r}"] == pytest.approx(
             expected_dice(u.probabilities[..., i], regions[..., i]), abs=1e-4)
         assert both[f"agreement_{r}"] == pytest.approx(_pairwise_soft_dice(members[..., i]), abs=1e-3)
+
+
+def test_the_graphs_expected_dice_equals_the_hosts_for_every_case_and_region():
+    """What a served case answers (`expected_dice_ops`) against `expected_dice` case by case: cases of
+    different contents in one batch, an empty mask among them, and a large case summed in float32."""
+    from keras import ops
+
+    from kerasbrain.data.labels import labels_to_regions
+    from kerasbrain.export.signatures import decode_regions_ops, regions_of_labels_ops
+
+    rng = np.random.default_rng(3)
+    probs = rng.beta(0.3, 0.6, size=(3, 10, 9, 7, 3)).astype(np.float32)
+    probs[1, ..., 2] *= 0.4  # case 1 predicts no enhancing tumour: its ET estimate is 1 - max p
+    labels = ops.convert_to_numpy(decode_regions_ops(probs))
+    regions = ops.convert_to_numpy(regions_of_labels_ops(labels))
+    np.testing.assert_array_equal(regions, labels_to_regions(labels).astype(bool))  # the graph's nesting is the host's
+    assert not regions[1, ..., 2].any() and regions[0, ..., 2].any()
+    served = ops.convert_to_numpy(expected_dice_ops(probs, regions))
+    assert served.shape == (3, 3)
+    for i, r in itertools.product(range(3), range(3)):
+        assert served[i, r] == pytest.approx(expected_dice(probs[i, ..., r], regions[i, ..., r]), abs=1e-6), (i, r)
+    big = np.full((1, 240, 240, 155, 1), 0.3, np.float32)  # 8.9 million voxels, a BraTS case
+    big[0, :120, ..., 0] = 0.9
+    mask = big >= 0.5
+    value = float(ops.convert_to_numpy(expected_dice_ops(big, mask))[0, 0])
+    assert value == pytest.approx(expected_dice(big[0, ..., 0], mask[0, ..., 0]), rel=1e-6)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerasbrain.data.labels import regions_to_labels
 from kerasbrain.data.layouts import Case, discover, load_case
 from kerasbrain.data.nifti import Grid
 from kerasbrain.data.preprocess import preprocess_case
@@ -102,6 +103,8 @@ def test_one_request_per_case_equals_local_prediction(server, local, case, proto
     assert calls == ["segment_case_compressed" if protocol == "rest" else "segment_case"]
     assert local_labels.any() and (local_labels != local_labels.flat[0]).any()
     np.testing.assert_array_equal(labels, local_labels)
+    # the served estimate came back with the label map: the expected Dice of that map under local probabilities
+    np.testing.assert_allclose(session.predict.last_estimate, _estimate(local(case)[1]), atol=1e-5)
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -138,26 +141,39 @@ def test_a_whole_case_sent_as_is_equals_local_prediction_at_any_size(server, loc
         _, local_probs = local(case)
         assert served["probabilities"].shape == (1,) + shape + (3,)
         assert np.abs(served["probabilities"][0] - local_probs).max() <= 1e-5
+        assert served["expected_dice"].shape == (1, 3)
+        np.testing.assert_allclose(served["expected_dice"][0], _estimate(local_probs), atol=1e-5)
         outside = np.ones(shape, bool)
         outside[tuple(slice(a, b) for a, b in box)] = False
         assert not served["probabilities"][0][outside].any()
 
 
-def test_compact_requests_merge_cases_of_any_size(server, local):
-    """Two cases of different sizes in one gzip request: each gets its own label map, padded to the larger."""
-    from kerasbrain.data.labels import regions_to_labels
+def _estimate(probs):
+    """Each region's expected Dice of the label map decoded from (x, y, z, 3) probabilities, on the host."""
+    from kerasbrain.data.labels import labels_to_regions
+    from kerasbrain.metrics.case_confidence import expected_dice
 
+    regions = labels_to_regions(regions_to_labels(probs >= 0.5)).astype(bool)
+    return [expected_dice(probs[..., r], regions[..., r]) for r in range(3)]
+
+
+def test_compact_requests_merge_cases_of_any_size(server, local):
+    """Two cases of different sizes in one gzip request: each gets its own label map, padded to the larger,
+    and its own estimate."""
     client = RestClient(server["rest"], MODEL)
     cases = [_small_head_case((40, 37, 29), ((3, 30), (20, 37), (17, 29))),
              _small_head_case((12, 50, 20), ((0, 12), (5, 45), (2, 9)))]
     parts = [encode_case(cases[0].image, "int16"), encode_case(cases[1].image, "float32")]
     inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    mask = client.predict(inputs, "segment_case_compressed")["mask"]
-    assert mask.shape == (2, 40, 50, 29)
+    answer = client.predict(inputs, "segment_case_compressed")
+    mask = answer["mask"]
+    assert mask.shape == (2, 40, 50, 29) and answer["expected_dice"].shape == (2, 3)
     for i, case in enumerate(cases):
         expected = regions_to_labels(local(case)[1] >= 0.5)
         np.testing.assert_array_equal(mask[i][:case.image.shape[0], :case.image.shape[1], :case.image.shape[2]],
                                       expected)
+        np.testing.assert_allclose(answer["expected_dice"][i], _estimate(local(case)[1]), atol=1e-5)
+    assert not np.allclose(answer["expected_dice"][0], answer["expected_dice"][1])
     assert not mask[1][12:].any()
 
 
@@ -183,6 +199,8 @@ def test_the_manifest_describes_the_signatures(server):
     assert manifest["signatures"]["segment_case"]["settings"] == {
         "window": [16, 16, 16], "overlap": 0.25, "batch_size": 3, "mirror": True, "threshold": 0.5}
     assert manifest["signatures"]["segment_case_compressed"]["inputs"] == ["image_gzip", "shape", "dtype"]
+    assert manifest["signatures"]["segment_case"]["outputs"] == ["probabilities", "mask", "expected_dice"]
+    assert manifest["signatures"]["segment_case_compressed"]["outputs"] == ["mask", "expected_dice"]
     card = (server["root"] / MODEL / "1" / "assets.extra" / "MODEL_CARD.md").read_text()
     assert "segment_case" in card
     loaded = tf.saved_model.load(str(server["root"] / MODEL / "1"))
