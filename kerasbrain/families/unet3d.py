@@ -180,7 +180,7 @@ class VolumetricFamily(ModelFamily):
             channels = int(manifest.get("out_channels", 3))
         case = manifest["inference"] if CASE_SIGNATURE in signatures and "inference" in manifest else None
         fetch = request.probabilities  # else the label map alone comes back (it thresholds to the same regions)
-        served = "expected_dice" in manifest.get("signatures", {}).get(CASE_SIGNATURE, {}).get("outputs", [])
+        served = case is not None and "expected_dice" in client.output_names(CASE_SIGNATURE)  # newer exports
         predict = RemoteWindowPredictor(client, case_settings=case, fetch_probabilities=fetch, served_estimate=served)
         return VolumeSession(predict, channels, request.overrides.apply(cfg), spacing,
                              soft=fetch or case is None or request.uncertainty)

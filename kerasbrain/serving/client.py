@@ -83,6 +83,10 @@ class RestClient:
     def signature_names(self) -> list[str]:
         return sorted(self.metadata()["metadata"]["signature_def"]["signature_def"])
 
+    def output_names(self, signature_name: str = "serving_default") -> list[str]:
+        """The outputs one signature answers, sorted."""
+        return sorted(self.signature(signature_name)["outputs"])
+
     def available_versions(self) -> list[int]:
         """Versions of the model (or of the asked version/label) that are AVAILABLE, oldest first."""
         return sorted(int(s["version"]) for s in self.status().get("model_version_status", [])
@@ -164,6 +168,10 @@ class GrpcClient:
 
     def signature_names(self) -> list[str]:
         return sorted(self.metadata()[1].signature_def)
+
+    def output_names(self, signature_name: str = "serving_default") -> list[str]:
+        """The outputs one signature answers, sorted."""
+        return sorted(self.metadata()[1].signature_def[signature_name].outputs)
 
     def available_versions(self) -> list[int]:
         """Versions of the model (or of the asked version/label) that are AVAILABLE, oldest first."""
