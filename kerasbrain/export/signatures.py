@@ -115,7 +115,7 @@ def case_segmentation_endpoint(model: keras.Model, settings: dict):
 
 
 SLICE_INPUTS = ("image",)
-SLICE_OUTPUTS = ("probabilities", "mask")
+SLICE_OUTPUTS = ("probabilities", "mask", "expected_dice")
 
 
 def slice_segmentation_endpoint(model: keras.Model):
@@ -126,15 +126,21 @@ def slice_segmentation_endpoint(model: keras.Model):
                                                          post-contrast); sides multiples of the model's divisor
         outputs  probabilities  float32 (batch, h, w)     tumour probability
                  mask           uint8   (batch, h, w)     1 where probability >= 0.5
+                 expected_dice  float32 (batch,)          each slice's Dice expected from its probabilities
+                                                         (`metrics/case_confidence.py`): its review order
     Scaling to [0, 1] happens in the graph. A model trained on median + CLAHE enhanced slices
     expects enhanced pixels (OpenCV's CLAHE has no graph form); its manifest says so.
     """
+    from kerasbrain.metrics.case_confidence import expected_dice_ops
+
     divisor = size_divisor(model)
     channels = model.inputs[0].shape[-1]
 
     def serve(image):
         probabilities = model(ops.cast(image, "float32") / 255.0, training=False)[..., 0]
-        return {"probabilities": probabilities, "mask": ops.cast(probabilities >= THRESHOLD, "uint8")}
+        mask = probabilities >= THRESHOLD
+        return {"probabilities": probabilities, "mask": ops.cast(mask, "uint8"),
+                "expected_dice": expected_dice_ops(probabilities[..., None], mask[..., None])[:, 0]}
 
     signature = [keras.InputSpec(shape=(None, None, None, channels), dtype="float32", name="image")]
     return serve, signature, [f"(b, {divisor}*h, {divisor}*w, {channels})"]

@@ -193,4 +193,9 @@ def test_slice_model_export_matches_keras(tmp_path, make):
     expected = model.predict_on_batch(pixels / 255.0)[..., 0]
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
     np.testing.assert_array_equal(out["mask"].numpy(), (out["probabilities"].numpy() >= 0.5).astype(np.uint8))
+    # each slice's review estimate, as `predict` computes it on the host
+    from kerasbrain.metrics.case_confidence import expected_dice
+
+    assert out["expected_dice"].shape == (2,)
+    np.testing.assert_allclose(out["expected_dice"].numpy(), [expected_dice(p, p >= 0.5) for p in expected], atol=1e-5)
     assert read_manifest(path)["kind"] == "slice_segmentation"
