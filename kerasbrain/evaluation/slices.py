@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-
 from kerasbrain.data.errors import keep_readable
 from kerasbrain.data.slices import load_slices
 from kerasbrain.evaluation.failure_detection import failure_detection, failure_detection_advice

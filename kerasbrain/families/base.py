@@ -151,8 +151,8 @@ class Prediction:
     image: np.ndarray | None = None
     labels: np.ndarray | None = None
     spacing: tuple[float, ...] | None = None  # mm per voxel along the image's axes
-    report: dict | None = None  # a volume's measurements (volumes, lesions, RANO diameters) and confidence;
-    # a slice's confidence alone
+    # a volume's measurements (volumes, lesions, RANO diameters) and confidence; a slice's confidence alone
+    report: dict | None = None
 
 
 class ModelFamily:

@@ -19,8 +19,8 @@ class PictureFormat(InputFormat):
         return len(inputs) == 1 and inputs[0].name.lower().endswith(PICTURE_SUFFIXES)
 
     def list_cases(self, folder):
-        """Every picture but the labels beside them: `P_7_mask.tif` next to `P_7.tif` (kaggle_3m's, and
-        BRISC's, layout) is P_7's mask, not a case."""
+        """Every picture but the labels beside them: `P_7_mask.tif` next to `P_7.tif` (kaggle_3m's
+        layout) is P_7's mask, not a case."""
         pictures = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
                           and not p.name.startswith("."))
         stems = {p.stem for p in pictures}
