@@ -77,6 +77,20 @@ def judge(rows: list[dict]) -> dict:
                      for score in SCORES} for target in TARGETS}
 
 
+def draw_risk_coverage(ax, dice, scores: dict, title: str, unit: str = "cases") -> None:
+    """One panel: the mean 1 - Dice of the most confident `unit` kept, by coverage, for each of `scores`
+    ({label: confidences}), beside the oracle's (ranked by the true Dice) and a random ranking's."""
+    coverage = np.arange(1, len(dice) + 1) / len(dice)
+    ax.plot(coverage, selective_risks(dice, 1 - dice), "k--", label="oracle (true Dice)")
+    ax.axhline((1 - dice).mean(), color="grey", linestyle=":", label="random")
+    for (label, conf), colour in zip(scores.items(), ("tab:blue", "tab:orange")):
+        ax.plot(coverage, selective_risks(conf, 1 - dice), color=colour, label=label)
+    ax.set_title(title)
+    ax.set_xlabel(f"coverage (most confident {unit} kept)")
+    ax.set_ylabel(f"mean 1 - Dice of the kept {unit}")
+    ax.set_ylim(bottom=0)
+
+
 def plot(rows: list[dict], path: Path) -> None:
     """Pooled risk-coverage curves per region: each confidence, the oracle and random (Dice)."""
     import matplotlib
@@ -87,16 +101,8 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, r in zip(axes, REGIONS):
         dice = np.array([float(x[f"dice_{r}"]) for x in rows])
-        coverage = np.arange(1, len(dice) + 1) / len(dice)
-        ax.plot(coverage, selective_risks(dice, 1 - dice), "k--", label="oracle (true Dice)")
-        ax.axhline((1 - dice).mean(), color="grey", linestyle=":", label="random")
-        for score, colour in zip(SCORES, ("tab:blue", "tab:orange")):
-            conf = np.array([float(x[f"{score}_{r}"]) for x in rows])
-            ax.plot(coverage, selective_risks(conf, 1 - dice), color=colour, label=score.replace("_", " "))
-        ax.set_title(f"{r}: {len(dice)} held-out cases")
-        ax.set_xlabel("coverage (most confident cases kept)")
-        ax.set_ylabel("mean 1 - Dice of the kept cases")
-        ax.set_ylim(bottom=0)
+        scores = {score.replace("_", " "): np.array([float(x[f"{score}_{r}"]) for x in rows]) for score in SCORES}
+        draw_risk_coverage(ax, dice, scores, f"{r}: {len(dice)} held-out cases")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

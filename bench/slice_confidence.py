@@ -29,9 +29,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 
+from case_confidence import draw_risk_coverage  # noqa: E402
 from common import machine, print_result  # noqa: E402
 
-from kerasbrain.evaluation.failure_detection import failure_detection, selective_risks  # noqa: E402
+from kerasbrain.evaluation.failure_detection import failure_detection  # noqa: E402
 
 UNITS = ("patients", "slices", "tumour slices")
 
@@ -76,14 +77,7 @@ def plot(pooled: dict[str, list[dict]], path: Path) -> None:
     for ax, unit in zip(axes, UNITS):
         dice = np.array([float(r["dice"]) for r in pooled[unit]])
         conf = np.array([float(r["expected_dice"]) for r in pooled[unit]])
-        coverage = np.arange(1, len(dice) + 1) / len(dice)
-        ax.plot(coverage, selective_risks(dice, 1 - dice), "k--", label="oracle (true Dice)")
-        ax.axhline((1 - dice).mean(), color="grey", linestyle=":", label="random")
-        ax.plot(coverage, selective_risks(conf, 1 - dice), color="tab:blue", label="expected Dice")
-        ax.set_title(f"{len(dice)} held-out {unit}")
-        ax.set_xlabel(f"coverage (most confident {unit.split()[-1]} kept)")
-        ax.set_ylabel("mean 1 - Dice of the kept")
-        ax.set_ylim(bottom=0)
+        draw_risk_coverage(ax, dice, {"expected Dice": conf}, f"{len(dice)} held-out {unit}", unit.split()[-1])
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
