@@ -91,22 +91,30 @@ def draw_risk_coverage(ax, dice, scores: dict, title: str, unit: str = "cases") 
     ax.set_ylim(bottom=0)
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """Pooled risk-coverage curves per region: each confidence, the oracle and random (Dice)."""
+def save_risk_coverage(panels: list[tuple], path: Path) -> None:
+    """A row of `draw_risk_coverage` panels, each (dice, scores, title[, unit]), saved as a picture."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, r in zip(axes, REGIONS):
-        dice = np.array([float(x[f"dice_{r}"]) for x in rows])
-        scores = {score.replace("_", " "): np.array([float(x[f"{score}_{r}"]) for x in rows]) for score in SCORES}
-        draw_risk_coverage(ax, dice, scores, f"{r}: {len(dice)} held-out cases")
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 4))
+    for ax, panel in zip(axes, panels):
+        draw_risk_coverage(ax, *panel)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Pooled risk-coverage curves per region: each confidence, the oracle and random (Dice)."""
+    panels = []
+    for r in REGIONS:
+        dice = np.array([float(x[f"dice_{r}"]) for x in rows])
+        scores = {score.replace("_", " "): np.array([float(x[f"{score}_{r}"]) for x in rows]) for score in SCORES}
+        panels.append((dice, scores, f"{r}: {len(dice)} held-out cases"))
+    save_risk_coverage(panels, path)
 
 
 def main(argv=None) -> None:

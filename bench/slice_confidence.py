@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 
-from case_confidence import draw_risk_coverage  # noqa: E402
+from case_confidence import save_risk_coverage  # noqa: E402
 from common import machine, print_result  # noqa: E402
 
 from kerasbrain.evaluation.failure_detection import failure_detection  # noqa: E402
@@ -68,20 +68,12 @@ def run_seed(seed: int, out: Path, args) -> dict[str, list[dict]]:
 
 def plot(pooled: dict[str, list[dict]], path: Path) -> None:
     """Risk-coverage curves per unit: the expected Dice, the oracle and random."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(UNITS), figsize=(13, 4))
-    for ax, unit in zip(axes, UNITS):
+    panels = []
+    for unit in UNITS:
         dice = np.array([float(r["dice"]) for r in pooled[unit]])
         conf = np.array([float(r["expected_dice"]) for r in pooled[unit]])
-        draw_risk_coverage(ax, dice, {"expected Dice": conf}, f"{len(dice)} held-out {unit}", unit.split()[-1])
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        panels.append((dice, {"expected Dice": conf}, f"{len(dice)} held-out {unit}", unit.split()[-1]))
+    save_risk_coverage(panels, path)
 
 
 def main(argv=None) -> None:
