@@ -9,7 +9,9 @@ never sees; `kerasbrain train unet2d --time-budget MINUTES` trains the CPU recip
 and each patient's Dice and expected Dice (`metrics/case_confidence.expected_dice`). The rows of all
 seeds are pooled and the expected Dice judged by `evaluation/failure_detection.py` (AURC against a
 random ranking and the oracle, Spearman, AUROC of flagging Dice below 0.8) for three units:
-patients, every slice, and the slices that hold tumour. Kept runs and evaluations are reused.
+patients, every slice, and the slices that hold tumour; and where the missed tumours lie: of the
+slices with nothing predicted, how many next to a slice with a predicted tumour hold tumour, and
+how many elsewhere. Kept runs and evaluations are reused.
 Writes DIR/failure_detection.json and DIR/risk_coverage.png. `--small` (64 x 64 slices, a few
 patients, 20 s of training) checks that the script works; its figures mean nothing.
 """
@@ -66,6 +68,20 @@ def run_seed(seed: int, out: Path, args) -> dict[str, list[dict]]:
             "tumour slices": [r for r in slices if (r["patient"], r["slice"]) in tumour]}
 
 
+def empty_slices_next_to_tumour(slices: list[dict]) -> dict:
+    """Where the missed tumours are: the slices with nothing predicted, split by whether a neighbouring
+    slice of the same patient (and run) has a predicted tumour, with how many of each hold tumour."""
+    predicted = {(r["seed"], r["patient"], int(r["slice"])) for r in slices if r["precision"] not in ("", "nan")}
+    counts = {"next_to_predicted": [0, 0], "elsewhere": [0, 0]}  # [slices, of which hold tumour]
+    for r in slices:
+        if r["precision"] in ("", "nan"):  # nothing predicted
+            near = any((r["seed"], r["patient"], int(r["slice"]) + d) in predicted for d in (-1, 1))
+            entry = counts["next_to_predicted" if near else "elsewhere"]
+            entry[0] += 1
+            entry[1] += r["recall"] not in ("", "nan")
+    return {k: {"slices": n, "hold_tumour": t} for k, (n, t) in counts.items()}
+
+
 def plot(pooled: dict[str, list[dict]], path: Path) -> None:
     """Risk-coverage curves per unit: the expected Dice, the oracle and random."""
     panels = []
@@ -95,6 +111,14 @@ def main(argv=None) -> None:
     result = {unit: failure_detection([float(r["expected_dice"]) for r in rows], [float(r["dice"]) for r in rows])
               for unit, rows in pooled.items()}
     result["mean_dice"] = {unit: float(np.mean([float(r["dice"]) for r in rows])) for unit, rows in pooled.items()}
+    result["empty_predictions"] = empty_slices_next_to_tumour(pooled["slices"])
+    # the tumour slices split: those the model predicted something on, and the missed ones' estimates
+    found = [r for r in pooled["tumour slices"] if r["precision"] not in ("", "nan")]
+    missed = [float(r["expected_dice"]) for r in pooled["tumour slices"] if r["precision"] in ("", "nan")]
+    result["tumour slices with a prediction"] = failure_detection([float(r["expected_dice"]) for r in found],
+                                                                  [float(r["dice"]) for r in found])
+    result["empty_predictions"]["missed_tumour"] = {"slices": len(missed), "median_expected_dice":
+                                                    float(np.median(missed)) if missed else None}
     (args.out / "failure_detection.json").write_text(json.dumps(result, indent=1))
     plot(pooled, args.out / "risk_coverage.png")
     print("| unit | count | mean Dice | failures < 0.8 | AURC | random | oracle | Spearman | AUROC |")
@@ -102,6 +126,12 @@ def main(argv=None) -> None:
         d = result[unit]
         print(f"| {unit} | {d['cases']} | {result['mean_dice'][unit]:.3f} | {d['failures']} | {d['aurc']:.3f} "
               f"| {d['aurc_random']:.3f} | {d['aurc_oracle']:.3f} | {d['spearman']} | {d['auroc_failure']} |")
+    near, far = result["empty_predictions"]["next_to_predicted"], result["empty_predictions"]["elsewhere"]
+    print(f"slices with nothing predicted: {near['slices']} next to a predicted tumour, {near['hold_tumour']} of them "
+          f"hold tumour; {far['slices']} elsewhere, {far['hold_tumour']} hold tumour")
+    d, missed = result["tumour slices with a prediction"], result["empty_predictions"]["missed_tumour"]
+    print(f"tumour slices with a prediction: {d['cases']}, AURC {d['aurc']:.3f} (random {d['aurc_random']:.3f}, "
+          f"oracle {d['aurc_oracle']:.3f}); missed: {missed['slices']}, median estimate {missed['median_expected_dice']}")
     if args.json:
         p = result["patients"]
         print_result({"bench": "slice_confidence", **machine(), "seeds": args.seeds, "minutes": args.minutes,
