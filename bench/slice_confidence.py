@@ -35,6 +35,7 @@ from case_confidence import save_risk_coverage  # noqa: E402
 from common import machine, print_result  # noqa: E402
 
 from kerasbrain.evaluation.failure_detection import failure_detection  # noqa: E402
+from kerasbrain.inference.slice_review import next_to_predicted_tumour  # noqa: E402
 
 UNITS = ("patients", "slices", "tumour slices")
 
@@ -71,12 +72,14 @@ def run_seed(seed: int, out: Path, args) -> dict[str, list[dict]]:
 def empty_slices_next_to_tumour(slices: list[dict]) -> dict:
     """Where the missed tumours are: the slices with nothing predicted, split by whether a neighbouring
     slice of the same patient (and run) has a predicted tumour, with how many of each hold tumour."""
-    predicted = {(r["seed"], r["patient"], int(r["slice"])) for r in slices if r["precision"] not in ("", "nan")}
+    # one patient per run and patient: the held-out names repeat across seeds
+    near = next_to_predicted_tumour({(f"{r['seed']}/{r['patient']}", int(r["slice"])): r["precision"] not in ("", "nan")
+                                     for r in slices})
     counts = {"next_to_predicted": [0, 0], "elsewhere": [0, 0]}  # [slices, of which hold tumour]
     for r in slices:
         if r["precision"] in ("", "nan"):  # nothing predicted
-            near = any((r["seed"], r["patient"], int(r["slice"]) + d) in predicted for d in (-1, 1))
-            entry = counts["next_to_predicted" if near else "elsewhere"]
+            key = (f"{r['seed']}/{r['patient']}", int(r["slice"]))
+            entry = counts["next_to_predicted" if key in near else "elsewhere"]
             entry[0] += 1
             entry[1] += r["recall"] not in ("", "nan")
     return {k: {"slices": n, "hold_tumour": t} for k, (n, t) in counts.items()}
@@ -131,7 +134,8 @@ def main(argv=None) -> None:
           f"hold tumour; {far['slices']} elsewhere, {far['hold_tumour']} hold tumour")
     d, missed = result["tumour slices with a prediction"], result["empty_predictions"]["missed_tumour"]
     print(f"tumour slices with a prediction: {d['cases']}, AURC {d['aurc']:.3f} (random {d['aurc_random']:.3f}, "
-          f"oracle {d['aurc_oracle']:.3f}); missed: {missed['slices']}, median estimate {missed['median_expected_dice']}")
+          f"oracle {d['aurc_oracle']:.3f}); missed: {missed['slices']}, "
+          f"median estimate {missed['median_expected_dice']}")
     if args.json:
         p = result["patients"]
         print_result({"bench": "slice_confidence", **machine(), "seeds": args.seeds, "minutes": args.minutes,

@@ -152,6 +152,7 @@ def predict_folder(family, request, folder: Path, out: Path) -> int:
     """Predict every case in `folder` into `out` (kerasbrain.inference.predict_cases); returns how many failed."""
     from kerasbrain.inference.predict_cases import predict_folder as run_folder
     from kerasbrain.inference.predict_cases import read_first
+    from kerasbrain.inference.slice_review import missed_end_candidates
 
     result = run_folder(family, request, folder, out, progress=echo)
     rows, failed = result["rows"], result["failed"]
@@ -160,4 +161,9 @@ def predict_folder(family, request, folder: Path, out: Path) -> int:
     first = read_first(rows)
     if first:
         click.echo("least confident (lowest estimated Dice; review first): " + ", ".join(first))
+    ends = missed_end_candidates(rows)
+    if ends:
+        shown = ", ".join(ends[:10]) + (f" and {len(ends) - 10} more" if len(ends) > 10 else "")
+        click.echo(f"nothing predicted next to a predicted tumour (where a missed tumour end is likeliest; "
+                   f"review too): {shown}")
     return failed

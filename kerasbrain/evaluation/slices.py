@@ -5,6 +5,8 @@ A patient's scores count every pixel of their slices together (a patient's volum
 splits and reports by); each slice and each patient also gets the Dice its own probabilities
 predict (`metrics/case_confidence.expected_dice`), and the summary measures how well that estimate
 ranks them (`evaluation/failure_detection.py`), so a reader knows which patients to check first.
+What that estimate cannot see, a missed tumour end, is looked for beside it: each slice with nothing
+predicted next to a predicted tumour is marked (`inference/slice_review.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kerasbrain.data.slices import load_slices
 from kerasbrain.evaluation.failure_detection import failure_detection, failure_detection_advice
 from kerasbrain.files import write_csv, write_json, write_text
 from kerasbrain.inference.predict_slices import predict_slice_probabilities
+from kerasbrain.inference.slice_review import next_to_predicted_tumour
 from kerasbrain.metrics.binary import SCORES, binary_scores, classification_report, dataset_scores, mean_scores
 from kerasbrain.metrics.case_confidence import expected_dice
 
@@ -50,8 +53,13 @@ def evaluate_slices(model, slices, out_dir, enhance: bool = False, threshold: fl
     preds, truths = probs >= threshold, masks[..., 0] > 0.5
     rows = [{"patient": s.patient, "slice": s.index, **binary_scores(p, t),
              "expected_dice": round(expected_dice(q, p), 4)} for s, q, p, t in zip(slices, probs, preds, truths)]
+    review = next_to_predicted_tumour({(s.patient, s.index): bool(p.any()) for s, p in zip(slices, preds)})
+    for s, row in zip(slices, rows):
+        row["next_to_predicted_tumour"] = (s.patient, s.index) in review
     patients = patient_rows(slices, probs, preds, truths)
     summary = {**dataset_scores(preds, truths), "patients": mean_scores(patients)}
+    summary["next_to_predicted_tumour"] = {"slices": len(review), "hold_tumour": int(sum(
+        t.any() for s, t in zip(slices, truths) if (s.patient, s.index) in review))}
     summary["failure_detection"] = {"expected_dice": {
         unit: failure_detection([r["expected_dice"] for r in table], [r["dice"] for r in table])
         for unit, table in (("slices", rows), ("patients", patients))}}
@@ -61,6 +69,10 @@ def evaluate_slices(model, slices, out_dir, enhance: bool = False, threshold: fl
               for k in SCORES]
     table = "\n".join(table)
     advice = failure_detection_advice(summary["failure_detection"], "slices.csv or patients.csv")
+    near = summary["next_to_predicted_tumour"]
+    advice += (f"\nSlices with nothing predicted next to a predicted tumour (`next_to_predicted_tumour`; a missed "
+               f"tumour end is likeliest there, and no confidence sees it): {near['slices']}, "
+               f"{near['hold_tumour']} of them hold tumour.")
     write_csv(out_dir / "slices.csv", rows)
     write_csv(out_dir / "patients.csv", patients)
     write_json(out_dir / "summary.json", {**summary, "failed": failed} if failed else summary)

@@ -90,7 +90,8 @@ class SliceFamily(ModelFamily):
         return Prediction([mask_path, figure], mask=mask_path, figure=figure, image=image, labels=mask.astype("uint8"),
                           lines=[f"tumour pixels: {int(mask.sum())} of {mask.size}",
                                  f"estimated Dice {estimate:.2f} (from its own probabilities; not a measurement)"],
-                          report={"confidence": {"expected_dice": {"tumour": estimate}}})
+                          report={"confidence": {"expected_dice": {"tumour": estimate}},
+                                  "tumour_pixels": int(mask.sum())})
 
     def export(self, model_path, name, root, version, warmup) -> Path:
         from kerasbrain.export.saved_model import export_version

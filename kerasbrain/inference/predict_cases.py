@@ -78,11 +78,13 @@ def read_first(rows: list[dict], count: int = 3) -> list[str]:
 
 def review_columns(report: dict | None) -> dict:
     """A case report's confidence as `predictions.csv` columns (`expected_dice_WT`, ...), so a folder's
-    cases can be sorted for review, least confident first, and its `input_warnings` (blank or copied
-    sequences) in one column; {} where the family reports neither."""
+    cases can be sorted for review, least confident first, its `input_warnings` (blank or copied
+    sequences) in one column and a slice's `tumour_pixels`; {} where the family reports none."""
     report = report or {}
     columns = {f"{kind}_{region}": value for kind, regions in report.get("confidence", {}).items()
                if isinstance(regions, dict) for region, value in regions.items()}
     if "input_warnings" in report:
         columns["input_warnings"] = "; ".join(report["input_warnings"])
+    if "tumour_pixels" in report:  # a slice's: `inference/slice_review.py` reads it
+        columns["tumour_pixels"] = report["tumour_pixels"]
     return columns

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.conftest import once, once_on
+from tests.conftest import once_on
 
 TINY = """
 [data]
@@ -90,7 +90,7 @@ def test_evaluate_slices(slice_run):
     rows = list(csv.DictReader((slice_run / "eval" / "slices.csv").open()))
     assert {r["patient"] for r in rows} == set(split["test"]) and len(rows) == 4 * len(split["test"])
     summary = json.loads((slice_run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"pixels", "images", "patients", "failure_detection"}
+    assert set(summary) == {"pixels", "images", "patients", "failure_detection", "next_to_predicted_tumour"}
     # the pooled Dice is the Tumor F1 scikit-learn computes over the same pixels (its report, 4 digits)
     report = (slice_run / "eval" / "classification_report.txt").read_text()
     tumour_f1 = float(next(line for line in report.splitlines() if line.strip().startswith("Tumor")).split()[3])
@@ -121,6 +121,14 @@ def test_evaluate_slices(slice_run):
         expected = failure_detection([float(r["expected_dice"]) for r in table], [float(r["dice"]) for r in table])
         assert summary["failure_detection"]["expected_dice"][unit] == pytest.approx(expected, nan_ok=True), unit
     assert "mean over patients" in result.output and "Sort slices.csv or patients.csv" in result.output
+    # slices with nothing predicted (no precision) next to a slice of the same patient with a prediction
+    predicted = {(r["patient"], int(r["slice"])): r["precision"] not in ("", "nan") for r in rows}
+    near = {k for k, found in predicted.items() if not found and (predicted.get((k[0], k[1] - 1))
+                                                                 or predicted.get((k[0], k[1] + 1)))}
+    assert {(r["patient"], int(r["slice"])) for r in rows if r["next_to_predicted_tumour"] == "True"} == near
+    assert summary["next_to_predicted_tumour"] == {
+        "slices": len(near), "hold_tumour": sum(r["recall"] not in ("", "nan") for r in rows
+                                                if (r["patient"], int(r["slice"])) in near)}
 
 
 def test_evaluate_slices_reports_an_unreadable_slice_and_scores_the_rest(slice_run, tmp_path):
@@ -177,6 +185,18 @@ def test_predict_a_patients_folder_sorts_its_slices_for_review(slice_run, tmp_pa
     least = sorted(rows, key=lambda r: float(r["expected_dice_tumour"]))[0]
     assert (f"least confident (lowest estimated Dice; review first): {least['case']} "
             f"(tumour {float(least['expected_dice_tumour']):.2f})") in result.output
+    # each slice's predicted tumour as its written mask has it; the slices named beside: nothing predicted,
+    # a predicted tumour on the next or previous slice
+    pixels = {r["case"]: int(r["tumour_pixels"]) for r in rows}
+    for case, count in pixels.items():
+        assert count == np.count_nonzero(cv2.imread(str(tmp_path / "out" / f"{case}.png"), cv2.IMREAD_UNCHANGED))
+    index = {int(case.rsplit("_", 1)[1]): count for case, count in pixels.items()}
+    near = sorted(f"{patient.name}_{k}" for k, count in index.items()
+                  if count == 0 and (index.get(k - 1) or index.get(k + 1)))
+    if near:
+        assert f"review too): {', '.join(near)}" in result.output, result.output
+    else:
+        assert "nothing predicted next to" not in result.output
 
 
 def test_a_run_made_before_run_json_still_evaluates_the_same(slice_run, tmp_path):
