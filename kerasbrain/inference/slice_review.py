@@ -4,7 +4,8 @@ A slice model's confidence (`metrics/case_confidence.expected_dice`) cannot see 
 entirely: an empty mask over an almost-black probability map looks certain. The misses are not
 anywhere, though: a tumour spans neighbouring slices, and what a slice model misses is mostly its
 small top and bottom ends, next to slices where it found the tumour (on held-out hard LGG phantoms,
-39 of 46 missed tumour slices; README "Which slices and patients to read first, measured"). So a
+39 of 46 missed tumour slices in two runs, 18 of 38 in a third, weaker one; README "Which slices and
+patients to read first, measured"; a tumour missed on every slice has no such neighbour). So a
 slice with nothing predicted whose neighbour (slice index +-1, same patient) has a predicted tumour
 is named for review. Slices are named as kaggle_3m names them, `<patient>_<index>`.
 """
