@@ -45,7 +45,8 @@ from kerasbrain.intensity import head_statistics  # noqa: E402
 from kerasbrain.models.unet import UNet  # noqa: E402
 from kerasbrain.runtime import predictor  # noqa: E402
 from kerasbrain.serving import client as client_module  # noqa: E402
-from kerasbrain.serving.client import GrpcClient, RemoteCasePredictor, RemoteWindowPredictor, RestClient  # noqa: E402
+from kerasbrain.serving.client import GrpcClient, RestClient  # noqa: E402
+from kerasbrain.serving.remote_predictor import RemoteCasePredictor, RemoteWindowPredictor  # noqa: E402
 
 
 def _free_port():

@@ -149,7 +149,8 @@ class VolumetricFamily(ModelFamily):
         from kerasbrain.export.saved_model import DESCRIBE_SIGNATURE, read_manifest
         from kerasbrain.export.signatures import CASE_SIGNATURE
         from kerasbrain.inference.config import InferenceConfig
-        from kerasbrain.serving.client import RemoteWindowPredictor, ServingClientError, connect
+        from kerasbrain.serving.client import ServingClientError, connect
+        from kerasbrain.serving.remote_predictor import RemoteWindowPredictor
 
         local_only = [g for g in ("compile_mode", "precision") if g in request.overrides.given()]
         if local_only:

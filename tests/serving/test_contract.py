@@ -164,7 +164,7 @@ def test_whole_case_through_the_server_equals_local_prediction(target, reference
     from kerasbrain.data.layouts import discover, load_case
     from kerasbrain.inference.predict_volume import InferenceConfig, predict_case
     from kerasbrain.runtime import predictor
-    from kerasbrain.serving.client import RemoteWindowPredictor
+    from kerasbrain.serving.remote_predictor import RemoteWindowPredictor
 
     rest, grpc_target, _ = target
     client = RestClient(rest, MODEL) if protocol == "rest" else GrpcClient(grpc_target, MODEL)
