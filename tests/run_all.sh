@@ -5,6 +5,8 @@
 # compiling more than arithmetic; the pair used 184% of a 2-core machine), so the pair takes about
 # as long as the longer half alone. Each backend's output is printed when it ends; the exit status
 # is non-zero if either failed. KERASBRAIN_SUITE_SEQUENTIAL=1 runs them one after the other instead.
+# Each half ends with its 25 slowest setups and calls (pytest --durations), so a log from CI or a slow
+# machine says where the time went (a stall shows as one test far above its usual time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
@@ -14,7 +16,7 @@ backends=(tensorflow jax)
 if [[ "${KERASBRAIN_SUITE_SEQUENTIAL:-0}" == 1 ]]; then
   for backend in "${backends[@]}"; do
     echo "== KERAS_BACKEND=$backend =="
-    KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider "$@"
+    KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider --durations=25 "$@"
   done
   exit 0
 fi
@@ -22,7 +24,7 @@ fi
 logs=$(mktemp -d)
 declare -A pids
 for backend in "${backends[@]}"; do
-  KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider "$@" >"$logs/$backend.log" 2>&1 &
+  KERAS_BACKEND=$backend python -m pytest -q -rs -p no:cacheprovider --durations=25 "$@" >"$logs/$backend.log" 2>&1 &
   pids[$backend]=$!
 done
 echo "== both backends started ($(date +%H:%M:%S)); each one's output follows when it ends"
