@@ -8,9 +8,10 @@ transposed convolutions), kerasbrain's U-Net widened past BasicUNet's forward FL
 GFLOP), and MONAI's BasicUNet; then
 one whole 4 x 240 x 240 x 155 volume, window 128^3, overlap 0.5 (18 windows), 4 windows per
 batch, Gaussian blending, host array in and host array out (kerasbrain's device sliding window
-against `monai.inferers.sliding_window_inference`). GFLOP per window (forward, XLA's and torch's
-own counts) say how much work each network does; a bf16 row for nnU-Net's ResEnc-M (32 base filters)
-goes beside them. `--small` shrinks everything to run on a CPU.
+against `monai.inferers.sliding_window_inference`), plain and with mirror test-time augmentation
+(8 flips: kerasbrain's `mirror`; MONAI's inferer over the same flips, averaged). GFLOP per window
+(forward, XLA's and torch's own counts) say how much work each network does; a bf16 row for
+nnU-Net's ResEnc-M (32 base filters) goes beside them. `--small` shrinks everything to run on a CPU.
 Run it where JAX sees the GPU and `KERAS_BACKEND=jax`; torch and MONAI are optional.
 """
 
@@ -83,10 +84,11 @@ def keras_rows(args, patch, batch, volume_shape, window):
             if "transpose" not in kwargs.get("upsample", ""):
                 volume = rng.normal(300, 80, size=volume_shape + (4,)).astype("float32")
                 mean, std = head_statistics(volume)
-                sw = DeviceSlidingWindow(model, (window,) * 3, 0.5, 4, False)
-                seconds = timed(lambda: sw(volume, mean, std), args.volume_repeats, warmup=2)
-                row("kerasbrain", name, "volume", precision, seconds, 1, "volumes/s", gflop,
-                    "device blending, host in/out")
+                for mirror in (False, True) if name == "default" else (False,):
+                    sw = DeviceSlidingWindow(model, (window,) * 3, 0.5, 4, mirror)
+                    seconds = timed(lambda: sw(volume, mean, std), args.volume_repeats, warmup=2)
+                    row("kerasbrain", name, "volume, mirror TTA" if mirror else "volume", precision, seconds, 1,
+                        "volumes/s", gflop, "device blending, host in/out" + (", 8 flips" if mirror else ""))
             keras.backend.clear_session()
 
 
@@ -157,6 +159,23 @@ def monai_rows(args, patch, batch, volume_shape, window):
         row("monai", "BasicUNet", "volume", precision, timed(infer, args.volume_repeats, warmup=2), 1, "volumes/s",
             gflop,
             "gaussian, host in/out")
+
+        def infer_mirrored():  # the same 8 flips as kerasbrain's mirror TTA, averaged on the GPU
+            from kerasbrain.inference.sliding_window import flips
+
+            mirror_flips = flips(3, True)
+            image = torch.as_tensor(volume, device=device)
+            total = 0
+            with torch.no_grad(), autocast:
+                for axes in mirror_flips:
+                    dims = [2 + a for a in axes]
+                    out = sliding_window_inference(torch.flip(image, dims) if dims else image, (window,) * 3, 4,
+                                                   lambda t: torch.sigmoid(net(t)), overlap=0.5, mode="gaussian")
+                    total = total + (torch.flip(out, dims) if dims else out).float()
+            return (total / len(mirror_flips)).cpu().numpy()
+
+        row("monai", "BasicUNet", "volume, mirror TTA", precision, timed(infer_mirrored, args.volume_repeats, warmup=1),
+            1, "volumes/s", gflop, "gaussian, host in/out, 8 flips")
 
 
 def main():
