@@ -3,17 +3,26 @@
 #
 # Here, once per session (the registries answer here, not there): `bash bench/gpu_wheels.sh` puts the
 # wheels the GPU machine lacks (Keras and its needs, nibabel, MONAI) in .whl/ (git-ignored). Then:
-#   run(command="bash bench/gpu_session.sh", carry=[".whl"], timeout_s=570)
-# and the rows come back under $OUT: bench/gpu.py's (training patches/s and whole volumes, plain and
-# with mirror TTA, against MONAI) and bench/gpu_training.py's (end to end from the cache, host and
-# device augmentation, against MONAI compiled and eager), each as JSON and as its log.
+#   run(command="bash bench/gpu_session.sh gpu", carry=[".whl"], timeout_s=400)
+#   run(command="bash bench/gpu_session.sh training", carry=[".whl"], timeout_s=590)
+# back to back on the warm machine (one call for both may pass a call's 10 minutes; each call's rows
+# are printed as they are measured, so a cut-off call still returns them). The rows come back under
+# $OUT: bench/gpu.py's (training patches/s and whole volumes, plain and with mirror TTA, against
+# MONAI) and bench/gpu_training.py's (end to end from the cache, host and device augmentation,
+# against MONAI compiled and eager), each as JSON and as its log. No argument runs both.
 # SMALL=1 checks the script on a CPU (`--small` sizes, a few seconds per row). TensorFlow is not
 # there and not needed: `PYTHONPATH=DIR_WITH_A_FAILING_tensorflow_PACKAGE` hides it here to check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+part=${1:-all}
+case "$part" in
+  gpu|training|all) ;;
+  *) echo "bench/gpu_session.sh: unknown part '$part' (gpu, training or all)" >&2; exit 2;;
+esac
 out=${OUT:-/tmp/gpu_session}
 mkdir -p "$out"
-if compgen -G ".whl/*.whl" >/dev/null; then
+# the wheels are for the GPU machine's Python 3.12; a CPU check (SMALL=1) uses this machine's packages
+if [[ "${SMALL:-0}" != 1 ]] && compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "bench/gpu_session.sh: the wheels in .whl/ did not install" >&2; exit 1; }
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -22,10 +31,15 @@ export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 small=()
 seconds=20  # per training row: 6 kerasbrain and 6 MONAI rows fit one call with their compilations
 if [[ "${SMALL:-0}" == 1 ]]; then small=(--small); seconds=3; fi
-{ nvidia-smi || echo "no nvidia-smi: a CPU check"; python3 -c "import jax, keras; print(jax.devices(), keras.__version__)"; } \
-  2>&1 | tee "$out/machine.txt"
+{ nvidia-smi || echo "no nvidia-smi: a CPU check"
+  python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
+} 2>&1 | tee "$out/machine.txt"
 status=0
-python3 bench/gpu.py "${small[@]}" --json "$out/gpu.json" 2>&1 | tee "$out/gpu.log" || status=1
-python3 bench/gpu_training.py "${small[@]}" --seconds "$seconds" --json "$out/gpu_training.json" 2>&1 \
-  | tee "$out/gpu_training.log" || status=1
+if [[ "$part" != training ]]; then
+  python3 bench/gpu.py "${small[@]}" --json "$out/gpu.json" 2>&1 | tee "$out/gpu.log" || status=1
+fi
+if [[ "$part" != gpu ]]; then
+  python3 bench/gpu_training.py "${small[@]}" --seconds "$seconds" --json "$out/gpu_training.json" 2>&1 \
+    | tee "$out/gpu_training.log" || status=1
+fi
 exit $status
