@@ -29,7 +29,7 @@ if [[ "${SMALL:-0}" != 1 ]] && compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 small=()
-seconds=20  # per training row: 6 kerasbrain and 6 MONAI rows fit one call with their compilations
+seconds=20  # per training row: 12 rows and their compilations should fit one call (estimated, not yet run)
 if [[ "${SMALL:-0}" == 1 ]]; then small=(--small); seconds=3; fi
 { nvidia-smi || echo "no nvidia-smi: a CPU check"
   python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
