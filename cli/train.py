@@ -36,7 +36,9 @@ def _train_command(name: str) -> click.Command:
         with removed_if_failed_before_training(out):
             result = family.train(data, out, family.load_config(config), time_budget=time_budget, progress=echo,
                                   **options)
-        click.echo(f"best model: {result['best']}\nlast model: {result['last']}\nTensorBoard: {out / 'logs'}")
+        click.echo(f"best model: {result['best']}\nlast model: {result['last']}")
+        if (out / "logs").is_dir():  # none where TensorFlow is not installed (training/scaffold.py)
+            click.echo(f"TensorBoard: {out / 'logs'}")
 
     params = [
         click.Option(["--data"], required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),

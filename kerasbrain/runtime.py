@@ -28,6 +28,17 @@ PRECISIONS = ("auto", "fp32", "bf16")
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
 
+@functools.cache
+def has_tensorflow() -> bool:
+    """Whether TensorFlow imports here: tf.data and TensorBoard's logs need it, the JAX backend does not
+    (a GPU machine may have a CUDA JAX alone)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def has_gpu() -> bool:
     backend = keras.backend.backend()
     if backend == "tensorflow":

@@ -115,7 +115,10 @@ class TrainingConfig:
     compile_mode: str = "auto"  # see kerasbrain.runtime
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU has it); kerasbrain.runtime
     seed: int = 0
-    workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE
+    workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE (PyDataset: one thread per core)
+    # how patches reach `fit`: "tf.data", "pydataset" (Keras's, no TensorFlow needed: data/patch_batches.py)
+    # or "auto" (tf.data where TensorFlow is installed); the same batches either way
+    input_pipeline: str = "auto"
     # where patches are augmented: "host" (tf.data workers), "device" (inside the compiled step,
     # training/device_augment.py) or "auto" (the device where there is a GPU)
     augment_on: str = "auto"
@@ -134,6 +137,8 @@ class TrainingConfig:
         check(0.0 < self.anneal_fraction <= 1.0, "anneal_fraction", "must be in (0, 1]", self.anneal_fraction)
         check(0.0 <= self.ema_momentum < 1.0, "ema_momentum", "must be in [0, 1) (0 = off)", self.ema_momentum)
         check(self.workers >= 0, "workers", "must not be negative", self.workers)
+        check(self.input_pipeline in ("auto", "tf.data", "pydataset"), "input_pipeline",
+              "must be 'auto', 'tf.data' or 'pydataset'", self.input_pipeline)
         check(self.augment_on in ("auto", "host", "device"), "augment_on", "must be 'auto', 'host' or 'device'",
               self.augment_on)
 

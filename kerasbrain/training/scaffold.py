@@ -6,7 +6,8 @@ gets, whatever the family: `run.json` + `config.json`, a fixed seed, `backup/` (
 BackupAndRestore made safe against `kill -9`: re-running the same command resumes after the last
 completed epoch, optimizer state included, and never reads a half-written backup), `best.keras`
 (lowest monitored value, kept across resumes), `last.keras`, `history.csv`, TensorBoard logs in
-`logs/`, a stop on NaN loss and an optional wall-clock time budget that ends the run cleanly.
+`logs/` (where TensorFlow is installed), a stop on NaN loss and an optional wall-clock time budget
+that ends the run cleanly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import keras
 from kerasbrain.config import save_config_json
 from kerasbrain.runs import (BEST_MODEL, CONFIG_FILE, HISTORY_FILE, LAST_MODEL, removed_if_failed_before_training,
                              write_run_info)
+from kerasbrain.runtime import has_tensorflow
 from kerasbrain.training.averaged_weights import AveragedWeights
 from kerasbrain.training.callbacks import AtomicBackup, AtomicCheckpoint, TimeBudget, completed_epochs, trim_history
 
@@ -111,7 +113,7 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
     best = AtomicCheckpoint(run.dir / BEST_MODEL, monitor=monitor, mode="min", saved_model=saved_model)
     callbacks += [  # the history row first, the backup last: a kill in between repeats the epoch
         keras.callbacks.CSVLogger(str(run.dir / HISTORY_FILE), append=True),
-        keras.callbacks.TensorBoard(str(run.dir / "logs"), write_graph=False, profile_batch=0),
+        *tensorboard_logs(run.dir / "logs"),
         best,
         AtomicCheckpoint(run.dir / LAST_MODEL, saved_model=saved_model, copy_of=best),  # best's file when it saved
     ]
@@ -120,6 +122,14 @@ def run_callbacks(run: Run, monitor: str, metric_callbacks=(), schedule_callback
     callbacks += list(schedule_callbacks)
     callbacks.append(keras.callbacks.TerminateOnNaN())
     return callbacks
+
+
+def tensorboard_logs(log_dir: Path) -> list:
+    """TensorBoard's callback where TensorFlow is installed (it writes the summaries); none where only
+    JAX is (history.csv still holds every epoch's values)."""
+    if not has_tensorflow():
+        return []
+    return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0)]
 
 
 def fit_verbosity(verbose="auto"):

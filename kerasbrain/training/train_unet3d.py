@@ -1,9 +1,9 @@
-"""Training the volumetric 3-D U-Net with `model.fit` on tf.data patches (seed 003, nnU-Net style).
+"""Training the volumetric 3-D U-Net with `model.fit` on random patches (seed 003, nnU-Net style).
 
 The run folder and callbacks come from `kerasbrain.training.scaffold` (resume, best/last models,
-TensorBoard, time budget); this module adds the patch pipeline (augmented on the host or the
-device), the preprocessed-case `cache/` (its size checked first), the targets (regions or seed
-003's label channels), deep supervision and the validation HD95.
+TensorBoard, time budget); this module adds the patch pipeline (tf.data or Keras's PyDataset,
+augmented on the host or the device), the preprocessed-case `cache/` (its size checked first), the
+targets (regions or seed 003's label channels), deep supervision and the validation HD95.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import keras
 from kerasbrain.data.cache_space import check_cache_space, plan_cache
 from kerasbrain.data.labels import training_targets
 from kerasbrain.data.layouts import discover
-from kerasbrain.data.pipeline import PatchSampler, patch_dataset
+from kerasbrain.data.patch_batches import patch_stream, resolve_input_pipeline
+from kerasbrain.data.pipeline import PatchSampler
 from kerasbrain.data.preprocess import cached_labels_present, cached_preprocess, is_cached
 from kerasbrain.losses import DiceCELoss, SoftDiceLoss
 from kerasbrain.metrics import MeanSoftDice, region_metrics
 from kerasbrain.models.label_channels import RegionsFromLabels
 from kerasbrain.models.unet import UNet
 from kerasbrain.runs import SPLIT_FILE
-from kerasbrain.runtime import cpu_backend_note, precision_note, precision_policy, resolve_jit_compile
+from kerasbrain.runtime import cpu_backend_note, has_tensorflow, precision_note, precision_policy, resolve_jit_compile
 from kerasbrain.training.averaged_weights import AveragedWeights
 from kerasbrain.training.callbacks import ScheduledLearningRate, ValidationHD95
 from kerasbrain.training.config import Config
@@ -173,19 +174,21 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     sampler = PatchSampler(train_folders, t.patch_size, t.fg_fraction,
                            config.augmentation if config.augment else None, seed=t.seed + 1000 * shard,
                            augment_on_device=on_device, targets=targets, fg_sampling=t.fg_sampling)
-    workers = t.workers or None
-    import tensorflow as tf
-
-    parallel = workers or tf.data.AUTOTUNE
-    train_ds = patch_dataset(sampler, batch_size, num_parallel_calls=parallel)
-    # skip the patches an interrupted run already consumed, so a resumed run sees new ones
-    train_ds = train_ds.skip(start_epoch * t.steps_per_epoch)
+    pipeline = resolve_input_pipeline(t.input_pipeline)
+    if pipeline == "pydataset":
+        progress("patches through Keras's PyDataset (data/patch_batches.py)"
+                 + ("" if has_tensorflow() else "; no TensorFlow here, so no TensorBoard logs: history.csv has them"))
+    levels = config.model.deep_supervision
+    pyramid = deep_supervision_targets(levels, config.model.strides[:levels]) if levels else None
+    # first_batch skips the patches an interrupted run already consumed, so a resumed run sees new ones
+    train_ds = patch_stream(sampler, batch_size, pipeline, first_batch=start_epoch * t.steps_per_epoch,
+                            to_targets=pyramid, workers=t.workers)
     val_ds = None
     if val_folders:
         val_sampler = PatchSampler(val_folders, t.patch_size, t.fg_fraction, None, seed=t.seed + 1, targets=targets,
                                    fg_sampling=t.fg_sampling)
-        val_ds = patch_dataset(val_sampler, batch_size, num_patches=t.validation_patches // shards,
-                               num_parallel_calls=parallel, cache=True)
+        val_ds = patch_stream(val_sampler, batch_size, pipeline, num_patches=t.validation_patches // shards,
+                              to_targets=pyramid, cache=True, workers=t.workers)
 
     with precision_policy(t.precision, training=True) as policy:
         model = network = build_model(config)
@@ -201,11 +204,7 @@ def train_unet3d(data_dir, run_dir, config: Config, epochs: int | None = None, s
     # the checkpoints hold the network, not its training wrapper; seed 003's label channels answer in
     # regions there (models/label_channels.py)
     saved_model = RegionsFromLabels(network) if targets == "labels" else network
-    if config.model.deep_supervision:
-        levels = config.model.deep_supervision
-        strides = config.model.strides[:levels]
-        train_ds = train_ds.map(deep_supervision_targets(levels, strides))
-        val_ds = val_ds.map(deep_supervision_targets(levels, strides)) if val_ds is not None else None
+    if levels:
         weights = [0.5**k for k in range(levels + 1)]
         loss = [loss] + [build_loss(t.loss) for _ in range(levels)]
         metrics = [metrics] + [[] for _ in range(levels)]

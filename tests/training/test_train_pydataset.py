@@ -1,0 +1,78 @@
+"""Training from Keras's PyDataset (`[training] input_pipeline`, data/patch_batches.py), and on a
+machine with JAX and no TensorFlow, as the lent GPU machines are."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kerasbrain.training.config import config_from_dict
+from kerasbrain.training.train_unet3d import train_unet3d
+from tests.conftest import once_on
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1},
+    # a constant rate: a cosine over `epochs` would differ between a 1-epoch run and a 2-epoch one
+    "training": {"patch_size": [16, 16, 16], "batch_size": 2, "validation_patches": 3, "steps_per_epoch": 2,
+                 "lr_schedule": "constant"},
+    "data": {"validation_fraction": 0.34},
+    "postprocessing": {"choose_on": "off"},
+}
+
+
+def _history(run):
+    return list(csv.DictReader((run / "history.csv").open()))
+
+
+def test_the_pydataset_trains_tf_datas_run_and_a_resumed_run_goes_on_with_new_patches(msd_dir, tmp_path):
+    """Two epochs through tf.data; one through the PyDataset, then the same command for two: the
+    same patches reach the same network, so every logged loss and validation value agrees (a resumed
+    PyDataset that started its stream again would train epoch 2 on epoch 1's patches)."""
+    def config(pipeline):
+        return config_from_dict({**TINY, "training": {**TINY["training"], "input_pipeline": pipeline}})
+
+    train_unet3d(msd_dir, tmp_path / "tfdata", config("tf.data"), epochs=2, verbose=0, progress=lambda m: None)
+    messages = []
+    train_unet3d(msd_dir, tmp_path / "py", config("pydataset"), epochs=1, verbose=0, progress=messages.append)
+    train_unet3d(msd_dir, tmp_path / "py", config("pydataset"), epochs=2, verbose=0, progress=messages.append)
+    assert any("resuming after epoch 1" in m for m in messages)
+    assert any("patches through Keras's PyDataset" in m for m in messages)
+    theirs, ours = _history(tmp_path / "tfdata"), _history(tmp_path / "py")
+    assert len(theirs) == len(ours) == 2
+    for key in ("loss", "probabilities_dice_WT", "aux1_loss", "val_loss", "val_hd95_WT"):
+        a, b = [float(r[key]) for r in theirs], [float(r[key]) for r in ours]
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=key)
+    assert float(ours[0]["loss"]) != float(ours[1]["loss"])
+
+
+@once_on("jax")
+def test_training_and_evaluation_run_where_tensorflow_is_not_installed(msd_dir, tmp_path):
+    """A `tensorflow` that fails to import, first on the path: `kerasbrain train unet3d` picks the
+    PyDataset, writes no TensorBoard logs and says so, and its model is evaluated, all on JAX."""
+    hidden = tmp_path / "no_tensorflow" / "tensorflow"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('No module named tensorflow (hidden by the test)')\n")
+    (tmp_path / "tiny.toml").write_text(
+        "[model]\nbase_filters = 4\ndepth = 2\n[training]\npatch_size = [16, 16, 16]\nbatch_size = 2\n"
+        "validation_patches = 2\nsteps_per_epoch = 2\nepochs = 1\n[data]\nvalidation_fraction = 0.34\n"
+        "[postprocessing]\nchoose_on = \"off\"\n")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": f"{hidden.parent}{os.pathsep}{ROOT}"}
+    cli = [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
+    run = tmp_path / "run"
+    train = subprocess.run(cli + ["train", "unet3d", "--data", str(msd_dir), "--config", str(tmp_path / "tiny.toml"),
+                                  "--out", str(run)], env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-3000:]
+    assert "no TensorFlow here, so no TensorBoard logs" in train.stdout + train.stderr
+    assert (run / "best.keras").exists() and not (run / "logs").exists() and "TensorBoard:" not in train.stdout
+    evaluate = subprocess.run(cli + ["evaluate", "--model", str(run), "--data", str(msd_dir), "--subset", "validation",
+                                     "--out", str(tmp_path / "scores")], env=env, capture_output=True, text=True,
+                              timeout=600)
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "scores" / "cases.csv").open()))
+    assert rows and all(0.0 <= float(r["dice_WT"]) <= 1.0 for r in rows)
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "hidden by the test" in probe.stderr
