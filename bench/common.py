@@ -145,3 +145,23 @@ def optional_rows(package: str, rows, *args) -> None:
         import traceback
 
         traceback.print_exc()
+
+
+class FitBatches:
+    """A `keras.utils.PyDataset`'s batches as `fit` draws them: through Keras's own adapter (its worker
+    threads and queue), not a plain loop over `__getitem__`. `next()` gives a batch; `close()` stops
+    the workers. (Keras has no public name for the adapter, hence the private import.)"""
+
+    def __init__(self, stream):
+        from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+        self.adapter = PyDatasetAdapter(stream, shuffle=False)
+        self.adapter.on_epoch_begin()
+        self._it = iter(self.adapter.get_numpy_iterator())
+
+    def __next__(self):
+        return next(self._it)
+
+    def close(self):
+        self.adapter.on_epoch_end()
+

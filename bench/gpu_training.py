@@ -9,8 +9,10 @@ nnU-Net's augmentation (`AugmentConfig` plus blur, contrast, low resolution and 
 Rows, at each batch size, bf16 on a GPU (fp32 on a CPU):
 
 - `kerasbrain host aug`: the `PatchSampler` in `--workers` spawned processes, the step on the device;
-- `kerasbrain device aug`: the workers only crop and draw, `DeviceAugmentedTraining` resamples and
-  transforms inside the compiled step (`[training] augment_on = "device"`);
+- `kerasbrain device aug`: what `kerasbrain train unet3d` runs on a GPU machine without TensorFlow:
+  Keras's PyDataset (`data/patch_batches.py`, `--workers` threads) only crops and draws, and
+  `DeviceAugmentedTraining` resamples and transforms inside the compiled step (`[training]
+  augment_on = "device"`);
 - `monai compiled`: MONAI's fast-training recipe as its tutorial runs it: the cached volumes moved
   to the GPU once (`CacheDataset` + `ToDeviced`), crops and the same augmentations on the GPU,
   `ThreadDataLoader`, `torch.compile`, channels-last 3-D, bf16 autocast; `monai eager` without
@@ -44,7 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
-from common import optional_rows  # noqa: E402
+from common import FitBatches, optional_rows  # noqa: E402
 
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 
@@ -178,6 +180,7 @@ class Batches:
 def keras_rows(args, folders, patch):
     import keras
 
+    from kerasbrain.data.patch_batches import PatchBatches
     from kerasbrain.data.pipeline import PatchSampler
     from kerasbrain.losses import DiceCELoss
     from kerasbrain.models.unet import UNet
@@ -193,16 +196,18 @@ def keras_rows(args, folders, patch):
                 network = UNet(base_filters=args.base_filters)
             model = DeviceAugmentedTraining(network) if on_device else network
             model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=True)
-            batches = Batches(sampler, batch, args.workers)
+            batches = (FitBatches(PatchBatches(sampler, batch, workers=args.workers)) if on_device
+                       else Batches(sampler, batch, args.workers))
 
             def step():
                 x, y = next(batches)
                 logs = model.train_on_batch(x, y, return_dict=True)
                 float(logs["loss"])  # waits for the device
 
+            feeder = "PyDataset threads" if on_device else "processes"
             try:
                 measure(f"kerasbrain {'device' if on_device else 'host'} aug", batch, step, args.seconds,
-                        args.warmup, f"{precision}, {args.workers} workers, params={network.count_params():,}")
+                        args.warmup, f"{precision}, {args.workers} {feeder}, params={network.count_params():,}")
             finally:
                 batches.close()
             keras.backend.clear_session()

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels: kerasbr
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import add_json_option, peak_rss_gb, record  # noqa: E402
+from common import FitBatches, add_json_option, peak_rss_gb, record  # noqa: E402
 
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 from kerasbrain.data.layouts import discover  # noqa: E402
@@ -63,15 +63,8 @@ def main():
 
 
 def _batches(stream):
-    """Batches as `fit` draws them: tf.data's iterator, or the PyDataset through Keras's own adapter
-    (its worker threads and queue) rather than a plain loop over `__getitem__`."""
-    if hasattr(stream, "as_numpy_iterator"):
-        return iter(stream)
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-
-    adapter = PyDatasetAdapter(stream, shuffle=False)
-    adapter.on_epoch_begin()
-    return iter(adapter.get_numpy_iterator())
+    """Batches as `fit` draws them: tf.data's iterator, or the PyDataset through Keras's adapter."""
+    return iter(stream) if hasattr(stream, "as_numpy_iterator") else FitBatches(stream)
 
 if __name__ == "__main__":
     main()
