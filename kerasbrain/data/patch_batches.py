@@ -79,6 +79,10 @@ class PatchBatches(keras.utils.PyDataset):
         last = first + self.batch_size if self.num_patches is None else min(first + self.batch_size, self.num_patches)
         batch = self._stack([self.sampler.sample(i) for i in range(first, last)])
         if self._cache is not None:
+            # read-only, so TensorFlow copies them: it may take a writable array's memory as a tensor's
+            # buffer and reuse it (seen under MirroredStrategy: the cached batches changed after epoch 1)
+            for array in keras.tree.flatten(batch):
+                array.flags.writeable = False
             self._cache[index] = batch
         return batch
 

@@ -58,6 +58,8 @@ def test_a_finite_stream_ends_with_a_short_batch_and_keeps_it(folders):
     assert len(stream) == 3 and [len(x) for x, _ in batches] == [2, 2, 1]
     _assert_same(batches, _batches(patch_stream(sampler, 2, "tf.data", num_patches=5), 3))
     assert stream[2][0] is batches[2][0]  # cached: the same arrays, not a second draw
+    # read-only: TensorFlow copies them instead of reusing their memory under a distribution strategy
+    assert not any(a.flags.writeable for a in batches[0])
     with pytest.raises(IndexError):
         stream[3]
 
