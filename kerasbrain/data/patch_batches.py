@@ -4,9 +4,10 @@ The same stream as `pipeline.patch_dataset` (tf.data): batch b holds patches b *
 (b + 1) * batch_size - 1 of the sampler, drawn by its seeded generator, so both pipelines give the
 same batches byte for byte. It is what a machine with JAX and no TensorFlow (a GPU box with a
 CUDA JAX, say) trains from; `patch_stream` picks one of the two (`[training] input_pipeline`).
-Workers are threads, as tf.data's `numpy_function` workers are: both hold Python's lock while the
-sampler runs its numpy and SciPy code, and threads share the memory-mapped cases where processes
-would fork a process that runs JAX.
+Workers are threads, as tf.data's `numpy_function` workers are: both run the sampler's Python under
+one lock, and its SciPy resampling outside it (two threads drew 1.9x one thread's augmented patches
+on 2 cores, README); threads also share the memory-mapped cases, where processes would be forks of
+a process that runs JAX.
 """
 
 from __future__ import annotations
