@@ -115,7 +115,9 @@ class TrainingConfig:
     compile_mode: str = "auto"  # see kerasbrain.runtime
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 where the GPU or CPU has it); kerasbrain.runtime
     seed: int = 0
-    workers: int = 0  # parallel patch draws; 0 = tf.data AUTOTUNE (PyDataset: one thread per core)
+    # parallel patch draws; 0 = tf.data's AUTOTUNE, or for the PyDataset one thread per core (its 1 draws
+    # in the training loop itself, as Keras's PyDataset does)
+    workers: int = 0
     # how patches reach `fit`: "tf.data", "pydataset" (Keras's, no TensorFlow needed: data/patch_batches.py)
     # or "auto" (tf.data where TensorFlow is installed); the same batches either way
     input_pipeline: str = "auto"
