@@ -6,7 +6,6 @@ draws the very patches and parameters of its host mode, the noise has the drawn 
 that augments on the device trains, resumes and saves the plain network.
 """
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -106,34 +105,5 @@ def test_auto_augments_on_the_host_without_a_gpu_and_a_wrong_value_is_refused():
         config_from_dict({"training": {"fg_sampling": "lesions"}})
 
 
-def test_training_on_the_device_resumes_and_saves_the_plain_network(msd_dir, tmp_path, monkeypatch):
-    """With nnU-Net's foreground draw too (`fg_sampling = "classes"`), which reaches both samplers."""
-    import kerasbrain.training.train_unet3d as trainer
-    from kerasbrain.models.unet import UNet
-    from kerasbrain.training.train_unet3d import train_unet3d
-
-    draws, sampler = [], trainer.PatchSampler
-
-    def recording(*args, **kwargs):
-        draws.append(kwargs["fg_sampling"])
-        return sampler(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "PatchSampler", recording)
-    config = config_from_dict({
-        "model": {"base_filters": 4, "depth": 2, "deep_supervision": 1},
-        "training": {"patch_size": [16, 16, 16], "batch_size": 2, "validation_patches": 2, "steps_per_epoch": 2,
-                     "augment_on": "device", "fg_sampling": "classes"},
-        "augmentation": {"blur_prob": 0.5, "bias_field_prob": 0.5},
-        "data": {"validation_fraction": 0.34},
-    })
-    messages = []
-    first = train_unet3d(msd_dir, tmp_path / "run", config, epochs=1, verbose=0, progress=messages.append)
-    assert "augmenting patches on the device" in messages and np.isfinite(first["history"]["loss"][0])
-    second = train_unet3d(msd_dir, tmp_path / "run", config, epochs=2, verbose=0, progress=messages.append)
-    assert any("resuming after epoch 1" in m for m in messages) and len(second["history"]["loss"]) == 1
-    assert draws == ["classes"] * 4  # training and validation samplers, both runs
-    for name in ("best.keras", "last.keras"):
-        model = keras.saving.load_model(tmp_path / "run" / name)
-        assert type(model) is UNet
-        outputs = model.predict_on_batch(np.zeros((2, 16, 16, 16, 4), "float32"))
-        assert [o.shape for o in outputs] == [(2, 16, 16, 16, 3), (2, 8, 8, 8, 3)]
+# Training on the device (a run, its resume and its checkpoints): tests/training/test_train_pydataset.py,
+# through both input pipelines.
