@@ -143,7 +143,8 @@ def cached_cases(root: Path, cases: int, shape, workers: int) -> list[Path]:
 
 
 class Batches:
-    """Batches of `sampler.sample` drawn by spawned worker processes, `prefetch` batches ahead."""
+    """Batches of `sampler.sample` drawn by spawned worker processes, `prefetch` batches ahead (the host
+    augmentation rows; the device rows read kerasbrain's own PyDataset)."""
 
     def __init__(self, sampler, batch, workers, prefetch=4):
         self.sampler, self.batch = sampler, batch
@@ -160,15 +161,7 @@ class Batches:
     def __next__(self):
         items = [f.result() for f in self.pending.pop(0)]
         self._submit()
-        image = np.stack([i[0] for i in items])
-        target = np.stack([i[1] for i in items])
-        if len(items[0]) == 2:
-            return image, target
-        from kerasbrain.data.augment import parameter_specs
-
-        names = list(parameter_specs(self.sampler.patch_size, image.shape[-1]))
-        params = {n: np.stack([i[2 + k] for i in items]) for k, n in enumerate(names)}
-        return {"image": image, "augment": params}, target
+        return np.stack([i[0] for i in items]), np.stack([i[1] for i in items])
 
     def close(self):
         self.pool.shutdown(cancel_futures=True)

@@ -21,16 +21,16 @@ import numpy as np
 from kerasbrain.data.augment import parameter_specs
 from kerasbrain.data.pipeline import PatchSampler, patch_dataset
 from kerasbrain.runtime import has_tensorflow
+from kerasbrain.training.config import INPUT_PIPELINES
 
-PIPELINES = ("auto", "tf.data", "pydataset")
 IMAGE_CHANNELS = 4
 
 
 def resolve_input_pipeline(name: str) -> str:
     """"auto" is tf.data where TensorFlow is installed (the pipeline measured since seed 003) and Keras's
     PyDataset where it is not; naming "tf.data" without TensorFlow fails in one line."""
-    if name not in PIPELINES:
-        raise ValueError(f"input_pipeline must be one of {', '.join(map(repr, PIPELINES))}. Received: {name!r}")
+    if name not in INPUT_PIPELINES:
+        raise ValueError(f"input_pipeline must be one of {', '.join(map(repr, INPUT_PIPELINES))}. Received: {name!r}")
     if name == "auto":
         return "tf.data" if has_tensorflow() else "pydataset"
     if name == "tf.data" and not has_tensorflow():
@@ -121,4 +121,4 @@ def patch_stream(sampler: PatchSampler, batch_size: int, pipeline: str = "auto",
     return ds.map(to_targets) if to_targets else ds
 
 
-__all__ = ["PatchBatches", "patch_stream", "resolve_input_pipeline", "PIPELINES"]
+__all__ = ["PatchBatches", "patch_stream", "resolve_input_pipeline"]

@@ -92,6 +92,10 @@ class ModelConfig:
         object.__setattr__(self, key, parsed)
 
 
+#: `[training] input_pipeline`: how patches reach `fit` (data/patch_batches.py resolves "auto")
+INPUT_PIPELINES = ("auto", "tf.data", "pydataset")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     patch_size: tuple[int, int, int] = (128, 128, 128)
@@ -139,8 +143,8 @@ class TrainingConfig:
         check(0.0 < self.anneal_fraction <= 1.0, "anneal_fraction", "must be in (0, 1]", self.anneal_fraction)
         check(0.0 <= self.ema_momentum < 1.0, "ema_momentum", "must be in [0, 1) (0 = off)", self.ema_momentum)
         check(self.workers >= 0, "workers", "must not be negative", self.workers)
-        check(self.input_pipeline in ("auto", "tf.data", "pydataset"), "input_pipeline",
-              "must be 'auto', 'tf.data' or 'pydataset'", self.input_pipeline)
+        check(self.input_pipeline in INPUT_PIPELINES, "input_pipeline",
+              "must be " + ", ".join(map(repr, INPUT_PIPELINES)), self.input_pipeline)
         check(self.augment_on in ("auto", "host", "device"), "augment_on", "must be 'auto', 'host' or 'device'",
               self.augment_on)
 
