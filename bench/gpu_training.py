@@ -213,7 +213,7 @@ def monai_rows(args, folders, patch):
     import monai
     import torch
     from monai import transforms as T
-    from monai.data import CacheDataset, ThreadDataLoader
+    from monai.data import CacheDataset, ThreadDataLoader, set_track_meta
     from monai.losses import DiceCELoss
     from monai.networks.nets import BasicUNet
 
@@ -223,17 +223,19 @@ def monai_rows(args, folders, patch):
     keys = ("image", "label")
     items = [{"image": str(f / "image.npy"), "label": str(f / "labels.npy")} for f in folders]
 
-    def load(d):  # kerasbrain's cache, (x, y, z, C) float32 and (x, y, z) labels, as channel-first tensors
+    def load(d):  # kerasbrain's cache, (x, y, z, C) float32 and (x, y, z) labels, as channel-first arrays
         image = np.moveaxis(np.load(d["image"]), -1, 0)
-        labels = np.load(d["label"])
-        regions = np.stack([labels > 0, (labels == 1) | (labels == 3), labels == 3]).astype(np.float32)
-        return {"image": image, "label": regions}
+        return {"image": image, "label": np.load(d["label"])[None].astype(np.float32)}
+
+    def regions(labels):  # after the crop and the nearest-neighbour resampling: the three BraTS regions
+        return torch.cat([labels > 0, (labels == 1) | (labels == 3), labels == 3]).float()
 
     size = (patch,) * 3
     rad = np.deg2rad(AUGMENT.rotate_degrees)
     transform = T.Compose([
         T.Lambda(load),
         T.EnsureTyped(keys=keys, device=device, track_meta=False),  # cached on the GPU once
+        T.SpatialPadd(keys=keys, spatial_size=size),  # a brain's box narrower than a patch (the sampler pads too)
         T.RandCropByPosNegLabeld(keys=keys, label_key="label", spatial_size=size, pos=1, neg=2,
                                  num_samples=1),
         T.RandAffined(keys=keys, prob=AUGMENT.rotate_prob, rotate_range=(rad,) * 3,
@@ -248,9 +250,13 @@ def monai_rows(args, folders, patch):
         T.RandBiasFieldd(keys="image", prob=AUGMENT.bias_field_prob),
         T.RandSimulateLowResolutiond(keys="image", zoom_range=AUGMENT.low_resolution_zoom,
                                      prob=AUGMENT.low_resolution_prob),
+        T.Lambdad(keys="label", func=regions),
     ])
     # the deterministic part (load, move to the GPU) is cached; everything from the crop on is random
     dataset = CacheDataset(items, transform=transform, cache_rate=1.0, num_workers=None, copy_cache=False)
+    # as the tutorial: the random transforms give plain tensors, not MetaTensors (torch.compile fails on
+    # a MetaTensor's detach, and tracking costs time on every patch)
+    set_track_meta(False)
     for compiled in (True, False):
         for batch in args.batches:
             loader = ThreadDataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0)
@@ -296,7 +302,7 @@ def main():
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
-    shape, patch = ((48, 48, 40), 16) if args.small else ((240, 240, 155), 128)
+    shape, patch = ((48, 48, 40), 32) if args.small else ((240, 240, 155), 128)
     if args.small:
         args.base_filters = min(args.base_filters, 4)
     with tempfile.TemporaryDirectory() as tmp:
