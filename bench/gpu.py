@@ -1,6 +1,6 @@
 """kerasbrain (Keras 3 on JAX) against MONAI (PyTorch) on one GPU, same batch, patch and volume.
 
-    python bench/gpu.py [--small] [--steps 10] [--only keras|monai] [--json OUT]
+    python bench/gpu.py [--small] [--steps 10] [--only keras|monai] [--networks NAME,...] [--json OUT]
 
 Rows: training patches/s at batch 2 x 4 x 128^3 (fp32 and bf16: Keras `mixed_bfloat16`, torch
 autocast) for kerasbrain's default U-Net (pixel-shuffle upsampling; one row with the old
@@ -11,7 +11,10 @@ batch, Gaussian blending, host array in and host array out (kerasbrain's device 
 against `monai.inferers.sliding_window_inference`), plain and with mirror test-time augmentation
 (8 flips: kerasbrain's `mirror`; MONAI's inferer over the same flips, averaged). GFLOP per window
 (forward, XLA's and torch's own counts) say how much work each network does; a bf16 row for
-nnU-Net's ResEnc-M (32 base filters) goes beside them. `--small` shrinks everything to run on a CPU.
+nnU-Net's ResEnc-M (32 base filters) goes beside them. `--networks` picks kerasbrain's rows (default,
+transposed, wider, resenc: all by default; `default` alone has the whole volume with mirror TTA, issue
+31's 0.3 s goal). The JSON file is rewritten after every row, so a call cut off at its time limit keeps
+what it measured. `--small` shrinks everything to run on a CPU.
 Run it where JAX sees the GPU and `KERAS_BACKEND=jax`; torch and MONAI are optional.
 """
 
@@ -33,6 +36,7 @@ import numpy as np  # noqa: E402
 from common import optional_rows, timed  # noqa: E402
 
 ROWS = []
+JSON_OUT = []  # where `row` rewrites the rows after each one (`--json`)
 
 
 def row(system, network, what, precision, seconds, per_call, unit, gflop=None, note=""):
@@ -40,12 +44,24 @@ def row(system, network, what, precision, seconds, per_call, unit, gflop=None, n
     entry = {"system": system, "network": network, "what": what, "precision": precision, "median_s": med,
              "rate": per_call / med, "unit": unit, "gflop_per_window": gflop, "calls": len(seconds), "note": note}
     ROWS.append(entry)
+    for path in JSON_OUT:
+        with open(path, "w") as f:
+            json.dump(ROWS, f, indent=2)
     flop = f" {gflop:.0f} GFLOP/window" if gflop else ""
     print(f"{system:10s} {network:28s} {what:8s} {precision:5s} median {med * 1e3:8.1f} ms  "
           f"{per_call / med:7.2f} {unit}{flop} {note}", flush=True)
 
 
 # ---- kerasbrain (Keras 3, JAX) ------------------------------------------------------------------
+
+NETWORKS = {  # --networks' names: (row name, constructor arguments, precisions)
+    "default": ("default", {}, ("fp32", "bf16")),
+    "transposed": ("default, transposed conv", {"upsample": "transpose"}, ("bf16",)),
+    "wider": ("wider (28..224)", {"base_filters": 28, "max_filters": 224}, ("fp32", "bf16")),
+    # nnU-Net's ResEnc-M as its authors ship it (32 base filters), issue 29's second network
+    "resenc": ("ResEnc-M (32..320)", {"architecture": "resenc", "base_filters": 32}, ("bf16",)),
+}
+
 
 def keras_rows(args, patch, batch, volume_shape, window):
     import jax
@@ -64,11 +80,8 @@ def keras_rows(args, patch, batch, volume_shape, window):
     shape = (batch,) + (patch,) * 3
     x = jax.device_put(rng.normal(size=shape + (4,)).astype("float32"))
     y = jax.device_put((rng.uniform(size=shape + (3,)) > 0.9).astype("float32"))
-    networks = [("default", {}, ("fp32", "bf16")),
-                ("default, transposed conv", {"upsample": "transpose"}, ("bf16",)),
-                ("wider (28..224)", {"base_filters": 28, "max_filters": 224}, ("fp32", "bf16")),
-                # nnU-Net's ResEnc-M as its authors ship it (32 base filters), issue 29's second network
-                ("ResEnc-M (32..320)", {"architecture": "resenc", "base_filters": 32}, ("bf16",))]
+    networks = [(name, kwargs, precisions) for key, (name, kwargs, precisions) in NETWORKS.items()
+                if key in args.networks]
     for name, kwargs, precisions in networks:
         for precision in precisions:
             kwargs = dict(kwargs)
@@ -184,8 +197,14 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--volume-repeats", type=int, default=5)
     parser.add_argument("--only", choices=["keras", "monai"])
+    parser.add_argument("--networks", default=",".join(NETWORKS),
+                        help=f"kerasbrain's networks, comma-separated (from {', '.join(NETWORKS)}).")
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
+    args.networks = args.networks.split(",")
+    if unknown := [n for n in args.networks if n not in NETWORKS]:
+        parser.error(f"--networks: unknown name(s) {', '.join(unknown)}; choose from {', '.join(NETWORKS)}")
+    JSON_OUT.extend([args.json] if args.json else [])
     if args.small:
         patch, batch, volume_shape, window = 32, 2, (60, 56, 40), 32
         args.steps, args.volume_repeats = min(args.steps, 2), min(args.volume_repeats, 2)
@@ -195,9 +214,6 @@ def main():
         keras_rows(args, patch, batch, volume_shape, window)
     if args.only != "keras":
         optional_rows("monai", monai_rows, args, patch, batch, volume_shape, window)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(ROWS, f, indent=2)
 
 
 if __name__ == "__main__":

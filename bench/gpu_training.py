@@ -1,7 +1,7 @@
 """End-to-end 3-D training on one GPU: cached cases in, augmented patches through the step (issue 31).
 
     KERAS_BACKEND=jax python bench/gpu_training.py [--small] [--seconds 40] [--batches 1,2,4]
-                                                  [--workers N] [--only keras|monai] [--json OUT]
+                                                  [--workers N] [--rows KIND,...] [--json OUT]
 
 Not random tensors: `--cases` phantoms are written as MSD NIfTI and preprocessed into kerasbrain's
 cache (`cached_preprocess`), which every row reads; patches of 128^3 (foreground 1 in 3) with
@@ -17,6 +17,10 @@ Rows, at each batch size, bf16 on a GPU (fp32 on a CPU):
   to the GPU once (`CacheDataset` + `ToDeviced`), crops and the same augmentations on the GPU,
   `ThreadDataLoader`, `torch.compile`, channels-last 3-D, bf16 autocast; `monai eager` without
   compile and channels-last, kept for continuity with bench/gpu.py.
+
+`--rows` picks the kinds and their order (all four by default, issue 31's pair first: kerasbrain's
+device rows, then MONAI compiled, so a call cut off at its time limit has measured the goal first);
+the JSON file is rewritten after every row for the same reason.
 
 Each row: patches/s over `--seconds` after a warm-up, the GPU's mean utilisation (nvidia-smi,
 sampled), and host cores used (CPU seconds of this process and its workers / wall seconds).
@@ -51,6 +55,8 @@ from common import FitBatches, optional_rows  # noqa: E402
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 
 ROWS = []
+ROW_KINDS = ("keras-device", "monai-compiled", "keras-host", "monai-eager")
+JSON_OUT = []  # where `measure` rewrites the rows after each one (`--json`)
 AUGMENT = AugmentConfig(blur_prob=0.2, contrast_prob=0.15, low_resolution_prob=0.25, bias_field_prob=0.3)
 
 
@@ -120,6 +126,9 @@ def measure(name, batch, step, seconds, warmup_steps, note=""):
              "host_cores_used": round((cpu_seconds_of_tree() - cpu) / wall, 2), "note": note}
     ROWS.append(entry)
     print(json.dumps(entry), flush=True)
+    for path in JSON_OUT:
+        with open(path, "w") as f:
+            json.dump(ROWS, f, indent=2)
 
 
 # ---- the data: kerasbrain's preprocessing cache --------------------------------------------------
@@ -170,7 +179,7 @@ class Batches:
 # ---- kerasbrain ---------------------------------------------------------------------------------
 
 
-def keras_rows(args, folders, patch):
+def keras_rows(args, folders, patch, on_device):
     import keras
 
     from kerasbrain.data.patch_batches import PatchBatches
@@ -183,33 +192,32 @@ def keras_rows(args, folders, patch):
     precision = "bf16" if has_gpu() else "fp32"
     print(f"keras {keras.__version__} backend={keras.backend.backend()} gpu={has_gpu()} {precision}", flush=True)
     for batch in args.batches:
-        for on_device in (False, True):
-            sampler = PatchSampler(folders, (patch,) * 3, 0.33, AUGMENT, seed=batch, augment_on_device=on_device)
-            with precision_policy(precision):
-                network = UNet(base_filters=args.base_filters)
-            model = DeviceAugmentedTraining(network) if on_device else network
-            model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=True)
-            batches = (FitBatches(PatchBatches(sampler, batch, workers=args.workers)) if on_device
-                       else Batches(sampler, batch, args.workers))
+        sampler = PatchSampler(folders, (patch,) * 3, 0.33, AUGMENT, seed=batch, augment_on_device=on_device)
+        with precision_policy(precision):
+            network = UNet(base_filters=args.base_filters)
+        model = DeviceAugmentedTraining(network) if on_device else network
+        model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss=DiceCELoss(), jit_compile=True)
+        batches = (FitBatches(PatchBatches(sampler, batch, workers=args.workers)) if on_device
+                   else Batches(sampler, batch, args.workers))
 
-            def step():
-                x, y = next(batches)
-                logs = model.train_on_batch(x, y, return_dict=True)
-                float(logs["loss"])  # waits for the device
+        def step():
+            x, y = next(batches)
+            logs = model.train_on_batch(x, y, return_dict=True)
+            float(logs["loss"])  # waits for the device
 
-            feeder = "PyDataset threads" if on_device else "processes"
-            try:
-                measure(f"kerasbrain {'device' if on_device else 'host'} aug", batch, step, args.seconds,
-                        args.warmup, f"{precision}, {args.workers} {feeder}, params={network.count_params():,}")
-            finally:
-                batches.close()
-            keras.backend.clear_session()
+        feeder = "PyDataset threads" if on_device else "processes"
+        try:
+            measure(f"kerasbrain {'device' if on_device else 'host'} aug", batch, step, args.seconds,
+                    args.warmup, f"{precision}, {args.workers} {feeder}, params={network.count_params():,}")
+        finally:
+            batches.close()
+        keras.backend.clear_session()
 
 
 # ---- MONAI --------------------------------------------------------------------------------------
 
 
-def monai_rows(args, folders, patch):
+def monai_rows(args, folders, patch, compiled):
     import monai
     import torch
     from monai import transforms as T
@@ -257,36 +265,35 @@ def monai_rows(args, folders, patch):
     # as the tutorial: the random transforms give plain tensors, not MetaTensors (torch.compile fails on
     # a MetaTensor's detach, and tracking costs time on every patch)
     set_track_meta(False)
-    for compiled in (True, False):
-        for batch in args.batches:
-            loader = ThreadDataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0)
-            net = BasicUNet(spatial_dims=3, in_channels=4, out_channels=3).to(device)
-            fmt = torch.channels_last_3d if compiled else torch.contiguous_format
-            net = net.to(memory_format=fmt)
-            model = torch.compile(net) if compiled else net
-            opt = torch.optim.AdamW(net.parameters(), 3e-4)
-            loss_fn = DiceCELoss(sigmoid=True)
-            use_bf16 = device == "cuda"
-            stream = iter(())
+    for batch in args.batches:
+        loader = ThreadDataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0)
+        net = BasicUNet(spatial_dims=3, in_channels=4, out_channels=3).to(device)
+        fmt = torch.channels_last_3d if compiled else torch.contiguous_format
+        net = net.to(memory_format=fmt)
+        model = torch.compile(net) if compiled else net
+        opt = torch.optim.AdamW(net.parameters(), 3e-4)
+        loss_fn = DiceCELoss(sigmoid=True)
+        use_bf16 = device == "cuda"
+        stream = iter(())
 
-            def step():
-                nonlocal stream
-                try:
-                    data = next(stream)
-                except StopIteration:
-                    stream = iter(loader)
-                    data = next(stream)
-                x = data["image"].to(device, memory_format=fmt)
-                y = data["label"].to(device)
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast(device, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = loss_fn(model(x), y)
-                loss.backward()
-                opt.step()
-                loss.item()  # waits for the device
+        def step():
+            nonlocal stream
+            try:
+                data = next(stream)
+            except StopIteration:
+                stream = iter(loader)
+                data = next(stream)
+            x = data["image"].to(device, memory_format=fmt)
+            y = data["label"].to(device)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            loss.item()  # waits for the device
 
-            measure(f"monai {'compiled' if compiled else 'eager'}", batch, step, args.seconds, args.warmup,
-                    f"{'bf16' if use_bf16 else 'fp32'}, BasicUNet, GPU transforms, ThreadDataLoader")
+        measure(f"monai {'compiled' if compiled else 'eager'}", batch, step, args.seconds, args.warmup,
+                f"{'bf16' if use_bf16 else 'fp32'}, BasicUNet, GPU transforms, ThreadDataLoader")
 
 
 def main():
@@ -298,10 +305,15 @@ def main():
     parser.add_argument("--batches", default="1,2,4")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument("--base-filters", type=int, default=16, help="UNet()'s default, as bench/gpu.py.")
-    parser.add_argument("--only", choices=["keras", "monai"])
+    parser.add_argument("--rows", default=",".join(ROW_KINDS),
+                        help=f"Comma-separated row kinds, run in this order (from {', '.join(ROW_KINDS)}).")
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
+    args.rows = args.rows.split(",")
+    if unknown := [r for r in args.rows if r not in ROW_KINDS]:
+        parser.error(f"--rows: unknown kind(s) {', '.join(unknown)}; choose from {', '.join(ROW_KINDS)}")
+    JSON_OUT.extend([args.json] if args.json else [])
     shape, patch = ((48, 48, 40), 32) if args.small else ((240, 240, 155), 128)
     if args.small:
         args.base_filters = min(args.base_filters, 4)
@@ -309,13 +321,12 @@ def main():
         start = time.perf_counter()
         folders = cached_cases(Path(tmp), args.cases, shape, args.workers)
         print(f"{len(folders)} cases of {shape} written and cached in {time.perf_counter() - start:.0f} s", flush=True)
-        if args.only != "monai":
-            keras_rows(args, folders, patch)
-        if args.only != "keras":
-            optional_rows("monai", monai_rows, args, folders, patch)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(ROWS, f, indent=2)
+        for kind in args.rows:
+            system, variant = kind.split("-")
+            if system == "keras":
+                keras_rows(args, folders, patch, on_device=variant == "device")
+            else:
+                optional_rows("monai", monai_rows, args, folders, patch, variant == "compiled")
 
 
 if __name__ == "__main__":
