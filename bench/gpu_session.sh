@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 part=${1:-}
 case "$part" in
   goals|race|rest) ;;
-  *) echo "bench/gpu_session.sh: unknown part '$part' (goals, race or rest)" >&2; exit 2;;
+  *) echo "bench/gpu_session.sh: name one part, goals, race or rest (got '$part')" >&2; exit 2;;
 esac
 out=${OUT:-/tmp/gpu_session}
 mkdir -p "$out"
