@@ -217,17 +217,12 @@ def keras_rows(args, folders, patch, on_device):
 # ---- MONAI --------------------------------------------------------------------------------------
 
 
-def monai_rows(args, folders, patch, compiled):
-    import monai
+def monai_dataset(folders, patch, device):
+    """MONAI's fast-training data: the cached cases on `device` once, crops and augmentation there."""
     import torch
     from monai import transforms as T
-    from monai.data import CacheDataset, ThreadDataLoader, set_track_meta
-    from monai.losses import DiceCELoss
-    from monai.networks.nets import BasicUNet
+    from monai.data import CacheDataset, set_track_meta
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"torch {torch.__version__} monai {monai.__version__} device={device}", flush=True)
-    torch.backends.cudnn.benchmark = True
     keys = ("image", "label")
     items = [{"image": str(f / "image.npy"), "label": str(f / "labels.npy")} for f in folders]
 
@@ -265,6 +260,20 @@ def monai_rows(args, folders, patch, compiled):
     # as the tutorial: the random transforms give plain tensors, not MetaTensors (torch.compile fails on
     # a MetaTensor's detach, and tracking costs time on every patch)
     set_track_meta(False)
+    return dataset
+
+
+def monai_rows(args, folders, patch, compiled):
+    import monai
+    import torch
+    from monai.data import ThreadDataLoader
+    from monai.losses import DiceCELoss
+    from monai.networks.nets import BasicUNet
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"torch {torch.__version__} monai {monai.__version__} device={device}", flush=True)
+    torch.backends.cudnn.benchmark = True
+    dataset = monai_dataset(folders, patch, device)
     for batch in args.batches:
         loader = ThreadDataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0)
         net = BasicUNet(spatial_dims=3, in_channels=4, out_channels=3).to(device)
