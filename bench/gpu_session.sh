@@ -17,7 +17,8 @@
 #     in a later lent session: the other rows (gpu.py's transposed, wider and ResEnc-M networks and MONAI
 #     eager with its whole volumes; gpu_training.py's host-augmentation and MONAI eager rows)
 # Each row is printed, and its script's JSON rewritten, as it is measured, so a call cut off at its limit
-# still returns what it measured, under $OUT: each script's JSON and log, and machine.txt.
+# still returns what it measured, under $OUT: each script's JSON and log, and machine.txt; `goals` ends
+# with goals.txt, the two goals met or not (bench/gpu_goals.py, which also reads the JSON of a cut-off call).
 # SMALL=1 checks the script on a CPU (`--small` sizes, a few seconds per row). TensorFlow is not
 # there and not needed: `PYTHONPATH=DIR_WITH_A_FAILING_tensorflow_PACKAGE` hides it here to check.
 set -uo pipefail
@@ -57,6 +58,7 @@ case "$part" in
   goals)
     run gpu_goals bench/gpu.py "${small[@]}" --only keras --networks default
     run gpu_training_goals bench/gpu_training.py "${small[@]}" --seconds "$seconds" --rows keras-device,monai-compiled
+    python3 bench/gpu_goals.py "$out/gpu_goals.json" "$out/gpu_training_goals.json" | tee "$out/goals.txt"
     ;;
   race)
     python3 bench/race3d.py "${race[@]}" --config kerasbrain/configs/cpu_budget_unet3d.toml --difficulty hard \
