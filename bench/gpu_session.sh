@@ -4,7 +4,8 @@
 #
 # Here, once per session (the registries answer here, not there): `bash bench/gpu_wheels.sh` puts the
 # wheels the GPU machine lacks (Keras and its needs, nibabel, MONAI) in .whl/ (git-ignored). Then, back
-# to back on the warm machine (the time between calls counts too):
+# to back on the warm machine (the time between calls counts too, and an idle machine goes back after
+# 30 s: a later call starts a fresh one, a minute and a half of the budget):
 #   run(command="bash bench/gpu_session.sh goals", carry=[".whl"], timeout_s=540)
 #     the two speed goals: bench/gpu.py's default network (training, the whole volume plain and with
 #     mirror TTA: the 0.3 s goal), then bench/gpu_training.py's pair at batch 1, 2 and 4 (kerasbrain
