@@ -14,8 +14,9 @@ Rows, at each batch size, bf16 on a GPU (fp32 on a CPU):
   `DeviceAugmentedTraining` resamples and transforms inside the compiled step (`[training]
   augment_on = "device"`);
 - `monai compiled`: MONAI's fast-training recipe as its tutorial runs it: the cached volumes moved
-  to the GPU once (`CacheDataset` + `ToDeviced`), crops and the same augmentations on the GPU,
-  `ThreadDataLoader`, `torch.compile`, channels-last 3-D, bf16 autocast; `monai eager` without
+  to the GPU once (`CacheDataset` after `EnsureTyped(device=...)`), meta tracking off, crops and the
+  same augmentations on the GPU, `ThreadDataLoader`, `torch.compile`, channels-last 3-D, bf16
+  autocast; `monai eager` without
   compile and channels-last, kept for continuity with bench/gpu.py.
 
 `--rows` picks the kinds and their order (all four by default, issue 31's pair first: kerasbrain's
