@@ -9,7 +9,8 @@ GFLOP), and MONAI's BasicUNet; then
 one whole 4 x 240 x 240 x 155 volume, window 128^3, overlap 0.5 (18 windows), 4 windows per
 batch, Gaussian blending, host array in and host array out (kerasbrain's device sliding window
 against `monai.inferers.sliding_window_inference`), plain and with mirror test-time augmentation
-(8 flips: kerasbrain's `mirror`; MONAI's inferer over the same flips, averaged). GFLOP per window
+(8 flips: kerasbrain's `mirror`; MONAI's inferer over the same flips, averaged; in bf16 MONAI's volumes
+also with `torch.compile` and channels-last 3-D, as a MONAI expert would serve). GFLOP per window
 (forward, XLA's and torch's own counts) say how much work each network does; a bf16 row for
 nnU-Net's ResEnc-M (32 base filters) goes beside them. `--networks` picks kerasbrain's rows (default,
 transposed, wider, resenc: all by default; `default` alone has the whole volume with mirror TTA, issue
@@ -128,7 +129,6 @@ def forward_gflop(model, window):
 def monai_rows(args, patch, batch, volume_shape, window):
     import monai
     import torch
-    from monai.inferers import sliding_window_inference
     from monai.losses import DiceCELoss
     from monai.networks.nets import BasicUNet
     from torch.utils.flop_counter import FlopCounterMode
@@ -162,33 +162,46 @@ def monai_rows(args, patch, batch, volume_shape, window):
             f"params={sum(p.numel() for p in net.parameters()):,}")
         net.eval()
         volume = rng.normal(300, 80, size=(1, 4) + volume_shape).astype("float32")
+        # eager as before; in bf16 also as a MONAI expert would serve it: torch.compile, channels-last 3-D
+        predictors = [("BasicUNet", net)]
+        if precision == "bf16":
+            fast = torch.compile(net.to(memory_format=torch.channels_last_3d))
+            channels_last = torch.channels_last_3d
+            predictors.append(("BasicUNet, compiled", lambda t: fast(t.contiguous(memory_format=channels_last))))
+        for name, predict in predictors:
+            monai_volume_rows(args, name, predict, volume, window, precision, autocast, device, gflop)
 
-        def infer():
-            with torch.no_grad(), autocast:
-                out = sliding_window_inference(torch.as_tensor(volume, device=device), (window,) * 3, 4,
-                                               lambda t: torch.sigmoid(net(t)), overlap=0.5, mode="gaussian")
-            return out.float().cpu().numpy()
 
-        row("monai", "BasicUNet", "volume", precision, timed(infer, args.volume_repeats, warmup=2), 1, "volumes/s",
-            gflop,
-            "gaussian, host in/out")
+def monai_volume_rows(args, name, predict, volume, window, precision, autocast, device, gflop):
+    """MONAI's sliding-window inference of one whole volume with `predict`, plain and over the 8 flips."""
+    import torch
+    from monai.inferers import sliding_window_inference
 
-        def infer_mirrored():  # the same 8 flips as kerasbrain's mirror TTA, averaged on the GPU
-            from kerasbrain.inference.sliding_window import flips
+    from kerasbrain.inference.sliding_window import flips
 
-            mirror_flips = flips(3, True)
-            image = torch.as_tensor(volume, device=device)
-            total = 0
-            with torch.no_grad(), autocast:
-                for axes in mirror_flips:
-                    dims = [2 + a for a in axes]
-                    out = sliding_window_inference(torch.flip(image, dims) if dims else image, (window,) * 3, 4,
-                                                   lambda t: torch.sigmoid(net(t)), overlap=0.5, mode="gaussian")
-                    total = total + (torch.flip(out, dims) if dims else out).float()
-            return (total / len(mirror_flips)).cpu().numpy()
+    def infer():
+        with torch.no_grad(), autocast:
+            out = sliding_window_inference(torch.as_tensor(volume, device=device), (window,) * 3, 4,
+                                           lambda t: torch.sigmoid(predict(t)), overlap=0.5, mode="gaussian")
+        return out.float().cpu().numpy()
 
-        row("monai", "BasicUNet", "volume, mirror TTA", precision, timed(infer_mirrored, args.volume_repeats, warmup=1),
-            1, "volumes/s", gflop, "gaussian, host in/out, 8 flips")
+    row("monai", name, "volume", precision, timed(infer, args.volume_repeats, warmup=2), 1, "volumes/s", gflop,
+        "gaussian, host in/out")
+
+    def infer_mirrored():  # the same 8 flips as kerasbrain's mirror TTA, averaged on the GPU
+        mirror_flips = flips(3, True)
+        image = torch.as_tensor(volume, device=device)
+        total = 0
+        with torch.no_grad(), autocast:
+            for axes in mirror_flips:
+                dims = [2 + a for a in axes]
+                out = sliding_window_inference(torch.flip(image, dims) if dims else image, (window,) * 3, 4,
+                                               lambda t: torch.sigmoid(predict(t)), overlap=0.5, mode="gaussian")
+                total = total + (torch.flip(out, dims) if dims else out).float()
+        return (total / len(mirror_flips)).cpu().numpy()
+
+    row("monai", name, "volume, mirror TTA", precision, timed(infer_mirrored, args.volume_repeats, warmup=1), 1,
+        "volumes/s", gflop, "gaussian, host in/out, 8 flips")
 
 
 def main():
