@@ -16,7 +16,8 @@
 #     the GPU, its patches through Keras's PyDataset (no TensorFlow there), scored plain and with mirror TTA
 #   run(command="bash bench/gpu_session.sh rest", carry=[".whl"], timeout_s=590)
 #     in a later lent session: the other rows (gpu.py's transposed, wider and ResEnc-M networks and MONAI
-#     eager with its whole volumes; gpu_training.py's host-augmentation and MONAI eager rows)
+#     with its whole volumes, eager and, in bf16, compiled; gpu_training.py's host-augmentation and MONAI
+#     eager rows)
 # Each row is printed, and its script's JSON rewritten, as it is measured, so a call cut off at its limit
 # still returns what it measured, under $OUT: each script's JSON and log, and machine.txt; `goals` ends
 # with goals.txt, the two goals met or not (bench/gpu_goals.py, which also reads the JSON of a cut-off call).
