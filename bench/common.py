@@ -165,3 +165,24 @@ class FitBatches:
     def close(self):
         self.adapter.on_epoch_end()
 
+
+
+class RowLog(list):
+    """A benchmark's result rows; once `path` is set, the JSON file there is rewritten after each new
+    row, so a run cut off at its time limit (a lent GPU's call) keeps what it measured."""
+
+    path: str | None = None
+
+    def append(self, row) -> None:
+        super().append(row)
+        if self.path:
+            with open(self.path, "w") as f:
+                json.dump(self, f, indent=2)
+
+
+def comma_choices(parser, flag: str, value: str, choices) -> list[str]:
+    """`value` split at commas, each one of `choices`, or the parser's one-line error naming `flag`."""
+    names = value.split(",")
+    if unknown := [n for n in names if n not in choices]:
+        parser.error(f"{flag}: unknown name(s) {', '.join(unknown)}; choose from {', '.join(choices)}")
+    return names

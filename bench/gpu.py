@@ -22,7 +22,6 @@ Run it where JAX sees the GPU and `KERAS_BACKEND=jax`; torch and MONAI are optio
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,10 +33,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
-from common import optional_rows, timed  # noqa: E402
+from common import RowLog, comma_choices, optional_rows, timed  # noqa: E402
 
-ROWS = []
-JSON_OUT = []  # where `row` rewrites the rows after each one (`--json`)
+ROWS = RowLog()  # rewritten to --json after every row
 
 
 def row(system, network, what, precision, seconds, per_call, unit, gflop=None, note=""):
@@ -45,9 +43,6 @@ def row(system, network, what, precision, seconds, per_call, unit, gflop=None, n
     entry = {"system": system, "network": network, "what": what, "precision": precision, "median_s": med,
              "rate": per_call / med, "unit": unit, "gflop_per_window": gflop, "calls": len(seconds), "note": note}
     ROWS.append(entry)
-    for path in JSON_OUT:
-        with open(path, "w") as f:
-            json.dump(ROWS, f, indent=2)
     flop = f" {gflop:.0f} GFLOP/window" if gflop else ""
     print(f"{system:10s} {network:28s} {what:8s} {precision:5s} median {med * 1e3:8.1f} ms  "
           f"{per_call / med:7.2f} {unit}{flop} {note}", flush=True)
@@ -214,10 +209,8 @@ def main():
                         help=f"kerasbrain's networks, comma-separated (from {', '.join(NETWORKS)}).")
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
-    args.networks = args.networks.split(",")
-    if unknown := [n for n in args.networks if n not in NETWORKS]:
-        parser.error(f"--networks: unknown name(s) {', '.join(unknown)}; choose from {', '.join(NETWORKS)}")
-    JSON_OUT.extend([args.json] if args.json else [])
+    args.networks = comma_choices(parser, "--networks", args.networks, NETWORKS)
+    ROWS.path = args.json
     if args.small:
         patch, batch, volume_shape, window = 32, 2, (60, 56, 40), 32
         args.steps, args.volume_repeats = min(args.steps, 2), min(args.volume_repeats, 2)

@@ -51,13 +51,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
-from common import FitBatches, optional_rows  # noqa: E402
+from common import FitBatches, RowLog, comma_choices, optional_rows  # noqa: E402
 
 from kerasbrain.data.augment import AugmentConfig  # noqa: E402
 
-ROWS = []
+ROWS = RowLog()  # rewritten to --json after every row
 ROW_KINDS = ("keras-device", "monai-compiled", "keras-host", "monai-eager")
-JSON_OUT = []  # where `measure` rewrites the rows after each one (`--json`)
 AUGMENT = AugmentConfig(blur_prob=0.2, contrast_prob=0.15, low_resolution_prob=0.25, bias_field_prob=0.3)
 
 
@@ -127,9 +126,6 @@ def measure(name, batch, step, seconds, warmup_steps, note=""):
              "host_cores_used": round((cpu_seconds_of_tree() - cpu) / wall, 2), "note": note}
     ROWS.append(entry)
     print(json.dumps(entry), flush=True)
-    for path in JSON_OUT:
-        with open(path, "w") as f:
-            json.dump(ROWS, f, indent=2)
 
 
 # ---- the data: kerasbrain's preprocessing cache --------------------------------------------------
@@ -320,10 +316,8 @@ def main():
     parser.add_argument("--json", help="Also write the rows to this JSON file.")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
-    args.rows = args.rows.split(",")
-    if unknown := [r for r in args.rows if r not in ROW_KINDS]:
-        parser.error(f"--rows: unknown kind(s) {', '.join(unknown)}; choose from {', '.join(ROW_KINDS)}")
-    JSON_OUT.extend([args.json] if args.json else [])
+    args.rows = comma_choices(parser, "--rows", args.rows, ROW_KINDS)
+    ROWS.path = args.json
     shape, patch = ((48, 48, 40), 32) if args.small else ((240, 240, 155), 128)
     if args.small:
         args.base_filters = min(args.base_filters, 4)
