@@ -6,7 +6,8 @@
 # as long as the longer half alone. Each backend's output is printed when it ends; the exit status
 # is non-zero if either failed. KERASBRAIN_SUITE_SEQUENTIAL=1 runs them one after the other instead.
 # Each half ends with its 25 slowest setups and calls (pytest --durations), so a log from CI or a slow
-# machine says where the time went (a stall shows as one test far above its usual time).
+# machine says where the time went (a stall shows as one test far above its usual time). Run with
+# --durations=0, a log is summarised per file by bench/suite_durations.py, which also compares two logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2
