@@ -1,15 +1,13 @@
 """bench/gpu_goals.py: issue 31's goal lines from hand-made rows, so a GPU session's verdict is right."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_goals.py"
-spec = importlib.util.spec_from_file_location("gpu_goals", SCRIPT)
-gpu_goals = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gpu_goals)
+from tests.bench_scripts import BENCH, load_bench_script
+
+SCRIPT = BENCH / "gpu_goals.py"
+gpu_goals = load_bench_script("gpu_goals")
 
 
 def training_row(row, batch, rate):

@@ -1,14 +1,10 @@
 """bench/suite_durations.py on hand-made tests/run_all.sh logs: per-file seconds and the drift factor."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "suite_durations.py"
-spec = importlib.util.spec_from_file_location("suite_durations", SCRIPT)
-suite_durations = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(suite_durations)
+from tests.bench_scripts import load_bench_script
+
+suite_durations = load_bench_script("suite_durations")
 
 
 def write_log(path, tensorflow, jax):
